@@ -1,0 +1,9 @@
+// The command table: one row per command; each module exports `main(argv): Promise<exitCode>`.
+export interface Command {
+  readonly summary: string;
+  load(): Promise<{ main(argv: string[]): Promise<number> }>;
+}
+
+export const commands: Record<string, Command> = {
+  // "run-tests": { summary: "run firmware-mode test ELFs (HTIF tohost)", load: () => import("./run-tests.js") },
+};

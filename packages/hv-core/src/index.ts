@@ -1,0 +1,4 @@
+export * from "./devices/mmio.js";
+export * from "./irq.js";
+export * from "./memory/ram.js";
+export * from "./snapshot/state.js";

@@ -1,0 +1,1 @@
+export * from "./generated/skiff/v1/common.js";
