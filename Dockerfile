@@ -1,0 +1,32 @@
+# One image for the API and the node agent (they share the workspace build); the compose file
+# picks the entry point. Build: docker build -t skiff .
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+ENV TURBO_TELEMETRY_DISABLED=1 PRISMA_HIDE_UPDATE_MESSAGE=1
+RUN npm install -g pnpm@10.34.9
+COPY . .
+# Prisma's CLI only needs an engine path to exist for `generate`.
+RUN PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)" pnpm install --frozen-lockfile \
+ && PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)" pnpm exec turbo run build \
+ && pnpm deploy --filter @skiff/api --prod --legacy /out/api \
+ && pnpm deploy --filter @skiff/node-agent --prod --legacy /out/node-agent \
+ && mkdir -p /out/guests && cp -r guests/linux /out/guests/ && cp -r prisma /out/prisma
+
+FROM node:20-bookworm-slim AS api
+WORKDIR /app
+COPY --from=build /out/api /app
+COPY --from=build /out/prisma /app/prisma
+COPY --from=build /out/guests /app/guests
+ENV NODE_ENV=production SKIFF_API_HOST=0.0.0.0 SKIFF_API_PORT=8080
+EXPOSE 8080
+USER node
+CMD ["node", "dist/main.js"]
+
+FROM node:20-bookworm-slim AS node-agent
+WORKDIR /app
+COPY --from=build /out/node-agent /app
+COPY --from=build /out/guests /app/guests
+ENV NODE_ENV=production SKIFF_AGENT_GRPC_PORT=7070 SKIFF_AGENT_DATA_DIR=/var/lib/skiff
+EXPOSE 7070
+VOLUME /var/lib/skiff
+CMD ["node", "dist/main.js"]
