@@ -12,8 +12,10 @@ const sources = [
   ["Local cluster (npm start)", "packages/devkit/dist/cluster/config.js"],
 ];
 
-const isField = (v) => v && typeof v === "object" && typeof v.env === "string" && typeof v.parse === "function";
-const isSpec = (v) => v && typeof v === "object" && Object.values(v).length > 0 && Object.values(v).every(isField);
+const isField = (v) =>
+  v && typeof v === "object" && typeof v.env === "string" && typeof v.parse === "function";
+const isSpec = (v) =>
+  v && typeof v === "object" && Object.values(v).length > 0 && Object.values(v).every(isField);
 
 export async function renderConfigDocs() {
   const { describeConfig } = await import(pathToFileURL(join(root, "packages/common/dist/index.js")).href);
