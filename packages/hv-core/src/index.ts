@@ -1,3 +1,4 @@
+export * from "./bus.js";
 export * from "./devices/mmio.js";
 export * from "./irq.js";
 export * from "./memory/ram.js";
