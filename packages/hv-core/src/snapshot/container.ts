@@ -1,0 +1,170 @@
+import { SkiffError } from "@skiff/common";
+import { PAGE_SIZE, type Ram } from "../memory/ram.js";
+import { ByteReader, ByteWriter } from "./bytes.js";
+import { crc32 } from "./crc32.js";
+import type { StateRecord } from "./state.js";
+import { readStateValue, writeStateValue } from "./state-codec.js";
+
+/**
+ * The snapshot container (suspend-to-disk, migration stop-and-copy):
+ *
+ *   magic "SKIFFSNP" | u16 format version | u16 reserved | u32 section count
+ *   section*: u8 kind | string name | u32 payload length | payload
+ *   u32 CRC-32 of everything before it
+ *
+ * Kinds: 1 = a component's state (tagged StateValue tree), 2 = RAM as runs of non-zero pages.
+ * The format version is independent of the release; a reader refuses versions it doesn't know.
+ */
+export const SNAPSHOT_MAGIC = "SKIFFSNP";
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+const enum SectionKind {
+  State = 1,
+  Ram = 2,
+}
+
+export interface SnapshotContents {
+  /** Named component states, e.g. { machine, hart, clint, plic, uart, virtio0 }. */
+  components: Record<string, StateRecord>;
+  /** Guest RAM (omitted in device-state-only snapshots; migration sends RAM separately). */
+  ram?: Ram;
+}
+
+/** RAM as stored: its size and the runs of non-zero pages (views into the snapshot bytes). */
+export interface RamImage {
+  size: number;
+  runs: { firstPage: number; data: Uint8Array }[];
+}
+
+export interface DecodedSnapshot {
+  formatVersion: number;
+  components: Record<string, StateRecord>;
+  ram?: RamImage;
+}
+
+function corrupt(message: string, details?: Record<string, unknown>): never {
+  throw new SkiffError("SNAPSHOT_CORRUPT", message, details);
+}
+
+function writeRam(w: ByteWriter, ram: Ram): void {
+  const pages = ram.pages;
+  const runs: [number, number][] = [];
+  for (let p = 0; p < pages; ) {
+    if (ram.isZeroPage(p)) {
+      p++;
+      continue;
+    }
+    const first = p;
+    while (p < pages && !ram.isZeroPage(p)) p++;
+    runs.push([first, p - first]);
+  }
+  w.u32(PAGE_SIZE);
+  w.u32(pages);
+  w.u32(runs.length);
+  for (const [first, count] of runs) {
+    w.u32(first);
+    w.u32(count);
+    w.bytes(ram.u8.subarray(first * PAGE_SIZE, (first + count) * PAGE_SIZE));
+  }
+}
+
+function readRam(r: ByteReader): RamImage {
+  const pageSize = r.u32();
+  if (pageSize !== PAGE_SIZE) corrupt(`RAM page size ${pageSize}, expected ${PAGE_SIZE}`);
+  const pages = r.u32();
+  const runCount = r.u32();
+  const runs: RamImage["runs"] = [];
+  let next = 0;
+  for (let i = 0; i < runCount; i++) {
+    const first = r.u32();
+    const count = r.u32();
+    if (first < next || count === 0 || first + count > pages) corrupt("RAM page runs out of order or range");
+    runs.push({ firstPage: first, data: r.bytes(count * PAGE_SIZE) });
+    next = first + count;
+  }
+  return { size: pages * PAGE_SIZE, runs };
+}
+
+export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
+  const w = new ByteWriter();
+  for (let i = 0; i < SNAPSHOT_MAGIC.length; i++) w.u8(SNAPSHOT_MAGIC.charCodeAt(i));
+  w.u16(SNAPSHOT_FORMAT_VERSION);
+  w.u16(0);
+  const names = Object.keys(contents.components);
+  w.u32(names.length + (contents.ram ? 1 : 0));
+  for (const name of names) {
+    const body = new ByteWriter();
+    writeStateValue(body, contents.components[name]!);
+    const bytes = body.finish();
+    w.u8(SectionKind.State);
+    w.string(name);
+    w.u32(bytes.length);
+    w.bytes(bytes);
+  }
+  if (contents.ram) {
+    const body = new ByteWriter();
+    writeRam(body, contents.ram);
+    w.u8(SectionKind.Ram);
+    w.string("ram");
+    w.u32(body.length);
+    w.bytes(body.finish());
+  }
+  const out = w.finish();
+  const withCrc = new Uint8Array(out.length + 4);
+  withCrc.set(out);
+  new DataView(withCrc.buffer).setUint32(out.length, crc32(out), true);
+  return withCrc;
+}
+
+/** Decodes and verifies a snapshot; corrupt, truncated or foreign input is a coded SkiffError. */
+export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
+  if (!(bytes instanceof Uint8Array)) throw new SkiffError("SNAPSHOT_FOREIGN", "snapshot must be bytes");
+  const magic = new TextDecoder().decode(bytes.subarray(0, SNAPSHOT_MAGIC.length));
+  if (bytes.length < 20 || magic !== SNAPSHOT_MAGIC)
+    throw new SkiffError("SNAPSHOT_FOREIGN", "not a Skiff snapshot (bad magic)");
+  const r = new ByteReader(bytes.subarray(0, bytes.length - 4));
+  r.bytes(SNAPSHOT_MAGIC.length);
+  const formatVersion = r.u16();
+  if (formatVersion !== SNAPSHOT_FORMAT_VERSION) {
+    throw new SkiffError(
+      "SNAPSHOT_VERSION",
+      `snapshot format version ${formatVersion} is not supported (this build reads ${SNAPSHOT_FORMAT_VERSION})`,
+    );
+  }
+  const stored = new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true);
+  const actual = crc32(bytes.subarray(0, bytes.length - 4));
+  if (stored !== actual) throw new SkiffError("SNAPSHOT_CHECKSUM", "snapshot checksum mismatch");
+  r.u16();
+  const count = r.u32();
+  const components: Record<string, StateRecord> = {};
+  let ram: RamImage | undefined;
+  for (let i = 0; i < count; i++) {
+    const kind = r.u8();
+    const name = r.string();
+    const len = r.u32();
+    const body = new ByteReader(r.bytes(len));
+    if (kind === SectionKind.State) {
+      const v = readStateValue(body);
+      if (v === null || typeof v !== "object" || Array.isArray(v) || ArrayBuffer.isView(v))
+        corrupt(`section ${name} is not a record`);
+      if (Object.hasOwn(components, name)) corrupt(`duplicate section ${name}`);
+      Object.defineProperty(components, name, { value: v, enumerable: true, writable: true });
+    } else if (kind === SectionKind.Ram) {
+      if (ram) corrupt("duplicate RAM section");
+      ram = readRam(body);
+    } else {
+      corrupt(`unknown section kind ${kind}`);
+    }
+    if (body.remaining !== 0) corrupt(`trailing bytes in section ${name}`);
+  }
+  if (r.remaining !== 0) corrupt("trailing bytes after sections");
+  return ram ? { formatVersion, components, ram } : { formatVersion, components };
+}
+
+/** Loads a RAM image into `ram` (sizes must match): zero everywhere, then the stored runs. */
+export function loadRamImage(image: RamImage, ram: Ram): void {
+  if (image.size !== ram.size)
+    throw new SkiffError("SNAPSHOT_MISMATCH", `snapshot RAM is ${image.size} bytes, machine has ${ram.size}`);
+  ram.u8.fill(0);
+  for (const run of image.runs) ram.u8.set(run.data, run.firstPage * PAGE_SIZE);
+}
