@@ -91,3 +91,27 @@ export function words(...ws: number[]): Uint8Array {
   for (let i = 0; i < ws.length; i++) dv.setUint32(i * 4, ws[i]! >>> 0, true);
   return b;
 }
+
+/** li rd, value as lui + addi. */
+export function li(rd: number, value: number): number[] {
+  const lo = (value << 20) >> 20;
+  const hi = ((value - lo) >>> 12) & 0xfffff;
+  return [rv.lui(rd, hi), rv.addi(rd, rd, lo)];
+}
+
+export const csr = {
+  rw: (rd: number, addr: number, rs1: number) => (addr << 20) | (rs1 << 15) | (1 << 12) | (rd << 7) | 0x73,
+  rs: (rd: number, addr: number, rs1: number) => (addr << 20) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x73,
+  rsi: (rd: number, addr: number, imm: number) => (addr << 20) | (imm << 15) | (6 << 12) | (rd << 7) | 0x73,
+};
+
+/** A RISC-V Linux Image (64-byte header, "RSC\x05") whose code is `code` (first word jumps past the header). */
+export function buildTestImage(code: number[], imageSize = 0): Uint8Array {
+  const body = words(rv.jal(0, 64), ...new Array(15).fill(0), ...code);
+  const dv = new DataView(body.buffer);
+  dv.setUint32(8, 0x400000, true);
+  dv.setUint32(16, Math.max(imageSize, body.length), true);
+  body.set(new TextEncoder().encode("RISCV"), 48);
+  dv.setUint32(56, 0x05435352, true);
+  return body;
+}

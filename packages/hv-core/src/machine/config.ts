@@ -1,0 +1,100 @@
+import { SkiffError } from "@skiff/common";
+import type { StateRecord } from "../snapshot/state.js";
+
+export interface DiskConfig {
+  path: string;
+  readOnly?: boolean;
+}
+
+/** Guest RAM and its dirty bitmap, shared with the VMM's main thread (migration reads pages there). */
+export interface SharedMemory {
+  ram: SharedArrayBuffer;
+  dirty: SharedArrayBuffer;
+}
+
+export interface MachineConfig {
+  mode: "firmware" | "hypervisor";
+  memoryBytes: number;
+  /** ELF (firmware) or Linux Image (hypervisor, loaded at 0x80400000). */
+  image: Uint8Array;
+  initrd?: Uint8Array;
+  bootargs?: string;
+  /** virtio-blk devices, in slot order from slot 0. */
+  disks?: DiskConfig[];
+  /** virtio-rng (default: on in hypervisor mode). */
+  rng?: boolean;
+  /** "instructions" = deterministic time (one tick per instruction), for tests. Default "host". */
+  clock?: "host" | "instructions";
+  memory?: SharedMemory;
+}
+
+/** The configuration a machine keeps (and its snapshot records): everything but the boot payload. */
+export interface MachineSpec {
+  mode: "firmware" | "hypervisor";
+  memoryBytes: number;
+  bootargs: string;
+  disks: DiskConfig[];
+  rng: boolean;
+  clock: "host" | "instructions";
+}
+
+export const MIN_MEMORY = 1 << 20;
+/** RAM spans 0x8000_0000..0xFFFF_FFFF at most. */
+export const MAX_MEMORY = 0x8000_0000;
+
+export function specOf(cfg: Omit<MachineConfig, "image">): MachineSpec {
+  if (cfg.mode !== "firmware" && cfg.mode !== "hypervisor")
+    throw new SkiffError("MACHINE_CONFIG_INVALID", `unknown machine mode ${String(cfg.mode)}`);
+  if (
+    !Number.isInteger(cfg.memoryBytes) ||
+    cfg.memoryBytes < MIN_MEMORY ||
+    cfg.memoryBytes > MAX_MEMORY ||
+    cfg.memoryBytes % 4096 !== 0
+  ) {
+    throw new SkiffError(
+      "MACHINE_CONFIG_INVALID",
+      `memory must be a multiple of 4 KiB between 1 MiB and 2 GiB, got ${cfg.memoryBytes}`,
+    );
+  }
+  const disks = cfg.disks ?? [];
+  const rng = cfg.rng ?? cfg.mode === "hypervisor";
+  if (disks.length + (rng ? 1 : 0) > 8)
+    throw new SkiffError("MACHINE_CONFIG_INVALID", "at most 8 virtio devices");
+  return {
+    mode: cfg.mode,
+    memoryBytes: cfg.memoryBytes,
+    bootargs: cfg.bootargs ?? "console=ttyS0 earlycon=sbi",
+    disks: disks.map((d) => ({ path: d.path, readOnly: d.readOnly ?? false })),
+    rng,
+    clock: cfg.clock ?? "host",
+  };
+}
+
+export function specToState(spec: MachineSpec): StateRecord {
+  return {
+    mode: spec.mode,
+    memoryBytes: spec.memoryBytes,
+    bootargs: spec.bootargs,
+    disks: spec.disks.map((d) => ({ path: d.path, readOnly: d.readOnly ?? false })),
+    rng: spec.rng,
+    clock: spec.clock,
+  };
+}
+
+export function specFromState(s: StateRecord): MachineSpec {
+  const bad = (what: string): never => {
+    throw new SkiffError("SNAPSHOT_CORRUPT", `snapshot machine config: bad ${what}`);
+  };
+  const disks = Array.isArray(s.disks) ? s.disks : bad("disks");
+  return specOf({
+    mode: s.mode === "firmware" || s.mode === "hypervisor" ? s.mode : bad("mode"),
+    memoryBytes: typeof s.memoryBytes === "number" ? s.memoryBytes : bad("memoryBytes"),
+    bootargs: typeof s.bootargs === "string" ? s.bootargs : bad("bootargs"),
+    disks: disks.map((d) => {
+      const r = d as StateRecord;
+      return { path: typeof r.path === "string" ? r.path : bad("disk path"), readOnly: r.readOnly === true };
+    }),
+    rng: s.rng === true,
+    clock: s.clock === "instructions" ? "instructions" : "host",
+  });
+}
