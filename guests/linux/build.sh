@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Builds the Skiff rv32 Linux guest from Debian packages only:
+#   guests/linux/Image           kernel (Linux 6.1 from linux-source-6.1), load at 0x80400000
+#   guests/linux/initramfs.cpio  uncompressed newc archive: /init + /bin/sh (C, nolibc, static rv32)
+#   guests/linux/rootfs.ext2     small writable ext2 disk, mounted at /data by /init
+# Usage: guests/linux/build.sh [--clean]
+# Env:   SKIFF_LINUX_WORK (default guests/linux/.work, git-ignored), JOBS (default: nproc)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="${SKIFF_LINUX_WORK:-$HERE/.work}"
+JOBS="${JOBS:-$(nproc)}"
+SRC_TARBALL=/usr/src/linux-source-6.1.tar.xz
+CROSS=riscv64-linux-gnu-
+DISK_MIB=8
+# Fixed values so two builds of the same inputs give the same bytes.
+export KBUILD_BUILD_TIMESTAMP="2026-01-01 00:00:00 UTC" KBUILD_BUILD_USER=skiff KBUILD_BUILD_HOST=skiff
+export SOURCE_DATE_EPOCH=1767225600 E2FSPROGS_FAKE_TIME=1767225600
+
+log() { printf '[build.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+if [[ "${1:-}" == "--clean" ]]; then rm -rf "$WORK"; fi
+
+# --- 1. Debian packages -----------------------------------------------------------------------
+need_pkgs=()
+need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+need ${CROSS}gcc gcc-riscv64-linux-gnu
+need make make
+need bc bc
+need flex flex
+need bison bison
+need cpio cpio
+need mke2fs e2fsprogs
+need xz xz-utils
+need perl perl
+[[ -f "$SRC_TARBALL" ]] || need_pkgs+=(linux-source-6.1)
+if ((${#need_pkgs[@]})); then
+  if [[ "$(id -u)" == 0 ]]; then
+    log "installing Debian packages: ${need_pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}"
+  else
+    echo "build.sh: missing Debian packages: ${need_pkgs[*]}" >&2
+    echo "  run as root, or: sudo apt-get install ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+
+# --- 2. Kernel source (unpacked once, never written to: builds go to O=) ----------------------
+SRC="$WORK/linux-source-6.1"
+OUT="$WORK/build"
+HDR="$WORK/headers"
+mkdir -p "$WORK"
+if [[ ! -f "$SRC/.unpacked" ]]; then
+  log "unpacking $SRC_TARBALL"
+  rm -rf "$SRC"
+  tar -C "$WORK" -xJf "$SRC_TARBALL"
+  touch "$SRC/.unpacked"
+fi
+KMAKE=(make -C "$SRC" O="$OUT" ARCH=riscv CROSS_COMPILE="$CROSS" -j"$JOBS")
+KVERSION="$(make -s -C "$SRC" kernelversion)"
+
+# --- 3. Configuration: tinyconfig + our fragment ----------------------------------------------
+mkdir -p "$OUT"
+if [[ ! -f "$OUT/.config" || "$HERE/kernel.config" -nt "$OUT/.config" ]]; then
+  log "configuring Linux $KVERSION (tinyconfig + kernel.config)"
+  "${KMAKE[@]}" -s tinyconfig
+  (cd "$OUT" && ARCH=riscv "$SRC/scripts/kconfig/merge_config.sh" -m -O "$OUT" "$OUT/.config" "$HERE/kernel.config" >/dev/null)
+  "${KMAKE[@]}" -s olddefconfig
+fi
+# Every symbol we ask for must survive olddefconfig (a missing dependency silently drops it).
+missing=0
+while IFS= read -r line; do
+  case "$line" in
+    CONFIG_*=*) grep -qxF "$line" "$OUT/.config" || { echo "build.sh: config lost: $line" >&2; missing=1; } ;;
+    "# CONFIG_"*" is not set") sym="${line#\# }"; sym="${sym%% *}"
+      ! grep -q "^$sym=" "$OUT/.config" || { echo "build.sh: config still set: $sym" >&2; missing=1; } ;;
+  esac
+done <"$HERE/kernel.config"
+((missing == 0)) || exit 1
+
+# --- 4. Kernel and uapi headers (separate dir: headers_install in-tree breaks O= builds) ------
+log "building kernel (make -j$JOBS Image)"
+start=$(date +%s)
+"${KMAKE[@]}" -s Image
+"${KMAKE[@]}" -s headers_install INSTALL_HDR_PATH="$HDR"
+log "kernel done in $(($(date +%s) - start)) s"
+
+# --- 5. Userland: /init and /bin/sh against nolibc --------------------------------------------
+USR="$WORK/userland"
+mkdir -p "$USR"
+CFLAGS=(-march=rv32ima -mabi=ilp32 -Os -static -nostdlib -nostdinc -ffreestanding -fno-stack-protector
+  -fno-asynchronous-unwind-tables -fno-ident -Wall -Wextra -Wno-unused-parameter -Werror
+  -isystem "$("${CROSS}gcc" -print-file-name=include)" -isystem "$HDR/include"
+  -include "$SRC/tools/include/nolibc/nolibc.h" -I "$HERE/userland"
+  -Wl,--build-id=none -Wl,-z,noexecstack -s)
+for prog in init sh; do
+  "${CROSS}gcc" "${CFLAGS[@]}" -o "$USR/$prog" "$HERE/userland/$prog.c"
+done
+if "${CROSS}objdump" -d "$USR/init" "$USR/sh" | grep -qE '^\s+[0-9a-f]+:\s+[0-9a-f]{4}\s+c\.'; then
+  echo "build.sh: compressed instructions in userland" >&2
+  exit 1
+fi
+
+# --- 6. initramfs (uncompressed newc, fixed mtimes) --------------------------------------------
+cat >"$USR/initramfs.list" <<LIST
+dir /dev 0755 0 0
+nod /dev/console 0600 0 0 c 5 1
+dir /proc 0555 0 0
+dir /sys 0555 0 0
+dir /data 0755 0 0
+dir /tmp 01777 0 0
+dir /bin 0755 0 0
+file /init $USR/init 0755 0 0
+file /bin/sh $USR/sh 0755 0 0
+LIST
+"$OUT/usr/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$USR/initramfs.list" >"$HERE/initramfs.cpio"
+
+# --- 7. Writable /data disk --------------------------------------------------------------------
+DISKROOT="$WORK/diskroot"
+rm -rf "$DISKROOT" && mkdir -p "$DISKROOT"
+printf 'Skiff data disk. Files written here survive a reboot.\n' >"$DISKROOT/README"
+touch -d "@$SOURCE_DATE_EPOCH" "$DISKROOT/README" "$DISKROOT"
+rm -f "$HERE/rootfs.ext2"
+mke2fs -q -t ext2 -b 1024 -m 0 -L skiff-data -U 5c1ff000-0000-4000-8000-000000000001 \
+  -E hash_seed=5c1ff000-0000-4000-8000-000000000002,root_owner=0:0 -I 128 -N 256 \
+  -d "$DISKROOT" "$HERE/rootfs.ext2" "${DISK_MIB}M"
+
+cp "$OUT/arch/riscv/boot/Image" "$HERE/Image"
+log "Linux $KVERSION: Image $(stat -c %s "$HERE/Image") B, initramfs.cpio $(stat -c %s "$HERE/initramfs.cpio") B, rootfs.ext2 $(stat -c %s "$HERE/rootfs.ext2") B"
