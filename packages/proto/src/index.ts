@@ -1,1 +1,2 @@
 export * from "./generated/skiff/v1/common.js";
+export * from "./generated/skiff/v1/node_agent.js";
