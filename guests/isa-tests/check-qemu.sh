@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every build/*.elf on the reference machine (QEMU spike, HTIF) and prints PASS/FAIL per test;
+# for tests with a signature, also runs build/dump/<name>.elf and compares the printed signature
+# with ref/<name>.signature (--update-refs rewrites the refs from QEMU instead).
+# Exit status 1 if anything failed. Usage: guests/isa-tests/check-qemu.sh [--update-refs] [name...]
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+QEMU="${QEMU:-qemu-system-riscv32}"
+# No C (jumps to 2 mod 4 must trap), no F/D (mstatus.FS stays 0), no Sstc: an RV32IMA machine.
+CPU="${QEMU_CPU:-rv32,c=off,f=off,d=off,sstc=off}"
+update=0
+if [[ "${1:-}" == "--update-refs" ]]; then update=1; shift; fi
+if [[ $# -gt 0 ]]; then names=("$@"); else
+  names=(); for f in "$HERE"/build/*.elf; do names+=("$(basename "$f" .elf)"); done
+fi
+NM="$(command -v riscv64-unknown-elf-nm || echo nm)"
+run() { timeout 20 "$QEMU" -M spike -bios none -nographic -cpu "$CPU" -kernel "$1" </dev/null; }
+pass=0; fail=0
+for name in "${names[@]}"; do
+  out="$(run "$HERE/build/$name.elf" 2>&1)"; rc=$?
+  status=PASS; detail=""
+  if [[ $rc -ne 0 ]]; then
+    status=FAIL
+    if [[ $rc -eq 124 ]]; then detail=" (timeout)"; else detail=" (test $rc)"; fi
+    dump="$(run "$HERE/build/dump/$name.elf" 2>&1 | tr -d '\r')"
+    [[ -n "$dump" ]] && detail="$detail last trap: $(echo "$dump" | tail -4 | tr '\n' ' ')"
+  elif $NM "$HERE/build/$name.elf" 2>/dev/null | grep -q ' begin_signature$'; then
+    sig="$(run "$HERE/build/dump/$name.elf" 2>/dev/null | tr -d '\r')"
+    if [[ $update -eq 1 ]]; then
+      printf '%s\n' "$sig" >"$HERE/ref/$name.signature"; detail=" (signature ref updated)"
+    elif [[ "$sig" != "$(cat "$HERE/ref/$name.signature" 2>/dev/null)" ]]; then
+      status=FAIL; detail=" (signature differs from ref/$name.signature)"
+    fi
+  fi
+  echo "$status $name$detail"
+  if [[ $status == PASS ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+done
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
