@@ -1,0 +1,55 @@
+import { int, loadConfig, oneOf, port, str } from "@skiff/common";
+
+/** The API process: HTTP server, BullMQ workers and the health/balancer jobs (one binary). */
+export const apiSpec = {
+  databaseUrl: str("DATABASE_URL", "PostgreSQL connection URL"),
+  redisUrl: str("REDIS_URL", "Redis URL for the BullMQ queues", "redis://127.0.0.1:6379"),
+  host: str("SKIFF_API_HOST", "address the API listens on", "127.0.0.1"),
+  port: port("SKIFF_API_PORT", "API port", 8080),
+  agentToken: str("SKIFF_AGENT_TOKEN", "shared secret node agents present to register and heartbeat", ""),
+  repoRoot: str("SKIFF_REPO_ROOT", "where relative image paths are resolved (sent to agents as is)", "."),
+  heartbeatIntervalMs: int("SKIFF_HEARTBEAT_INTERVAL_MS", "how often agents are told to heartbeat", 2000),
+  nodeDeadAfterMs: int(
+    "SKIFF_NODE_DEAD_AFTER_MS",
+    "a node without heartbeat for this long is marked unreachable",
+    10_000,
+  ),
+  placement: oneOf(["spread", "pack"] as const)(
+    "SKIFF_PLACEMENT",
+    "how placement weighs nodes: spread load, or pack to free whole nodes",
+    "spread",
+  ),
+  rateLimitPerMinute: int(
+    "SKIFF_RATE_LIMIT_PER_MINUTE",
+    "requests per token (or client address) per minute",
+    1200,
+  ),
+  workers: oneOf(["on", "off"] as const)(
+    "SKIFF_WORKERS",
+    "run the BullMQ workers in this process (off: HTTP only)",
+    "on",
+  ),
+};
+
+export type ApiConfig = ReturnType<typeof loadApiConfig>;
+
+export function loadApiConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig(apiSpec, env);
+}
+
+/** What `migrate.js --seed` reads (a separate spec: the migrate step needs no Redis). */
+export const migrateSpec = {
+  databaseUrl: str("DATABASE_URL", "PostgreSQL connection URL"),
+  operatorToken: str(
+    "SKIFF_OPERATOR_TOKEN",
+    "with --seed: the operator token to create (skipped when empty)",
+    "",
+    "(none)",
+  ),
+  migrationsDir: str(
+    "SKIFF_MIGRATIONS_DIR",
+    "SQL migrations directory (default: prisma/migrations found above the program)",
+    "",
+    "(found)",
+  ),
+};
