@@ -6,8 +6,8 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 QEMU="${QEMU:-qemu-system-riscv32}"
-# No C (jumps to 2 mod 4 must trap), no F/D (mstatus.FS stays 0), no Sstc: an RV32IMA machine.
-CPU="${QEMU_CPU:-rv32,c=off,f=off,d=off,sstc=off}"
+# No C (jumps to 2 mod 4 must trap), no F/D (mstatus.FS stays 0), no H, no Sstc: an RV32IMA machine.
+CPU="${QEMU_CPU:-rv32,c=off,f=off,d=off,h=off,sstc=off}"
 update=0
 if [[ "${1:-}" == "--update-refs" ]]; then update=1; shift; fi
 if [[ $# -gt 0 ]]; then names=("$@"); else
