@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /init of the Skiff guest (PID 1): mounts /proc, /sys, /dev and the data disk, then keeps a shell
+ * on the console, running the kernel command line's skiff.run= commands first. As PID 1 it also
+ * reaps every orphaned process.
+ */
+#include "skiff.h"
+
+#define SHELL "/bin/sh"
+#define RUN_PARAM "skiff.run="
+
+static void say(const char *a, const char *b)
+{
+	out_str("init: ");
+	out_str(a);
+	out_str(b);
+	out_nl();
+}
+
+static void mount_or_warn(const char *src, const char *dir, const char *type)
+{
+	int ret = sys_mount(src, dir, type, 0, 0);
+
+	/* EBUSY: already mounted (e.g. devtmpfs by the kernel) */
+	if (ret < 0 && ret != -EBUSY) {
+		char what[64];
+
+		concat3(what, sizeof(what), "mount ", dir, "");
+		fail(what, ret);
+	}
+}
+
+/*
+ * Extracts skiff.run= from the kernel command line into out. The kernel command line cannot carry
+ * spaces inside an unquoted parameter, so in an unquoted value '_' stands for a space and "__" for
+ * '_'; a quoted value (skiff.run="echo hi") is taken verbatim. Returns 1 if the parameter exists.
+ */
+static int run_param(const char *cmdline, char *out, int size)
+{
+	const char *p = cmdline;
+
+	while (*p) {
+		char token[1024];
+		int len = 0, quoted = 0, in_quote = 0;
+
+		while (*p == ' ' || *p == '\n')
+			p++;
+		for (; *p && (in_quote || (*p != ' ' && *p != '\n')); p++) {
+			if (*p == '"') {
+				in_quote = !in_quote;
+				quoted = 1;
+				continue;
+			}
+			if (len < (int)sizeof(token) - 1)
+				token[len++] = *p;
+		}
+		token[len] = 0;
+		if (!strncmp(token, RUN_PARAM, sizeof(RUN_PARAM) - 1)) {
+			const char *v = token + sizeof(RUN_PARAM) - 1;
+			int n = 0;
+
+			for (; *v && n < size - 1; v++) {
+				if (!quoted && v[0] == '_' && v[1] == '_')
+					out[n++] = *v++;
+				else if (!quoted && *v == '_')
+					out[n++] = ' ';
+				else
+					out[n++] = *v;
+			}
+			out[n] = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int spawn_shell(const char *run, char **envp)
+{
+	char *argv_run[] = { "sh", "-c", (char *)run, "-i", 0 };
+	char *argv_plain[] = { "sh", 0 };
+	int pid = sys_fork();
+
+	if (pid == 0) {
+		int ret = sys_execve(SHELL, run ? argv_run : argv_plain, envp);
+
+		fail(SHELL, ret);
+		sys_exit(127);
+	}
+	if (pid < 0)
+		fail("fork", pid);
+	return pid;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+	static char cmdline[4096], run[1024];
+	static char *env[] = { "PATH=/bin", "HOME=/", "TERM=vt100", 0 };
+	int has_run, shell, status;
+	u32 sec, centi, spawned;
+
+	/* the kernel opened /dev/console from the initramfs for us; if that failed, try again once
+	 * devtmpfs is there */
+	mount_or_warn("devtmpfs", "/dev", "devtmpfs");
+	if (sys_write(1, "", 0) < 0) {
+		int fd = sys_open("/dev/console", O_RDWR, 0);
+
+		if (fd >= 0) {
+			sys_dup2(fd, 0);
+			sys_dup2(fd, 1);
+			sys_dup2(fd, 2);
+			if (fd > 2)
+				sys_close(fd);
+		}
+	}
+	mount_or_warn("proc", "/proc", "proc");
+	mount_or_warn("sysfs", "/sys", "sysfs");
+	mount_or_warn("tmpfs", "/tmp", "tmpfs");
+
+	now_sec(&sec, &centi);
+	out_str("init: started at ");
+	out_u32(sec);
+	out_chr('.');
+	out_u32(centi / 10);
+	out_u32(centi % 10);
+	out_str(" s");
+	out_nl();
+
+	if (path_exists("/dev/vda")) {
+		int ret = sys_mount("/dev/vda", "/data", "ext2", 0, 0);
+
+		if (ret < 0)
+			fail("init: mount /dev/vda on /data", ret);
+		else
+			say("/dev/vda mounted on /data", "");
+	} else {
+		say("no /dev/vda, /data is not persistent", "");
+	}
+
+	has_run = read_small("/proc/cmdline", cmdline, sizeof(cmdline)) > 0 &&
+		  run_param(cmdline, run, sizeof(run));
+	if (has_run)
+		say("skiff.run: ", run);
+
+	shell = spawn_shell(has_run ? run : 0, env);
+	spawned = now_ms();
+	for (;;) {
+		int pid = wait_child(-1, 0, &status);
+
+		if (pid < 0) {
+			/* no children at all: only possible if the fork failed */
+			sleep_ms(1000);
+		} else if (pid != shell) {
+			continue; /* an orphan we adopted */
+		}
+		/* The shell ended (exit, crash): start a fresh one; slow down if it keeps dying. */
+		if (now_ms() - spawned < 1000)
+			sleep_ms(1000);
+		shell = spawn_shell(0, env);
+		spawned = now_ms();
+	}
+}
