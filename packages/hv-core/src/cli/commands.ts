@@ -5,5 +5,8 @@ export interface Command {
 }
 
 export const commands: Record<string, Command> = {
-  // "run-tests": { summary: "run firmware-mode test ELFs (HTIF tohost)", load: () => import("./run-tests.js") },
+  "run-tests": {
+    summary: "run firmware-mode test ELFs (pass/fail through HTIF tohost)",
+    load: () => import("./run-tests.js"),
+  },
 };

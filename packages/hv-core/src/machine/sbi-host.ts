@@ -6,7 +6,7 @@ import type { ExitReason } from "./exit.js";
 /** The parts of the machine the SBI host needs (kept narrow so the SBI can't reach the rest). */
 interface SbiMachine {
   readonly hart: {
-    csrRead(addr: number): number;
+    csrRead(addr: number): number | undefined;
     setInterruptPending(bit: number, level: boolean): void;
     requestStop(): void;
     waitingForInterrupt: boolean;
@@ -41,13 +41,13 @@ export class MachineSbiHost implements SbiHost {
   ) {}
 
   get mvendorid(): number {
-    return this.machine.hart.csrRead(CSR_MVENDORID);
+    return this.machine.hart.csrRead(CSR_MVENDORID) ?? 0;
   }
   get marchid(): number {
-    return this.machine.hart.csrRead(CSR_MARCHID);
+    return this.machine.hart.csrRead(CSR_MARCHID) ?? 0;
   }
   get mimpid(): number {
-    return this.machine.hart.csrRead(CSR_MIMPID);
+    return this.machine.hart.csrRead(CSR_MIMPID) ?? 0;
   }
 
   setTimer(deadline: number): void {

@@ -1,0 +1,325 @@
+import { SkiffError } from "@skiff/common";
+import { Bus } from "../bus.js";
+import { Cause, Priv } from "../cpu/causes.js";
+import { S_INTERRUPTS } from "../cpu/csr-numbers.js";
+import { Hart } from "../cpu/hart.js";
+import { CLINT_SIZE, Clint } from "../devices/clint.js";
+import { PLIC_SIZE, Plic } from "../devices/plic.js";
+import { UART_SIZE, Uart16550 } from "../devices/uart16550.js";
+import { IRQ } from "../irq.js";
+import { loadElf, parseElf } from "../loader/elf.js";
+import { loadLinuxImage, parseLinuxImage } from "../loader/linux-image.js";
+import { PAGE_SIZE, Ram } from "../memory/ram.js";
+import { SbiDispatcher } from "../sbi/dispatch.js";
+import { decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
+import type { StateRecord } from "../snapshot/state.js";
+import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS } from "./clock.js";
+import {
+  type MachineConfig,
+  type MachineSpec,
+  type SharedMemory,
+  specFromState,
+  specOf,
+  specToState,
+} from "./config.js";
+import type { ExitReason } from "./exit.js";
+import { Htif } from "./htif.js";
+import { MachineSbiHost } from "./sbi-host.js";
+import { VirtioSet } from "./virtio-set.js";
+
+/** The physical memory map (the same as QEMU's `virt` machine; see docs/architecture). */
+export const MAP = {
+  clint: 0x0200_0000,
+  plic: 0x0c00_0000,
+  uart: 0x1000_0000,
+  virtio: 0x1000_1000,
+  virtioStride: 0x1000,
+} as const;
+export const UART_IRQ = 10;
+
+/** Longest stretch the hart runs before timers, HTIF and device lines are looked at again. */
+const SLICE = 20_000;
+/** Hypervisor mode delegates every exception S-mode can take except its own ecall (the SBI). */
+const HV_MEDELEG = 0xffff & ~((1 << Cause.EcallFromS) | (1 << 10) | (1 << Cause.EcallFromM) | (1 << 14));
+
+/**
+ * One VM: a hart, RAM, CLINT, PLIC, UART, virtio devices and, by mode, the SBI (hypervisor) or
+ * HTIF (firmware). `run` advances it on the calling thread; the caller decides how to sleep when
+ * it idles. All guest actions end as guest-visible effects; only host problems (a disk file that
+ * can't be opened) throw, as SkiffErrors.
+ */
+export class Machine {
+  readonly ram: Ram;
+  readonly hart: Hart;
+  readonly clock: MachineClock;
+  readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly virtio: VirtioSet;
+  readonly sbi: MachineSbiHost;
+  private readonly sbiDispatcher = new SbiDispatcher();
+  private htif: Htif | undefined;
+  private pendingExit: ExitReason | undefined;
+  private stip = false;
+  /** Receives every byte the guest writes to its console (UART, SBI putchar, HTIF). */
+  onConsoleOutput: (bytes: Uint8Array) => void = () => {};
+
+  private constructor(
+    readonly spec: MachineSpec,
+    memory: SharedMemory | undefined,
+  ) {
+    this.ram = new Ram(spec.memoryBytes, { buffer: memory?.ram, dirtyBuffer: memory?.dirty });
+    const bus = new Bus(this.ram);
+    const clockRef: { hart?: Hart } = {};
+    this.clock =
+      spec.clock === "instructions"
+        ? new InstructionClock(() => clockRef.hart?.retiredNow() ?? 0)
+        : new HostClock();
+    this.hart = new Hart(bus, { clock: this.clock });
+    clockRef.hart = this.hart;
+    this.clint = new Clint(this.clock, this.hart);
+    this.plic = new Plic(this.hart);
+    this.uart = new Uart16550((level) => this.plic.setLevel(UART_IRQ, level));
+    this.uart.onOutput = (bytes) => this.onConsoleOutput(bytes);
+    // A write to mtimecmp ends the run slice so the next one is cut at the new deadline.
+    bus.map(MAP.clint, CLINT_SIZE, {
+      name: "clint",
+      read: (offset, size) => this.clint.read(offset, size),
+      write: (offset, size, value) => {
+        this.clint.write(offset, size, value);
+        this.hart.requestStop();
+      },
+    });
+    bus.map(MAP.plic, PLIC_SIZE, this.plic);
+    bus.map(MAP.uart, UART_SIZE, this.uart);
+    this.virtio = new VirtioSet(spec, this.ram, (slot, level) => this.plic.setLevel(1 + slot, level));
+    this.virtio.mapInto(bus, MAP.virtio, MAP.virtioStride);
+    this.sbi = new MachineSbiHost(this, {
+      requestExit: (reason) => this.requestExit(reason),
+      pushUartInput: (bytes) => this.uart.pushInput(bytes),
+    });
+    if (spec.mode === "hypervisor") {
+      this.hart.medeleg = HV_MEDELEG;
+      this.hart.mideleg = S_INTERRUPTS;
+      this.hart.mcounteren = -1;
+      this.hart.machineTrapHook = (cause, tval) => this.hypervisorTrap(cause, tval);
+    }
+  }
+
+  /** Builds a machine and loads its boot payload (ELF in firmware mode, Linux Image in hypervisor mode). */
+  static create(cfg: MachineConfig): Machine {
+    const m = new Machine(specOf(cfg), cfg.memory);
+    if (cfg.mode === "firmware") m.bootFirmware(cfg.image);
+    else m.bootLinux(cfg);
+    return m;
+  }
+
+  /** Rebuilds a machine from `snapshot()` bytes, in fresh memory or the given shared buffers. */
+  static restore(snapshot: Uint8Array, opts: { memory?: SharedMemory } = {}): Machine {
+    const snap = decodeSnapshot(snapshot);
+    const c = snap.components;
+    if (!c.machine) throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot has no machine section");
+    const m = new Machine(specFromState(c.machine), opts.memory);
+    if (snap.ram) {
+      if (snap.ram.size !== m.ram.size)
+        throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");
+      m.ram.u8.fill(0);
+      loadRamImage(snap.ram, m.ram);
+    }
+    m.restoreComponents(c);
+    return m;
+  }
+
+  private bootFirmware(image: Uint8Array): void {
+    const elf = parseElf(image);
+    loadElf(elf, this.ram);
+    this.hart.pc = elf.entry | 0;
+    this.hart.priv = Priv.M;
+    const tohost = elf.symbols.get("tohost");
+    if (tohost !== undefined)
+      this.htif = new Htif(this.ram, tohost, elf.symbols.get("fromhost"), (b) => this.onConsoleOutput(b));
+  }
+
+  private bootLinux(cfg: MachineConfig): void {
+    const kernel = parseLinuxImage(cfg.image);
+    loadLinuxImage(kernel, this.ram);
+    const ramEnd = this.ram.base + this.ram.size;
+    // The DTB sits in the last 64 KiB, the initrd right below it: both clear of the kernel's bss.
+    const dtbAddr = ramEnd - 0x1_0000;
+    let initrd: { start: number; end: number } | undefined;
+    if (cfg.initrd && cfg.initrd.length > 0) {
+      const start = (dtbAddr - cfg.initrd.length) & ~(PAGE_SIZE - 1);
+      if (start < kernel.loadAddress + kernel.imageSize) {
+        throw new SkiffError(
+          "MACHINE_CONFIG_INVALID",
+          "guest memory too small for kernel, initrd and device tree",
+        );
+      }
+      this.ram.write(start >>> 0, cfg.initrd);
+      initrd = { start: start >>> 0, end: (start >>> 0) + cfg.initrd.length };
+    }
+    const dtb = this.virtio.deviceTree(this.spec, initrd);
+    if (dtb.length > 0x1_0000)
+      throw new SkiffError("MACHINE_CONFIG_INVALID", "device tree larger than 64 KiB");
+    this.ram.write(dtbAddr >>> 0, dtb);
+    this.hart.priv = Priv.S;
+    this.hart.pc = kernel.entry | 0;
+    this.hart.x[10] = 0;
+    this.hart.x[11] = dtbAddr | 0;
+  }
+
+  /** In hypervisor mode nothing runs in M-mode: ecall from S is an SBI call; anything else wedges the guest. */
+  private hypervisorTrap(cause: number, tval: number): boolean {
+    const hart = this.hart;
+    if (cause === Cause.EcallFromS) {
+      this.sbiDispatcher.handle(this.sbi, hart.x);
+      hart.pc = (hart.pc + 4) | 0;
+      return true;
+    }
+    this.requestExit({
+      kind: "fatal",
+      message: `trap to M-mode (cause 0x${(cause >>> 0).toString(16)}, tval 0x${(tval >>> 0).toString(16)}) at pc 0x${(hart.pc >>> 0).toString(16)}`,
+    });
+    return true;
+  }
+
+  private requestExit(reason: ExitReason): void {
+    this.pendingExit ??= reason;
+    this.hart.requestStop();
+  }
+
+  /** Total instructions retired since boot. */
+  get instret(): number {
+    return this.hart.retired;
+  }
+
+  /**
+   * Runs up to `budget` steps. Returns why it stopped: budget spent, idle (WFI with nothing
+   * pending: sleep up to `wakeInMs` or until input, then call again), or the guest's end.
+   */
+  run(budget: number): ExitReason {
+    const hart = this.hart;
+    const clock = this.clock;
+    let left = budget;
+    while (left > 0) {
+      if (this.pendingExit) {
+        const exit = this.pendingExit;
+        this.pendingExit = undefined;
+        return exit;
+      }
+      this.updateTimers();
+      if (hart.waitingForInterrupt && !hart.interruptWaiting()) {
+        const deadline = this.nextDeadline();
+        if (clock.kind === "instructions") {
+          if (deadline === Number.POSITIVE_INFINITY)
+            return { kind: "idle", wakeInMs: Number.POSITIVE_INFINITY };
+          clock.skipTo(deadline);
+          continue;
+        }
+        return { kind: "idle", wakeInMs: Math.max(0, (deadline - clock.now()) / TICKS_PER_MS) };
+      }
+      let slice = left < SLICE ? left : SLICE;
+      if (clock.kind === "instructions") {
+        // Deterministic time: end the slice exactly at the next deadline so the interrupt is
+        // taken at the same instruction however the caller splits its budgets.
+        const untilDeadline = this.nextDeadline() - clock.now();
+        if (untilDeadline < slice) slice = untilDeadline;
+      }
+      const done = hart.run(slice);
+      left -= done > 0 ? done : 1;
+      if (this.htif) {
+        const ev = this.htif.poll();
+        if (ev) return { kind: "htif", code: ev.code };
+      }
+    }
+    // Leave device lines consistent with the clock, so a snapshot taken now restores identically.
+    this.updateTimers();
+    if (this.pendingExit) {
+      const exit = this.pendingExit;
+      this.pendingExit = undefined;
+      return exit;
+    }
+    return { kind: "budget" };
+  }
+
+  /** The earliest timer deadline still in the future (+Infinity when none). */
+  private nextDeadline(): number {
+    const now = this.clock.now();
+    const a = this.clint.nextDeadline();
+    const b = this.sbi.timerDeadline;
+    let d = Number.POSITIVE_INFINITY;
+    if (a > now) d = a;
+    if (b > now && b < d) d = b;
+    return d;
+  }
+
+  private updateTimers(): void {
+    this.clint.update();
+    if (this.spec.mode === "hypervisor") {
+      const stip = this.clock.now() >= this.sbi.timerDeadline;
+      if (stip !== this.stip) {
+        this.stip = stip;
+        this.hart.setInterruptPending(IRQ.STI, stip);
+      }
+    }
+  }
+
+  /** Console input from the user: to the UART, or to the SBI console once the guest uses it. */
+  consoleInput(bytes: Uint8Array): void {
+    this.sbi.consoleInput(bytes);
+  }
+
+  /** A serial line break (Linux: the SysRq prefix on a serial console). */
+  sendBreak(): void {
+    this.uart.sendBreak();
+  }
+
+  /** The complete machine state; RAM is left out with `includeRam: false` (migration sends it apart). */
+  snapshot(opts: { includeRam?: boolean } = {}): Uint8Array {
+    return encodeSnapshot({
+      components: this.saveComponents(),
+      ram: opts.includeRam === false ? undefined : this.ram,
+    });
+  }
+
+  private saveComponents(): Record<string, StateRecord> {
+    const components: Record<string, StateRecord> = {
+      machine: specToState(this.spec),
+      hart: this.hart.save(),
+      clock: this.clock.save(),
+      clint: this.clint.save(),
+      plic: this.plic.save(),
+      uart: this.uart.save(),
+      sbi: this.sbi.save(),
+      platform: {
+        stip: this.stip,
+        htif: this.htif ? { tohost: this.htif.tohost, fromhost: this.htif.fromhost ?? -1 } : null,
+      },
+    };
+    Object.assign(components, this.virtio.save());
+    return components;
+  }
+
+  private restoreComponents(c: Record<string, StateRecord>): void {
+    const need = (name: string): StateRecord => {
+      const s = c[name];
+      if (!s) throw new SkiffError("SNAPSHOT_CORRUPT", `snapshot has no ${name} section`);
+      return s;
+    };
+    this.hart.restore(need("hart"));
+    this.clock.restore(need("clock"));
+    this.clint.restore(need("clint"));
+    this.plic.restore(need("plic"));
+    this.uart.restore(need("uart"));
+    this.sbi.restore(need("sbi"));
+    this.virtio.restore(c);
+    const platform = need("platform");
+    this.stip = platform.stip === true;
+    this.hart.setInterruptPending(IRQ.STI, this.stip && this.spec.mode === "hypervisor");
+    const h = platform.htif as StateRecord | null;
+    if (h && typeof h.tohost === "number") {
+      const fromhost = typeof h.fromhost === "number" && h.fromhost >= 0 ? h.fromhost : undefined;
+      this.htif = new Htif(this.ram, h.tohost, fromhost, (b) => this.onConsoleOutput(b));
+    }
+  }
+}
