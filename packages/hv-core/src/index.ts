@@ -12,3 +12,8 @@ export * from "./machine/exit.js";
 export * from "./machine/machine.js";
 export * from "./memory/ram.js";
 export * from "./snapshot/state.js";
+export * from "./devices/virtio/blk.js";
+export * from "./devices/virtio/device.js";
+export * from "./devices/virtio/mmio.js";
+export * from "./devices/virtio/queue.js";
+export * from "./devices/virtio/rng.js";
