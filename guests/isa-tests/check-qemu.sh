@@ -6,8 +6,9 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 QEMU="${QEMU:-qemu-system-riscv32}"
-# No C (jumps to 2 mod 4 must trap), no F/D (mstatus.FS stays 0), no H, no Sstc: an RV32IMA machine.
-CPU="${QEMU_CPU:-rv32,c=off,f=off,d=off,h=off,sstc=off}"
+# An RV32IMA machine: no C (jumps to 2 mod 4 must trap), no F/D, no H, no Sstc, no B/K/Sv* extras
+# (their encodings must be illegal here).
+CPU="${QEMU_CPU:-rv32,c=off,f=off,d=off,h=off,sstc=off,zba=off,zbb=off,zbc=off,zbs=off,zbkb=off,zbkc=off,zbkx=off,zknd=off,zkne=off,zknh=off,zksed=off,zksh=off,zkr=off,svinval=off,svnapot=off,svpbmt=off}"
 update=0
 if [[ "${1:-}" == "--update-refs" ]]; then update=1; shift; fi
 if [[ $# -gt 0 ]]; then names=("$@"); else
