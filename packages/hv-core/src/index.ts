@@ -17,3 +17,6 @@ export * from "./devices/virtio/device.js";
 export * from "./devices/virtio/mmio.js";
 export * from "./devices/virtio/queue.js";
 export * from "./devices/virtio/rng.js";
+export * from "./fdt/device-tree.js";
+export * from "./fdt/reader.js";
+export * from "./fdt/writer.js";
