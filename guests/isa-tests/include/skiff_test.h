@@ -226,6 +226,11 @@
 #define TEST_TRAP(n, c, ...)                                                                    \
   li gp, n; EXPECT_TRAP(99f); __VA_ARGS__; j skiff_fail; 99: CHECK_CAUSE(c)
 
+/* The trap handlers keep their stack pointers in mscratch/sscratch: tests that use those CSRs
+ * put them back before anything can trap. */
+#define RESTORE_SCRATCH                                                                         \
+  la t5, skiff_mstack_top; csrw mscratch, t5; la t5, skiff_sstack_top; csrw sscratch, t5
+
 /* From M-mode, continue at the next instruction in privilege mode `mpp` (MPP_U/MPP_S/MPP_M). */
 #define GOTO_MODE(mpp)                                                                          \
   li t5, MSTATUS_MPP; csrc mstatus, t5; li t5, mpp; csrs mstatus, t5; la t5, 98f;              \
@@ -257,7 +262,10 @@ skiff_reset:                                                                    
   la t0, skiff_mstack_top; csrw mscratch, t0;                                                  \
   la t0, skiff_sstack_top; csrw sscratch, t0;                                                  \
   la t0, skiff_strap; csrw stvec, t0;                                                          \
-  csrw medeleg, zero; csrw mideleg, zero; csrw mie, zero; csrw satp, zero;                     \
+  csrw medeleg, zero; csrw mideleg, zero; csrw mie, zero; csrw mip, zero; csrw satp, zero;     \
+  /* no timer interrupt pending until a test arms one (QEMU resets mtimecmp to 0) */           \
+  li t0, CLINT_MTIMECMP; li t1, -1; sw t1, 4(t0); sw t1, 0(t0);                                \
+  li t0, CLINT_MSIP; sw zero, 0(t0);                                                           \
   li t0, MSTATUS_MPP; csrs mstatus, t0; /* MPP = M: a bare mret stays in M */                  \
   li t0, MSTATUS_MIE | MSTATUS_SIE | MSTATUS_MPRV; csrc mstatus, t0;                           \
   la sp, skiff_stack_top;                                                                      \
