@@ -1,1 +1,3 @@
-export {};
+export { AGENT_VERSION, Agent } from "./agent.js";
+export { type AgentConfig, agentConfigSpec, loadAgentConfig } from "./config.js";
+export type { VmStateName } from "./vm/lifecycle.js";

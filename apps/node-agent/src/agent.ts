@@ -1,0 +1,136 @@
+/**
+ * The node agent: the VM registry (reattached from the data dir), the NodeAgent gRPC service, and
+ * the link to the control plane, started and stopped in that order.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "@skiff/common";
+import { NodeAgentService } from "@skiff/proto";
+import type { AgentConfig } from "./config.js";
+import { ControlPlaneLink, type VmReport } from "./control-plane/link.js";
+import { nodeAgentService } from "./grpc/service.js";
+import { HostStats } from "./host/stats.js";
+import { VmRegistry, type VmView } from "./vm/registry.js";
+
+export const AGENT_VERSION: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+function report(v: VmView): VmReport {
+  return {
+    vmId: v.record.vmId,
+    epoch: v.record.epoch,
+    state: v.record.state,
+    memoryBytes: v.record.spec.memoryBytes,
+    cpuShare: v.status?.cpuShare ?? 0,
+    dirtyPagesPerSec: v.status?.dirtyPagesPerSec ?? 0,
+  };
+}
+
+export class Agent {
+  readonly registry: VmRegistry;
+  private readonly host: HostStats;
+  private server: Server | undefined;
+  private link: ControlPlaneLink | undefined;
+  port = 0;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+  ) {
+    mkdirSync(config.dataDir, { recursive: true });
+    this.host = new HostStats(config.dataDir);
+    this.registry = new VmRegistry({
+      dataDir: config.dataDir,
+      repoRoot: config.repoRoot,
+      log,
+      vmmNice: config.vmmNice,
+      vmmOverheadMib: config.vmmOverheadMib,
+      stopTimeoutMs: config.stopTimeoutMs,
+    });
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    await this.registry.load();
+    const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+    server.addService(
+      NodeAgentService,
+      nodeAgentService({
+        registry: this.registry,
+        host: this.host,
+        token: c.token,
+        nodeName: c.name,
+        agentVersion: AGENT_VERSION,
+        log: this.log,
+      }),
+    );
+    this.port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${c.host}:${c.grpcPort}`, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+    this.server = server;
+    this.log.info(
+      { address: `${c.host}:${this.port}`, vms: this.registry.list().length },
+      "node agent serving",
+    );
+    if (c.apiUrl !== "") {
+      this.link = new ControlPlaneLink({
+        apiUrl: c.apiUrl,
+        token: c.token,
+        log: this.log,
+        source: {
+          registration: () => {
+            const cap = this.host.capacity();
+            return {
+              name: c.name,
+              grpcAddress: `${c.advertiseHost}:${this.port}`,
+              capacity: { cpus: cap.cpus, memoryBytes: cap.memoryBytes, diskBytes: cap.diskBytes },
+              labels: { ...c.labels },
+              agentVersion: AGENT_VERSION,
+              vms: this.registry.list().map(report),
+            };
+          },
+          heartbeat: () => {
+            const use = this.host.usage();
+            const vms = this.registry.list();
+            return {
+              usage: {
+                cpuPercent: use.cpuPercent,
+                memoryUsedBytes: use.memoryUsedBytes,
+                vmCount: vms.length,
+              },
+              vms: vms.map(report),
+            };
+          },
+        },
+      });
+      this.link.start();
+    }
+  }
+
+  /**
+   * SIGTERM: stop taking calls (in-flight unary calls finish, console streams are cut after a
+   * grace period), let VM commands complete, send a last heartbeat, let go of the VMMs. VMs keep
+   * running and are reattached by the next agent.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    const server = this.server;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    }
+    await this.registry.close(graceMs);
+    await this.link?.stop();
+    this.log.info("node agent stopped; VMs left running");
+  }
+}

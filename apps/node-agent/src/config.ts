@@ -1,0 +1,81 @@
+import { hostname } from "node:os";
+import { isAbsolute, resolve } from "node:path";
+import { int, loadConfig, port, str } from "@skiff/common";
+
+/** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
+export const agentConfigSpec = {
+  apiUrl: str("SKIFF_API_URL", "control-plane API the agent registers with (empty: run standalone)", ""),
+  token: str("SKIFF_AGENT_TOKEN", "shared secret: the bearer token for registration and for gRPC callers"),
+  name: str(
+    "SKIFF_AGENT_NAME",
+    "this node's name (its identity towards the control plane)",
+    "",
+    "(hostname)",
+  ),
+  grpcPort: port("SKIFF_AGENT_GRPC_PORT", "port of the NodeAgent gRPC service", 7070),
+  host: str("HOST", "address the gRPC service binds to and advertises", "127.0.0.1"),
+  advertiseHost: str(
+    "SKIFF_AGENT_ADVERTISE_HOST",
+    "address the control plane dials for gRPC (default: HOST)",
+    "",
+    "(HOST)",
+  ),
+  dataDir: str(
+    "SKIFF_AGENT_DATA_DIR",
+    "the agent's own disk: VM disks, snapshots, VMM sockets",
+    ".skiff/agent",
+  ),
+  sharedDir: str("SKIFF_AGENT_SHARED_DIR", "storage shared between the nodes of a cluster", "", "(none)"),
+  repoRoot: str("SKIFF_REPO_ROOT", "base for relative kernel/initrd/disk paths in CreateVm", "", "(cwd)"),
+  labels: str("SKIFF_AGENT_LABELS", "node labels for placement, as k=v,k2=v2", ""),
+  stopTimeoutMs: int("SKIFF_AGENT_STOP_TIMEOUT_MS", "how long StopVm waits for a guest to power off", 30_000),
+  vmmNice: int("SKIFF_VMM_NICE", "nice level of VMM processes (the agent stays responsive under load)", 5),
+  vmmOverheadMib: int(
+    "SKIFF_VMM_OVERHEAD_MIB",
+    "host memory a VMM may use above its guest RAM before it is stopped as out of memory",
+    192,
+  ),
+};
+
+export interface AgentConfig {
+  readonly apiUrl: string;
+  readonly token: string;
+  readonly name: string;
+  readonly grpcPort: number;
+  readonly host: string;
+  readonly advertiseHost: string;
+  readonly dataDir: string;
+  readonly sharedDir: string;
+  readonly repoRoot: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly stopTimeoutMs: number;
+  readonly vmmNice: number;
+  readonly vmmOverheadMib: number;
+}
+
+export function parseLabels(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(",")) {
+    const t = part.trim();
+    if (t === "") continue;
+    const eq = t.indexOf("=");
+    if (eq <= 0) throw new Error(`SKIFF_AGENT_LABELS: expected k=v, got "${t}"`);
+    out[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function loadAgentConfig(env: Record<string, string | undefined> = process.env): AgentConfig {
+  const c = loadConfig(agentConfigSpec, env);
+  const repoRoot = c.repoRoot === "" ? process.cwd() : resolve(c.repoRoot);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(repoRoot, p));
+  return {
+    ...c,
+    name: c.name === "" ? hostname() : c.name,
+    advertiseHost: c.advertiseHost === "" ? c.host : c.advertiseHost,
+    dataDir: abs(c.dataDir),
+    sharedDir: c.sharedDir === "" ? "" : abs(c.sharedDir),
+    repoRoot,
+    labels: parseLabels(c.labels),
+  };
+}

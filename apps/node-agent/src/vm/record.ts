@@ -1,0 +1,95 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { SkiffError } from "@skiff/common";
+import type { VmStateName } from "./lifecycle.js";
+import { VM_STATES } from "./lifecycle.js";
+
+export type BootModeName = "linux" | "firmware";
+
+/** A VM's configuration as the agent stores it (paths resolved to absolute). */
+export interface VmSpecRecord {
+  readonly memoryBytes: number;
+  readonly vcpus: number;
+  readonly bootMode: BootModeName;
+  readonly kernelPath: string;
+  /** "" when none. */
+  readonly initrdPath: string;
+  /** The VM's own disk in its data dir; "" when it has none. */
+  readonly diskPath: string;
+  readonly diskBytes: number;
+  readonly kernelArgs: string;
+  /** Thousandths of a host core the vCPU may use (0 = no cap). */
+  readonly cpuMillis: number;
+  /** Host memory the VMM may use above guest RAM, MiB. */
+  readonly vmmOverheadMib: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** vms/<id>/config.json: what the agent knows of a VM, enough to report it after a restart. */
+export interface VmRecord {
+  readonly version: 1;
+  readonly vmId: string;
+  epoch: number;
+  state: VmStateName;
+  readonly spec: VmSpecRecord;
+  lastExit: string;
+  exitCode: number;
+  readonly createdAtMs: number;
+  startedAtMs: number;
+}
+
+/** Written to a temp file and renamed: a crash mid-write leaves the old record, never half of one. */
+export function writeRecord(path: string, record: VmRecord): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+export function readRecord(path: string): VmRecord {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new SkiffError("VM_RECORD_CORRUPT", `cannot read ${path}: ${(err as Error).message}`, { path });
+  }
+  const r = raw as Partial<VmRecord>;
+  const ok =
+    r.version === 1 &&
+    typeof r.vmId === "string" &&
+    typeof r.epoch === "number" &&
+    typeof r.state === "string" &&
+    (VM_STATES as readonly string[]).includes(r.state) &&
+    typeof r.spec === "object" &&
+    r.spec !== null &&
+    typeof r.spec.memoryBytes === "number" &&
+    typeof r.spec.kernelPath === "string";
+  if (!ok) throw new SkiffError("VM_RECORD_CORRUPT", `${path} is not a VM record`, { path });
+  return r as VmRecord;
+}
+
+export function recordExists(path: string): boolean {
+  return existsSync(path);
+}
+
+/** vms/<id>/exit.json: why a VMM ended, written by the VMM itself just before it exits on purpose. */
+export interface ExitRecord {
+  /** poweroff: the guest powered off; stop: forced by StopVm; suspend: snapshot written; fatal: guest wedged or the VMM failed. */
+  readonly reason: "poweroff" | "stop" | "suspend" | "fatal";
+  readonly code: number;
+  readonly message: string;
+  readonly atMs: number;
+}
+
+export function writeExitRecord(path: string, exit: ExitRecord): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(exit));
+  renameSync(tmp, path);
+}
+
+export function readExitRecord(path: string): ExitRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(path, "utf8")) as ExitRecord;
+    return typeof r.reason === "string" ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * VMM process entry: `node vmm/main.js --dir <vm dir> [--restore]`. Spawned detached by the agent,
+ * one per running VM, so the agent can die or restart without taking guests with it. Reads the VM's
+ * record from <dir>/config.json; logs (pino JSON) go to stdout, which the agent points at vmm.log.
+ */
+import { rmSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { createLogger, errorMessage } from "@skiff/common";
+import { pathsInDir } from "../vm/layout.js";
+import { readRecord, writeExitRecord } from "../vm/record.js";
+import { Vmm, writePidFile } from "./vmm.js";
+
+const { values } = parseArgs({
+  options: { dir: { type: "string" }, restore: { type: "boolean", default: false } },
+});
+if (values.dir === undefined) {
+  console.error("usage: vmm --dir <vm dir> [--restore]");
+  process.exit(2);
+}
+const paths = pathsInDir(values.dir);
+const record = readRecord(paths.config);
+const log = createLogger(`vmm:${record.vmId}`, process.env.LOG_LEVEL ?? "info");
+
+/** Dies with a reason on disk, so the agent reports a crash with a cause rather than a mystery. */
+function die(message: string, code: number): never {
+  log.error({ message }, "vmm failed");
+  try {
+    writeExitRecord(paths.exit, { reason: "fatal", code, message, atMs: Date.now() });
+  } catch {
+    // nothing more to do
+  }
+  rmSync(paths.socket, { force: true });
+  rmSync(paths.pid, { force: true });
+  process.exit(1);
+}
+
+process.on("uncaughtException", (err) => die(`vmm: ${err.stack ?? err.message}`, 70));
+process.on("unhandledRejection", (err) => die(`vmm: ${errorMessage(err)}`, 70));
+
+rmSync(paths.exit, { force: true });
+writePidFile(paths.pid);
+const overhead = (record.spec.vmmOverheadMib > 0 ? record.spec.vmmOverheadMib : 192) * 1024 * 1024;
+const vmm = new Vmm(record.vmId, paths, record.spec, log, record.spec.memoryBytes + overhead);
+process.on("SIGTERM", () => {
+  void vmm.finish({ reason: "stop", code: 0, message: "SIGTERM", atMs: Date.now() });
+});
+try {
+  await vmm.start(values.restore === true);
+} catch (err) {
+  die(`boot failed: ${errorMessage(err)}`, 1);
+}

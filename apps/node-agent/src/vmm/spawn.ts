@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { setPriority } from "node:os";
+import { fileURLToPath } from "node:url";
+import { type Logger, SkiffError } from "@skiff/common";
+import type { VmPaths } from "../vm/layout.js";
+import { readExitRecord } from "../vm/record.js";
+import { VmmClient, type VmmClientEvents } from "./client.js";
+
+const VMM_MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+/** V8 heap of the VMM's main thread (guest RAM is a SharedArrayBuffer outside it). */
+const VMM_HEAP_MIB = 96;
+
+export interface SpawnOptions {
+  readonly restore: boolean;
+  readonly nice: number;
+  readonly bootTimeoutMs: number;
+  readonly log: Logger;
+  readonly on: VmmClientEvents;
+}
+
+/**
+ * Starts a VMM for the VM in `paths.dir`, detached in its own session with its output in vmm.log
+ * (no pipe to the agent, which may die first), and connects to it once the guest is up.
+ */
+export async function spawnVmm(
+  paths: VmPaths,
+  opts: SpawnOptions,
+): Promise<{ pid: number; client: VmmClient }> {
+  const out = openSync(paths.vmmLog, "a");
+  const child = spawn(
+    process.execPath,
+    [
+      `--max-old-space-size=${VMM_HEAP_MIB}`,
+      VMM_MAIN,
+      "--dir",
+      paths.dir,
+      ...(opts.restore ? ["--restore"] : []),
+    ],
+    {
+      detached: true,
+      stdio: ["ignore", out, out],
+      cwd: paths.dir,
+      env: { ...process.env, LOG_LEVEL: "info" },
+    },
+  );
+  closeSync(out);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new SkiffError("VMM_SPAWN_FAILED", `cannot start a VMM in ${paths.dir}`);
+  try {
+    // The vCPU yields to the agent and to other guests' interactive work.
+    setPriority(pid, opts.nice);
+  } catch (err) {
+    opts.log.warn({ err, pid }, "cannot renice the VMM");
+  }
+  let exited: number | null = null;
+  child.once("exit", (code, signal) => {
+    exited = code ?? (signal ? 128 : 1);
+  });
+  const deadline = Date.now() + opts.bootTimeoutMs;
+  for (;;) {
+    if (exited !== null) {
+      const why = readExitRecord(paths.exit);
+      throw new SkiffError(
+        "VMM_BOOT_FAILED",
+        why?.message ?? `vmm exited with ${exited} (see ${paths.vmmLog})`,
+        {
+          exitCode: exited,
+        },
+      );
+    }
+    try {
+      const client = await VmmClient.connect(paths.socket, opts.on, 1000);
+      return { pid, client };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGKILL");
+      throw new SkiffError("VMM_BOOT_FAILED", `vmm did not come up within ${opts.bootTimeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

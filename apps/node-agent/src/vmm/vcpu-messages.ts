@@ -1,0 +1,42 @@
+/** Messages between the VMM's main thread and its vCPU worker. */
+import type { VmSpecRecord } from "../vm/record.js";
+import type { GuestMemory } from "./guest.js";
+
+export interface VcpuWorkerData {
+  readonly spec: VmSpecRecord;
+  readonly memory: GuestMemory;
+  /** Int32Array words shared with the main thread (see WAKE). */
+  readonly control: SharedArrayBuffer;
+  /** Restore from this snapshot file instead of booting. */
+  readonly restorePath: string | undefined;
+}
+
+/** Index of the wake word: the main thread bumps it and notifies after every message it posts. */
+export const WAKE = 0;
+export const CONTROL_WORDS = 4;
+
+/** Main thread → worker (over a MessagePort the worker polls synchronously between run slices). */
+export type ToVcpu =
+  | { t: "pause"; id: number }
+  | { t: "resume"; id: number }
+  | { t: "reboot"; id: number }
+  | { t: "snapshot"; id: number; includeRam: boolean }
+  | { t: "input"; bytes: Uint8Array }
+  | { t: "break" }
+  | { t: "exit" };
+
+/** Why the guest ended (the worker stops after posting it). */
+export interface GuestEnd {
+  readonly kind: "poweroff" | "fatal";
+  readonly code: number;
+  readonly message: string;
+}
+
+/** Worker → main thread. */
+export type FromVcpu =
+  | { t: "ready"; instret: number }
+  | { t: "output"; bytes: Uint8Array }
+  | { t: "ack"; id: number; snapshot?: Uint8Array }
+  | { t: "stats"; instret: number; busyMs: number; wallMs: number }
+  | { t: "rebooted" }
+  | { t: "end"; end: GuestEnd };

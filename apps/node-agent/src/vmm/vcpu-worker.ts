@@ -1,0 +1,177 @@
+/**
+ * The vCPU thread of a VMM: runs the guest in slices, sleeps on the shared wake word when the guest
+ * idles (WFI) or is paused, and answers the main thread between slices. A blocked Atomics.wait costs
+ * no CPU, which is what lets one host hold many idle VMs.
+ */
+import { readFileSync } from "node:fs";
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
+import type { ExitReason, Machine, StateRecord } from "@skiff/hv-core";
+import { bootGuest, restoreGuest } from "./guest.js";
+import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
+
+const SLICE_TARGET_MS = 20;
+const MIN_BUDGET = 10_000;
+const MAX_BUDGET = 20_000_000;
+const STATS_EVERY_MS = 1000;
+/** An idle guest with no timer armed still wakes this often, to report stats. */
+const MAX_IDLE_WAIT_MS = 1000;
+
+const data = workerData as VcpuWorkerData & { port: MessagePort };
+const port = data.port;
+const ctl = new Int32Array(data.control);
+const toMain = parentPort;
+if (toMain === null) throw new Error("vcpu-worker must run in a worker thread");
+
+function post(msg: FromVcpu, transfer: ArrayBuffer[] = []): void {
+  toMain?.postMessage(msg, transfer);
+}
+
+let pending: Uint8Array[] = [];
+function wire(m: Machine): Machine {
+  // The machine may reuse its buffer: keep a copy.
+  m.onConsoleOutput = (bytes) => pending.push(bytes.slice());
+  return m;
+}
+function flushOutput(): void {
+  if (pending.length === 0) return;
+  const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+  pending = [];
+  const own = new Uint8Array(bytes);
+  post({ t: "output", bytes: own }, [own.buffer as ArrayBuffer]);
+}
+
+function zero(buf: SharedArrayBuffer): void {
+  new Uint8Array(buf).fill(0);
+}
+
+function fresh(): Machine {
+  zero(data.memory.ram);
+  zero(data.memory.dirty);
+  return wire(bootGuest(data.spec, data.memory));
+}
+
+let machine: Machine = data.restorePath
+  ? wire(restoreGuest(readFileSync(data.restorePath), data.memory))
+  : fresh();
+post({ t: "ready", instret: Number(machine.instret) });
+
+let paused = false;
+/** Guest time at pause: restored on resume so the guest's clock stands still while paused. */
+let pausedClock: StateRecord | undefined;
+let budget = 200_000;
+let busyMs = 0;
+let statsAt = performance.now();
+let statsBusy = 0;
+/** CPU cap: after a slice of d ms the thread owes d*(1/share - 1) ms of sleep. */
+const share = data.spec.cpuMillis > 0 && data.spec.cpuMillis < 1000 ? data.spec.cpuMillis / 1000 : 1;
+let throttleDebtMs = 0;
+
+function end(e: GuestEnd): void {
+  flushOutput();
+  post({ t: "end", end: e });
+}
+
+/** Applies queued commands; returns false when the worker must stop. */
+function drain(): boolean {
+  for (;;) {
+    const got = receiveMessageOnPort(port);
+    if (got === undefined) return true;
+    const msg = got.message as ToVcpu;
+    switch (msg.t) {
+      case "input":
+        machine.consoleInput(msg.bytes);
+        break;
+      case "break":
+        machine.sendBreak();
+        break;
+      case "pause":
+        if (!paused) pausedClock = machine.clock.save();
+        paused = true;
+        flushOutput();
+        post({ t: "ack", id: msg.id });
+        break;
+      case "resume":
+        if (paused && pausedClock) machine.clock.restore(pausedClock);
+        paused = false;
+        post({ t: "ack", id: msg.id });
+        break;
+      case "reboot":
+        machine = fresh();
+        if (paused) pausedClock = machine.clock.save();
+        post({ t: "ack", id: msg.id });
+        break;
+      case "snapshot": {
+        const snap = machine.snapshot({ includeRam: msg.includeRam });
+        const own = snap.byteOffset === 0 && snap.byteLength === snap.buffer.byteLength ? snap : snap.slice();
+        post({ t: "ack", id: msg.id, snapshot: own }, own.buffer instanceof ArrayBuffer ? [own.buffer] : []);
+        break;
+      }
+      case "exit":
+        return false;
+    }
+  }
+}
+
+function reportStats(now: number): void {
+  if (now - statsAt < STATS_EVERY_MS) return;
+  post({ t: "stats", instret: Number(machine.instret), busyMs: busyMs - statsBusy, wallMs: now - statsAt });
+  statsAt = now;
+  statsBusy = busyMs;
+}
+
+for (;;) {
+  // Read the wake word before draining: a message posted after the drain changes it, so the wait
+  // below returns at once instead of sleeping through the message.
+  const seq = Atomics.load(ctl, WAKE);
+  if (!drain()) break;
+  if (paused) {
+    reportStats(performance.now());
+    Atomics.wait(ctl, WAKE, seq, MAX_IDLE_WAIT_MS);
+    continue;
+  }
+  const t0 = performance.now();
+  let exit: ExitReason;
+  try {
+    exit = machine.run(budget);
+  } catch (err) {
+    // hv-core promises guest actions never throw; if one does, it is a host bug: this VM dies, alone.
+    end({ kind: "fatal", code: 70, message: `vcpu: ${(err as Error).stack ?? String(err)}` });
+    break;
+  }
+  const t1 = performance.now();
+  const dt = t1 - t0;
+  busyMs += dt;
+  if (exit.kind === "budget") {
+    budget = Math.round(
+      Math.min(MAX_BUDGET, Math.max(MIN_BUDGET, budget * (SLICE_TARGET_MS / Math.max(dt, 1)))),
+    );
+  }
+  flushOutput();
+  reportStats(t1);
+  if (exit.kind === "idle") {
+    const ms = Number.isFinite(exit.wakeInMs) ? Math.min(exit.wakeInMs, MAX_IDLE_WAIT_MS) : MAX_IDLE_WAIT_MS;
+    if (ms > 0) Atomics.wait(ctl, WAKE, seq, ms);
+  } else if (exit.kind === "poweroff" || exit.kind === "htif") {
+    end({
+      kind: "poweroff",
+      code: exit.code,
+      message: exit.kind === "htif" ? "htif tohost" : "guest poweroff",
+    });
+    break;
+  } else if (exit.kind === "fatal") {
+    end({ kind: "fatal", code: 1, message: exit.message });
+    break;
+  } else if (exit.kind === "reboot") {
+    machine = fresh();
+    post({ t: "rebooted" });
+  }
+  if (share < 1) {
+    throttleDebtMs += dt * (1 / share - 1);
+    if (throttleDebtMs >= 5) {
+      const before = performance.now();
+      Atomics.wait(ctl, WAKE, Atomics.load(ctl, WAKE), Math.min(throttleDebtMs, 200));
+      throttleDebtMs = Math.max(0, throttleDebtMs - (performance.now() - before));
+    }
+  }
+}
+port.close();

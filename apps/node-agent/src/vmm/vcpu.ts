@@ -1,0 +1,145 @@
+import { MessageChannel, Worker } from "node:worker_threads";
+import { SkiffError } from "@skiff/common";
+import type { VmSpecRecord } from "../vm/record.js";
+import type { GuestMemory } from "./guest.js";
+import {
+  CONTROL_WORDS,
+  type FromVcpu,
+  type GuestEnd,
+  type ToVcpu,
+  type VcpuWorkerData,
+  WAKE,
+} from "./vcpu-messages.js";
+
+export interface VcpuEvents {
+  output(bytes: Uint8Array): void;
+  stats(s: { instret: number; busyMs: number; wallMs: number }): void;
+  rebooted(): void;
+  /** The guest ended (poweroff, fatal) or the worker died; called once. */
+  end(e: GuestEnd): void;
+}
+
+/** The main thread's handle on the vCPU worker. */
+export class Vcpu {
+  private readonly worker: Worker;
+  private readonly port: MessageChannel["port1"];
+  private readonly ctl: Int32Array;
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    { resolve(snapshot?: Uint8Array): void; reject(e: Error): void }
+  >();
+  private ended = false;
+  readonly ready: Promise<number>;
+
+  constructor(
+    spec: VmSpecRecord,
+    memory: GuestMemory,
+    restorePath: string | undefined,
+    private readonly on: VcpuEvents,
+  ) {
+    const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+    this.ctl = new Int32Array(control);
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const data: VcpuWorkerData & { port: unknown } = { spec, memory, control, restorePath, port: port2 };
+    this.worker = new Worker(new URL("./vcpu-worker.js", import.meta.url), {
+      workerData: data,
+      transferList: [port2],
+      // The guest's RAM is a SharedArrayBuffer outside this heap; the heap holds hv-core's own state.
+      resourceLimits: { maxOldGenerationSizeMb: 256 },
+    });
+    let readyResolve: (instret: number) => void = () => undefined;
+    let readyReject: (e: Error) => void = () => undefined;
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.worker.on("message", (msg: FromVcpu) => {
+      switch (msg.t) {
+        case "ready":
+          readyResolve(msg.instret);
+          break;
+        case "output":
+          this.on.output(msg.bytes);
+          break;
+        case "stats":
+          this.on.stats(msg);
+          break;
+        case "rebooted":
+          this.on.rebooted();
+          break;
+        case "ack": {
+          const w = this.waiting.get(msg.id);
+          this.waiting.delete(msg.id);
+          w?.resolve(msg.snapshot);
+          break;
+        }
+        case "end":
+          readyReject(new SkiffError("VMM_BOOT_FAILED", msg.end.message));
+          this.finish(msg.end);
+          break;
+      }
+    });
+    this.worker.on("error", (err) => {
+      readyReject(new SkiffError("VMM_BOOT_FAILED", err.message));
+      this.finish({ kind: "fatal", code: 70, message: `vcpu worker: ${err.stack ?? err.message}` });
+    });
+    this.worker.on("exit", (code) => {
+      this.finish({ kind: "fatal", code, message: `vcpu worker exited (${code})` });
+    });
+  }
+
+  private finish(e: GuestEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const w of this.waiting.values()) w.reject(new SkiffError("VMM_GUEST_ENDED", e.message));
+    this.waiting.clear();
+    this.on.end(e);
+  }
+
+  private send(msg: ToVcpu): void {
+    this.port.postMessage(msg);
+    Atomics.add(this.ctl, WAKE, 1);
+    Atomics.notify(this.ctl, WAKE);
+  }
+
+  private request(msg: ToVcpu & { id: number }): Promise<Uint8Array | undefined> {
+    if (this.ended) return Promise.reject(new SkiffError("VMM_GUEST_ENDED", "the guest has ended"));
+    return new Promise((resolve, reject) => {
+      this.waiting.set(msg.id, { resolve, reject });
+      this.send(msg);
+    });
+  }
+
+  async pause(): Promise<void> {
+    await this.request({ t: "pause", id: this.nextId++ });
+  }
+
+  async resume(): Promise<void> {
+    await this.request({ t: "resume", id: this.nextId++ });
+  }
+
+  async reboot(): Promise<void> {
+    await this.request({ t: "reboot", id: this.nextId++ });
+  }
+
+  async snapshot(includeRam: boolean): Promise<Uint8Array> {
+    const snap = await this.request({ t: "snapshot", id: this.nextId++, includeRam });
+    if (snap === undefined) throw new SkiffError("VMM_SNAPSHOT_FAILED", "the vcpu sent no snapshot");
+    return snap;
+  }
+
+  input(bytes: Uint8Array): void {
+    if (!this.ended) this.send({ t: "input", bytes });
+  }
+
+  sendBreak(): void {
+    if (!this.ended) this.send({ t: "break" });
+  }
+
+  async terminate(): Promise<void> {
+    this.ended = true;
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * One VMM process: owns one guest. The vCPU runs in a worker; this (main) thread serves the control
+ * socket, fans console output out to viewers, keeps the recent screen and the console log, samples
+ * usage, enforces the memory cap, and writes exit.json before it exits on purpose so whoever
+ * supervises it (now or after an agent restart) learns why.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { errorMessage, type Logger, SkiffError } from "@skiff/common";
+import { DirtyBitmap } from "@skiff/hv-core";
+import type { VmPaths } from "../vm/layout.js";
+import { type ExitRecord, type VmSpecRecord, writeExitRecord } from "../vm/record.js";
+import { ConsoleLog } from "./console-log.js";
+import { ConsoleRing } from "./console-ring.js";
+import { type GuestMemory, guestMemoryFor } from "./guest.js";
+import {
+  encodeFrame,
+  encodeJson,
+  FrameDecoder,
+  FrameType,
+  parseJson,
+  VMM_OPS,
+  VMM_PROTOCOL_VERSION,
+  type VmmMessage,
+  type VmmOp,
+  type VmmOps,
+  type VmmStatus,
+} from "./protocol.js";
+import { withSocketAddress } from "./socket-path.js";
+import { Vcpu } from "./vcpu.js";
+import type { GuestEnd } from "./vcpu-messages.js";
+
+/** A viewer whose socket buffers more than this is too slow and is cut off, never the guest. */
+const MAX_VIEWER_BACKLOG = 4 * 1024 * 1024;
+const SAMPLE_EVERY_MS = 2000;
+/** Between the SysRq keys of a graceful stop: sync, then remount read-only, then power off. */
+const SYSRQ_GAP_MS = 700;
+
+class Connection {
+  readonly decoder = new FrameDecoder();
+  viewer = false;
+  readOnly = false;
+  watcher = false;
+
+  constructor(readonly socket: Socket) {}
+
+  send(msg: VmmMessage): void {
+    if (!this.socket.destroyed) this.socket.write(encodeJson(msg));
+  }
+
+  sendFrame(type: FrameType, bytes: Uint8Array): void {
+    if (!this.socket.destroyed) this.socket.write(encodeFrame(type, bytes));
+  }
+}
+
+type Reply<K extends VmmOp> = { result: VmmOps[K]["result"]; after?: () => void };
+
+export class Vmm {
+  private state: VmmStatus["state"] = "booting";
+  private readonly ring = new ConsoleRing();
+  private readonly consoleLog: ConsoleLog;
+  private readonly memory: GuestMemory;
+  private readonly dirty: DirtyBitmap;
+  private vcpu: Vcpu | undefined;
+  private server: Server | undefined;
+  private readonly conns = new Set<Connection>();
+  private readonly startedAtMs = Date.now();
+  private instret = 0;
+  private cpuShare = 0;
+  private dirtyPagesPerSec = 0;
+  private sampleAt = Date.now();
+  private sampler: NodeJS.Timeout | undefined;
+  /** Mutating ops run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Set while a graceful stop waits for the guest to power off. */
+  private onGuestEnd: ((e: GuestEnd) => void) | undefined;
+  private exiting = false;
+
+  constructor(
+    private readonly vmId: string,
+    private readonly paths: VmPaths,
+    private readonly spec: VmSpecRecord,
+    private readonly log: Logger,
+    private readonly memoryCapBytes: number,
+  ) {
+    this.consoleLog = new ConsoleLog(paths.consoleLog);
+    this.memory = guestMemoryFor(spec.memoryBytes);
+    this.dirty = new DirtyBitmap(Math.ceil(spec.memoryBytes / 4096), this.memory.dirty);
+  }
+
+  /** Boots (or restores) the guest, then serves the control socket. */
+  async start(restore: boolean): Promise<void> {
+    const vcpu = new Vcpu(this.spec, this.memory, restore ? this.paths.snapshot : undefined, {
+      output: (bytes) => this.output(bytes),
+      stats: (s) => {
+        this.instret = s.instret;
+        this.cpuShare = s.wallMs > 0 ? Math.min(1, s.busyMs / s.wallMs) : 0;
+      },
+      rebooted: () => this.log.info("guest rebooted"),
+      end: (e) => this.guestEnded(e),
+    });
+    this.vcpu = vcpu;
+    this.instret = await vcpu.ready;
+    this.state = "running";
+    await this.listen();
+    this.sampler = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+    this.log.info({ restore, memoryBytes: this.spec.memoryBytes }, "guest running");
+  }
+
+  status(): VmmStatus {
+    return {
+      state: this.state,
+      vmId: this.vmId,
+      pid: process.pid,
+      instret: this.instret,
+      cpuShare: this.cpuShare,
+      dirtyPagesPerSec: this.dirtyPagesPerSec,
+      rssBytes: process.memoryUsage.rss(),
+      startedAtMs: this.startedAtMs,
+    };
+  }
+
+  private async listen(): Promise<void> {
+    rmSync(this.paths.socket, { force: true });
+    const server = createServer((s) => this.accept(s));
+    this.server = server;
+    await withSocketAddress(
+      this.paths.socket,
+      (address) =>
+        new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(address, () => {
+            server.off("error", reject);
+            resolve();
+          });
+        }),
+    );
+  }
+
+  private accept(socket: Socket): void {
+    const conn = new Connection(socket);
+    this.conns.add(conn);
+    socket.on("close", () => this.conns.delete(conn));
+    socket.on("error", () => undefined);
+    socket.on("data", (chunk: Buffer) => {
+      let frames: ReturnType<FrameDecoder["push"]>;
+      try {
+        frames = conn.decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const f of frames) this.frame(conn, f.type, f.payload);
+    });
+    conn.send({ t: "hello", protocol: VMM_PROTOCOL_VERSION, status: this.status() });
+  }
+
+  private frame(conn: Connection, type: number, payload: Buffer): void {
+    if (type === FrameType.Input) {
+      if (conn.viewer && !conn.readOnly) this.vcpu?.input(payload);
+      return;
+    }
+    if (type !== FrameType.Json) return;
+    let msg: VmmMessage;
+    try {
+      msg = parseJson(payload);
+    } catch {
+      conn.socket.destroy();
+      return;
+    }
+    if (msg.t !== "req") return;
+    const { id, op } = msg;
+    if (!VMM_OPS.includes(op)) {
+      conn.send({ t: "res", id, ok: false, error: { code: "VMM_UNKNOWN_OP", message: `unknown op ${op}` } });
+      return;
+    }
+    this.handle(conn, op, msg.args).then(
+      (reply) => {
+        conn.send({ t: "res", id, ok: true, result: reply.result });
+        reply.after?.();
+      },
+      (err: unknown) => {
+        const code = err instanceof SkiffError ? err.code : "VMM_ERROR";
+        conn.send({ t: "res", id, ok: false, error: { code, message: errorMessage(err) } });
+      },
+    );
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async handle(conn: Connection, op: VmmOp, rawArgs: unknown): Promise<Reply<VmmOp>> {
+    const args = (rawArgs ?? {}) as Record<string, unknown>;
+    switch (op) {
+      case "status":
+        return { result: this.status() };
+      case "watch":
+        conn.watcher = true;
+        return { result: this.status() };
+      case "attach":
+        conn.viewer = true;
+        conn.readOnly = args.readOnly === true;
+        return {
+          result: {},
+          after: () => {
+            if (args.replay !== false) conn.sendFrame(FrameType.Replay, this.ring.contents());
+          },
+        };
+      case "break":
+        this.vcpu?.sendBreak();
+        return { result: {} };
+      case "pause":
+        return this.serial(async () => {
+          this.require("pause", ["running"]);
+          await this.vcpu?.pause();
+          this.setState("paused");
+          return { result: this.status() };
+        });
+      case "resume":
+        return this.serial(async () => {
+          this.require("resume", ["paused"]);
+          await this.vcpu?.resume();
+          this.setState("running");
+          return { result: this.status() };
+        });
+      case "reboot":
+        return this.serial(async () => {
+          this.require("reboot", ["running", "paused"]);
+          await this.vcpu?.reboot();
+          if (this.state === "paused") await this.vcpu?.resume();
+          this.setState("running");
+          return { result: this.status() };
+        });
+      case "stop":
+        return this.serial(() => this.stop(args.force === true, Number(args.timeoutMs) || 30_000));
+      case "suspend":
+        return this.serial(() => this.suspend());
+    }
+  }
+
+  private require(op: string, states: VmmStatus["state"][]): void {
+    if (!states.includes(this.state)) {
+      throw new SkiffError("VMM_INVALID_STATE", `cannot ${op} while ${this.state}`);
+    }
+  }
+
+  private setState(state: VmmStatus["state"]): void {
+    this.state = state;
+    const status = this.status();
+    for (const c of this.conns) if (c.watcher) c.send({ t: "event", status });
+  }
+
+  /**
+   * Graceful stop: BREAK + SysRq 's' (sync), 'u' (remount read-only), 'o' (power off) on the serial
+   * port, as an operator would type them (the guest kernel has MAGIC_SYSRQ_SERIAL). A guest that
+   * powers off by itself in the meantime ends the wait too. Forced past the timeout.
+   */
+  private async stop(force: boolean, timeoutMs: number): Promise<Reply<"stop">> {
+    this.require("stop", ["running", "paused"]);
+    const vcpu = this.vcpu;
+    if (force || vcpu === undefined) {
+      return {
+        result: { graceful: false },
+        after: () => void this.finish({ reason: "stop", code: 0, message: "forced", atMs: Date.now() }),
+      };
+    }
+    if (this.state === "paused") await vcpu.resume();
+    this.setState("stopping");
+    const ended = new Promise<GuestEnd>((resolve) => {
+      this.onGuestEnd = resolve;
+    });
+    const timers: NodeJS.Timeout[] = [];
+    ["s", "u", "o"].forEach((key, i) => {
+      timers.push(
+        setTimeout(() => {
+          vcpu.sendBreak();
+          vcpu.input(Buffer.from(key));
+        }, i * SYSRQ_GAP_MS),
+      );
+    });
+    let deadline: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      ended,
+      new Promise<"timeout">((resolve) => {
+        deadline = setTimeout(() => resolve("timeout"), timeoutMs);
+      }),
+    ]);
+    for (const t of timers) clearTimeout(t);
+    clearTimeout(deadline);
+    this.onGuestEnd = undefined;
+    const graceful = outcome !== "timeout" && outcome.kind === "poweroff";
+    const message = graceful
+      ? "graceful"
+      : outcome === "timeout"
+        ? `forced after ${timeoutMs} ms`
+        : outcome.message;
+    return {
+      result: { graceful },
+      after: () => void this.finish({ reason: "stop", code: 0, message, atMs: Date.now() }),
+    };
+  }
+
+  /** Snapshot with RAM to disk (fsynced, renamed into place), then exit: the RAM is freed. */
+  private async suspend(): Promise<Reply<"suspend">> {
+    this.require("suspend", ["running", "paused"]);
+    const vcpu = this.vcpu;
+    if (vcpu === undefined) throw new SkiffError("VMM_INVALID_STATE", "no vcpu");
+    if (this.state === "running") await vcpu.pause();
+    this.setState("paused");
+    const snap = await vcpu.snapshot(true);
+    const tmp = `${this.paths.snapshot}.tmp`;
+    const fd = openSync(tmp, "w");
+    try {
+      writeSync(fd, snap);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.paths.snapshot);
+    this.log.info({ bytes: snap.length }, "suspended to disk");
+    return {
+      result: { snapshotBytes: snap.length },
+      after: () =>
+        void this.finish({ reason: "suspend", code: 0, message: `${snap.length} bytes`, atMs: Date.now() }),
+    };
+  }
+
+  private output(bytes: Uint8Array): void {
+    this.ring.write(bytes);
+    this.consoleLog.write(bytes);
+    for (const c of this.conns) {
+      if (!c.viewer) continue;
+      if (c.socket.writableLength > MAX_VIEWER_BACKLOG) {
+        c.socket.destroy();
+        continue;
+      }
+      c.sendFrame(FrameType.Output, bytes);
+    }
+  }
+
+  private guestEnded(e: GuestEnd): void {
+    if (this.onGuestEnd) {
+      this.onGuestEnd(e);
+      return;
+    }
+    if (this.exiting) return;
+    void this.finish({
+      reason: e.kind === "poweroff" ? "poweroff" : "fatal",
+      code: e.code,
+      message: e.message,
+      atMs: Date.now(),
+    });
+  }
+
+  private sample(): void {
+    const now = Date.now();
+    const dt = (now - this.sampleAt) / 1000;
+    this.sampleAt = now;
+    // Readers fetch-and-clear the dirty bitmap; this sampler is its only reader until a migration
+    // takes it over.
+    this.dirtyPagesPerSec = dt > 0 ? this.dirty.fetchAndClear().length / dt : 0;
+    const rss = process.memoryUsage.rss();
+    if (rss > this.memoryCapBytes) {
+      this.log.error({ rss, cap: this.memoryCapBytes }, "memory cap exceeded");
+      void this.finish({
+        reason: "fatal",
+        code: 137,
+        message: `out of memory: rss ${rss} > cap ${this.memoryCapBytes}`,
+        atMs: now,
+      });
+    }
+  }
+
+  /** Ends the VMM on purpose: exit.json first, then tell every connection, then go. */
+  async finish(exit: ExitRecord): Promise<void> {
+    if (this.exiting) return;
+    this.exiting = true;
+    this.state = "exiting";
+    this.log.info({ exit }, "vmm exiting");
+    clearInterval(this.sampler);
+    try {
+      writeExitRecord(this.paths.exit, exit);
+    } catch (err) {
+      this.log.error({ err }, "cannot write exit record");
+    }
+    await this.vcpu?.terminate().catch(() => undefined);
+    this.consoleLog.close();
+    this.server?.close();
+    const closing = [...this.conns].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.socket.once("close", () => resolve());
+          c.send({ t: "exiting", exit });
+          c.socket.end();
+          setTimeout(() => {
+            c.socket.destroy();
+            resolve();
+          }, 1000).unref();
+        }),
+    );
+    await Promise.all(closing);
+    rmSync(this.paths.socket, { force: true });
+    rmSync(this.paths.pid, { force: true });
+    process.exit(exit.reason === "fatal" ? 1 : 0);
+  }
+}
+
+export function writePidFile(path: string): void {
+  writeFileSync(path, `${process.pid}\n`);
+}
