@@ -80,7 +80,8 @@ export class Clint implements MmioDevice {
 
   /** Re-evaluates MTIP against the clock. Called by the run loop; allocates nothing. */
   update(): void {
-    const level = this.clock.now() >= this.deadline;
+    // Disarmed (the usual case under Linux, whose timer is the SBI call): skip the clock read.
+    const level = this.deadline !== Number.POSITIVE_INFINITY && this.clock.now() >= this.deadline;
     if (level !== this.mtip) {
       this.mtip = level;
       this.hart.setInterruptPending(IRQ.MTI, level);
