@@ -122,7 +122,8 @@
 #define TR_RESUME  28
 #define TR_MHOOK   32
 #define TR_SHOOK   36
-#define TR_SIZE    40
+#define TR_STATUS  40 /* mstatus (or sstatus) as the handler found it */
+#define TR_SIZE    44
 
 /* a7 value for an ecall that asks the M-mode handler to continue after it in M-mode. */
 #define SKIFF_TO_M 0x5a4d0001
@@ -212,6 +213,9 @@
 #define CHECK_TVAL_REG(r) la t5, skiff_trap; lw t5, TR_TVAL(t5); bne t5, r, skiff_fail
 #define CHECK_EPC(label) la t5, skiff_trap; lw t5, TR_EPC(t5); la t6, label; bne t5, t6, skiff_fail
 #define CHECK_PRIV(p)    la t5, skiff_trap; lw t5, TR_PRIV(t5); FAIL_IF_NE(t5, p)
+/* (recorded status & mask) == value */
+#define CHECK_STATUS(mask, value)                                                               \
+  la t5, skiff_trap; lw t5, TR_STATUS(t5); li t6, mask; and t5, t5, t6; FAIL_IF_NE(t5, value)
 #define CHECK_HANDLER(p) la t5, skiff_trap; lw t5, TR_HANDLER(t5); FAIL_IF_NE(t5, p)
 /* Fail if the test's announced trap was not taken (EXPECT flag still set). */
 #define CHECK_NO_PENDING_EXPECT la t5, skiff_trap; lw t5, TR_EXPECT(t5); bnez t5, skiff_fail
@@ -325,7 +329,7 @@ skiff_mtrap:                                                                    
   csrr t0, mcause; sw t0, TR_CAUSE(t1);                                                        \
   csrr t2, mepc; sw t2, TR_EPC(t1);                                                            \
   csrr t2, mtval; sw t2, TR_TVAL(t1);                                                          \
-  csrr t2, mstatus; srli t2, t2, 11; andi t2, t2, 3; sw t2, TR_PRIV(t1);                       \
+  csrr t2, mstatus; sw t2, TR_STATUS(t1); srli t2, t2, 11; andi t2, t2, 3; sw t2, TR_PRIV(t1);  \
   li t2, PRV_M; sw t2, TR_HANDLER(t1);                                                         \
   lw t2, TR_COUNT(t1); addi t2, t2, 1; sw t2, TR_COUNT(t1);                                    \
   lw t2, TR_MHOOK(t1); beqz t2, 1f; jr t2;                                                     \
@@ -351,7 +355,7 @@ skiff_strap:                                                                    
   csrr t0, scause; sw t0, TR_CAUSE(t1);                                                        \
   csrr t2, sepc; sw t2, TR_EPC(t1);                                                            \
   csrr t2, stval; sw t2, TR_TVAL(t1);                                                          \
-  csrr t2, sstatus; srli t2, t2, 8; andi t2, t2, 1; sw t2, TR_PRIV(t1);                        \
+  csrr t2, sstatus; sw t2, TR_STATUS(t1); srli t2, t2, 8; andi t2, t2, 1; sw t2, TR_PRIV(t1);   \
   li t2, PRV_S; sw t2, TR_HANDLER(t1);                                                         \
   lw t2, TR_COUNT(t1); addi t2, t2, 1; sw t2, TR_COUNT(t1);                                    \
   lw t2, TR_SHOOK(t1); beqz t2, 1f; jr t2;                                                     \
