@@ -1,0 +1,133 @@
+/**
+ * Registration and heartbeats against a small HTTP server that speaks the control-plane contract
+ * (POST /v1/nodes/register, POST /v1/nodes/:id/heartbeat): the agent registers, reports its VMs,
+ * re-registers when the API forgot it, and keeps retrying while the API is down.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { join } from "node:path";
+import { freePort } from "@skiff/devkit";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  agentClient,
+  call,
+  firmwareVm,
+  killVmms,
+  makeTempDir,
+  startAgent,
+  TOKEN,
+  waitUntil,
+} from "./testing/harness.js";
+
+interface Seen {
+  path: string;
+  auth: string | undefined;
+  body: Record<string, unknown>;
+}
+
+function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    let s = "";
+    req.on("data", (c: Buffer) => {
+      s += c.toString();
+    });
+    req.on("end", () => resolve(s === "" ? {} : (JSON.parse(s) as Record<string, unknown>)));
+  });
+}
+
+/** The contract's API side, recording what the agent sends; `forget` makes the next heartbeat 404. */
+function fakeApi(port: number): Promise<{ seen: Seen[]; forget(): void; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  let known = new Set<string>();
+  let n = 0;
+  const server: Server = createServer((req, res) => {
+    void readBody(req).then((body) => {
+      seen.push({ path: req.url ?? "", auth: req.headers.authorization, body });
+      res.setHeader("content-type", "application/json");
+      if (req.url === "/v1/nodes/register") {
+        const nodeId = `node-${++n}`;
+        known.add(nodeId);
+        res.end(JSON.stringify({ nodeId, heartbeatIntervalMs: 150 }));
+        return;
+      }
+      const m = /^\/v1\/nodes\/([^/]+)\/heartbeat$/.exec(req.url ?? "");
+      if (m && known.has(m[1]!)) {
+        res.end(JSON.stringify({ ok: true }));
+        return;
+      }
+      res.statusCode = 404;
+      res.end(JSON.stringify({ error: { code: "NODE_NOT_FOUND" } }));
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(port, "127.0.0.1", () =>
+      resolve({
+        seen,
+        forget: () => {
+          known = new Set();
+        },
+        close: () => new Promise((r) => server.close(() => r()).closeAllConnections()),
+      }),
+    ),
+  );
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe("control-plane link", () => {
+  it("registers once the API comes up, heartbeats its VMs, re-registers when forgotten", async () => {
+    const tmp = makeTempDir("skiff-agent-");
+    const dataDir = join(tmp.path, "data");
+    cleanups.push(() => {
+      killVmms(dataDir);
+      tmp.remove();
+    });
+    const apiPort = await freePort();
+    // The API is down when the agent starts: the agent serves anyway and retries.
+    const agent = await startAgent({
+      dataDir,
+      env: { SKIFF_API_URL: `http://127.0.0.1:${apiPort}`, SKIFF_AGENT_LABELS: "zone=a,disk=ssd" },
+    });
+    cleanups.push(() => agent.stop("SIGKILL"));
+    const client = agentClient(agent.port);
+    cleanups.push(() => client.close());
+    await call(client, "createVm", firmwareVm(tmp.path, "reported"));
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const api = await fakeApi(apiPort);
+    cleanups.push(() => api.close());
+    await waitUntil("registration", () => api.seen.some((s) => s.path === "/v1/nodes/register"), {
+      timeoutMs: 15_000,
+    });
+    const reg = api.seen.find((s) => s.path === "/v1/nodes/register")!;
+    expect(reg.auth).toBe(`Bearer ${TOKEN}`);
+    expect(reg.body).toMatchObject({
+      name: "test-node",
+      grpcAddress: `127.0.0.1:${agent.port}`,
+      labels: { zone: "a", disk: "ssd" },
+      vms: [{ vmId: "reported", epoch: 1, state: "running", memoryBytes: 1 << 20 }],
+    });
+    const cap = reg.body.capacity as { cpus: number; memoryBytes: number; diskBytes: number };
+    expect(cap.cpus).toBeGreaterThan(0);
+    expect(cap.memoryBytes).toBeGreaterThan(0);
+    expect(cap.diskBytes).toBeGreaterThan(0);
+
+    await waitUntil(
+      "heartbeats",
+      () => api.seen.filter((s) => s.path === "/v1/nodes/node-1/heartbeat").length >= 2,
+    );
+    const hb = api.seen.find((s) => s.path === "/v1/nodes/node-1/heartbeat")!;
+    expect(hb.body).toMatchObject({ usage: { vmCount: 1 }, vms: [{ vmId: "reported", state: "running" }] });
+
+    // A state change shows in the next heartbeat.
+    await call(client, "pauseVm", { ref: { vmId: "reported", epoch: 1 } });
+    await waitUntil("paused reported", () =>
+      api.seen.some((s) => JSON.stringify(s.body.vms ?? []).includes('"state":"paused"')),
+    );
+
+    api.forget();
+    await waitUntil("re-registration", () => api.seen.some((s) => s.path === "/v1/nodes/node-2/heartbeat"));
+  });
+});
