@@ -15,6 +15,13 @@ import {
 import { echoFirmware } from "./echo-firmware.js";
 
 const AGENT_MAIN = join(import.meta.dirname, "..", "..", "dist", "main.js");
+export const REPO_ROOT = join(import.meta.dirname, "..", "..", "..", "..");
+/** The default Linux guest (guests/linux, built by guests/linux/build.sh). */
+export const LINUX = {
+  kernel: join(REPO_ROOT, "guests", "linux", "Image"),
+  initrd: join(REPO_ROOT, "guests", "linux", "initramfs.cpio"),
+  disk: join(REPO_ROOT, "guests", "linux", "rootfs.ext2"),
+};
 export const TOKEN = "test-agent-token";
 
 export interface AgentProcess {
@@ -40,6 +47,7 @@ export async function startAgent(opts: {
       SKIFF_AGENT_DATA_DIR: opts.dataDir,
       SKIFF_API_URL: "",
       HOST: "127.0.0.1",
+      SKIFF_REPO_ROOT: REPO_ROOT,
       ...opts.env,
     },
   });
@@ -106,6 +114,25 @@ export function firmwareVm(dir: string, vmId: string, epoch = 1, start = true): 
       kernelPath,
       initrdPath: "",
       diskImagePath: "",
+      diskBytes: 0,
+      kernelArgs: "",
+      labels: {},
+    },
+  };
+}
+
+/** A Linux VM from the default image (paths relative to the repo root, as the API sends them). */
+export function linuxVm(vmId: string, memoryMib = 64, epoch = 1): CreateVmRequest {
+  return {
+    ref: { vmId, epoch },
+    start: true,
+    spec: {
+      memoryBytes: memoryMib * 1024 * 1024,
+      vcpus: 1,
+      bootMode: BootMode.BOOT_MODE_LINUX,
+      kernelPath: "guests/linux/Image",
+      initrdPath: "guests/linux/initramfs.cpio",
+      diskImagePath: "guests/linux/rootfs.ext2",
       diskBytes: 0,
       kernelArgs: "",
       labels: {},
