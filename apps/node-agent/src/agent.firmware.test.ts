@@ -231,4 +231,33 @@ describe("node agent with firmware guests", () => {
     expect(vm.cpuShare).toBeLessThan(0.05);
     await call(client, "destroyVm", { ref: { vmId: "stats", epoch: 1 } });
   });
+
+  it("holds a runaway guest to its CPU share and a VMM over its memory cap is stopped", async () => {
+    await call(
+      client,
+      "createVm",
+      firmwareVm(tmp.path, "runaway", 1, true, { firmware: "spin", cpuMillis: 250 }),
+    );
+    await call(client, "createVm", firmwareVm(tmp.path, "free", 1, true, { firmware: "spin" }));
+    await new Promise((r) => setTimeout(r, 4500));
+    const share = async (id: string) => (await call(client, "getVm", { vmId: id })).vm?.cpuShare ?? -1;
+    const capped = await share("runaway");
+    const uncapped = await share("free");
+    console.log(
+      `spinning guest: capped at 250 millicores uses ${capped.toFixed(2)}, uncapped ${uncapped.toFixed(2)}`,
+    );
+    expect(capped).toBeGreaterThan(0.1);
+    expect(capped).toBeLessThan(0.35);
+    expect(uncapped).toBeGreaterThan(0.5);
+    await call(client, "destroyVm", { ref: { vmId: "free", epoch: 1 } });
+    await call(client, "destroyVm", { ref: { vmId: "runaway", epoch: 1 } });
+
+    // 1 MiB allowed above guest RAM: the VMM's own footprint alone is over it.
+    await call(client, "createVm", firmwareVm(tmp.path, "hungry", 1, true, { vmmOverheadMib: 1 }));
+    await waitUntil("over the cap", async () => (await state("hungry")) === VmState.VM_STATE_CRASHED, {
+      timeoutMs: 10_000,
+    });
+    expect((await call(client, "getVm", { vmId: "hungry" })).vm?.lastExit).toMatch(/^fatal: out of memory/);
+    await call(client, "destroyVm", { ref: { vmId: "hungry", epoch: 1 } });
+  });
 });

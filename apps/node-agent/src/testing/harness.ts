@@ -12,7 +12,7 @@ import {
   NodeAgentClient,
   VmState,
 } from "@skiff/proto";
-import { echoFirmware } from "./echo-firmware.js";
+import { echoFirmware, spinFirmware } from "./echo-firmware.js";
 
 const AGENT_MAIN = join(import.meta.dirname, "..", "..", "dist", "main.js");
 export const REPO_ROOT = join(import.meta.dirname, "..", "..", "..", "..");
@@ -101,9 +101,16 @@ export function call<K extends keyof Unaries>(
 }
 
 /** A firmware-mode VM running the echo firmware (written into `dir`). */
-export function firmwareVm(dir: string, vmId: string, epoch = 1, start = true): CreateVmRequest {
-  const kernelPath = join(dir, "echo-firmware.elf");
-  writeFileSync(kernelPath, echoFirmware());
+export function firmwareVm(
+  dir: string,
+  vmId: string,
+  epoch = 1,
+  start = true,
+  opts: { firmware?: "echo" | "spin"; cpuMillis?: number; vmmOverheadMib?: number } = {},
+): CreateVmRequest {
+  const firmware = opts.firmware ?? "echo";
+  const kernelPath = join(dir, `${firmware}-firmware.elf`);
+  writeFileSync(kernelPath, firmware === "echo" ? echoFirmware() : spinFirmware());
   return {
     ref: { vmId, epoch },
     start,
@@ -116,6 +123,7 @@ export function firmwareVm(dir: string, vmId: string, epoch = 1, start = true): 
       diskImagePath: "",
       diskBytes: 0,
       kernelArgs: "",
+      limits: { cpuMillis: opts.cpuMillis ?? 0, vmmOverheadMib: opts.vmmOverheadMib ?? 0 },
       labels: {},
     },
   };
