@@ -125,6 +125,9 @@ u32 shim_init(u32 hartid, u32 dtb, const struct fw_dynamic_info *info)
 	csr_write(mideleg, MIP_SSIP | MIP_STIP | MIP_SEIP);
 	/* S and U mode may read cycle, time and instret (QEMU implements time via the CLINT) */
 	csr_write(mcounteren, 0xffffffffu);
+	/* and U-mode may too: Linux 6.1 never writes scounteren (only its KVM and PMU code do), so
+	 * the value firmware leaves decides whether rdtime/rdinstret work in user programs */
+	csr_write(scounteren, 7u);
 	csr_write(mie, 0);
 	csr_write(satp, 0);
 

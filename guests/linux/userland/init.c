@@ -96,7 +96,7 @@ int main(int argc, char **argv, char **envp)
 	static char cmdline[4096], run[1024];
 	static char *env[] = { "PATH=/bin", "HOME=/", "TERM=vt100", 0 };
 	int has_run, shell, status;
-	u32 sec, centi, spawned;
+	u32 sec, centi, spawned, ihi, ilo;
 
 	/* the kernel opened /dev/console from the initramfs for us; if that failed, try again once
 	 * devtmpfs is there */
@@ -117,12 +117,14 @@ int main(int argc, char **argv, char **envp)
 	mount_or_warn("tmpfs", "/tmp", "tmpfs");
 
 	now_sec(&sec, &centi);
+	read_instret(&ihi, &ilo);
 	out_str("init: started at ");
 	out_u32(sec);
 	out_chr('.');
 	out_u32(centi / 10);
 	out_u32(centi % 10);
-	out_str(" s");
+	out_str(" s, instret ");
+	out_u64(ihi, ilo);
 	out_nl();
 
 	if (path_exists("/dev/vda")) {

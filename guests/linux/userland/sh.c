@@ -18,6 +18,8 @@ struct builtin {
 	const char *name;
 	int (*run)(int argc, char **argv, int background);
 	const char *help;
+	/* optional: runs in the shell itself before a background command forks */
+	int (*prepare)(int argc, char **argv);
 };
 
 static const struct builtin builtins[];
@@ -391,6 +393,18 @@ static int cmd_free(int argc, char **argv, int background)
 	return 0;
 }
 
+/* instret: retired instructions since the hart started, for boot measurements (see read_instret). */
+static int cmd_instret(int argc, char **argv, int background)
+{
+	u32 hi, lo;
+
+	read_instret(&hi, &lo);
+	out_str("instret ");
+	out_u64(hi, lo);
+	out_nl();
+	return 0;
+}
+
 /* ---- processes and power ------------------------------------------------------------------ */
 
 static int cmd_sleep(int argc, char **argv, int background)
@@ -464,25 +478,26 @@ static int cmd_help(int argc, char **argv, int background)
 }
 
 static const struct builtin builtins[] = {
-	{ "echo", cmd_echo, "echo <text>..." },
-	{ "cat", cmd_cat, "cat <file>..." },
-	{ "ls", cmd_ls, "ls [<path>]" },
-	{ "write", cmd_write, "write <file> <text>...   replace <file> with <text>" },
-	{ "sync", cmd_sync, "sync" },
-	{ "mount", cmd_mount, "mount [<device> <dir> [<type>]]" },
-	{ "umount", cmd_umount, "umount <dir>" },
-	{ "ps", cmd_ps, "ps" },
-	{ "uptime", cmd_uptime, "uptime" },
-	{ "free", cmd_free, "free" },
-	{ "sleep", cmd_sleep, "sleep <seconds>" },
-	{ "kill", cmd_kill, "kill [-<signal>] <pid>" },
-	{ "dirty", cmd_dirty, "dirty <MiB> <MiB/s> [<seconds>] | dirty stop   rewrite a buffer" },
-	{ "counter", cmd_counter, "counter [<lines>]   print `counter <n> <checksum> <sweep>:<page> ok`" },
-	{ "poweroff", cmd_poweroff, "poweroff" },
-	{ "reboot", cmd_reboot, "reboot" },
-	{ "exit", cmd_exit, "exit" },
-	{ "help", cmd_help, "help" },
-	{ 0, 0, 0 },
+	{ "echo", cmd_echo, "echo <text>...", 0 },
+	{ "cat", cmd_cat, "cat <file>...", 0 },
+	{ "ls", cmd_ls, "ls [<path>]", 0 },
+	{ "write", cmd_write, "write <file> <text>...   replace <file> with <text>", 0 },
+	{ "sync", cmd_sync, "sync", 0 },
+	{ "mount", cmd_mount, "mount [<device> <dir> [<type>]]", 0 },
+	{ "umount", cmd_umount, "umount <dir>", 0 },
+	{ "ps", cmd_ps, "ps", 0 },
+	{ "uptime", cmd_uptime, "uptime", 0 },
+	{ "free", cmd_free, "free", 0 },
+	{ "sleep", cmd_sleep, "sleep <seconds>", 0 },
+	{ "kill", cmd_kill, "kill [-<signal>] <pid>", 0 },
+	{ "dirty", cmd_dirty, "dirty <MiB> <MiB/s> [<seconds>] | dirty stop   rewrite a buffer", dirty_prepare },
+	{ "counter", cmd_counter, "counter [<lines>]   print `counter <n> <checksum> <sweep>:<page> ok`", 0 },
+	{ "instret", cmd_instret, "instret   retired instructions since boot", 0 },
+	{ "poweroff", cmd_poweroff, "poweroff", 0 },
+	{ "reboot", cmd_reboot, "reboot", 0 },
+	{ "exit", cmd_exit, "exit", 0 },
+	{ "help", cmd_help, "help", 0 },
+	{ 0, 0, 0, 0 },
 };
 
 /* ---- command execution -------------------------------------------------------------------- */
@@ -530,6 +545,12 @@ static int run_command(int argc, char **argv, int background)
 	}
 	if (b->name && !background)
 		return b->run(argc, argv, 0);
+	if (b->name && b->prepare) {
+		int ret = b->prepare(argc, argv);
+
+		if (ret)
+			return ret;
+	}
 
 	pid = sys_fork();
 	if (pid < 0) {

@@ -82,6 +82,44 @@ static __attribute__((unused)) void out_i32(int v)
 	}
 }
 
+/* 64-bit decimal with 32-bit arithmetic only: long division by 10 over 16-bit limbs. */
+static __attribute__((unused)) void out_u64(u32 hi, u32 lo)
+{
+	char tmp[21];
+	int n = 0;
+
+	do {
+		u32 limbs[4] = { hi >> 16, hi & 0xffff, lo >> 16, lo & 0xffff };
+		u32 rem = 0;
+		int i;
+
+		for (i = 0; i < 4; i++) {
+			u32 cur = rem << 16 | limbs[i];
+
+			limbs[i] = cur / 10;
+			rem = cur % 10;
+		}
+		tmp[n++] = '0' + rem;
+		hi = limbs[0] << 16 | limbs[1];
+		lo = limbs[2] << 16 | limbs[3];
+	} while (hi || lo);
+	while (n)
+		out_chr(tmp[--n]);
+}
+
+/* The instret CSR: retired instructions since the hart started. Exact in hv-core and in QEMU with
+ * -icount; plain QEMU counts host ticks instead. Needs scounteren.IR (set by the SBI shim). */
+static __attribute__((unused)) void read_instret(u32 *hi, u32 *lo)
+{
+	u32 hi2;
+
+	do {
+		__asm__ volatile("rdinstreth %0" : "=r"(*hi));
+		__asm__ volatile("rdinstret %0" : "=r"(*lo));
+		__asm__ volatile("rdinstreth %0" : "=r"(hi2));
+	} while (*hi != hi2);
+}
+
 static __attribute__((unused)) void out_hex8(u32 v)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -125,6 +125,43 @@ static int dbuf_setup(u32 mib)
 	return 0;
 }
 
+#define DIRTY_USAGE "dirty <MiB 1-1024> <MiB/s 1-1024> [<seconds>] | dirty stop"
+
+static int dirty_args(int argc, char **argv, u32 *mib, u32 *rate, u32 *limit_ms)
+{
+	*limit_ms = 0;
+	return argc >= 3 && argc <= 4 && parse_u32(argv[1], mib) && parse_u32(argv[2], rate) &&
+	       *mib >= 1 && *mib <= 1024 && *rate >= 1 && *rate <= 1024 &&
+	       (argc == 3 || parse_seconds_ms(argv[3], limit_ms));
+}
+
+/*
+ * Runs in the shell before it forks a background `dirty`: the buffer must be mapped by the shell
+ * so that later commands (counter, dirty stop) share it. Returns 0 to go on, else the status.
+ */
+static int dirty_prepare(int argc, char **argv)
+{
+	u32 mib, rate, limit_ms;
+	int ret;
+
+	if (argc == 2 && str_eq(argv[1], "stop"))
+		return 0;
+	if (!dirty_args(argc, argv, &mib, &rate, &limit_ms)) {
+		usage(DIRTY_USAGE);
+		return 2;
+	}
+	if (writer_alive()) {
+		fail("dirty: a writer is running (dirty stop)", -EBUSY);
+		return 1;
+	}
+	ret = dbuf_setup(mib);
+	if (ret < 0) {
+		fail("dirty", ret);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * dirty <MiB> <MiB/s> [<seconds>]: rewrites the buffer at a steady rate until a key is pressed
  * (foreground), `dirty stop` (background), or <seconds> elapse. `dirty stop` itself only sets the
@@ -132,7 +169,7 @@ static int dbuf_setup(u32 mib)
  */
 static int cmd_dirty(int argc, char **argv, int background)
 {
-	u32 mib, rate, limit_ms = 0, pages_per_s, credit = 0, last, start, written = 0;
+	u32 mib, rate, limit_ms, pages_per_s, credit = 0, last, start, written = 0;
 	u32 gen, cursor;
 	struct termios saved;
 	int keys = 0, ret;
@@ -145,21 +182,11 @@ static int cmd_dirty(int argc, char **argv, int background)
 		dbuf->stop = 1;
 		return 0;
 	}
-	if (argc < 3 || argc > 4 || !parse_u32(argv[1], &mib) || !parse_u32(argv[2], &rate) ||
-	    mib < 1 || mib > 1024 || rate < 1 || rate > 1024 ||
-	    (argc == 4 && !parse_seconds_ms(argv[3], &limit_ms))) {
-		usage("dirty <MiB 1-1024> <MiB/s 1-1024> [<seconds>] | dirty stop");
-		return 2;
-	}
-	if (writer_alive()) {
-		fail("dirty: a writer is running (dirty stop)", -EBUSY);
-		return 1;
-	}
-	ret = dbuf_setup(mib);
-	if (ret < 0) {
-		fail("dirty", ret);
-		return 1;
-	}
+	/* a no-op after dirty_prepare() in the shell; the foreground path needs it */
+	ret = dirty_prepare(argc, argv);
+	if (ret)
+		return ret;
+	dirty_args(argc, argv, &mib, &rate, &limit_ms);
 	dbuf->writer = sys_getpid();
 	dbuf->stop = 0;
 	pages_per_s = rate * (1024 * 1024 / PAGE_BYTES);
