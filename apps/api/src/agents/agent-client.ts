@@ -1,0 +1,88 @@
+import { SkiffError } from "@skiff/common";
+
+/**
+ * What the control plane needs from a node agent, in its own terms. The gRPC implementation is
+ * in grpc-agent.ts; workers depend only on this interface.
+ */
+
+export type VmStateName = "created" | "running" | "paused" | "stopped" | "suspended" | "crashed" | "unknown";
+
+export interface VmRef {
+  readonly vmId: string;
+  readonly epoch: number;
+}
+
+export interface VmStatus {
+  readonly vmId: string;
+  readonly epoch: number;
+  readonly state: VmStateName;
+  readonly lastExit: string;
+}
+
+export interface VmSpecInput {
+  readonly memoryBytes: number;
+  readonly vcpus: number;
+  readonly bootMode: "linux" | "firmware";
+  readonly kernelPath: string;
+  readonly initrdPath: string;
+  readonly diskImagePath: string;
+  readonly diskBytes: number;
+  readonly kernelArgs: string;
+  /** Host CPU cap in thousandths of a core (0 = none). */
+  readonly cpuMillis: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface AgentClient {
+  createVm(ref: VmRef, spec: VmSpecInput, start: boolean): Promise<VmStatus>;
+  startVm(ref: VmRef): Promise<VmStatus>;
+  stopVm(ref: VmRef, opts?: { force?: boolean; timeoutMs?: number }): Promise<VmStatus>;
+  rebootVm(ref: VmRef): Promise<VmStatus>;
+  pauseVm(ref: VmRef): Promise<VmStatus>;
+  resumeVm(ref: VmRef): Promise<VmStatus>;
+  suspendVm(ref: VmRef): Promise<VmStatus>;
+  resumeSuspendedVm(ref: VmRef): Promise<VmStatus>;
+  destroyVm(ref: VmRef): Promise<void>;
+  /** null when the agent has no such VM. */
+  getVm(vmId: string): Promise<VmStatus | null>;
+  /** The VM's serial console: replayed screen first, then live output. */
+  openConsole(ref: VmRef, opts: { readOnly: boolean; skipReplay: boolean }): ConsoleSession;
+}
+
+export interface ConsoleSession {
+  onOutput(cb: (bytes: Uint8Array) => void): void;
+  /** The VM changed state (the stream ends after a terminal one). */
+  onState(cb: (state: VmStateName) => void): void;
+  /** The stream ended; `error` when it failed. */
+  onEnd(cb: (error?: AgentCallError) => void): void;
+  input(bytes: Uint8Array): void;
+  sendBreak(): void;
+  close(): void;
+}
+
+/** Finds the agent of a node (clients are cached per node address). */
+export interface AgentDirectory {
+  forNode(node: { readonly id: string; readonly grpcAddress: string }): AgentClient;
+  close(): void;
+}
+
+/**
+ * An agent refused or could not be reached. `code` is the agent's own code when it sent one
+ * (STALE_EPOCH, VM_NOT_FOUND, INVALID_TRANSITION, VM_EXISTS) or AGENT_UNAVAILABLE / AGENT_ERROR.
+ * `retryable` says whether trying again later can help.
+ */
+export class AgentCallError extends SkiffError {
+  constructor(
+    code: string,
+    message: string,
+    readonly retryable: boolean,
+    details?: Record<string, unknown>,
+  ) {
+    super(code, message, details);
+    this.name = "AgentCallError";
+  }
+}
+
+export function isAgentError(err: unknown, code?: string): err is AgentCallError {
+  return err instanceof AgentCallError && (code === undefined || err.code === code);
+}

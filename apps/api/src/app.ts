@@ -1,0 +1,207 @@
+import { createHash } from "node:crypto";
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import websocket from "@fastify/websocket";
+import { isSkiffError, type Logger } from "@skiff/common";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
+import type { Redis } from "ioredis";
+import type { AgentDirectory } from "./agents/agent-client.js";
+import type { Db } from "./db/client.js";
+import type { PlacementPolicy } from "./domain/placement.js";
+import { bearerToken, registerAuth } from "./http/auth.js";
+import { errorBody, statusOf } from "./http/errors.js";
+import { registerIdempotency } from "./http/idempotency.js";
+import { MetricsRegistry } from "./http/metrics.js";
+import type { BullQueues, JobQueues } from "./queues.js";
+import { catalogRoutes } from "./routes/catalog.js";
+import { consoleRoutes } from "./routes/console.js";
+import { eventRoutes } from "./routes/events.js";
+import { healthRoutes } from "./routes/health.js";
+import { nodeRoutes } from "./routes/nodes.js";
+import { projectRoutes } from "./routes/projects.js";
+import { tokenRoutes } from "./routes/tokens.js";
+import { vpsRoutes } from "./routes/vps.js";
+import { NodeService, type StaleVm } from "./services/nodes.js";
+import { VpsService } from "./services/vps.js";
+
+export interface AppDeps {
+  readonly db: Db;
+  readonly queues: JobQueues & Partial<Pick<BullQueues, "counts" | "maintenance">>;
+  readonly redis: Redis;
+  readonly log: Logger;
+  readonly agents: AgentDirectory;
+  readonly policy: PlacementPolicy;
+  readonly agentToken: string;
+  readonly heartbeatIntervalMs: number;
+  readonly rateLimitPerMinute: number;
+  /** Stale VMs reported by nodes (default: a destroy-stale job on the maintenance queue). */
+  readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
+}
+
+export interface AppServices {
+  readonly vps: VpsService;
+  readonly nodes: NodeService;
+  readonly metrics: MetricsRegistry;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    services: AppServices;
+    deps: AppDeps;
+  }
+}
+
+export type App = FastifyInstance;
+
+/** The HTTP API: plugins, one error shape, and a plugin per resource. */
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    // Behind a load balancer the client address comes from X-Forwarded-For.
+    trustProxy: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const onStaleVm =
+    deps.onStaleVm ??
+    (async (vm: StaleVm) => {
+      await deps.queues.maintenance?.add("destroy-stale", vm, {
+        jobId: `stale-${vm.nodeId}-${vm.vmId}-${vm.epoch}`,
+        attempts: 3,
+        backoff: { type: "exponential", delay: 1000 },
+        removeOnComplete: true,
+        removeOnFail: 100,
+      });
+    });
+  const metrics = new MetricsRegistry();
+  app.decorate("deps", deps);
+  app.decorate("services", {
+    vps: new VpsService({ db: deps.db, queues: deps.queues, policy: deps.policy, log: deps.log }),
+    nodes: new NodeService({
+      db: deps.db,
+      log: deps.log,
+      heartbeatIntervalMs: deps.heartbeatIntervalMs,
+      onStaleVm,
+    }),
+    metrics,
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      return reply.code(400).send(
+        errorBody("VALIDATION_FAILED", `invalid request ${err.validationContext ?? ""}`.trim(), {
+          in: err.validationContext,
+          issues: err.validation.map((v) => ({
+            path: v.instancePath || "/",
+            message: v.message ?? "invalid",
+          })),
+        }),
+      );
+    }
+    if (isSkiffError(err)) {
+      const status = statusOf(err.code);
+      if (status !== undefined && status < 500) {
+        return reply.code(status).send(errorBody(err.code, err.message, err.details));
+      }
+    }
+    if (isResponseSerializationError(err)) {
+      req.log.error({ err, url: req.url }, "response did not match its schema");
+      return reply.code(500).send(errorBody("INTERNAL", "internal error"));
+    }
+    const status = err.statusCode ?? 500;
+    if (status === 429) return reply.code(429).send(errorBody("RATE_LIMITED", err.message));
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors: bad JSON, wrong content type, body too large, ...
+      const code =
+        status === 413
+          ? "PAYLOAD_TOO_LARGE"
+          : status === 415
+            ? "UNSUPPORTED_MEDIA_TYPE"
+            : err.code === "FST_ERR_CTP_INVALID_JSON_BODY" ||
+                err.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ||
+                err instanceof SyntaxError
+              ? "INVALID_JSON"
+              : "BAD_REQUEST";
+      return reply.code(status).send(errorBody(code, err.message));
+    }
+    req.log.error({ err, url: req.url, method: req.method }, "request failed");
+    return reply.code(500).send(errorBody("INTERNAL", "internal error; it has been logged"));
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody("NOT_FOUND", `no route ${req.method} ${req.url.split("?")[0]}`)),
+  );
+
+  await app.register(rateLimit, {
+    global: true,
+    max: deps.rateLimitPerMinute,
+    timeWindow: 60_000,
+    redis: deps.redis,
+    nameSpace: "skiff-ratelimit-",
+    skipOnError: true,
+    // Per token when there is one (hashed: the key lands in Redis), else per client address.
+    keyGenerator: (req) => {
+      const t = bearerToken(req);
+      return t ? `t:${createHash("sha256").update(t).digest("hex").slice(0, 32)}` : `ip:${req.ip}`;
+    },
+    allowList: (req) => req.routeOptions.config?.auth === "public",
+    errorResponseBuilder: (_req, ctx) => {
+      const e = Object.assign(
+        new Error(`rate limit exceeded: ${ctx.max} requests per minute; retry in ${ctx.after}`),
+        {
+          statusCode: 429,
+        },
+      );
+      return e;
+    },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Skiff API",
+        version: "1.0.0",
+        description:
+          "Provision and run VPSes. Authenticate with `Authorization: Bearer <token>`. Errors are `{error:{code,message,details?}}`. Lists paginate with `?limit=&cursor=`.",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  await app.register(websocket);
+
+  // Hooks that must also cover the routes of the plugins registered below.
+  registerAuth(app, { db: deps.db, agentToken: deps.agentToken });
+  registerIdempotency(app, deps.db);
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(healthRoutes);
+  await app.register(vpsRoutes);
+  await app.register(consoleRoutes);
+  await app.register(nodeRoutes);
+  await app.register(catalogRoutes);
+  await app.register(eventRoutes);
+  await app.register(tokenRoutes);
+  await app.register(projectRoutes);
+  return app;
+}

@@ -1,0 +1,98 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { hashToken } from "../auth/tokens.js";
+import type { Db } from "../db/client.js";
+import { apiError } from "./errors.js";
+
+/** Who is calling. Tenants are bound to one project; operators see every project. */
+export type Principal =
+  | { readonly kind: "operator"; readonly tokenId: string; readonly projectId: string | null }
+  | { readonly kind: "tenant"; readonly tokenId: string; readonly projectId: string }
+  | { readonly kind: "agent" };
+
+export type TokenPrincipal = Exclude<Principal, { kind: "agent" }>;
+
+/** Per route: `public` needs nothing, `agent` takes the agents' shared secret (or an operator). */
+export type AuthMode = "public" | "agent" | "token";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+    /** Mutating routes that honour the Idempotency-Key header. */
+    idempotent?: boolean;
+    /** Operator-only routes: tenants get 403 before their request is even validated. */
+    operatorOnly?: boolean;
+  }
+}
+
+export function bearerToken(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const da = createHash("sha256").update(a).digest();
+  const db = createHash("sha256").update(b).digest();
+  return timingSafeEqual(da, db);
+}
+
+/** Don't write on every request: last-used is advisory, a minute's precision is plenty. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: string }): void {
+  app.decorateRequest("principal", null);
+  app.addHook("onRequest", async (req) => {
+    const url = req.routeOptions.url;
+    const mode: AuthMode = req.routeOptions.config?.auth ?? "token";
+    // Unmatched routes reach the 404 handler; Swagger UI's own routes are public documentation.
+    if (mode === "public" || !url || url === "/docs" || url.startsWith("/docs/")) return;
+    const token = bearerToken(req);
+    if (!token) throw apiError("UNAUTHENTICATED", "missing bearer token (Authorization: Bearer <token>)");
+    if (mode === "agent" && deps.agentToken && sameSecret(token, deps.agentToken)) {
+      req.principal = { kind: "agent" };
+      return;
+    }
+    const row = await deps.db.apiToken.findUnique({ where: { hash: hashToken(token) } });
+    const now = Date.now();
+    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) {
+      throw apiError("UNAUTHENTICATED", "invalid, expired or revoked token");
+    }
+    if (row.scope === "operator") {
+      req.principal = { kind: "operator", tokenId: row.id, projectId: row.projectId };
+    } else {
+      if (!row.projectId) throw apiError("UNAUTHENTICATED", "tenant token without a project");
+      req.principal = { kind: "tenant", tokenId: row.id, projectId: row.projectId };
+    }
+    if (row.scope !== "operator" && (mode === "agent" || req.routeOptions.config?.operatorOnly)) {
+      throw apiError(
+        "FORBIDDEN",
+        mode === "agent" ? "this endpoint is for node agents and operators" : "operators only",
+      );
+    }
+    if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+      await deps.db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } });
+    }
+  });
+}
+
+export function tokenPrincipal(req: FastifyRequest): TokenPrincipal {
+  const p = req.principal;
+  if (!p || p.kind === "agent") throw apiError("FORBIDDEN", "this endpoint needs an API token");
+  return p;
+}
+
+export function requireOperator(req: FastifyRequest): TokenPrincipal & { kind: "operator" } {
+  const p = tokenPrincipal(req);
+  if (p.kind !== "operator") throw apiError("FORBIDDEN", "operators only");
+  return p;
+}
+
+/** A Prisma `where` fragment limiting rows to what the caller may see. */
+export function projectFilter(p: TokenPrincipal): { projectId?: string } {
+  return p.kind === "tenant" ? { projectId: p.projectId } : {};
+}

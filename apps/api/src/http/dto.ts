@@ -1,0 +1,145 @@
+import type { z } from "zod";
+import type {
+  ApiToken,
+  Event,
+  Image,
+  Node,
+  PlacementGroup,
+  Plan,
+  Project,
+  Vps as VpsRow,
+} from "../db/client.js";
+import type { NodeReservation } from "../services/capacity.js";
+import type {
+  EventSchema,
+  ImageSchema,
+  NodeSchema,
+  PlacementGroupSchema,
+  PlanSchema,
+  ProjectSchema,
+  TokenSchema,
+  Vps,
+} from "./schemas.js";
+
+/** Database rows → API objects: BigInt → number (sizes stay far below 2^53), Date → ISO string. */
+
+const iso = (d: Date) => d.toISOString();
+const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function vpsDto(v: VpsRow): z.infer<typeof Vps> {
+  return {
+    id: v.id,
+    projectId: v.projectId,
+    name: v.name,
+    state: v.state,
+    stateReason: v.stateReason,
+    action: v.action,
+    planId: v.planId,
+    imageId: v.imageId,
+    nodeId: v.nodeId,
+    placementGroupId: v.placementGroupId,
+    epoch: v.epoch,
+    vcpus: v.vcpus,
+    memoryBytes: Number(v.memoryBytes),
+    diskBytes: Number(v.diskBytes),
+    cpuShare: v.cpuShare,
+    createdAt: iso(v.createdAt),
+    updatedAt: iso(v.updatedAt),
+  };
+}
+
+export function nodeDto(n: Node, reserved: NodeReservation): z.infer<typeof NodeSchema> {
+  return {
+    id: n.id,
+    name: n.name,
+    grpcAddress: n.grpcAddress,
+    status: n.status,
+    maintenance: n.maintenance,
+    labels: (n.labels ?? {}) as Record<string, string>,
+    agentVersion: n.agentVersion,
+    capacity: { cpus: n.cpus, memoryBytes: Number(n.memoryBytes), diskBytes: Number(n.diskBytes) },
+    reserved,
+    usage: { cpuPercent: n.cpuPercent, memoryUsedBytes: Number(n.memoryUsedBytes), vmCount: n.vmCount },
+    lastHeartbeatAt: isoOrNull(n.lastHeartbeatAt),
+    registeredAt: iso(n.registeredAt),
+  };
+}
+
+export function planDto(p: Plan): z.infer<typeof PlanSchema> {
+  return {
+    id: p.id,
+    name: p.name,
+    vcpus: p.vcpus,
+    memoryBytes: Number(p.memoryBytes),
+    diskBytes: Number(p.diskBytes),
+    cpuShare: p.cpuShare,
+    createdAt: iso(p.createdAt),
+  };
+}
+
+export function imageDto(i: Image): z.infer<typeof ImageSchema> {
+  return {
+    id: i.id,
+    name: i.name,
+    arch: i.arch,
+    bootMode: i.bootMode,
+    kernelPath: i.kernelPath,
+    initrdPath: i.initrdPath,
+    rootfsPath: i.rootfsPath,
+    kernelArgs: i.kernelArgs,
+    isDefault: i.isDefault,
+    projectId: i.projectId,
+    createdAt: iso(i.createdAt),
+  };
+}
+
+export function eventDto(e: Event): z.infer<typeof EventSchema> {
+  return {
+    id: e.id.toString(),
+    at: iso(e.at),
+    projectId: e.projectId,
+    actorType: e.actorType,
+    actorId: e.actorId,
+    resourceType: e.resourceType,
+    resourceId: e.resourceId,
+    type: e.type,
+    fromState: e.fromState,
+    toState: e.toState,
+    message: e.message,
+    details: (e.details ?? {}) as Record<string, unknown>,
+  };
+}
+
+export function tokenDto(t: ApiToken): z.infer<typeof TokenSchema> {
+  return {
+    id: t.id,
+    name: t.name,
+    prefix: t.prefix,
+    scope: t.scope,
+    projectId: t.projectId,
+    createdAt: iso(t.createdAt),
+    lastUsedAt: isoOrNull(t.lastUsedAt),
+    expiresAt: isoOrNull(t.expiresAt),
+    revokedAt: isoOrNull(t.revokedAt),
+  };
+}
+
+export function projectDto(p: Project): z.infer<typeof ProjectSchema> {
+  return {
+    id: p.id,
+    name: p.name,
+    quotas: { maxVps: p.maxVps, maxVcpus: p.maxVcpus, maxMemoryBytes: Number(p.maxMemoryBytes) },
+    createdAt: iso(p.createdAt),
+  };
+}
+
+export function placementGroupDto(g: PlacementGroup): z.infer<typeof PlacementGroupSchema> {
+  return {
+    id: g.id,
+    projectId: g.projectId,
+    name: g.name,
+    policy: g.policy,
+    strict: g.strict,
+    createdAt: iso(g.createdAt),
+  };
+}

@@ -1,0 +1,342 @@
+import { z } from "zod";
+import { VPS_ACTIONS, VPS_STATES } from "../domain/vps-state.js";
+
+/**
+ * Request and response shapes of the REST API, in zod: the same objects validate requests,
+ * serialize responses and describe the OpenAPI document (named ones become components).
+ */
+
+const isoDate = z.iso.datetime({ offset: true });
+const id = z.uuid();
+/** Names people type: lowercase DNS labels, so they also work as hostnames. */
+export const ResourceName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and '-', 1-63 characters");
+
+export const ErrorResponse = z
+  .object({
+    error: z.object({
+      code: z.string().describe("stable machine-readable code"),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: "Error" });
+
+export const IdParams = z.object({ id });
+
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().min(1).max(512).optional().describe("nextCursor of the previous page"),
+});
+
+export function page<T extends z.ZodType>(item: T) {
+  return z.object({
+    items: z.array(item),
+    nextCursor: z.string().nullable().describe("pass as ?cursor= for the next page; null on the last page"),
+  });
+}
+
+export const VpsStateSchema = z.enum(VPS_STATES).meta({ id: "VpsState" });
+export const VpsActionSchema = z.enum(VPS_ACTIONS);
+
+export const Vps = z
+  .object({
+    id,
+    projectId: id,
+    name: z.string(),
+    state: VpsStateSchema,
+    stateReason: z.string().nullable(),
+    action: z.string().nullable().describe("the action in flight; other actions get 409 until it ends"),
+    planId: id,
+    imageId: id,
+    nodeId: id.nullable(),
+    placementGroupId: id.nullable(),
+    epoch: z.number().int(),
+    vcpus: z.number().int(),
+    memoryBytes: z.number().int(),
+    diskBytes: z.number().int(),
+    cpuShare: z.number().int(),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+  })
+  .meta({ id: "Vps" });
+
+export const CreateVpsBody = z
+  .object({
+    name: ResourceName,
+    plan: z.string().min(1).max(100).describe("plan id or name"),
+    image: z.string().min(1).max(100).optional().describe("image id or name (default: the default image)"),
+    placementGroup: z.string().min(1).max(100).optional().describe("placement group id or name"),
+    node: z.string().min(1).max(100).optional().describe("operators only: node id or name to place on"),
+    projectId: id.optional().describe("operators only: the project (default: the project named 'default')"),
+  })
+  .strict();
+
+export const ListVpsQuery = PageQuery.extend({
+  state: VpsStateSchema.optional(),
+  nodeId: id.optional(),
+  projectId: id.optional(),
+  name: z.string().max(100).optional(),
+  includeDeleted: z
+    .enum(["true", "false"])
+    .optional()
+    .transform((v) => v === "true"),
+});
+
+export const ActionParams = z.object({ id, action: VpsActionSchema });
+
+export const NodeSchema = z
+  .object({
+    id,
+    name: z.string(),
+    grpcAddress: z.string(),
+    status: z.enum(["ready", "unreachable", "fenced"]),
+    maintenance: z.boolean(),
+    labels: z.record(z.string(), z.string()),
+    agentVersion: z.string(),
+    capacity: z.object({
+      cpus: z.number().int(),
+      memoryBytes: z.number().int(),
+      diskBytes: z.number().int(),
+    }),
+    reserved: z.object({
+      vpsCount: z.number().int(),
+      vcpus: z.number().int(),
+      cpuShare: z.number().int(),
+      memoryBytes: z.number().int(),
+      diskBytes: z.number().int(),
+    }),
+    usage: z.object({ cpuPercent: z.number(), memoryUsedBytes: z.number().int(), vmCount: z.number().int() }),
+    lastHeartbeatAt: isoDate.nullable(),
+    registeredAt: isoDate,
+  })
+  .meta({ id: "Node" });
+
+const VmReport = z.object({
+  vmId: z.string().min(1).max(100),
+  epoch: z.number().int().min(0),
+  state: z.enum(["created", "running", "paused", "stopped", "suspended", "crashed"]),
+  memoryBytes: z.number().int().min(0),
+  cpuShare: z.number().min(0).optional(),
+  dirtyPagesPerSec: z.number().min(0).optional(),
+});
+export type VmReport = z.infer<typeof VmReport>;
+
+export const RegisterNodeBody = z.object({
+  name: ResourceName,
+  grpcAddress: z.string().regex(/^[^\s:]+:\d{1,5}$/, "host:port"),
+  capacity: z.object({
+    cpus: z.number().int().min(1).max(4096),
+    memoryBytes: z.number().int().min(1),
+    diskBytes: z.number().int().min(0),
+  }),
+  labels: z.record(z.string().max(100), z.string().max(200)).default({}),
+  agentVersion: z.string().max(100).default(""),
+  vms: z.array(VmReport).max(10_000).default([]),
+});
+
+export const RegisterNodeResponse = z.object({ nodeId: id, heartbeatIntervalMs: z.number().int() });
+
+export const HeartbeatBody = z.object({
+  usage: z.object({
+    cpuPercent: z.number().min(0),
+    memoryUsedBytes: z.number().int().min(0),
+    vmCount: z.number().int().min(0),
+  }),
+  vms: z.array(VmReport).max(10_000).default([]),
+});
+
+export const ListNodesQuery = PageQuery.extend({
+  status: z.enum(["ready", "unreachable", "fenced"]).optional(),
+  maintenance: z
+    .enum(["true", "false"])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === "true")),
+});
+
+export const PlanSchema = z
+  .object({
+    id,
+    name: z.string(),
+    vcpus: z.number().int(),
+    memoryBytes: z.number().int(),
+    diskBytes: z.number().int(),
+    cpuShare: z.number().int(),
+    createdAt: isoDate,
+  })
+  .meta({ id: "Plan" });
+
+export const CreatePlanBody = z
+  .object({
+    name: ResourceName,
+    vcpus: z.number().int().min(1).max(64),
+    memoryBytes: z
+      .number()
+      .int()
+      .min(1 << 20),
+    diskBytes: z.number().int().min(0),
+    cpuShare: z.number().int().min(1).max(100_000).default(100),
+  })
+  .strict();
+
+export const ImageSchema = z
+  .object({
+    id,
+    name: z.string(),
+    arch: z.string(),
+    bootMode: z.enum(["linux", "firmware"]),
+    kernelPath: z.string(),
+    initrdPath: z.string().nullable(),
+    rootfsPath: z.string().nullable(),
+    kernelArgs: z.string(),
+    isDefault: z.boolean(),
+    projectId: id.nullable(),
+    createdAt: isoDate,
+  })
+  .meta({ id: "Image" });
+
+const repoPath = z
+  .string()
+  .min(1)
+  .max(1000)
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+
+export const CreateImageBody = z
+  .object({
+    name: ResourceName,
+    arch: z.string().max(32).default("riscv32"),
+    bootMode: z.enum(["linux", "firmware"]).default("linux"),
+    kernelPath: repoPath,
+    initrdPath: repoPath.optional(),
+    rootfsPath: repoPath.optional(),
+    kernelArgs: z.string().max(2000).default(""),
+    isDefault: z.boolean().default(false),
+  })
+  .strict();
+
+export const EventSchema = z
+  .object({
+    id: z.string().describe("sequence number (a decimal string: it may exceed 2^53)"),
+    at: isoDate,
+    projectId: id.nullable(),
+    actorType: z.string(),
+    actorId: z.string().nullable(),
+    resourceType: z.string(),
+    resourceId: z.string(),
+    type: z.string(),
+    fromState: z.string().nullable(),
+    toState: z.string().nullable(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: "Event" });
+
+export const ListEventsQuery = PageQuery.extend({
+  resourceType: z.string().max(50).optional(),
+  resourceId: z.string().max(100).optional(),
+  type: z.string().max(100).optional(),
+  projectId: id.optional(),
+  since: isoDate.optional(),
+  afterId: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .optional()
+    .describe("only events after this id (for following)"),
+});
+
+export const TokenSchema = z
+  .object({
+    id,
+    name: z.string(),
+    prefix: z.string(),
+    scope: z.enum(["tenant", "operator"]),
+    projectId: id.nullable(),
+    createdAt: isoDate,
+    lastUsedAt: isoDate.nullable(),
+    expiresAt: isoDate.nullable(),
+    revokedAt: isoDate.nullable(),
+  })
+  .meta({ id: "Token" });
+
+export const CreateTokenBody = z
+  .object({
+    name: z.string().min(1).max(100),
+    scope: z.enum(["tenant", "operator"]).default("tenant"),
+    projectId: id.optional().describe("tenant tokens: the project (tenants: always their own)"),
+    expiresInDays: z.number().int().min(1).max(3650).optional(),
+  })
+  .strict();
+
+export const CreatedToken = TokenSchema.extend({ token: z.string().describe("the secret, shown only once") });
+
+export const ProjectSchema = z
+  .object({
+    id,
+    name: z.string(),
+    quotas: z.object({
+      maxVps: z.number().int(),
+      maxVcpus: z.number().int(),
+      maxMemoryBytes: z.number().int(),
+    }),
+    createdAt: isoDate,
+  })
+  .meta({ id: "Project" });
+
+export const CreateProjectBody = z
+  .object({
+    name: ResourceName,
+    quotas: z
+      .object({
+        maxVps: z.number().int().min(0).max(100_000),
+        maxVcpus: z.number().int().min(0).max(1_000_000),
+        maxMemoryBytes: z.number().int().min(0),
+      })
+      .partial()
+      .default({}),
+  })
+  .strict();
+
+export const PlacementGroupSchema = z
+  .object({
+    id,
+    projectId: id,
+    name: z.string(),
+    policy: z.enum(["anti_affinity", "affinity"]),
+    strict: z.boolean(),
+    createdAt: isoDate,
+  })
+  .meta({ id: "PlacementGroup" });
+
+export const CreatePlacementGroupBody = z
+  .object({
+    name: ResourceName,
+    policy: z.enum(["anti_affinity", "affinity"]),
+    strict: z.boolean().default(true),
+    projectId: id.optional().describe("operators only"),
+  })
+  .strict();
+
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+    .optional()
+    .describe("repeat a request safely: the same key and body get the same answer for 24 hours"),
+});
+
+/** The error responses every authenticated route may give, for the OpenAPI document. */
+export const ERROR_RESPONSES = {
+  400: ErrorResponse.describe("invalid request"),
+  401: ErrorResponse.describe("missing or invalid token"),
+  403: ErrorResponse.describe("the token may not do this"),
+  404: ErrorResponse.describe("no such resource (or not yours)"),
+  409: ErrorResponse.describe("conflicts with the resource's current state"),
+  422: ErrorResponse.describe("well-formed but impossible"),
+  429: ErrorResponse.describe("rate limited"),
+} as const;
+
+/** Bodies of actions: none, or an empty JSON object. */
+export const EmptyBody = z.object({}).strict().nullish();

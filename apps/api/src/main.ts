@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// The API process: HTTP server plus (unless SKIFF_WORKERS=off) the BullMQ workers and the
+// repeatable maintenance jobs. SIGTERM/SIGINT drain in-flight requests and jobs, then exit.
+import { createLogger, errorMessage } from "@skiff/common";
+import { Redis } from "ioredis";
+import { GrpcAgentDirectory } from "./agents/grpc-agent.js";
+import { buildApp } from "./app.js";
+import { loadApiConfig } from "./config.js";
+import { createDb } from "./db/client.js";
+import { DEFAULT_POLICY } from "./domain/placement.js";
+import { BullQueues } from "./queues.js";
+import { startWorkers } from "./workers/index.js";
+
+const log = createLogger("api");
+
+async function main(): Promise<void> {
+  const config = loadApiConfig();
+  const db = createDb(config.databaseUrl);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
+  redis.on("error", (err) => log.warn({ err: err.message }, "redis"));
+  const queues = new BullQueues({ redisUrl: config.redisUrl });
+  const agents = new GrpcAgentDirectory(config.agentToken);
+  const policy = { ...DEFAULT_POLICY, mode: config.placement };
+
+  const app = await buildApp({
+    db,
+    queues,
+    redis,
+    log,
+    agents,
+    policy,
+    agentToken: config.agentToken,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+  });
+  const workers =
+    config.workers === "on"
+      ? await startWorkers(
+          { db, agents, policy, log },
+          queues,
+          {
+            nodes: app.services.nodes,
+            nodeDeadAfterMs: config.nodeDeadAfterMs,
+          },
+          {
+            everyMs: {
+              nodeHealth: Math.max(500, Math.floor(config.heartbeatIntervalMs)),
+              reconcile: 30_000,
+              idempotencyGc: 3_600_000,
+            },
+          },
+        )
+      : null;
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  log.info({ address, workers: config.workers, placement: config.placement }, "Skiff API listening");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    const timer = setTimeout(() => process.exit(1), 20_000);
+    timer.unref();
+    await app.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "closing HTTP"));
+    await workers?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "closing workers"));
+    await queues.close().catch(() => undefined);
+    agents.close();
+    redis.disconnect();
+    await db.$disconnect();
+    log.info("stopped");
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  log.error({ code: (err as { code?: string }).code, err: errorMessage(err) }, "API failed to start");
+  process.exitCode = 1;
+});

@@ -1,0 +1,111 @@
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { GaugeFamily } from "../http/metrics.js";
+import { nodeLoads } from "../services/capacity.js";
+
+/** Liveness, readiness, Prometheus metrics and the OpenAPI document: no token needed. */
+export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { db, redis } = app.deps;
+  const pub = { auth: "public" as const };
+
+  app.get(
+    "/healthz",
+    {
+      config: pub,
+      schema: {
+        tags: ["health"],
+        summary: "The process is alive",
+        security: [],
+        response: { 200: z.object({ status: z.literal("ok") }) },
+      },
+    },
+    async () => ({ status: "ok" as const }),
+  );
+
+  app.get(
+    "/readyz",
+    {
+      config: pub,
+      schema: {
+        tags: ["health"],
+        summary: "PostgreSQL and Redis answer",
+        security: [],
+        response: {
+          200: z.object({
+            status: z.enum(["ready", "unavailable"]),
+            checks: z.record(z.string(), z.string()),
+          }),
+          503: z.object({
+            status: z.enum(["ready", "unavailable"]),
+            checks: z.record(z.string(), z.string()),
+          }),
+        },
+      },
+    },
+    async (_req, reply) => {
+      const checks: Record<string, string> = {};
+      const timeout = <T>(p: Promise<T>) =>
+        Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error("timeout")), 2000))]);
+      await timeout(db.$queryRaw`SELECT 1`).then(
+        () => (checks.postgres = "ok"),
+        (e: Error) => (checks.postgres = e.message),
+      );
+      await timeout(redis.ping()).then(
+        () => (checks.redis = "ok"),
+        (e: Error) => (checks.redis = e.message),
+      );
+      const ok = Object.values(checks).every((c) => c === "ok");
+      return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "unavailable", checks });
+    },
+  );
+
+  app.services.metrics.addCollector(async (): Promise<GaugeFamily[]> => {
+    const [byState, loads, counts] = await Promise.all([
+      db.vps.groupBy({ by: ["state"], _count: true }),
+      nodeLoads(db),
+      app.deps.queues.counts?.() ?? Promise.resolve({} as Record<string, Record<string, number>>),
+    ]);
+    const perNode = (
+      name: string,
+      help: string,
+      value: (l: (typeof loads)[number]) => number,
+    ): GaugeFamily => ({
+      name,
+      help,
+      samples: loads.map((l) => ({ labels: { node: l.name }, value: value(l) })),
+    });
+    return [
+      {
+        name: "skiff_vps",
+        help: "VPSes by state",
+        samples: byState.map((s) => ({ labels: { state: s.state }, value: s._count })),
+      },
+      {
+        name: "skiff_queue_jobs",
+        help: "BullMQ jobs by queue and state",
+        samples: Object.entries(counts).flatMap(([queue, c]) =>
+          Object.entries(c).map(([state, value]) => ({ labels: { queue, state }, value })),
+        ),
+      },
+      perNode("skiff_node_up", "1 when the node is ready (heartbeating, not fenced)", (l) =>
+        l.status === "ready" ? 1 : 0,
+      ),
+      perNode("skiff_node_maintenance", "1 when the node is drained", (l) => (l.maintenance ? 1 : 0)),
+      perNode("skiff_node_vps", "VPSes placed on the node", (l) => l.reserved.vpsCount),
+      perNode("skiff_node_memory_bytes", "node memory capacity", (l) => l.memoryBytes),
+      perNode("skiff_node_memory_reserved_bytes", "memory reserved by VPSes", (l) => l.reserved.memoryBytes),
+      perNode(
+        "skiff_node_cpu_share_reserved",
+        "CPU share reserved by VPSes (100 = one core)",
+        (l) => l.reserved.cpuShare,
+      ),
+    ];
+  });
+
+  app.get("/metrics", { config: pub, schema: { hide: true } }, async (_req, reply) => {
+    reply.type("text/plain; version=0.0.4; charset=utf-8");
+    return app.services.metrics.render();
+  });
+
+  app.get("/openapi.json", { config: pub, schema: { hide: true } }, async () => app.swagger());
+};

@@ -1,0 +1,143 @@
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { requireOperator } from "../http/auth.js";
+import { nodeDto } from "../http/dto.js";
+import { apiError } from "../http/errors.js";
+import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
+import {
+  EmptyBody,
+  ERROR_RESPONSES,
+  HeartbeatBody,
+  IdParams,
+  ListNodesQuery,
+  NodeSchema,
+  page,
+  RegisterNodeBody,
+  RegisterNodeResponse,
+} from "../http/schemas.js";
+import { nodeLoads } from "../services/capacity.js";
+import { actorOf } from "../services/events.js";
+
+const EMPTY = { vpsCount: 0, vcpus: 0, cpuShare: 0, memoryBytes: 0, diskBytes: 0 };
+
+export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { db } = app.deps;
+  const nodes = app.services.nodes;
+  const tags = ["nodes"];
+
+  const withReservations = async (ids: string[]) => {
+    const loads = await nodeLoads(db, { nodeIds: ids });
+    return new Map(loads.map((l) => [l.id, l.reserved]));
+  };
+
+  app.get(
+    "/v1/nodes",
+    {
+      config: { operatorOnly: true },
+      schema: {
+        tags,
+        summary: "List nodes (operators)",
+        querystring: ListNodesQuery,
+        response: { 200: page(NodeSchema), ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => {
+      requireOperator(req);
+      const q = req.query;
+      const rows = await db.node.findMany({
+        where: {
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.maintenance !== undefined ? { maintenance: q.maintenance } : {}),
+          ...afterCursor(decodeCursor(q.cursor), "registeredAt"),
+        },
+        orderBy: orderForCursor("registeredAt"),
+        take: q.limit + 1,
+      });
+      const reserved = await withReservations(rows.slice(0, q.limit).map((r) => r.id));
+      return pageOf(
+        rows,
+        q.limit,
+        (n) => nodeDto(n, reserved.get(n.id) ?? EMPTY),
+        (n) => n.registeredAt,
+      );
+    },
+  );
+
+  app.get(
+    "/v1/nodes/:id",
+    {
+      config: { operatorOnly: true },
+      schema: {
+        tags,
+        summary: "Get a node (operators)",
+        params: IdParams,
+        response: { 200: NodeSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => {
+      requireOperator(req);
+      const n = await db.node.findUnique({ where: { id: req.params.id } });
+      if (!n) throw apiError("NODE_NOT_FOUND", `no node ${req.params.id}`);
+      return nodeDto(n, (await withReservations([n.id])).get(n.id) ?? EMPTY);
+    },
+  );
+
+  for (const [verb, on] of [
+    ["drain", true],
+    ["undrain", false],
+  ] as const) {
+    app.post(
+      `/v1/nodes/:id/${verb}`,
+      {
+        config: { idempotent: true, operatorOnly: true },
+        schema: {
+          tags,
+          summary: on ? "Put a node in maintenance (no new placements)" : "Return a node to service",
+          params: IdParams,
+          body: EmptyBody,
+          response: { 200: NodeSchema, ...ERROR_RESPONSES },
+        },
+      },
+      async (req) => {
+        const p = requireOperator(req);
+        const n = await nodes.setMaintenance(req.params.id, on, actorOf(p));
+        return nodeDto(n, (await withReservations([n.id])).get(n.id) ?? EMPTY);
+      },
+    );
+  }
+
+  app.post(
+    "/v1/nodes/register",
+    {
+      config: { auth: "agent" },
+      schema: {
+        tags: ["agents"],
+        summary: "A node agent announces itself (agent token)",
+        description:
+          "Upserts the node by name. The answer's heartbeatIntervalMs is how often to POST heartbeats.",
+        body: RegisterNodeBody,
+        response: { 200: RegisterNodeResponse, ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => nodes.register(req.body),
+  );
+
+  app.post(
+    "/v1/nodes/:id/heartbeat",
+    {
+      config: { auth: "agent" },
+      schema: {
+        tags: ["agents"],
+        summary: "A node agent's periodic report (agent token)",
+        description: "404 NODE_NOT_FOUND means: register again.",
+        params: IdParams,
+        body: HeartbeatBody,
+        response: { 200: z.object({ ok: z.literal(true) }), ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => {
+      await nodes.heartbeat(req.params.id, req.body);
+      return { ok: true as const };
+    },
+  );
+};

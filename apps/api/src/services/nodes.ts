@@ -1,0 +1,237 @@
+import type { Logger } from "@skiff/common";
+import type { z } from "zod";
+import type { Db, Node, Prisma } from "../db/client.js";
+import { canTransition, type VpsState } from "../domain/vps-state.js";
+import { apiError } from "../http/errors.js";
+import type { HeartbeatBody, RegisterNodeBody, VmReport } from "../http/schemas.js";
+import { type Actor, recordEvent, SYSTEM } from "./events.js";
+import { moveVps } from "./vps-state-store.js";
+
+type RegisterInput = z.infer<typeof RegisterNodeBody>;
+type HeartbeatInput = z.infer<typeof HeartbeatBody>;
+
+const AGENT: Actor = { type: "agent", id: null };
+
+/** What an agent's VM state means for the VPS (when no action is in flight). */
+const OBSERVED: Record<VmReport["state"], VpsState> = {
+  created: "stopped",
+  running: "running",
+  paused: "paused",
+  stopped: "stopped",
+  suspended: "suspended",
+  crashed: "error",
+};
+
+/** VPS states the heartbeat reconciles against what the node reports. */
+const RECONCILED: readonly VpsState[] = ["running", "paused", "stopped", "suspended", "unknown"];
+
+export interface StaleVm {
+  readonly nodeId: string;
+  readonly vmId: string;
+  readonly epoch: number;
+}
+
+export interface NodeServiceDeps {
+  readonly db: Db;
+  readonly log: Logger;
+  readonly heartbeatIntervalMs: number;
+  /** Called for VMs a node runs that it must not (deleted VPS, or one placed elsewhere since). */
+  readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
+}
+
+/** Node registration, heartbeats, maintenance and health: the control plane's view of hosts. */
+export class NodeService {
+  constructor(private readonly deps: NodeServiceDeps) {}
+
+  async register(body: RegisterInput): Promise<{ nodeId: string; heartbeatIntervalMs: number }> {
+    const { db } = this.deps;
+    const now = new Date();
+    const data = {
+      grpcAddress: body.grpcAddress,
+      cpus: body.capacity.cpus,
+      memoryBytes: BigInt(body.capacity.memoryBytes),
+      diskBytes: BigInt(body.capacity.diskBytes),
+      labels: body.labels,
+      agentVersion: body.agentVersion,
+      lastHeartbeatAt: now,
+    };
+    const node = await db.$transaction(async (tx) => {
+      const existing = await tx.node.findUnique({ where: { name: body.name } });
+      if (!existing) {
+        const created = await tx.node.create({ data: { name: body.name, ...data, status: "ready" } });
+        await recordEvent(tx, {
+          actor: AGENT,
+          resourceType: "node",
+          resourceId: created.id,
+          type: "node.registered",
+          toState: "ready",
+          details: { grpcAddress: body.grpcAddress, capacity: body.capacity },
+        });
+        return created;
+      }
+      // A fenced node stays fenced until an operator says otherwise (issue: node failure recovery).
+      const status = existing.status === "fenced" ? "fenced" : "ready";
+      const updated = await tx.node.update({ where: { id: existing.id }, data: { ...data, status } });
+      await recordEvent(tx, {
+        actor: AGENT,
+        resourceType: "node",
+        resourceId: existing.id,
+        type: "node.reregistered",
+        fromState: existing.status,
+        toState: status,
+        details: { grpcAddress: body.grpcAddress, agentVersion: body.agentVersion },
+      });
+      return updated;
+    });
+    await this.reconcile(node, body.vms);
+    return { nodeId: node.id, heartbeatIntervalMs: this.deps.heartbeatIntervalMs };
+  }
+
+  async heartbeat(nodeId: string, body: HeartbeatInput): Promise<void> {
+    const { db } = this.deps;
+    const node = await db.node.findUnique({ where: { id: nodeId } });
+    if (!node) throw apiError("NODE_NOT_FOUND", `no node ${nodeId}; register again`);
+    const back = node.status === "unreachable";
+    const updated = await db.$transaction(async (tx) => {
+      const n = await tx.node.update({
+        where: { id: nodeId },
+        data: {
+          cpuPercent: body.usage.cpuPercent,
+          memoryUsedBytes: BigInt(body.usage.memoryUsedBytes),
+          vmCount: body.usage.vmCount,
+          lastHeartbeatAt: new Date(),
+          ...(back ? { status: "ready" as const } : {}),
+        },
+      });
+      if (back) {
+        await recordEvent(tx, {
+          actor: AGENT,
+          resourceType: "node",
+          resourceId: nodeId,
+          type: "node.recovered",
+          fromState: "unreachable",
+          toState: "ready",
+        });
+      }
+      return n;
+    });
+    await this.reconcile(updated, body.vms);
+  }
+
+  /**
+   * Brings VPS rows in line with what the node reports, for VPSes with no action in flight (an
+   * action's worker owns the state until it ends). VMs the node should not have are handed to
+   * `onStaleVm` to be destroyed: a node that comes back never resumes a VPS placed elsewhere.
+   */
+  private async reconcile(node: Node, reports: readonly VmReport[]): Promise<void> {
+    const { db } = this.deps;
+    const byId = new Map(reports.map((r) => [r.vmId, r]));
+    const vpses = await db.vps.findMany({
+      where: { OR: [{ nodeId: node.id }, { id: { in: [...byId.keys()] } }] },
+      select: {
+        id: true,
+        projectId: true,
+        state: true,
+        epoch: true,
+        nodeId: true,
+        action: true,
+        actionId: true,
+      },
+    });
+    const known = new Map(vpses.map((v) => [v.id, v]));
+    for (const r of reports) {
+      const v = known.get(r.vmId);
+      const stale = !v || v.state === "deleted" || v.nodeId !== node.id || r.epoch < v.epoch;
+      // A VM still being created or deleted by a worker is the worker's business.
+      if (stale && !(v && v.nodeId === node.id && v.action)) {
+        await this.deps.onStaleVm?.({ nodeId: node.id, vmId: r.vmId, epoch: r.epoch });
+      }
+    }
+    if (node.status !== "ready") return;
+    for (const v of vpses) {
+      if (v.nodeId !== node.id || v.action || !RECONCILED.includes(v.state)) continue;
+      const r = byId.get(v.id);
+      let to: VpsState;
+      let reason: string;
+      if (r && r.epoch === v.epoch) {
+        to = OBSERVED[r.state];
+        reason = r.state === "crashed" ? "the VM crashed" : `node reports the VM ${r.state}`;
+      } else if (v.state === "unknown") {
+        continue; // its node came back without it: recovery (balancer issue) decides
+      } else {
+        to = "error";
+        reason = "the node no longer has this VM";
+      }
+      if (to === v.state || !canTransition(v.state, to)) continue;
+      await db.$transaction((tx) =>
+        moveVps(tx, v, to, { actor: AGENT, type: "vps.state_observed", reason, actionId: null }),
+      );
+    }
+  }
+
+  async setMaintenance(nodeId: string, on: boolean, actor: Actor): Promise<Node> {
+    return this.deps.db.$transaction(async (tx) => {
+      const node = await tx.node.findUnique({ where: { id: nodeId } });
+      if (!node) throw apiError("NODE_NOT_FOUND", `no node ${nodeId}`);
+      if (node.maintenance === on) return node;
+      const n = await tx.node.update({ where: { id: nodeId }, data: { maintenance: on } });
+      await recordEvent(tx, {
+        actor,
+        resourceType: "node",
+        resourceId: nodeId,
+        type: on ? "node.drained" : "node.undrained",
+        message: on ? "maintenance: no new VPSes are placed here" : "back in service",
+      });
+      return n;
+    });
+  }
+
+  /**
+   * Marks nodes whose heartbeats stopped as unreachable, and their VPSes (those no action holds)
+   * as unknown. Returns the nodes it marked.
+   */
+  async markSilentNodes(deadAfterMs: number, now = new Date()): Promise<string[]> {
+    const { db } = this.deps;
+    const cutoff = new Date(now.getTime() - deadAfterMs);
+    const silent = await db.node.findMany({
+      where: { status: "ready", OR: [{ lastHeartbeatAt: { lt: cutoff } }, { lastHeartbeatAt: null }] },
+    });
+    const marked: string[] = [];
+    for (const n of silent) {
+      const done = await db.$transaction(async (tx) => {
+        const { count } = await tx.node.updateMany({
+          where: { id: n.id, status: "ready", lastHeartbeatAt: n.lastHeartbeatAt },
+          data: { status: "unreachable" },
+        });
+        if (count === 0) return false; // a heartbeat arrived meanwhile
+        await recordEvent(tx, {
+          actor: SYSTEM,
+          resourceType: "node",
+          resourceId: n.id,
+          type: "node.unreachable",
+          fromState: "ready",
+          toState: "unreachable",
+          message: `no heartbeat since ${n.lastHeartbeatAt?.toISOString() ?? "registration"}`,
+        });
+        const vpses = await tx.vps.findMany({ where: { nodeId: n.id, action: null } });
+        for (const v of vpses) {
+          if (v.state !== "unknown" && canTransition(v.state, "unknown")) {
+            await moveVps(tx, v, "unknown", {
+              actor: SYSTEM,
+              reason: `node ${n.name} is unreachable`,
+              actionId: null,
+            });
+          }
+        }
+        return true;
+      });
+      if (done) {
+        marked.push(n.id);
+        this.deps.log.warn({ node: n.name }, "node unreachable (heartbeats stopped)");
+      }
+    }
+    return marked;
+  }
+}
+
+export type NodeWhere = Prisma.NodeWhereInput;

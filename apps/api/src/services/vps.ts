@@ -1,0 +1,228 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "@skiff/common";
+import type { z } from "zod";
+import type { Db, Prisma, Vps } from "../db/client.js";
+import type { PlacementPolicy } from "../domain/placement.js";
+import { ACTIONS, type VpsAction } from "../domain/vps-state.js";
+import { projectFilter, type TokenPrincipal } from "../http/auth.js";
+import { apiError } from "../http/errors.js";
+import { afterCursor, decodeCursor, orderForCursor } from "../http/pagination.js";
+import type { CreateVpsBody, ListVpsQuery } from "../http/schemas.js";
+import type { JobQueues } from "../queues.js";
+import { actorOf, recordEvent } from "./events.js";
+import { idOrName } from "./refs.js";
+import { moveVps } from "./vps-state-store.js";
+
+export const DEFAULT_PROJECT_NAME = "default";
+
+type CreateInput = z.infer<typeof CreateVpsBody>;
+type ListInput = z.infer<typeof ListVpsQuery>;
+
+export interface VpsServiceDeps {
+  readonly db: Db;
+  readonly queues: JobQueues;
+  readonly policy: PlacementPolicy;
+  readonly log: Logger;
+}
+
+/** What tenants and operators can do to VPSes; each mutation hands the slow part to a worker. */
+export class VpsService {
+  constructor(private readonly deps: VpsServiceDeps) {}
+
+  /** A VPS the caller may see, or 404 (the same 404 whether it is missing or another tenant's). */
+  async get(p: TokenPrincipal, id: string): Promise<Vps> {
+    const v = await this.deps.db.vps.findFirst({ where: { id, ...projectFilter(p) } });
+    if (!v) throw apiError("VPS_NOT_FOUND", `no VPS ${id}`);
+    return v;
+  }
+
+  async list(p: TokenPrincipal, q: ListInput): Promise<Vps[]> {
+    const where: Prisma.VpsWhereInput = {
+      ...projectFilter(p),
+      ...(p.kind === "operator" && q.projectId ? { projectId: q.projectId } : {}),
+      ...(q.state ? { state: q.state } : q.includeDeleted ? {} : { state: { not: "deleted" } }),
+      ...(q.nodeId ? { nodeId: q.nodeId } : {}),
+      ...(q.name ? { name: q.name } : {}),
+      ...afterCursor(decodeCursor(q.cursor)),
+    };
+    return this.deps.db.vps.findMany({ where, orderBy: orderForCursor(), take: q.limit + 1 });
+  }
+
+  async create(p: TokenPrincipal, body: CreateInput): Promise<Vps> {
+    const { db } = this.deps;
+    if (p.kind === "tenant" && (body.projectId || body.node)) {
+      throw apiError("FORBIDDEN", "only operators may choose the project or the node");
+    }
+    const projectId = await this.projectFor(p, body.projectId);
+    const plan = await db.plan.findFirst({ where: idOrName(body.plan) });
+    if (!plan) throw apiError("INVALID_REFERENCE", `no plan ${body.plan}`, { field: "plan" });
+    const image = await db.image.findFirst({
+      where: {
+        ...(body.image ? idOrName(body.image) : { isDefault: true }),
+        OR: [{ projectId: null }, { projectId }],
+      },
+    });
+    if (!image) {
+      throw apiError("INVALID_REFERENCE", body.image ? `no image ${body.image}` : "no default image", {
+        field: "image",
+      });
+    }
+    const group = body.placementGroup
+      ? await db.placementGroup.findFirst({ where: { ...idOrName(body.placementGroup), projectId } })
+      : null;
+    if (body.placementGroup && !group) {
+      throw apiError("INVALID_REFERENCE", `no placement group ${body.placementGroup}`, {
+        field: "placementGroup",
+      });
+    }
+    const node = body.node ? await db.node.findFirst({ where: idOrName(body.node) }) : null;
+    if (body.node && !node) throw apiError("INVALID_REFERENCE", `no node ${body.node}`, { field: "node" });
+
+    // 422 up front when no node, even empty, could ever hold this plan: waiting would not help.
+    const minCpus = Math.max(plan.vcpus, Math.ceil(plan.cpuShare / (100 * this.deps.policy.cpuOvercommit)));
+    const fits = {
+      cpus: { gte: minCpus },
+      memoryBytes: { gte: plan.memoryBytes },
+      diskBytes: { gte: plan.diskBytes },
+      status: { not: "fenced" as const },
+    };
+    const possible = await db.node.count({ where: node ? { ...fits, id: node.id } : fits });
+    if (possible === 0) {
+      throw apiError(
+        "NO_NODE_FITS",
+        node
+          ? `node ${node.name} can never hold plan ${plan.name}`
+          : `no node can ever hold plan ${plan.name}`,
+        {
+          plan: plan.name,
+          vcpus: plan.vcpus,
+          memoryBytes: Number(plan.memoryBytes),
+          diskBytes: Number(plan.diskBytes),
+        },
+      );
+    }
+
+    const actionId = randomUUID();
+    const vps = await db.$transaction(async (tx) => {
+      // The project row lock serializes creations per project: quota and name checks hold.
+      const [project] = await tx.$queryRaw<
+        { max_vps: number; max_vcpus: number; max_memory_bytes: bigint }[]
+      >`
+        SELECT max_vps, max_vcpus, max_memory_bytes FROM projects WHERE id = ${projectId}::uuid FOR UPDATE`;
+      if (!project) throw apiError("INVALID_REFERENCE", "project not found", { field: "projectId" });
+      const live = { projectId, state: { not: "deleted" as const } };
+      const taken = await tx.vps.findFirst({ where: { ...live, name: body.name }, select: { id: true } });
+      if (taken) throw apiError("NAME_TAKEN", `a VPS named ${body.name} exists`, { id: taken.id });
+      const used = await tx.vps.aggregate({
+        where: live,
+        _count: true,
+        _sum: { vcpus: true, memoryBytes: true },
+      });
+      const usedVcpus = used._sum.vcpus ?? 0;
+      const usedMemory = used._sum.memoryBytes ?? 0n;
+      const over: string[] = [];
+      if (used._count + 1 > project.max_vps) over.push(`VPS count ${used._count}/${project.max_vps}`);
+      if (usedVcpus + plan.vcpus > project.max_vcpus) over.push(`vCPUs ${usedVcpus}/${project.max_vcpus}`);
+      if (usedMemory + plan.memoryBytes > BigInt(project.max_memory_bytes))
+        over.push(`memory ${usedMemory}/${project.max_memory_bytes} bytes`);
+      if (over.length) throw apiError("QUOTA_EXCEEDED", `project quota exceeded: ${over.join(", ")}`);
+
+      const created = await tx.vps.create({
+        data: {
+          projectId,
+          name: body.name,
+          planId: plan.id,
+          imageId: image.id,
+          placementGroupId: group?.id ?? null,
+          requestedNodeId: node?.id ?? null,
+          vcpus: plan.vcpus,
+          memoryBytes: plan.memoryBytes,
+          diskBytes: plan.diskBytes,
+          cpuShare: plan.cpuShare,
+          state: "pending",
+          action: "create",
+          actionId,
+          actionStartedAt: new Date(),
+        },
+      });
+      await recordEvent(tx, {
+        projectId,
+        actor: actorOf(p),
+        resourceType: "vps",
+        resourceId: created.id,
+        type: "vps.created",
+        toState: "pending",
+        details: { plan: plan.name, image: image.name, placementGroup: group?.name, node: node?.name },
+      });
+      return created;
+    });
+    await this.enqueue(() => this.deps.queues.enqueueProvision({ vpsId: vps.id, actionId }), vps.id);
+    return vps;
+  }
+
+  /** start/stop/...: 202 with the VPS in its transitional state, or 409 if it is busy or can't. */
+  async act(p: TokenPrincipal, id: string, action: VpsAction | "delete"): Promise<Vps> {
+    const spec = ACTIONS[action];
+    const actionId = randomUUID();
+    const updated = await this.deps.db.$transaction(async (tx) => {
+      const v = await tx.vps.findFirst({ where: { id, ...projectFilter(p) } });
+      if (!v) throw apiError("VPS_NOT_FOUND", `no VPS ${id}`);
+      if (v.action) {
+        throw apiError("VPS_BUSY", `VPS is busy with ${v.action}; retry when it finishes`, {
+          action: v.action,
+          state: v.state,
+        });
+      }
+      if (!spec.from.includes(v.state)) {
+        throw apiError("INVALID_STATE", `cannot ${action} a VPS that is ${v.state}`, {
+          state: v.state,
+          allowedFrom: spec.from,
+        });
+      }
+      const to = spec.during ?? v.state;
+      const moved = await moveVps(tx, v, to, {
+        actor: actorOf(p),
+        type: `vps.${action}_requested`,
+        actionId: null,
+        reason: null,
+        set: { action, actionId, actionStartedAt: new Date() },
+        details: { action },
+      });
+      if (!moved) throw apiError("VPS_BUSY", "VPS changed while the request was handled; retry");
+      return tx.vps.findUniqueOrThrow({ where: { id } });
+    });
+    await this.enqueue(() => this.deps.queues.enqueueLifecycle({ vpsId: id, action, actionId }), id);
+    return updated;
+  }
+
+  /**
+   * Enqueue after commit. If Redis refuses, the row still says what is wanted and the reconcile
+   * job enqueues it again, so the client's 202 stays true.
+   */
+  private async enqueue(fn: () => Promise<void>, vpsId: string): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.deps.log.warn({ err, vpsId }, "enqueue failed; the reconcile job will retry it");
+    }
+  }
+
+  private async projectFor(p: TokenPrincipal, requested: string | undefined): Promise<string> {
+    if (p.kind === "tenant") return p.projectId;
+    if (requested) {
+      const exists = await this.deps.db.project.findUnique({
+        where: { id: requested },
+        select: { id: true },
+      });
+      if (!exists) throw apiError("INVALID_REFERENCE", `no project ${requested}`, { field: "projectId" });
+      return requested;
+    }
+    if (p.projectId) return p.projectId;
+    const def = await this.deps.db.project.findUnique({ where: { name: DEFAULT_PROJECT_NAME } });
+    if (!def)
+      throw apiError("INVALID_REFERENCE", "projectId is required (no 'default' project)", {
+        field: "projectId",
+      });
+    return def.id;
+  }
+}

@@ -1,0 +1,83 @@
+import { type Job, Worker } from "bullmq";
+import type { BullQueues, LifecycleJob, ProvisionJob } from "../queues.js";
+import { QUEUE_NAMES } from "../queues.js";
+import type { StaleVm } from "../services/nodes.js";
+import type { Attempt, WorkerContext } from "./context.js";
+import { runLifecycle } from "./lifecycle.js";
+import {
+  collectIdempotencyKeys,
+  destroyStaleVm,
+  type MaintenanceDeps,
+  reconcileOrphans,
+} from "./maintenance.js";
+import { runProvision } from "./provision.js";
+
+export interface RunningWorkers {
+  readonly workers: readonly Worker[];
+  close(): Promise<void>;
+}
+
+const attemptOf = (job: Job): Attempt => ({ number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 });
+
+export interface WorkerOptions {
+  readonly concurrency?: { provision?: number; lifecycle?: number };
+  /** How often each repeatable maintenance job runs. */
+  readonly everyMs?: { nodeHealth: number; reconcile: number; idempotencyGc: number };
+}
+
+/** Starts the BullMQ workers of every queue in this process. */
+export async function startWorkers(
+  ctx: WorkerContext,
+  queues: BullQueues,
+  maintenance: MaintenanceDeps,
+  opts: WorkerOptions = {},
+): Promise<RunningWorkers> {
+  const connection = { url: queues.options.redisUrl, maxRetriesPerRequest: null };
+  const prefix = queues.options.prefix ?? "skiff";
+  const provision = new Worker<ProvisionJob>(
+    QUEUE_NAMES.provision,
+    async (job) => runProvision(ctx, job.data, attemptOf(job)),
+    { connection, prefix, concurrency: opts.concurrency?.provision ?? 8 },
+  );
+  const lifecycle = new Worker<LifecycleJob>(
+    QUEUE_NAMES.lifecycle,
+    async (job) => runLifecycle(ctx, job.data, attemptOf(job)),
+    { connection, prefix, concurrency: opts.concurrency?.lifecycle ?? 16 },
+  );
+  const maint = new Worker(
+    QUEUE_NAMES.maintenance,
+    async (job) => {
+      switch (job.name) {
+        case "node-health":
+          return (await maintenance.nodes.markSilentNodes(maintenance.nodeDeadAfterMs)).length;
+        case "reconcile":
+          return reconcileOrphans(ctx, queues);
+        case "idempotency-gc":
+          return collectIdempotencyKeys(ctx);
+        case "destroy-stale":
+          return destroyStaleVm(ctx, job.data as StaleVm);
+        default:
+          ctx.log.warn({ job: job.name }, "unknown maintenance job");
+          return undefined;
+      }
+    },
+    { connection, prefix, concurrency: 4 },
+  );
+  const workers = [provision, lifecycle, maint] as Worker[];
+  for (const w of workers) {
+    w.on("failed", (job, err) =>
+      ctx.log.warn(
+        { queue: w.name, job: job?.id, attempt: job?.attemptsMade, err: err.message },
+        "job failed",
+      ),
+    );
+    w.on("error", (err) => ctx.log.error({ queue: w.name, err: err.message }, "worker error"));
+  }
+  await queues.schedule(opts.everyMs ?? { nodeHealth: 2000, reconcile: 30_000, idempotencyGc: 3_600_000 });
+  return {
+    workers,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

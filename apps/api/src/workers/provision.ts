@@ -1,0 +1,148 @@
+import { errorMessage, SkiffError } from "@skiff/common";
+import { type AgentCallError, isAgentError, type VmSpecInput } from "../agents/agent-client.js";
+import type { Image, Vps } from "../db/client.js";
+import { place } from "../domain/placement.js";
+import type { ProvisionJob } from "../queues.js";
+import { nodeLoads } from "../services/capacity.js";
+import { SYSTEM } from "../services/events.js";
+import { moveVps } from "../services/vps-state-store.js";
+import { type Attempt, CLEAR_ACTION, isLastAttempt, type WorkerContext } from "./context.js";
+
+/** Placement decisions are serialized cluster-wide: each sees the reservations of the previous. */
+export const PLACEMENT_LOCK = 0x5c1ff001;
+
+export type ProvisionOutcome = "running" | "error" | "superseded";
+
+class NoCapacity extends SkiffError {}
+
+export function vmSpec(v: Vps, image: Image): VmSpecInput {
+  return {
+    memoryBytes: Number(v.memoryBytes),
+    vcpus: v.vcpus,
+    bootMode: image.bootMode,
+    kernelPath: image.kernelPath,
+    initrdPath: image.initrdPath ?? "",
+    diskImagePath: image.rootfsPath ?? "",
+    diskBytes: Number(v.diskBytes),
+    kernelArgs: image.kernelArgs,
+    cpuMillis: v.cpuShare * 10,
+    labels: { project: v.projectId, vps: v.name },
+  };
+}
+
+/**
+ * pending → provisioning (placed: node chosen and capacity reserved in one transaction) →
+ * running (the agent created and booted the VM). Safe to run again at any point: a placed VPS is
+ * not placed twice, and CreateVm is idempotent for the same vm id and epoch.
+ */
+export async function runProvision(
+  ctx: WorkerContext,
+  job: ProvisionJob,
+  attempt: Attempt,
+): Promise<ProvisionOutcome> {
+  const { db } = ctx;
+  let v = await db.vps.findUnique({ where: { id: job.vpsId } });
+  if (!v || v.actionId !== job.actionId) return "superseded";
+  try {
+    if (v.state === "pending") {
+      const placed = await placeVps(ctx, v, job);
+      if (!placed) return "superseded";
+      v = placed;
+    }
+    if (v.state !== "provisioning" || !v.nodeId) return "superseded";
+    const node = await db.node.findUniqueOrThrow({ where: { id: v.nodeId } });
+    const image = await db.image.findUniqueOrThrow({ where: { id: v.imageId } });
+    const agent = ctx.agents.forNode(node);
+    const ref = { vmId: v.id, epoch: v.epoch };
+    try {
+      await agent.createVm(ref, vmSpec(v, image), true);
+    } catch (err) {
+      // VM_EXISTS: an earlier try got this far; make sure it runs.
+      if (!isAgentError(err, "VM_EXISTS")) throw err;
+      const vm = await agent.getVm(v.id);
+      if (vm?.state !== "running") await agent.startVm(ref);
+    }
+    const vps = v;
+    const done = await db.$transaction((tx) =>
+      moveVps(tx, vps, "running", { actor: SYSTEM, actionId: job.actionId, reason: null, set: CLEAR_ACTION }),
+    );
+    return done ? "running" : "superseded";
+  } catch (err) {
+    if (isAgentError(err, "STALE_EPOCH")) return "superseded";
+    const retryable = err instanceof NoCapacity || (isAgentError(err) && (err as AgentCallError).retryable);
+    if (retryable && !isLastAttempt(attempt)) throw err;
+    await failProvision(ctx, job, errorMessage(err));
+    return "error";
+  }
+}
+
+async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): Promise<Vps | null> {
+  const { db, policy } = ctx;
+  const result = await db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK})`;
+    const cur = await tx.vps.findUnique({ where: { id: v.id } });
+    if (!cur || cur.actionId !== job.actionId || cur.state !== "pending") return { vps: null };
+    const group = cur.placementGroupId
+      ? await tx.placementGroup.findUnique({ where: { id: cur.placementGroupId } })
+      : null;
+    const loads = await nodeLoads(tx, { groupId: group?.id ?? null });
+    const placedMembers = group ? loads.reduce((n, l) => n + l.groupMembers, 0) : 0;
+    const decision = place(
+      loads,
+      {
+        vcpus: cur.vcpus,
+        memoryBytes: Number(cur.memoryBytes),
+        diskBytes: Number(cur.diskBytes),
+        cpuShare: cur.cpuShare,
+        group: group ? { policy: group.policy, strict: group.strict, placedMembers } : undefined,
+        nodeId: cur.requestedNodeId ?? undefined,
+      },
+      policy,
+    );
+    if (!decision.ok) return { vps: null, noCapacity: decision.summary };
+    const node = loads.find((l) => l.id === decision.nodeId)!;
+    await moveVps(tx, cur, "provisioning", {
+      actor: SYSTEM,
+      type: "vps.placed",
+      actionId: job.actionId,
+      reason: null,
+      set: { nodeId: decision.nodeId, epoch: { increment: 1 } },
+      details: {
+        node: node.name,
+        nodeId: node.id,
+        score: decision.score,
+        candidates: decision.candidates,
+        mode: policy.mode,
+      },
+    });
+    return { vps: await tx.vps.findUniqueOrThrow({ where: { id: v.id } }) };
+  });
+  if (result.noCapacity) throw new NoCapacity("NO_CAPACITY", result.noCapacity);
+  return result.vps;
+}
+
+/** Gives up: removes any half-made VM, releases the reservation, and says why in the VPS. */
+async function failProvision(ctx: WorkerContext, job: ProvisionJob, reason: string): Promise<void> {
+  const { db } = ctx;
+  const v = await db.vps.findUnique({ where: { id: job.vpsId } });
+  if (!v || v.actionId !== job.actionId) return;
+  if (v.nodeId) {
+    const node = await db.node.findUnique({ where: { id: v.nodeId } });
+    if (node) {
+      await ctx.agents
+        .forNode(node)
+        .destroyVm({ vmId: v.id, epoch: v.epoch })
+        .catch((err: unknown) => ctx.log.warn({ err, vps: v.id }, "could not clean up a failed VM"));
+    }
+  }
+  await db.$transaction((tx) =>
+    moveVps(tx, v, "error", {
+      actor: SYSTEM,
+      type: "vps.provision_failed",
+      actionId: job.actionId,
+      reason: `provisioning failed: ${reason}`,
+      set: { ...CLEAR_ACTION, nodeId: null },
+    }),
+  );
+  ctx.log.warn({ vps: v.id, reason }, "provisioning failed");
+}
