@@ -19,7 +19,8 @@
  *   skiff_strap). Any other trap fails the current test, except the mode-switch ecall GOTO_M.
  *   Tests that need their own trap behaviour put a hook address in skiff_trap + TR_MHOOK/TR_SHOOK:
  *   the handler jumps there after recording, with t0 = cause, t1 = &skiff_trap, sp = trap stack,
- *   and the hook returns through skiff_mtrap_ret / skiff_strap_ret (t0-t2 and a0 are restored).
+ *   and the hook returns through skiff_mtrap_ret / skiff_strap_ret (t0-t2 and a0 are restored),
+ *   or hands the trap back to the default handling at skiff_mtrap_nohook / skiff_strap_nohook.
  *   HTIF: pass writes 1 to tohost, fail writes (testnum << 1) | 1, low word first then the high
  *   word (QEMU acts on the high-word write).
  *   Signature: a test that defines SKIFF_SIGN before the include stores each checked result with
@@ -332,8 +333,10 @@ skiff_mtrap:                                                                    
   csrr t2, mstatus; sw t2, TR_STATUS(t1); srli t2, t2, 11; andi t2, t2, 3; sw t2, TR_PRIV(t1);  \
   li t2, PRV_M; sw t2, TR_HANDLER(t1);                                                         \
   lw t2, TR_COUNT(t1); addi t2, t2, 1; sw t2, TR_COUNT(t1);                                    \
-  lw t2, TR_MHOOK(t1); beqz t2, 1f; jr t2;                                                     \
-1: lw t2, TR_EXPECT(t1); beqz t2, 2f;                                                         \
+  lw t2, TR_MHOOK(t1); beqz t2, skiff_mtrap_nohook; jr t2;                                     \
+  .globl skiff_mtrap_nohook;                                                                   \
+skiff_mtrap_nohook:                                                                            \
+  lw t2, TR_EXPECT(t1); beqz t2, 2f;                                                           \
   sw zero, TR_EXPECT(t1); lw t2, TR_RESUME(t1); csrw mepc, t2;                                 \
   li t2, MSTATUS_MPP; csrs mstatus, t2; j skiff_mtrap_ret;                                     \
 2: li t2, CAUSE_ECALL_U; beq t0, t2, 3f;                                                      \
@@ -358,8 +361,10 @@ skiff_strap:                                                                    
   csrr t2, sstatus; sw t2, TR_STATUS(t1); srli t2, t2, 8; andi t2, t2, 1; sw t2, TR_PRIV(t1);   \
   li t2, PRV_S; sw t2, TR_HANDLER(t1);                                                         \
   lw t2, TR_COUNT(t1); addi t2, t2, 1; sw t2, TR_COUNT(t1);                                    \
-  lw t2, TR_SHOOK(t1); beqz t2, 1f; jr t2;                                                     \
-1: lw t2, TR_EXPECT(t1); beqz t2, skiff_unexpected;                                           \
+  lw t2, TR_SHOOK(t1); beqz t2, skiff_strap_nohook; jr t2;                                     \
+  .globl skiff_strap_nohook;                                                                   \
+skiff_strap_nohook:                                                                            \
+  lw t2, TR_EXPECT(t1); beqz t2, skiff_unexpected;                                             \
   sw zero, TR_EXPECT(t1); lw t2, TR_RESUME(t1); csrw sepc, t2;                                 \
   li t2, MSTATUS_SPP; csrs sstatus, t2;                                                        \
   .globl skiff_strap_ret;                                                                      \
