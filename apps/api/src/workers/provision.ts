@@ -13,7 +13,8 @@ export const PLACEMENT_LOCK = 0x5c1ff001;
 
 export type ProvisionOutcome = "running" | "error" | "superseded";
 
-class NoCapacity extends SkiffError {}
+/** Nothing fits now (retried with backoff; capacity may free up). */
+export class NoCapacity extends SkiffError {}
 
 export function vmSpec(v: Vps, image: Image): VmSpecInput {
   return {
@@ -76,7 +77,7 @@ export async function runProvision(
   }
 }
 
-async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): Promise<Vps | null> {
+export async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): Promise<Vps | null> {
   const { db, policy } = ctx;
   const result = await db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK})`;
