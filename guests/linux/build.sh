@@ -115,6 +115,8 @@ dir /bin 0755 0 0
 file /init $USR/init 0755 0 0
 file /bin/sh $USR/sh 0755 0 0
 LIST
+# gen_init_cpio's -t covers directories and nodes; regular files keep their own mtime
+touch -d "@$SOURCE_DATE_EPOCH" "$USR/init" "$USR/sh"
 "$OUT/usr/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$USR/initramfs.list" >"$HERE/initramfs.cpio"
 
 # --- 7. Writable /data disk --------------------------------------------------------------------
@@ -126,6 +128,9 @@ rm -f "$HERE/rootfs.ext2"
 mke2fs -q -t ext2 -b 1024 -m 0 -L skiff-data -U 5c1ff000-0000-4000-8000-000000000001 \
   -E hash_seed=5c1ff000-0000-4000-8000-000000000002,root_owner=0:0 -I 256 -N 256 \
   -d "$DISKROOT" "$HERE/rootfs.ext2" "${DISK_MIB}M"
+# mke2fs -d copies each file's ctime, which nobody can set on the host: pin it in the image
+debugfs -w -R "set_inode_field /README ctime $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d%H%M%S)" \
+  "$HERE/rootfs.ext2" >/dev/null 2>&1
 
 cp "$OUT/arch/riscv/boot/Image" "$HERE/Image"
 
