@@ -16,7 +16,8 @@
  *   Every trap goes to skiff_mtrap (M) or skiff_strap (S, when delegated). A trap announced with
  *   EXPECT_TRAP(label) is recorded in skiff_trap (cause, epc, tval, previous privilege, handler
  *   mode, count) and resumes at `label` in the handler's own mode (M for skiff_mtrap, S for
- *   skiff_strap). Any other trap fails the current test, except the mode-switch ecall GOTO_M.
+ *   skiff_strap). Any other trap fails the current test, except the mode-switch ecall GOTO_M
+ *   (a7 = SKIFF_TO_M), which is recognised first: tests that expect an ECALL clear a7.
  *   Tests that need their own trap behaviour put a hook address in skiff_trap + TR_MHOOK/TR_SHOOK:
  *   the handler jumps there after recording, with t0 = cause, t1 = &skiff_trap, sp = trap stack,
  *   and the hook returns through skiff_mtrap_ret / skiff_strap_ret (t0-t2 and a0 are restored),
@@ -336,14 +337,15 @@ skiff_mtrap:                                                                    
   lw t2, TR_MHOOK(t1); beqz t2, skiff_mtrap_nohook; jr t2;                                     \
   .globl skiff_mtrap_nohook;                                                                   \
 skiff_mtrap_nohook:                                                                            \
-  lw t2, TR_EXPECT(t1); beqz t2, 2f;                                                           \
+  /* the mode-switch ecall first: it may come while a trap is announced (U fragments) */       \
+  li t2, SKIFF_TO_M; bne a7, t2, 2f;                                                           \
+  li t2, CAUSE_ECALL_U; beq t0, t2, 3f;                                                        \
+  li t2, CAUSE_ECALL_S; beq t0, t2, 3f;                                                        \
+  li t2, CAUSE_ECALL_M; beq t0, t2, 3f;                                                        \
+2: lw t2, TR_EXPECT(t1); beqz t2, skiff_unexpected;                                           \
   sw zero, TR_EXPECT(t1); lw t2, TR_RESUME(t1); csrw mepc, t2;                                 \
   li t2, MSTATUS_MPP; csrs mstatus, t2; j skiff_mtrap_ret;                                     \
-2: li t2, CAUSE_ECALL_U; beq t0, t2, 3f;                                                      \
-  li t2, CAUSE_ECALL_S; beq t0, t2, 3f;                                                        \
-  li t2, CAUSE_ECALL_M; bne t0, t2, skiff_unexpected;                                          \
-3: li t2, SKIFF_TO_M; bne a7, t2, skiff_unexpected;                                           \
-  csrr t2, mepc; addi t2, t2, 4; csrw mepc, t2;                                                \
+3: csrr t2, mepc; addi t2, t2, 4; csrw mepc, t2;                                              \
   li t2, MSTATUS_MPP; csrs mstatus, t2;                                                        \
   .globl skiff_mtrap_ret;                                                                      \
 skiff_mtrap_ret:                                                                               \
