@@ -22,7 +22,8 @@ for name in "${names[@]}"; do
   status=PASS; detail=""
   if [[ $rc -ne 0 ]]; then
     status=FAIL
-    if [[ $rc -eq 124 ]]; then detail=" (timeout)"; else detail=" (test $rc)"; fi
+    # QEMU exits with the test number modulo 256
+    if [[ $rc -eq 124 ]]; then detail=" (timeout)"; else detail=" (test $rc mod 256)"; fi
     dump="$(run "$HERE/build/dump/$name.elf" 2>&1 | tr -d '\r')"
     [[ -n "$dump" ]] && detail="$detail last trap: $(echo "$dump" | tail -4 | tr '\n' ' ')"
   elif $NM "$HERE/build/$name.elf" 2>/dev/null | grep -q ' begin_signature$'; then
