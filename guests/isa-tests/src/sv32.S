@@ -9,6 +9,9 @@
  *  - a page-table walk that reaches an unmapped physical address raises an access fault of the
  *    original access type (5/7/1)
  *  - page faults delegated to S with medeleg (from S and from U)
+ *  - a misaligned access straddling into an invalid page: misaligned trap, or a page fault whose
+ *    stval is the access's address or an address inside the faulting part
+ *  - code stored through a writable alias runs through an executable alias after FENCE.I
  *  - satp = 0 (Bare) turns translation off again. */
 #include "skiff_test.h"
 #include "sv32.h"
@@ -282,6 +285,76 @@ TEST_BEGIN
   GOTO_M
   csrw medeleg, x0
 
+  /* ---- misaligned access across a page boundary into an invalid page ---- */
+  SET_TEST_PTE(13, page_a, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D)
+  SET_TEST_PTE_RAW(14, 0)
+  li gp, 85                        /* trapped as misaligned, or page fault on either half */
+  li t0, WVA(13) + 0xffe
+  GOTO_MODE(MPP_S)
+  EXPECT_TRAP(1f)
+  lw t1, 0(t0)
+  j skiff_fail
+1: la t5, skiff_trap
+  lw t5, TR_CAUSE(t5)
+  li t6, CAUSE_MISALIGNED_LOAD
+  bne t5, t6, 2f
+  CHECK_TVAL(WVA(13) + 0xffe)
+  j 3f
+2: FAIL_IF_NE(t5, CAUSE_LOAD_PAGE)
+  la t5, skiff_trap                /* the access's address or one inside the faulting part */
+  lw t5, TR_TVAL(t5)
+  li t6, WVA(13) + 0xffe
+  beq t5, t6, 3f
+  li t6, WVA(14)
+  bltu t5, t6, skiff_fail
+  li t6, WVA(13) + 0xffe + 4
+  bgeu t5, t6, skiff_fail
+3: li gp, 86
+  li t0, WVA(13) + 0xffd
+  GOTO_MODE(MPP_S)
+  EXPECT_TRAP(1f)
+  sw t1, 0(t0)
+  j skiff_fail
+1: la t5, skiff_trap
+  lw t5, TR_CAUSE(t5)
+  li t6, CAUSE_MISALIGNED_STORE
+  bne t5, t6, 2f
+  CHECK_TVAL(WVA(13) + 0xffd)
+  j 3f
+2: FAIL_IF_NE(t5, CAUSE_STORE_PAGE)
+  la t5, skiff_trap
+  lw t5, TR_TVAL(t5)
+  li t6, WVA(13) + 0xffd
+  beq t5, t6, 3f
+  li t6, WVA(14)
+  bltu t5, t6, skiff_fail
+  li t6, WVA(13) + 0xffd + 4
+  bgeu t5, t6, skiff_fail
+3:
+
+  /* ---- code written through one mapping, run through another (FENCE.I) ---- */
+  SET_TEST_PTE(15, smc_page, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D)
+  SET_TEST_PTE(16, smc_page, PTE_V | PTE_X | PTE_A)
+  li gp, 87
+  li s5, 0                         /* round */
+  li s6, 5
+  GOTO_MODE(MPP_S)
+4: li t0, WVA(15)
+  slli t1, s5, 20
+  li t2, 0x00000513                /* addi a0, x0, round */
+  or t1, t1, t2
+  sw t1, 0(t0)
+  li t2, 0x00008067                /* ret */
+  sw t2, 4(t0)
+  fence.i
+  li t0, WVA(16)
+  li a0, -1
+  jalr ra, 0(t0)
+  bne a0, s5, skiff_fail
+  addi s5, s5, 1
+  bne s5, s6, 4b
+  GOTO_M
+
   /* ---- Bare again ---- */
   li gp, 90
   csrw satp, x0
@@ -300,6 +373,12 @@ s_code_page:
 s_ret42:
   li a0, 42
   ret
+  .balign 4096
+
+/* rewritten at run time by test 87 */
+  .balign 4096
+smc_page:
+  .word 0, 0
   .balign 4096
 
 USER_CODE_BEGIN
