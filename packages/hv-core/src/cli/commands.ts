@@ -5,6 +5,14 @@ export interface Command {
 }
 
 export const commands: Record<string, Command> = {
+  bench: {
+    summary: "MIPS of the CPU benchmark guests (--json, --qemu to compare)",
+    load: () => import("./bench.js"),
+  },
+  boot: {
+    summary: "boot a Linux Image in hypervisor mode, serial console on stdin/stdout",
+    load: () => import("./boot.js"),
+  },
   "run-tests": {
     summary: "run firmware-mode test ELFs (pass/fail through HTIF tohost)",
     load: () => import("./run-tests.js"),

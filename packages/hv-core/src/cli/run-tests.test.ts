@@ -64,10 +64,18 @@ describe("hv run-tests", () => {
       .filter((f) => f.endsWith(".elf"))
       .map((f) => join(isaDir, f));
     expect(elfs.length).toBeGreaterThan(0);
-    const r = hv("run-tests", ...elfs);
+    const sigDir = join(tmp, "isa-sigs");
+    const r = hv("run-tests", "--signatures", sigDir, ...elfs);
     const failures = r.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
     expect(failures).toEqual([]);
     expect(r.stdout).toContain(`${elfs.length} passed, 0 failed`);
     expect(r.status).toBe(0);
+    // Signatures match the ones the reference machine (QEMU) produced for the same programs.
+    const refDir = join(root, "guests/isa-tests/ref");
+    const refs = readdirSync(refDir).filter((f) => f.endsWith(".signature"));
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) {
+      expect(readFileSync(join(sigDir, ref), "utf8"), ref).toBe(readFileSync(join(refDir, ref), "utf8"));
+    }
   });
 });

@@ -145,6 +145,8 @@ export class Hart implements InterruptTarget {
     }
     this.stopRequested = false;
     this.attention = true;
+    // priv and mstatus may have been set directly (boot, restore, tests): derive the TLB banks.
+    this.updateBanks();
     const x = this.x;
     const ram = this.bus.ram;
     const u8 = ram.u8;
@@ -199,8 +201,9 @@ export class Hart implements InterruptTarget {
       const rs1 = (insn >> 15) & 31;
       const rs2 = (insn >> 20) & 31;
       const f3 = (insn >> 12) & 7;
-      switch (insn & 0x7f) {
-        case 0x13: {
+      // Dispatch on opcode bits [6:2] (dense, so V8 emits a jump table); bits [1:0] must be 11.
+      switch ((insn & 3) === 3 ? (insn >>> 2) & 31 : -1) {
+        case 0x04: {
           // OP-IMM
           const imm = insn >> 20;
           const a = x[rs1]!;
@@ -250,7 +253,7 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x33: {
+        case 0x0c: {
           // OP
           const a = x[rs1]!;
           const b = x[rs2]!;
@@ -324,7 +327,7 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x03: {
+        case 0x00: {
           // LOAD
           const addr = (x[rs1]! + (insn >> 20)) | 0;
           const vpn = addr >>> 12;
@@ -366,7 +369,7 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x23: {
+        case 0x08: {
           // STORE
           const addr = (x[rs1]! + (((insn >> 25) << 5) | rd)) | 0;
           const vpn = addr >>> 12;
@@ -401,7 +404,7 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x63: {
+        case 0x18: {
           // BRANCH
           const a = x[rs1]!;
           const b = x[rs2]!;
@@ -448,7 +451,7 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x6f: {
+        case 0x1b: {
           // JAL
           const imm =
             ((insn >> 31) << 20) | (insn & 0xff000) | ((insn >>> 9) & 0x800) | ((insn >>> 20) & 0x7fe);
@@ -465,7 +468,7 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x67: {
+        case 0x19: {
           // JALR
           if (f3 !== 0) {
             pc = this.illegal(pc, insn, n);
@@ -486,21 +489,21 @@ export class Hart implements InterruptTarget {
           n++;
           break;
         }
-        case 0x37:
+        case 0x0d:
           // LUI
           x[rd] = insn & 0xfffff000;
           x[0] = 0;
           pc = (pc + 4) | 0;
           n++;
           break;
-        case 0x17:
+        case 0x05:
           // AUIPC
           x[rd] = pc + (insn & 0xfffff000);
           x[0] = 0;
           pc = (pc + 4) | 0;
           n++;
           break;
-        case 0x0f:
+        case 0x03:
           // MISC-MEM: FENCE (every variant, incl. PAUSE and FENCE.TSO) and FENCE.I are no-ops for
           // an interpreter that fetches from memory each time.
           if (f3 > 1) {
@@ -512,7 +515,7 @@ export class Hart implements InterruptTarget {
           pc = (pc + 4) | 0;
           n++;
           break;
-        case 0x2f:
+        case 0x0b:
           // AMO
           this.pc = pc;
           this.runN = n;
@@ -525,7 +528,7 @@ export class Hart implements InterruptTarget {
             fetchVpn = -1;
           }
           break;
-        case 0x73:
+        case 0x1c:
           // SYSTEM
           this.pc = pc;
           this.runN = n;

@@ -6,6 +6,7 @@ import { Hart } from "../cpu/hart.js";
 import { CLINT_SIZE, Clint } from "../devices/clint.js";
 import { PLIC_SIZE, Plic } from "../devices/plic.js";
 import { UART_SIZE, Uart16550 } from "../devices/uart16550.js";
+import { generateDeviceTree } from "../fdt/device-tree.js";
 import { IRQ } from "../irq.js";
 import { loadElf, parseElf } from "../loader/elf.js";
 import { loadLinuxImage, parseLinuxImage } from "../loader/linux-image.js";
@@ -13,7 +14,7 @@ import { PAGE_SIZE, Ram } from "../memory/ram.js";
 import { SbiDispatcher } from "../sbi/dispatch.js";
 import { decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
 import type { StateRecord } from "../snapshot/state.js";
-import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS } from "./clock.js";
+import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS, TIMEBASE_HZ } from "./clock.js";
 import {
   type MachineConfig,
   type MachineSpec,
@@ -60,7 +61,6 @@ export class Machine {
   private readonly sbiDispatcher = new SbiDispatcher();
   private htif: Htif | undefined;
   private pendingExit: ExitReason | undefined;
-  private stip = false;
   /** Receives every byte the guest writes to its console (UART, SBI putchar, HTIF). */
   onConsoleOutput: (bytes: Uint8Array) => void = () => {};
 
@@ -101,7 +101,10 @@ export class Machine {
     if (spec.mode === "hypervisor") {
       this.hart.medeleg = HV_MEDELEG;
       this.hart.mideleg = S_INTERRUPTS;
+      // As SBI firmware (OpenSBI) does: counters readable from S and, until the kernel says
+      // otherwise, from U (Linux never writes scounteren itself).
       this.hart.mcounteren = -1;
+      this.hart.scounteren = -1;
       this.hart.machineTrapHook = (cause, tval) => this.hypervisorTrap(cause, tval);
     }
   }
@@ -148,17 +151,23 @@ export class Machine {
     const dtbAddr = ramEnd - 0x1_0000;
     let initrd: { start: number; end: number } | undefined;
     if (cfg.initrd && cfg.initrd.length > 0) {
-      const start = (dtbAddr - cfg.initrd.length) & ~(PAGE_SIZE - 1);
+      const start = ((dtbAddr - cfg.initrd.length) & ~(PAGE_SIZE - 1)) >>> 0;
       if (start < kernel.loadAddress + kernel.imageSize) {
         throw new SkiffError(
           "MACHINE_CONFIG_INVALID",
           "guest memory too small for kernel, initrd and device tree",
         );
       }
-      this.ram.write(start >>> 0, cfg.initrd);
-      initrd = { start: start >>> 0, end: (start >>> 0) + cfg.initrd.length };
+      this.ram.write(start, cfg.initrd);
+      initrd = { start, end: start + cfg.initrd.length };
     }
-    const dtb = this.virtio.deviceTree(this.spec, initrd);
+    const dtb = generateDeviceTree({
+      memoryBytes: this.spec.memoryBytes,
+      bootargs: this.spec.bootargs,
+      initrd,
+      virtio: this.virtio.slots.map((slot) => ({ slot })),
+      timebaseHz: TIMEBASE_HZ,
+    });
     if (dtb.length > 0x1_0000)
       throw new SkiffError("MACHINE_CONFIG_INVALID", "device tree larger than 64 KiB");
     this.ram.write(dtbAddr >>> 0, dtb);
@@ -256,12 +265,17 @@ export class Machine {
   private updateTimers(): void {
     this.clint.update();
     if (this.spec.mode === "hypervisor") {
+      // STIP is a level: set while mtime >= the SBI deadline (set_timer clears it in the hart).
       const stip = this.clock.now() >= this.sbi.timerDeadline;
-      if (stip !== this.stip) {
-        this.stip = stip;
+      if (stip !== ((this.hart.mipHw >>> IRQ.STI) & 1) > 0) {
         this.hart.setInterruptPending(IRQ.STI, stip);
       }
     }
+  }
+
+  /** Releases host resources (disk files). The machine must not run afterwards. */
+  close(): void {
+    this.virtio.close();
   }
 
   /** Console input from the user: to the UART, or to the SBI console once the guest uses it. */
@@ -292,7 +306,6 @@ export class Machine {
       uart: this.uart.save(),
       sbi: this.sbi.save(),
       platform: {
-        stip: this.stip,
         htif: this.htif ? { tohost: this.htif.tohost, fromhost: this.htif.fromhost ?? -1 } : null,
       },
     };
@@ -314,8 +327,6 @@ export class Machine {
     this.sbi.restore(need("sbi"));
     this.virtio.restore(c);
     const platform = need("platform");
-    this.stip = platform.stip === true;
-    this.hart.setInterruptPending(IRQ.STI, this.stip && this.spec.mode === "hypervisor");
     const h = platform.htif as StateRecord | null;
     if (h && typeof h.tohost === "number") {
       const fromhost = typeof h.fromhost === "number" && h.fromhost >= 0 ? h.fromhost : undefined;

@@ -1,30 +1,67 @@
-import { SkiffError } from "@skiff/common";
 import type { Bus } from "../bus.js";
+import { VirtioBlk } from "../devices/virtio/blk.js";
+import { VIRTIO_MMIO_SIZE, VirtioMmio } from "../devices/virtio/mmio.js";
+import { VirtioRng } from "../devices/virtio/rng.js";
 import type { Ram } from "../memory/ram.js";
 import type { StateRecord } from "../snapshot/state.js";
 import type { MachineSpec } from "./config.js";
 
 /**
- * The machine's virtio-mmio slots (disks in slot order, then rng) and the device tree that
- * describes them. Interim: the virtio transport and FDT writer are landing; until then a machine
- * has no virtio devices and cannot boot Linux.
+ * The machine's virtio-mmio slots: disks in slot order from slot 0, then the entropy device.
+ * Slot n sits at base + n·stride and interrupts on PLIC source 1 + n.
  */
 export class VirtioSet {
-  constructor(spec: MachineSpec, _ram: Ram, _irq: (slot: number, level: boolean) => void) {
-    if (spec.disks.length > 0 || (spec.rng && spec.mode === "hypervisor")) {
-      throw new SkiffError("MACHINE_UNSUPPORTED", "virtio devices are not available yet");
+  readonly devices: VirtioMmio[] = [];
+  private readonly disks: VirtioBlk[] = [];
+
+  constructor(spec: MachineSpec, ram: Ram, irq: (slot: number, level: boolean) => void) {
+    try {
+      for (const disk of spec.disks) {
+        const blk = new VirtioBlk({ path: disk.path, readOnly: disk.readOnly });
+        this.disks.push(blk);
+        this.add(ram, blk, irq);
+      }
+    } catch (e) {
+      this.close();
+      throw e;
     }
+    // Deterministic machines get a deterministic entropy source too.
+    if (spec.rng) this.add(ram, new VirtioRng(spec.clock === "instructions" ? { seed: 1 } : {}), irq);
   }
 
-  mapInto(_bus: Bus, _base: number, _stride: number): void {}
+  private add(ram: Ram, backend: VirtioBlk | VirtioRng, irq: (slot: number, level: boolean) => void): void {
+    const slot = this.devices.length;
+    this.devices.push(new VirtioMmio(ram, backend, (level) => irq(slot, level)));
+  }
 
-  deviceTree(_spec: MachineSpec, _initrd: { start: number; end: number } | undefined): Uint8Array {
-    throw new SkiffError("MACHINE_UNSUPPORTED", "device tree generation is not available yet");
+  /** Slots in use, for the device tree. */
+  get slots(): number[] {
+    return this.devices.map((_, i) => i);
+  }
+
+  mapInto(bus: Bus, base: number, stride: number): void {
+    this.devices.forEach((d, i) => {
+      bus.map(base + i * stride, VIRTIO_MMIO_SIZE, d);
+    });
   }
 
   save(): Record<string, StateRecord> {
-    return {};
+    const out: Record<string, StateRecord> = {};
+    this.devices.forEach((d, i) => {
+      out[`virtio${i}`] = d.save();
+    });
+    return out;
   }
 
-  restore(_c: Record<string, StateRecord>): void {}
+  restore(components: Record<string, StateRecord>): void {
+    this.devices.forEach((d, i) => {
+      const s = components[`virtio${i}`];
+      if (s) d.restore(s);
+    });
+  }
+
+  /** Closes the disks' files. */
+  close(): void {
+    for (const d of this.disks) d.close();
+  }
 }

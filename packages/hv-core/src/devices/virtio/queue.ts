@@ -227,8 +227,9 @@ export class SplitQueue {
           this.fail("indirect descriptor not allowed here");
           return null;
         }
-        if (len === 0 || len % VIRTQ_DESC_SIZE !== 0 || addr % 16 !== 0 || !this.ram.contains(addr, len)) {
-          this.fail("indirect table misaligned, empty or outside RAM");
+        // No alignment is required of indirect tables (Linux's kmalloc gives 8 bytes on rv32).
+        if (len === 0 || len % VIRTQ_DESC_SIZE !== 0 || !this.ram.contains(addr, len)) {
+          this.fail("indirect table empty, of a partial descriptor, or outside RAM");
           return null;
         }
         // The WRITE flag of the descriptor naming the table is ignored (§2.6.5.3.2).

@@ -1,0 +1,121 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { SkiffError } from "@skiff/common";
+import { Machine } from "../machine/machine.js";
+
+/** Instructions per run slice before the event loop gets a turn (console input, signals). */
+const SLICE = 2_000_000;
+const DEFAULT_BOOTARGS = "console=ttyS0 earlycon=sbi";
+/** Ctrl-A then x quits, as in QEMU's -nographic console. */
+const CTRL_A = 0x01;
+
+/** "128M", "1G", "65536K" or a plain byte count. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
+  if (!m) throw new SkiffError("BAD_ARGUMENT", `not a size: ${text}`);
+  const unit = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G"];
+  return Number(m[1]) * unit;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        kernel: { type: "string" },
+        initrd: { type: "string" },
+        disk: { type: "string" },
+        mem: { type: "string", default: "128M" },
+        append: { type: "string" },
+      },
+    }).values;
+  } catch (e) {
+    process.stderr.write(`hv boot: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (!values.kernel) {
+    process.stderr.write(
+      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."]\n',
+    );
+    return 2;
+  }
+  let machine: Machine;
+  try {
+    machine = Machine.create({
+      mode: "hypervisor",
+      memoryBytes: parseSize(values.mem ?? "128M"),
+      image: readFileSync(values.kernel),
+      initrd: values.initrd ? readFileSync(values.initrd) : undefined,
+      disks: values.disk ? [{ path: values.disk }] : [],
+      bootargs: values.append ? `${DEFAULT_BOOTARGS} ${values.append}` : DEFAULT_BOOTARGS,
+    });
+  } catch (e) {
+    process.stderr.write(`hv boot: ${(e as Error).message}\n`);
+    return 1;
+  }
+  machine.onConsoleOutput = (bytes) => process.stdout.write(bytes);
+
+  let quit = false;
+  let escaped = false;
+  let wake: (() => void) | undefined;
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  const onInput = (chunk: Buffer) => {
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (stdin.isTTY && escaped) {
+        escaped = false;
+        if (b === 0x78) quit = true;
+        else if (b === 0x62) machine.sendBreak();
+        else out.push(b);
+      } else if (stdin.isTTY && b === CTRL_A) {
+        escaped = true;
+      } else {
+        out.push(b);
+      }
+    }
+    if (out.length) machine.consoleInput(Uint8Array.from(out));
+    wake?.();
+  };
+  stdin.on("data", onInput);
+  // When stdin closes (a pipe ran dry) the guest keeps running until it powers off.
+  stdin.on("end", () => stdin.off("data", onInput));
+
+  try {
+    for (;;) {
+      if (quit) return 130;
+      const exit = machine.run(SLICE);
+      switch (exit.kind) {
+        case "budget":
+          await new Promise<void>((r) => setImmediate(r));
+          break;
+        case "idle":
+          await Promise.race([
+            sleep(Math.min(exit.wakeInMs, 1000)),
+            new Promise<void>((r) => {
+              wake = r;
+            }),
+          ]);
+          wake = undefined;
+          break;
+        case "poweroff":
+          return exit.code;
+        case "reboot":
+          process.stderr.write("\nhv boot: guest requested a reboot; exiting\n");
+          return 0;
+        case "htif":
+          return exit.code;
+        case "fatal":
+          process.stderr.write(`\nhv boot: guest stopped: ${exit.message}\n`);
+          return 1;
+      }
+    }
+  } finally {
+    if (stdin.isTTY) stdin.setRawMode(false);
+    stdin.off("data", onInput);
+    stdin.pause();
+  }
+}
