@@ -44,15 +44,18 @@ function zero(buf: SharedArrayBuffer): void {
   new Uint8Array(buf).fill(0);
 }
 
-function fresh(): Machine {
-  zero(data.memory.ram);
-  zero(data.memory.dirty);
+/** A new SharedArrayBuffer is already zero; only a reboot must clear (and so touch) the RAM. */
+function fresh(clear: boolean): Machine {
+  if (clear) {
+    zero(data.memory.ram);
+    zero(data.memory.dirty);
+  }
   return wire(bootGuest(data.spec, data.memory));
 }
 
 let machine: Machine = data.restorePath
   ? wire(restoreGuest(readFileSync(data.restorePath), data.memory))
-  : fresh();
+  : fresh(false);
 post({ t: "ready", instret: Number(machine.instret) });
 
 let paused = false;
@@ -96,7 +99,7 @@ function drain(): boolean {
         post({ t: "ack", id: msg.id });
         break;
       case "reboot":
-        machine = fresh();
+        machine = fresh(true);
         if (paused) pausedClock = machine.clock.save();
         post({ t: "ack", id: msg.id });
         break;
@@ -162,7 +165,7 @@ for (;;) {
     end({ kind: "fatal", code: 1, message: exit.message });
     break;
   } else if (exit.kind === "reboot") {
-    machine = fresh();
+    machine = fresh(true);
     post({ t: "rebooted" });
   }
   if (share < 1) {
