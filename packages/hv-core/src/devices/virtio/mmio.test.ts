@@ -152,6 +152,17 @@ describe("VirtioMmio transport", () => {
     drv.notify(0);
     expect(drv.takeUsed(0)).toEqual([[5, 2]]);
     expect(dec(drv.bytes(out, 2))).toBe("yx");
+
+    // Indirect tables need no alignment (Linux's kmalloc gives 8-byte aligned ones on rv32).
+    const odd = drv.alloc(16 + 32, 16) + 8;
+    drv.writeDesc(odd, 0, x, 2, VIRTQ_DESC_F_NEXT, 1);
+    drv.writeDesc(odd, 1, out, 2, VIRTQ_DESC_F_WRITE, 0);
+    drv.writeDesc(q.desc, 7, odd, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    ram.u8.set(enc("pq"), x - ram.base);
+    drv.publish(0, 7);
+    drv.notify(0);
+    expect(drv.takeUsed(0)).toEqual([[7, 2]]);
+    expect(dec(drv.bytes(out, 2))).toBe("qp");
   });
 
   it("honours VIRTQ_AVAIL_F_NO_INTERRUPT", () => {
