@@ -1,0 +1,255 @@
+/**
+ * The control plane end to end: the API process with its BullMQ workers, PostgreSQL, Redis and
+ * three real node agents running VMs in hv-core (the agents' echo firmware as the guest image).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { built, type Cluster, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+
+let c: Cluster;
+let tenant: { token: string; projectId: string };
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the API
+type Json = any;
+
+async function vps(id: string, token = tenant.token): Promise<Json> {
+  return (await c.call("GET", `/v1/vps/${id}`, undefined, token)).body;
+}
+
+async function until(id: string, state: string, timeoutMs = 60_000): Promise<Json> {
+  try {
+    return await waitFor(
+      `VPS ${id} ${state}`,
+      async () => {
+        const v = await vps(id);
+        if (v.state === "error" && state !== "error") throw new Error(`VPS went to error: ${v.stateReason}`);
+        return v.state === state && v.action === null ? v : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    // Say where it got stuck: the VPS and its history.
+    const events = (await c.call("GET", `/v1/events?resourceId=${id}&limit=100`)).body.items as Json[];
+    const history = events
+      .map((e) => `${e.type} ${e.fromState ?? ""}>${e.toState ?? ""} ${e.message}`)
+      .join("\n");
+    throw new Error(
+      `${(err as Error).message}\n${JSON.stringify(await vps(id))}\n${history}\n--- api log\n${c.api.output().slice(-4000)}`,
+    );
+  }
+}
+
+async function act(id: string, action: string): Promise<Json> {
+  const r = await c.call("POST", `/v1/vps/${id}/actions/${action}`, undefined, tenant.token);
+  expect(r.status, JSON.stringify(r.body)).toBe(202);
+  return r.body;
+}
+
+describe.skipIf(!built)("API + workers + 3 node agents", () => {
+  beforeAll(async () => {
+    c = await startCluster({ agents: 3 });
+    const kernelPath = await writeEchoFirmware(c.dir);
+    expect(
+      (
+        await c.call("POST", "/v1/images", {
+          name: "echo",
+          bootMode: "firmware",
+          kernelPath,
+          arch: "riscv32",
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await c.call("POST", "/v1/plans", {
+          name: "fw",
+          vcpus: 1,
+          memoryBytes: 1 << 20,
+          diskBytes: 0,
+          cpuShare: 10,
+        })
+      ).status,
+    ).toBe(201);
+    const p = await c.call("POST", "/v1/projects", { name: "e2e", quotas: { maxVps: 100 } });
+    const t = await c.call("POST", "/v1/tokens", { name: "e2e", projectId: p.body.id });
+    tenant = { token: t.body.token, projectId: p.body.id };
+  }, 120_000);
+
+  afterAll(async () => {
+    await c?.stop();
+  }, 60_000);
+
+  it("provisions 20 VPSes concurrently onto the 3 agents, evenly, each VM really running there", async () => {
+    const created = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        c.call("POST", "/v1/vps", { name: `vm-${i}`, plan: "fw", image: "echo" }, tenant.token),
+      ),
+    );
+    expect(created.map((r) => r.status)).toEqual(Array(20).fill(202));
+    const started = Date.now();
+    const running = await Promise.all(created.map((r) => until(r.body.id, "running", 120_000)));
+    const elapsed = Date.now() - started;
+    const perNode = new Map<string, number>();
+    for (const v of running) perNode.set(v.nodeId, (perNode.get(v.nodeId) ?? 0) + 1);
+    expect([...perNode.values()].sort()).toEqual([6, 7, 7]);
+    expect(running.every((v) => v.epoch === 1)).toBe(true);
+
+    const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
+    for (const n of nodes) {
+      expect(n.reserved.vpsCount).toBe(perNode.get(n.id));
+      // The agent itself reports the VMs (through its heartbeat).
+      await waitFor(`${n.name} reports its VMs`, async () => {
+        const fresh = (await c.call("GET", `/v1/nodes/${n.id}`)).body;
+        return fresh.usage.vmCount === perNode.get(n.id);
+      });
+    }
+    console.log(`20 VPSes create→running in ${elapsed} ms`);
+  }, 180_000);
+
+  it("runs every lifecycle action through the agent, with an event per state change", async () => {
+    const v = (await c.call("POST", "/v1/vps", { name: "life", plan: "fw", image: "echo" }, tenant.token))
+      .body;
+    await until(v.id, "running");
+    expect((await act(v.id, "stop")).state).toBe("stopping");
+    await until(v.id, "stopped");
+    expect((await act(v.id, "start")).state).toBe("starting");
+    await until(v.id, "running");
+    await act(v.id, "pause");
+    await until(v.id, "paused");
+    await act(v.id, "resume");
+    await until(v.id, "running");
+    await act(v.id, "reboot");
+    await until(v.id, "running");
+    await act(v.id, "suspend");
+    await until(v.id, "suspended");
+    await act(v.id, "restore");
+    await until(v.id, "running");
+    const del = await c.call("DELETE", `/v1/vps/${v.id}`, undefined, tenant.token);
+    expect([del.status, del.body.state]).toEqual([202, "deleting"]);
+    const gone = await until(v.id, "deleted");
+    expect(gone.nodeId).toBeNull();
+
+    const events = (await c.call("GET", `/v1/events?resourceId=${v.id}&limit=100`, undefined, tenant.token))
+      .body.items as Json[];
+    const moves = events.filter((e) => e.toState !== null).map((e) => `${e.fromState ?? ""}>${e.toState}`);
+    expect(moves).toEqual([
+      ">pending",
+      "pending>provisioning",
+      "provisioning>running",
+      "running>stopping",
+      "stopping>stopped",
+      "stopped>starting",
+      "starting>running",
+      "running>running", // pause requested (the action holds the VPS; state unchanged)
+      "running>paused",
+      "paused>paused", // resume requested
+      "paused>running",
+      "running>rebooting",
+      "rebooting>running",
+      "running>suspending",
+      "suspending>suspended",
+      "suspended>restoring",
+      "restoring>running",
+      "running>deleting",
+      "deleting>deleted",
+    ]);
+  }, 180_000);
+
+  it("keeps a strict anti-affinity group on distinct nodes and refuses a 4th member", async () => {
+    const g = await c.call(
+      "POST",
+      "/v1/placement-groups",
+      { name: "ha", policy: "anti_affinity" },
+      tenant.token,
+    );
+    expect(g.status).toBe(201);
+    const members = await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        c.call(
+          "POST",
+          "/v1/vps",
+          { name: `ha-${i}`, plan: "fw", image: "echo", placementGroup: "ha" },
+          tenant.token,
+        ),
+      ),
+    );
+    const final = await Promise.all(
+      members.map((m) =>
+        waitFor(
+          `ha member ${m.body.name} settles`,
+          async () => {
+            const v = await vps(m.body.id);
+            return v.action === null && ["running", "error"].includes(v.state) ? v : undefined;
+          },
+          90_000,
+        ),
+      ),
+    );
+    const ok = final.filter((v) => v.state === "running");
+    expect(ok).toHaveLength(3);
+    expect(new Set(ok.map((v) => v.nodeId)).size).toBe(3);
+    const failed = final.filter((v) => v.state === "error");
+    expect(failed).toHaveLength(1);
+    expect(failed[0].stateReason).toMatch(/anti-affinity/);
+    expect(failed[0].nodeId).toBeNull();
+  }, 180_000);
+
+  it("bridges the console over a WebSocket: replayed banner, typed input echoed", async () => {
+    const v = (await c.call("POST", "/v1/vps", { name: "tty", plan: "fw", image: "echo" }, tenant.token))
+      .body;
+    await until(v.id, "running");
+    const ws = new WebSocket(`${c.url.replace("http", "ws")}/v1/vps/${v.id}/console`, {
+      headers: { authorization: `Bearer ${tenant.token}` },
+    });
+    let text = "";
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) text += Buffer.from(data as Buffer).toString("utf8");
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    await waitFor("banner", async () => text.includes("fw ready"), 20_000);
+    ws.send(Buffer.from("hello"), { binary: true });
+    await waitFor("echo", async () => text.includes("hello"), 20_000);
+    ws.close();
+
+    // Another tenant's token cannot open it (the upgrade is refused like any request).
+    const other = await c.call("POST", "/v1/tokens", {
+      name: "x",
+      projectId: (await c.call("POST", "/v1/projects", { name: "other" })).body.id,
+    });
+    const denied = new WebSocket(`${c.url.replace("http", "ws")}/v1/vps/${v.id}/console`, {
+      headers: { authorization: `Bearer ${other.body.token}` },
+    });
+    const code = await new Promise<number>((resolve) => denied.once("close", (c) => resolve(c)));
+    expect(code).toBe(4404);
+  }, 120_000);
+
+  it("finishes a provisioning whose API process was killed mid-job, exactly once", async () => {
+    const created = await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        c.call("POST", "/v1/vps", { name: `crash-${i}`, plan: "fw", image: "echo" }, tenant.token),
+      ),
+    );
+    // Kill -9 the API (HTTP and workers) while the jobs are in flight, then start it again.
+    await sleep(150);
+    await c.api.stop("SIGKILL");
+    await c.startApi();
+    const running = await Promise.all(created.map((r) => until(r.body.id, "running", 120_000)));
+    for (const v of running) {
+      const events = (
+        await c.call("GET", `/v1/events?resourceId=${v.id}&type=vps.placed`, undefined, tenant.token)
+      ).body.items;
+      expect(events).toHaveLength(1); // placed once: no second reservation
+      expect(v.epoch).toBe(1);
+    }
+    const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
+    const reserved = nodes.reduce((n: number, x: Json) => n + x.reserved.vpsCount, 0);
+    const live = (await c.call("GET", "/v1/vps?limit=500", undefined, tenant.token)).body.items.filter(
+      (v: Json) => v.nodeId !== null,
+    ).length;
+    expect(reserved).toBe(live);
+  }, 240_000);
+});

@@ -1,0 +1,206 @@
+/**
+ * A real Skiff cluster for end-to-end tests, started the way `npm start` starts one: throwaway
+ * PostgreSQL and Redis, `migrate.js --seed`, the API process (with its workers) and N node-agent
+ * processes that register themselves. Talks to it over HTTP like any client.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  freePort,
+  makeTempDir,
+  type Supervised,
+  startProcess,
+  startTestServices,
+  waitUntil,
+} from "@skiff/devkit";
+
+export const root = join(import.meta.dirname, "..", "..");
+const API_MAIN = join(root, "apps/api/dist/main.js");
+const MIGRATE = join(root, "apps/api/dist/db/migrate.js");
+const AGENT_MAIN = join(root, "apps/node-agent/dist/main.js");
+
+export const built = existsSync(API_MAIN) && existsSync(MIGRATE) && existsSync(AGENT_MAIN);
+
+export interface Agent {
+  readonly name: string;
+  readonly dataDir: string;
+  proc: Supervised;
+  readonly port: number;
+}
+
+export interface Cluster {
+  readonly url: string;
+  readonly operatorToken: string;
+  readonly agents: Agent[];
+  readonly dir: string;
+  api: Supervised;
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect JSON bodies freely
+  call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
+  startApi(): Promise<void>;
+  startAgent(a: Agent): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  readonly agents?: number;
+  /** Extra environment for the API (e.g. faster node-health timing). */
+  readonly apiEnv?: Record<string, string>;
+}
+
+function killVmms(dataDir: string): void {
+  const vms = join(dataDir, "vms");
+  if (!existsSync(vms)) return;
+  for (const id of readdirSync(vms)) {
+    try {
+      const pid = Number.parseInt(readFileSync(join(vms, id, "vmm.pid"), "utf8"), 10);
+      if (pid > 0) process.kill(pid, "SIGKILL");
+    } catch {
+      // no pid file, or already gone
+    }
+  }
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const tmp = makeTempDir("skiff-e2e-api-");
+  const services = await startTestServices();
+  const operatorToken = `skiff_op_e2e_${Date.now()}`;
+  const agentToken = "e2e-agent-secret";
+  const apiPort = await freePort();
+  const url = `http://127.0.0.1:${apiPort}`;
+  const common = {
+    ...process.env,
+    LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? "warn",
+    DATABASE_URL: services.postgres.url,
+    REDIS_URL: services.redis.url,
+    SKIFF_API_URL: url,
+    SKIFF_AGENT_TOKEN: agentToken,
+    SKIFF_OPERATOR_TOKEN: operatorToken,
+    SKIFF_REPO_ROOT: root,
+  };
+  const m = spawnSync(process.execPath, [MIGRATE, "--seed"], { env: common, encoding: "utf8" });
+  if (m.status !== 0) throw new Error(`migrate failed: ${m.stdout}${m.stderr}`);
+
+  const agents: Agent[] = [];
+  for (let i = 1; i <= (opts.agents ?? 3); i++) {
+    agents.push({
+      name: `node-${i}`,
+      dataDir: join(tmp.path, `agent-${i}`),
+      port: await freePort(),
+      proc: undefined as never,
+    });
+  }
+
+  const call: Cluster["call"] = async (method, path, body, token = operatorToken) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed };
+  };
+
+  const cluster: Cluster = {
+    url,
+    operatorToken,
+    agents,
+    dir: tmp.path,
+    api: undefined as never,
+    call,
+    async startApi() {
+      cluster.api = startProcess("api", process.execPath, [API_MAIN], {
+        env: {
+          ...common,
+          SKIFF_API_PORT: String(apiPort),
+          SKIFF_API_HOST: "127.0.0.1",
+          SKIFF_HEARTBEAT_INTERVAL_MS: "500",
+          ...opts.apiEnv,
+        },
+      });
+      await waitUntil(
+        "API ready",
+        async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+        { proc: cluster.api, timeoutMs: 30_000 },
+      );
+    },
+    async startAgent(a) {
+      a.proc = startProcess(a.name, process.execPath, [AGENT_MAIN], {
+        env: {
+          ...common,
+          SKIFF_AGENT_NAME: a.name,
+          SKIFF_AGENT_GRPC_PORT: String(a.port),
+          SKIFF_AGENT_DATA_DIR: a.dataDir,
+          SKIFF_AGENT_SHARED_DIR: join(tmp.path, "shared"),
+          HOST: "127.0.0.1",
+        },
+      });
+    },
+    async stop() {
+      for (const a of agents) await a.proc?.stop().catch(() => undefined);
+      for (const a of agents) killVmms(a.dataDir);
+      await cluster.api?.stop().catch(() => undefined);
+      await services.stop();
+      tmp.remove();
+    },
+  };
+  try {
+    await cluster.startApi();
+    for (const a of agents) await cluster.startAgent(a);
+    await waitUntil(
+      `${agents.length} nodes registered`,
+      async () => {
+        const r = await call("GET", "/v1/nodes?status=ready");
+        return r.status === 200 && r.body.items.length === agents.length;
+      },
+      { timeoutMs: 30_000 },
+    );
+  } catch (err) {
+    const logs = [cluster.api, ...agents.map((a) => a.proc)]
+      .filter(Boolean)
+      .map((p) => `--- ${p.name}\n${p.output().slice(-3000)}`)
+      .join("\n");
+    await cluster.stop();
+    throw new Error(`${(err as Error).message}\n${logs}`);
+  }
+  return cluster;
+}
+
+/** The node agent's echo firmware (stays running, echoes console input), as an image file. */
+export async function writeEchoFirmware(dir: string): Promise<string> {
+  const mod = (await import(
+    pathToFileURL(join(root, "apps/node-agent/dist/testing/echo-firmware.js")).href
+  )) as {
+    echoFirmware(): Uint8Array;
+  };
+  const path = join(dir, "echo-firmware.elf");
+  writeFileSync(path, mod.echoFirmware());
+  return path;
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  let value: T | undefined | false;
+  await waitUntil(
+    what,
+    async () => {
+      value = await fn();
+      return value !== undefined && value !== false;
+    },
+    { timeoutMs },
+  );
+  return value as T;
+}
