@@ -88,22 +88,28 @@ export class GrpcAgentClient implements AgentClient {
   }
 
   async createVm(ref: VmRef, spec: VmSpecInput, start: boolean): Promise<VmStatus> {
-    const res = await this.call("CreateVm", this.client.createVm as Unary<unknown, { vm?: VmInfo }>, {
-      ref,
-      start,
-      spec: {
-        memoryBytes: spec.memoryBytes,
-        vcpus: spec.vcpus,
-        bootMode: spec.bootMode === "firmware" ? BootMode.BOOT_MODE_FIRMWARE : BootMode.BOOT_MODE_LINUX,
-        kernelPath: spec.kernelPath,
-        initrdPath: spec.initrdPath,
-        diskImagePath: spec.diskImagePath,
-        diskBytes: spec.diskBytes,
-        kernelArgs: spec.kernelArgs,
-        limits: { cpuMillis: spec.cpuMillis, vmmOverheadMib: 0 },
-        labels: { ...spec.labels },
+    // Copying the disk template and booting a VMM can take a while on a loaded host.
+    const res = await this.call(
+      "CreateVm",
+      this.client.createVm as Unary<unknown, { vm?: VmInfo }>,
+      {
+        ref,
+        start,
+        spec: {
+          memoryBytes: spec.memoryBytes,
+          vcpus: spec.vcpus,
+          bootMode: spec.bootMode === "firmware" ? BootMode.BOOT_MODE_FIRMWARE : BootMode.BOOT_MODE_LINUX,
+          kernelPath: spec.kernelPath,
+          initrdPath: spec.initrdPath,
+          diskImagePath: spec.diskImagePath,
+          diskBytes: spec.diskBytes,
+          kernelArgs: spec.kernelArgs,
+          limits: { cpuMillis: spec.cpuMillis, vmmOverheadMib: 0 },
+          labels: { ...spec.labels },
+        },
       },
-    });
+      90_000,
+    );
     return statusOf(res.vm, ref);
   }
 
