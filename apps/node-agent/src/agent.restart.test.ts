@@ -2,6 +2,8 @@
  * The agent dies or restarts while its VMs run: the VMMs (detached processes) carry on, and the
  * next agent reattaches to them through their sockets, reporting those that died meanwhile.
  */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -19,6 +21,7 @@ import {
   waitUntil,
 } from "./testing/harness.js";
 
+const VMM_MAIN = join(import.meta.dirname, "..", "dist", "vmm", "main.js");
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -109,5 +112,28 @@ describe("agent restarts", () => {
     v.close();
     await call(c2, "destroyVm", { ref: { vmId: "survivor", epoch: 1 } });
     expect(isAlive(pid)).toBe(false);
+  });
+
+  it("adopts a VMM that came up while no agent was watching (agent died mid-StartVm)", async () => {
+    const { dir, dataDir, agent } = await setup();
+    const client = agentClient(agent.port);
+    await call(client, "createVm", firmwareVm(dir, "orphan", 1, false));
+    client.close();
+    await agent.stop("SIGKILL");
+    // What the dead agent's StartVm had launched: a VMM for the VM, detached.
+    const vmm = spawn(process.execPath, [VMM_MAIN, "--dir", join(dataDir, "vms", "orphan")], {
+      detached: true,
+      stdio: "ignore",
+    });
+    vmm.unref();
+    await waitUntil("orphan VMM listening", () => existsSync(join(dataDir, "vms", "orphan", "vmm.sock")));
+
+    const again = await startAgent({ dataDir });
+    cleanups.push(() => again.stop("SIGKILL"));
+    const c2 = agentClient(again.port);
+    cleanups.push(() => c2.close());
+    const vm = (await call(c2, "getVm", { vmId: "orphan" })).vm;
+    expect(vm?.state).toBe(VmState.VM_STATE_RUNNING);
+    expect(vm?.vmmPid).toBe(vmm.pid);
   });
 });

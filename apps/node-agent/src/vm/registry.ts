@@ -93,6 +93,8 @@ class VmEntry {
 }
 
 const MAX_MEMORY = 2 ** 31;
+/** How long a restarted agent waits for a live VMM without a socket yet (booting, restoring). */
+const REATTACH_WAIT_MS = 10_000;
 
 export class VmRegistry {
   private readonly vms = new Map<string, VmEntry>();
@@ -108,6 +110,7 @@ export class VmRegistry {
   async load(): Promise<void> {
     const root = vmsDir(this.opts.dataDir);
     mkdirSync(root, { recursive: true });
+    const reattaching: Promise<void>[] = [];
     for (const id of readdirSync(root)) {
       let paths: VmPaths;
       try {
@@ -130,8 +133,9 @@ export class VmRegistry {
       }
       const entry = new VmEntry(record, paths);
       this.vms.set(id, entry);
-      await this.reattach(entry);
+      reattaching.push(this.reattach(entry));
     }
+    await Promise.all(reattaching);
     this.poller = setInterval(() => void this.refresh(), 2000);
     this.poller.unref();
   }
@@ -139,28 +143,36 @@ export class VmRegistry {
   private async reattach(entry: VmEntry): Promise<void> {
     const { record, paths } = entry;
     const was = record.state;
-    if (existsSync(paths.socket)) {
-      try {
-        const client = await VmmClient.connect(paths.socket, {}, 2000);
-        this.supervise(entry, client);
-        const status = await client.request("watch", {});
-        entry.status = status;
-        // The VMM is the truth about a running guest (e.g. the agent died mid-StartVm).
-        record.state = status.state === "paused" ? "paused" : "running";
-        if (was !== record.state) this.persist(entry);
-        this.log.info({ vmId: record.vmId, pid: entry.pid, state: record.state }, "reattached to VMM");
-        return;
-      } catch (err) {
-        this.log.warn({ vmId: record.vmId, err: errorMessage(err) }, "VMM socket does not answer");
+    const pid = Number.parseInt(readOrEmpty(paths.pid), 10) || 0;
+    const live = () => pid > 0 && isAlive(pid) && isVmmFor(pid, paths.dir);
+    // A live VMM may still be booting or restoring (no socket yet): give it time before judging.
+    const deadline = Date.now() + (live() ? REATTACH_WAIT_MS : 0);
+    for (;;) {
+      if (existsSync(paths.socket)) {
+        try {
+          const client = await VmmClient.connect(paths.socket, {}, 2000);
+          this.supervise(entry, client);
+          const status = await client.request("watch", {});
+          entry.status = status;
+          // The VMM is the truth about a running guest (e.g. the agent died mid-StartVm).
+          record.state = status.state === "paused" ? "paused" : "running";
+          if (was !== record.state) this.persist(entry);
+          this.log.info({ vmId: record.vmId, pid: entry.pid, state: record.state }, "reattached to VMM");
+          return;
+        } catch (err) {
+          this.log.warn({ vmId: record.vmId, err: errorMessage(err) }, "VMM socket does not answer");
+        }
       }
+      if (!live() || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (live()) {
+      // Never two VMMs on one disk: one that cannot be reached is ended before anything else runs.
+      this.log.warn({ vmId: record.vmId, pid }, "killing a VMM that does not answer");
+      await killVmm(pid, paths.dir);
     }
     if (!hasVmm(record.state)) return;
     // It ran when the agent left and no VMM answers now: find out why, report, never restart.
-    const pidText = existsSync(paths.pid) ? Number.parseInt(readOrEmpty(paths.pid), 10) : 0;
-    if (pidText > 0 && isAlive(pidText) && isVmmFor(pidText, paths.dir)) {
-      this.log.warn({ vmId: record.vmId, pid: pidText }, "killing a VMM that no longer answers");
-      await killVmm(pidText, paths.dir);
-    }
     this.settleExit(entry, readExitRecord(paths.exit), "vmm-died while the agent was away");
     this.log.warn({ vmId: record.vmId, state: record.state, lastExit: record.lastExit }, "VMM gone");
   }
@@ -356,6 +368,8 @@ export class VmRegistry {
     const r = entry.record;
     const next = transition(r.vmId, r.state, restore ? "resumeSuspended" : "start");
     rmSync(entry.paths.exit, { force: true });
+    // Never two VMMs on one disk (a leftover from an agent that died mid-start).
+    await killVmm(Number.parseInt(readOrEmpty(entry.paths.pid), 10) || 0, entry.paths.dir);
     const { client } = await spawnVmm(entry.paths, {
       restore,
       nice: this.opts.vmmNice,
