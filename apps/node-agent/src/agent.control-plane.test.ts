@@ -88,7 +88,13 @@ describe("control-plane link", () => {
     // The API is down when the agent starts: the agent serves anyway and retries.
     const agent = await startAgent({
       dataDir,
-      env: { SKIFF_API_URL: `http://127.0.0.1:${apiPort}`, SKIFF_AGENT_LABELS: "zone=a,disk=ssd" },
+      env: {
+        SKIFF_API_URL: `http://127.0.0.1:${apiPort}`,
+        SKIFF_AGENT_LABELS: "zone=a,disk=ssd",
+        // Offered capacity (several agents share this host in tests and local clusters).
+        SKIFF_AGENT_CPUS: "3",
+        SKIFF_AGENT_MEMORY: "2G",
+      },
     });
     cleanups.push(() => agent.stop("SIGKILL"));
     const client = agentClient(agent.port);
@@ -110,8 +116,8 @@ describe("control-plane link", () => {
       vms: [{ vmId: "reported", epoch: 1, state: "running", memoryBytes: 1 << 20 }],
     });
     const cap = reg.body.capacity as { cpus: number; memoryBytes: number; diskBytes: number };
-    expect(cap.cpus).toBeGreaterThan(0);
-    expect(cap.memoryBytes).toBeGreaterThan(0);
+    expect(cap.cpus).toBe(3);
+    expect(cap.memoryBytes).toBe(2 * 2 ** 30);
     expect(cap.diskBytes).toBeGreaterThan(0);
 
     await waitUntil(

@@ -39,7 +39,11 @@ export class Agent {
     private readonly log: Logger,
   ) {
     mkdirSync(config.dataDir, { recursive: true });
-    this.host = new HostStats(config.dataDir);
+    this.host = new HostStats(config.dataDir, {
+      cpus: config.cpus,
+      memoryBytes: config.memoryBytes,
+      diskBytes: config.diskBytes,
+    });
     this.registry = new VmRegistry({
       dataDir: config.dataDir,
       repoRoot: config.repoRoot,

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { int, loadConfig, port, str } from "@skiff/common";
+import { bytes, int, loadConfig, port, str } from "@skiff/common";
 
 /** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
 export const agentConfigSpec = {
@@ -28,6 +28,19 @@ export const agentConfigSpec = {
   sharedDir: str("SKIFF_AGENT_SHARED_DIR", "storage shared between the nodes of a cluster", "", "(none)"),
   repoRoot: str("SKIFF_REPO_ROOT", "base for relative kernel/initrd/disk paths in CreateVm", "", "(cwd)"),
   labels: str("SKIFF_AGENT_LABELS", "node labels for placement, as k=v,k2=v2", ""),
+  cpus: int("SKIFF_AGENT_CPUS", "cores this node offers to the control plane (0: the host's)", 0, "(host)"),
+  memoryBytes: bytes(
+    "SKIFF_AGENT_MEMORY",
+    "memory this node offers, e.g. 8G (0: the host's); several agents on one host each take a share",
+    0,
+    "(host)",
+  ),
+  diskBytes: bytes(
+    "SKIFF_AGENT_DISK",
+    "disk this node offers, e.g. 100G (0: the data dir's filesystem)",
+    0,
+    "(host)",
+  ),
   stopTimeoutMs: int("SKIFF_AGENT_STOP_TIMEOUT_MS", "how long StopVm waits for a guest to power off", 30_000),
   vmmNice: int("SKIFF_VMM_NICE", "nice level of VMM processes (the agent stays responsive under load)", 5),
   vmmOverheadMib: int(
@@ -48,6 +61,10 @@ export interface AgentConfig {
   readonly sharedDir: string;
   readonly repoRoot: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Capacity overrides (0 = measure the host). */
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly diskBytes: number;
   readonly stopTimeoutMs: number;
   readonly vmmNice: number;
   readonly vmmOverheadMib: number;

@@ -31,11 +31,19 @@ export class HostStats {
   private last = cpuTimes();
   private lastPercent = 0;
 
-  constructor(private readonly dataDir: string) {}
+  /** `offered` overrides what is measured (0 = measure), so several agents can share one host. */
+  constructor(
+    private readonly dataDir: string,
+    private readonly offered: Partial<HostCapacity> = {},
+  ) {}
 
   capacity(): HostCapacity {
     const fs = statfsSync(this.dataDir);
-    return { cpus: availableParallelism(), memoryBytes: totalmem(), diskBytes: fs.blocks * fs.bsize };
+    return {
+      cpus: this.offered.cpus || availableParallelism(),
+      memoryBytes: this.offered.memoryBytes || totalmem(),
+      diskBytes: this.offered.diskBytes || fs.blocks * fs.bsize,
+    };
   }
 
   /** CPU is measured between calls; calls closer than 200 ms apart reuse the previous figure. */
