@@ -596,25 +596,23 @@ export class Hart implements InterruptTarget {
     const ram = this.bus.ram;
     let v: number;
     if ((addr & (bytes - 1)) === 0) {
-      const r = this.bus.read(pa, bytes as AccessSize);
-      if (r === undefined) {
-        this.trap(Cause.LoadAccessFault, addr);
-        return false;
+      if (ram.contains(pa, bytes)) {
+        const off = pa - ram.base;
+        v = bytes === 4 ? ram.i32[off >> 2]! : bytes === 2 ? ram.u16[off >> 1]! : ram.u8[off]!;
+      } else {
+        const r = this.bus.read(pa, bytes as AccessSize);
+        if (r === undefined) {
+          this.trap(Cause.LoadAccessFault, addr);
+          return false;
+        }
+        v = r;
       }
-      v = r;
     } else {
-      // Misaligned: emulated in hardware for RAM (each byte may sit on another page).
-      const last = this.translateData((addr + bytes - 1) | 0, Access.Load);
-      if (last < 0) return false;
-      if (!ram.contains(pa, 1) || !ram.contains(last, 1)) {
-        this.trap(Cause.LoadMisaligned, addr);
-        return false;
-      }
+      // Misaligned: emulated in hardware for RAM; the tail may sit on another page.
+      const offs = this.misalignedOffsets(addr, pa, bytes, Access.Load);
+      if (offs === undefined) return false;
       v = 0;
-      for (let i = bytes - 1; i >= 0; i--) {
-        const b = ((addr + i) & 0xfff) < (addr & 0xfff) ? last - (bytes - 1 - i) : pa + i;
-        v = (v << 8) | ram.u8[b - ram.base]!;
-      }
+      for (let i = bytes - 1; i >= 0; i--) v = (v << 8) | ram.u8[offs[i]!]!;
     }
     if (f3 === 0) v = (v << 24) >> 24;
     else if (f3 === 1) v = (v << 16) >> 16;
@@ -633,24 +631,52 @@ export class Hart implements InterruptTarget {
     if (pa < 0) return false;
     const ram = this.bus.ram;
     if ((addr & (bytes - 1)) === 0) {
-      if (!this.bus.write(pa, bytes as AccessSize, v)) {
+      if (ram.contains(pa, bytes)) {
+        const off = pa - ram.base;
+        if (bytes === 4) ram.i32[off >> 2] = v;
+        else if (bytes === 2) ram.u16[off >> 1] = v;
+        else ram.u8[off] = v;
+        ram.dirty.mark(off >>> 12);
+      } else if (!this.bus.write(pa, bytes as AccessSize, v)) {
         this.trap(Cause.StoreAccessFault, addr);
         return false;
       }
       return true;
     }
-    const last = this.translateData((addr + bytes - 1) | 0, Access.Store);
-    if (last < 0) return false;
-    if (!ram.contains(pa, 1) || !ram.contains(last, 1)) {
-      this.trap(Cause.StoreMisaligned, addr);
-      return false;
-    }
+    const offs = this.misalignedOffsets(addr, pa, bytes, Access.Store);
+    if (offs === undefined) return false;
     for (let i = 0; i < bytes; i++) {
-      const b = ((addr + i) & 0xfff) < (addr & 0xfff) ? last - (bytes - 1 - i) : pa + i;
-      ram.u8[b - ram.base] = v >>> (8 * i);
-      ram.dirty.mark((b - ram.base) >>> 12);
+      ram.u8[offs[i]!] = v >>> (8 * i);
+      ram.dirty.mark(offs[i]! >>> 12);
     }
     return true;
+  }
+
+  private readonly byteOffsets = [0, 0, 0, 0];
+
+  /**
+   * RAM offsets of each byte of a misaligned access whose first byte translated to `pa`. The part
+   * on the next page is translated at that page's first byte (the address reported if it faults).
+   * Undefined after taking the trap; accesses outside RAM raise the misaligned exception.
+   */
+  private misalignedOffsets(addr: number, pa: number, bytes: number, kind: AccessKind): number[] | undefined {
+    const ram = this.bus.ram;
+    const onFirst = 4096 - (addr & 0xfff);
+    let pa2 = 0;
+    if (onFirst < bytes) {
+      pa2 = this.translateData((addr + onFirst) | 0, kind);
+      if (pa2 < 0) return undefined;
+    }
+    const offs = this.byteOffsets;
+    for (let i = 0; i < bytes; i++) {
+      const b = i < onFirst ? pa + i : pa2 + (i - onFirst);
+      if (!ram.contains(b, 1)) {
+        this.trap(kind === Access.Load ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr);
+        return undefined;
+      }
+      offs[i] = b - ram.base;
+    }
+    return offs;
   }
 
   /** LR/SC and AMOs: naturally aligned words in RAM only (I/O regions fault, as PMAs allow). */

@@ -10,7 +10,7 @@ const PTE_U = 1 << 4;
 const PTE_A = 1 << 6;
 const PTE_D = 1 << 7;
 
-export const TLB_BITS = 8;
+export const TLB_BITS = 10;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
 
