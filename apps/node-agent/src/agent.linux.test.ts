@@ -109,6 +109,25 @@ describe.skipIf(!existsSync(LINUX.kernel))("node agent with the Linux guest", ()
     await after.waitFor(PROMPT, 30_000);
   }, 180_000);
 
+  it(
+    "reboots a Linux guest in its VMM: RebootVm (hard reset) and the guest's own reboot",
+    async () => {
+      const v = consoles.get("linux-a")!;
+      const boots = () => v.text.split("Run /init as init process").length - 1;
+      const pid = vmmPid(agent.dataDir, "linux-a");
+      const r = await call(client, "rebootVm", { ref: { vmId: "linux-a", epoch: 1 } });
+      expect(r.vm?.state).toBe(VmState.VM_STATE_RUNNING);
+      expect(r.vm?.vmmPid).toBe(pid);
+      await waitUntil("second boot", () => boots() === 2 && v.text.endsWith(PROMPT), { timeoutMs: BOOT_MS });
+      v.type("reboot\n");
+      await waitUntil("third boot", () => boots() === 3 && v.text.endsWith(PROMPT), { timeoutMs: BOOT_MS });
+      const info = (await call(client, "getVm", { vmId: "linux-a" })).vm;
+      expect(info?.state).toBe(VmState.VM_STATE_RUNNING);
+      expect(info?.vmmPid).toBe(pid);
+    },
+    2 * BOOT_MS,
+  );
+
   it("stops a Linux guest gracefully through SysRq on the serial console", async () => {
     const v = consoles.get("linux-a")!;
     const res = await call(client, "stopVm", {

@@ -40,8 +40,27 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The NodeAgent gRPC service over the VM registry. */
-export function nodeAgentService(deps: ServiceDeps): NodeAgentServer {
+/** The RPCs this module serves: VM lifecycle, console, stats (migration RPCs live elsewhere). */
+export type LifecycleRpcs =
+  | "createVm"
+  | "startVm"
+  | "stopVm"
+  | "rebootVm"
+  | "pauseVm"
+  | "resumeVm"
+  | "destroyVm"
+  | "getVm"
+  | "listVms"
+  | "suspendVm"
+  | "resumeSuspendedVm"
+  | "console"
+  | "nodeStats";
+
+/**
+ * The NodeAgent gRPC service over the VM registry. Methods not given here are answered
+ * UNIMPLEMENTED by grpc-js, so other modules can add theirs to the same service.
+ */
+export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, LifecycleRpcs> {
   const { registry, log } = deps;
 
   const authorize = (metadata: Metadata): void => {
