@@ -1,0 +1,43 @@
+import { isSkiffError } from "@skiff/common";
+import { describe, expect, it } from "vitest";
+import { loadAgentConfig, parseLabels } from "./config.js";
+
+describe("agent config", () => {
+  it("parses the contract's environment and resolves relative paths against the repo root", () => {
+    const c = loadAgentConfig({
+      SKIFF_AGENT_TOKEN: "t",
+      SKIFF_AGENT_NAME: "node-1",
+      SKIFF_AGENT_GRPC_PORT: "7001",
+      SKIFF_AGENT_DATA_DIR: "state/agent",
+      SKIFF_REPO_ROOT: "/srv/skiff",
+      SKIFF_AGENT_MEMORY: "2G",
+      SKIFF_AGENT_LABELS: "zone=a, disk=ssd",
+    });
+    expect(c).toMatchObject({
+      token: "t",
+      name: "node-1",
+      grpcPort: 7001,
+      host: "127.0.0.1",
+      advertiseHost: "127.0.0.1",
+      dataDir: "/srv/skiff/state/agent",
+      memoryBytes: 2 * 2 ** 30,
+      cpus: 0,
+      labels: { zone: "a", disk: "ssd" },
+      apiUrl: "",
+    });
+  });
+
+  it("fails fast, naming the variable", () => {
+    try {
+      loadAgentConfig({});
+      expect.unreachable();
+    } catch (err) {
+      expect(isSkiffError(err) && err.code).toBe("CONFIG_MISSING");
+      expect((err as Error).message).toContain("SKIFF_AGENT_TOKEN");
+    }
+    expect(() => loadAgentConfig({ SKIFF_AGENT_TOKEN: "t", SKIFF_AGENT_GRPC_PORT: "99999" })).toThrow(
+      /SKIFF_AGENT_GRPC_PORT/,
+    );
+    expect(() => parseLabels("zone")).toThrow(/k=v/);
+  });
+});
