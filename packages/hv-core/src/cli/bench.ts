@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -48,10 +49,51 @@ export function benchQemu(path: string): number | undefined {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+const LINUX_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../../guests/linux");
+const PROMPT = "skiff# ";
+
+/**
+ * Boots the Linux guest (hypervisor mode, host clock, virtio disk on a temp copy) to its first
+ * shell prompt: wall seconds and guest instructions from machine creation to the prompt.
+ */
+export function benchLinuxBoot(): BenchResult {
+  const dir = mkdtempSync(join(tmpdir(), "hv-bench-"));
+  const disk = join(dir, "rootfs.ext2");
+  copyFileSync(join(LINUX_DIR, "rootfs.ext2"), disk);
+  const start = process.hrtime.bigint();
+  const machine = Machine.create({
+    mode: "hypervisor",
+    memoryBytes: 128 << 20,
+    image: readFileSync(join(LINUX_DIR, "Image")),
+    initrd: readFileSync(join(LINUX_DIR, "initramfs.cpio")),
+    disks: [{ path: disk }],
+  });
+  let tail = "";
+  let seen = false;
+  machine.onConsoleOutput = (bytes) => {
+    tail = (tail + Buffer.from(bytes).toString("latin1")).slice(-64);
+    if (tail.includes(PROMPT)) seen = true;
+  };
+  try {
+    while (!seen) {
+      const exit = machine.run(1_000_000);
+      if (exit.kind === "idle")
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(exit.wakeInMs, 10));
+      else if (exit.kind !== "budget") throw new Error(`linux boot stopped: ${exit.kind}`);
+    }
+  } finally {
+    machine.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const instructions = machine.instret;
+  return { name: "linux-boot", instructions, seconds, mips: instructions / seconds / 1e6 };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: "boolean" }, qemu: { type: "boolean" } },
+    options: { json: { type: "boolean" }, qemu: { type: "boolean" }, boot: { type: "boolean" } },
     allowPositionals: true,
   });
   const elfs = positionals.length
@@ -67,7 +109,13 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   for (const elf of elfs) {
-    const r = benchGuest(elf);
+    let r: BenchResult;
+    try {
+      r = benchGuest(elf);
+    } catch (e) {
+      process.stderr.write(`hv bench: ${basename(elf)}: ${(e as Error).message}\n`);
+      return 1;
+    }
     const qemuSeconds = values.qemu ? benchQemu(elf) : undefined;
     const qemu =
       qemuSeconds === undefined
@@ -81,6 +129,14 @@ export async function main(argv: string[]): Promise<number> {
         line += `  qemu ${qemu.qemuMips?.toFixed(1)} MIPS, hv-core/qemu speed ${qemu.ratio?.toFixed(2)}`;
       process.stdout.write(`${line}\n`);
     }
+  }
+  if (values.boot) {
+    const r = benchLinuxBoot();
+    if (values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else
+      process.stdout.write(
+        `${r.name.padEnd(8)} ${r.seconds.toFixed(2)} s to the shell prompt (${r.instructions} instructions, ${r.mips.toFixed(1)} MIPS)\n`,
+      );
   }
   return 0;
 }

@@ -6,7 +6,7 @@ export interface Command {
 
 export const commands: Record<string, Command> = {
   bench: {
-    summary: "MIPS of the CPU benchmark guests (--json, --qemu to compare)",
+    summary: "MIPS of the CPU benchmark guests (--json, --qemu to compare, --boot: Linux to prompt)",
     load: () => import("./bench.js"),
   },
   boot: {
