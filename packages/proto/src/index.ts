@@ -1,2 +1,3 @@
 export * from "./generated/skiff/v1/common.js";
+export * from "./generated/skiff/v1/migration.js";
 export * from "./generated/skiff/v1/node_agent.js";

@@ -1,0 +1,629 @@
+/**
+ * The source side of a live migration: pre-copy rounds driven by the dirty bitmaps of guest RAM
+ * and of the disk, the convergence policy with auto-converge, then stop-and-copy and the commit
+ * handshake. The guest keeps running in its own thread while rounds copy its pages.
+ *
+ * Exactly one running copy: until the commit record is sent, every failure rolls back (the source
+ * resumes, the destination discards). After it is sent, only the destination's answer decides:
+ * `committed` (the source must exit), `failed` (resume), or no answer at all: IN_DOUBT, the source
+ * stays paused and someone must ask the destination (AbortMigrationTarget) before it may resume.
+ */
+import { readSync } from "node:fs";
+import { errorMessage, SkiffError } from "@skiff/common";
+import type { DirtyBitmap } from "@skiff/hv-core";
+import { Compression, MigrationPhase, type MigrationReply } from "@skiff/proto";
+import { blockSum, ContentLedger, isZeroBlock } from "./checksum.js";
+import { allocBatch, type BatchKind, encodeRecord } from "./codec.js";
+import { CompressionGate, type CompressionMode } from "./compress.js";
+import {
+  BATCH_ITEMS,
+  DISK_BLOCK_SIZE,
+  FORMAT_VERSION,
+  MigrationErrorCode,
+  migrationError,
+  PAGE_SIZE,
+} from "./format.js";
+import type { SenderLink } from "./link.js";
+import { ConvergencePolicy } from "./policy.js";
+
+/** The VM being migrated, as the sender sees it. */
+export interface SourceVm {
+  /** Guest RAM (shared with the running vCPU). */
+  readonly ram: Uint8Array;
+  /** Dirty bitmap of guest RAM (1 bit per 4 KiB page); the sender is its only reader. */
+  readonly dirty: DirtyBitmap;
+  readonly disk?: SourceDisk;
+  /** Stops the vCPU; resolves once it stands still. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** CPU and device state without RAM (taken while paused). */
+  deviceState(): Promise<Uint8Array>;
+  /** Holds the vCPU back this share of the time (0 = full speed). */
+  setThrottle(percent: number): void | Promise<void>;
+}
+
+export interface SourceDisk {
+  /** A readable descriptor of the VM's disk image. */
+  readonly fd: number;
+  readonly bytes: number;
+  /** Dirty bitmap of the disk (1 bit per DISK_BLOCK_SIZE block), set by the guest's writes. */
+  readonly dirty: DirtyBitmap;
+}
+
+export interface SenderOptions {
+  readonly migrationId: string;
+  readonly vmId: string;
+  readonly sourceEpoch: number;
+  readonly targetEpoch: number;
+  readonly token: string;
+  /** Default 30. */
+  readonly maxDowntimeMs?: number;
+  /** Bytes/s, 0 = no cap. */
+  readonly bandwidthBytesPerSec?: number;
+  /** Default 30. */
+  readonly maxRounds?: number;
+  /** Default 300 000. */
+  readonly timeoutMs?: number;
+  /** Default true. */
+  readonly autoConverge?: boolean;
+  readonly compression?: CompressionMode;
+  readonly signal?: AbortSignal;
+  /** Called after every round (progress for the control plane). */
+  readonly onRound?: (round: RoundReport) => void;
+}
+
+export interface RoundReport {
+  readonly round: number;
+  readonly phase: MigrationPhase;
+  readonly pages: number;
+  readonly zeroPages: number;
+  readonly blocks: number;
+  readonly bytes: number;
+  readonly ms: number;
+  readonly dirtyPagesPerSec: number;
+  readonly throttlePercent: number;
+  readonly bandwidthBytesPerSec: number;
+}
+
+export type MigrationOutcomeName = "committed" | "rolled-back" | "in-doubt";
+
+export interface MigrationReport {
+  readonly outcome: MigrationOutcomeName;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly rounds: RoundReport[];
+  /** Source pause to the destination's first guest instruction (committed only). */
+  readonly downtimeMs: number;
+  readonly totalMs: number;
+  readonly bytesSent: number;
+  readonly pagesSent: number;
+  readonly zeroPagesSent: number;
+  /** Non-zero guest RAM when the migration started. */
+  readonly nonZeroBytes: number;
+  readonly diskBytesSent: number;
+  /** Page and block bytes over the time spent sending them. */
+  readonly throughputBytesPerSec: number;
+  readonly maxThrottlePercent: number;
+  readonly targetEpoch: number;
+  readonly stopReason: string;
+}
+
+/** Wall clock with sub-millisecond resolution, comparable between processes on one host. */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+type ReplyKind = NonNullable<MigrationReply["kind"]>;
+type ReplyCase = ReplyKind["$case"];
+type ReplyValue<K extends ReplyCase> = Extract<ReplyKind, { $case: K }>["value"];
+
+type Phase = "precopy" | "stopcopy" | "commit-sent" | "done";
+
+interface RoundTally {
+  pages: number;
+  zeroPages: number;
+  blocks: number;
+  bytes: number;
+}
+
+export class MigrationSender {
+  private readonly pages: number;
+  private readonly blocks: number;
+  private readonly ram: ContentLedger;
+  private readonly disk: ContentLedger | undefined;
+  private readonly policy: ConvergencePolicy;
+  private readonly gate: CompressionGate;
+  private readonly deadline: number;
+  private readonly cap: number;
+  private phase: Phase = "precopy";
+  private paused = false;
+  private refused = false;
+  private records = 0;
+  private bytesSent = 0;
+  private payloadBytes = 0;
+  private sendingMs = 0;
+  private pagesSent = 0;
+  private zeroPagesSent = 0;
+  private diskBytesSent = 0;
+  private nonZeroBytes = 0;
+  private maxThrottle = 0;
+  private throttleSet = 0;
+  private capStart = 0;
+  private capBytes = 0;
+  private readonly rounds: RoundReport[] = [];
+  private scratch: Buffer | undefined;
+
+  constructor(
+    private readonly vm: SourceVm,
+    private readonly link: SenderLink,
+    private readonly opts: SenderOptions,
+  ) {
+    this.pages = Math.floor(vm.ram.length / PAGE_SIZE);
+    this.blocks = vm.disk ? Math.ceil(vm.disk.bytes / DISK_BLOCK_SIZE) : 0;
+    this.ram = new ContentLedger(this.pages, PAGE_SIZE);
+    this.disk = vm.disk ? new ContentLedger(this.blocks, DISK_BLOCK_SIZE) : undefined;
+    this.policy = new ConvergencePolicy({
+      maxDowntimeMs: opts.maxDowntimeMs || 30,
+      maxRounds: opts.maxRounds || 30,
+      autoConverge: opts.autoConverge ?? true,
+    });
+    this.gate = new CompressionGate(opts.compression ?? "auto");
+    this.deadline = Date.now() + (opts.timeoutMs || 300_000);
+    this.cap = opts.bandwidthBytesPerSec ?? 0;
+  }
+
+  /** Runs the migration to its outcome. Never throws: failures are the report's outcome. */
+  async run(): Promise<MigrationReport> {
+    const started = performance.now();
+    let downtimeMs = 0;
+    let stopReason = "";
+    try {
+      await this.handshake();
+      stopReason = await this.precopy();
+      downtimeMs = await this.stopAndCopy();
+      this.phase = "done";
+      return this.report("committed", started, downtimeMs, stopReason);
+    } catch (err) {
+      return this.fail(err, started, stopReason);
+    }
+  }
+
+  private async fail(err: unknown, started: number, stopReason: string): Promise<MigrationReport> {
+    const code = err instanceof SkiffError ? err.code : MigrationErrorCode.STREAM_BROKEN;
+    const error = { code, message: errorMessage(err) };
+    if (this.phase === "commit-sent" && !this.refused) {
+      // The destination may have committed: never resume on our own.
+      this.link.close();
+      await this.release(false);
+      return this.report("in-doubt", started, 0, stopReason, {
+        code: MigrationErrorCode.IN_DOUBT,
+        message: `commit sent, no answer: ${error.message}`,
+      });
+    }
+    try {
+      await this.link.send(encodeRecord({ kind: { $case: "abort", value: error } }));
+    } catch {
+      // the link is already gone; the destination discards on its own
+    }
+    this.link.close();
+    await this.release(true);
+    return this.report("rolled-back", started, 0, stopReason, error);
+  }
+
+  /** Takes the throttle off and, when it must, lets the guest run again. */
+  private async release(resume: boolean): Promise<void> {
+    try {
+      await this.vm.setThrottle(0);
+      if (resume && this.paused) {
+        await this.vm.resume();
+        this.paused = false;
+      }
+    } catch {
+      // the VM went away meanwhile; whoever owns it sees that
+    }
+  }
+
+  private check(): void {
+    if (this.opts.signal?.aborted) throw migrationError(MigrationErrorCode.CANCELLED, "migration cancelled");
+    if (Date.now() > this.deadline) throw migrationError(MigrationErrorCode.TIMEOUT, "migration timed out");
+  }
+
+  /** Waits for the next reply, bounded by the deadline and the cancel signal. */
+  private async expect<K extends ReplyCase>(kind: K): Promise<ReplyValue<K>> {
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const signal = this.opts.signal;
+    const cancellable = this.phase !== "commit-sent";
+    try {
+      const reply = await Promise.race([
+        this.link.reply(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(migrationError(MigrationErrorCode.TIMEOUT, `no ${kind} from the destination in time`)),
+            Math.max(0, this.deadline - Date.now()),
+          );
+          if (signal && cancellable) {
+            onAbort = () => reject(migrationError(MigrationErrorCode.CANCELLED, "migration cancelled"));
+            if (signal.aborted) onAbort();
+            else signal.addEventListener("abort", onAbort, { once: true });
+          }
+        }),
+      ]);
+      const k = reply.kind;
+      if (k?.$case === "failed") {
+        // An explicit refusal: the destination did not commit and will not.
+        this.refused = true;
+        const code = k.value.code === "" ? MigrationErrorCode.REFUSED : k.value.code;
+        throw new SkiffError(code, `destination: ${k.value.message}`);
+      }
+      if (k?.$case !== kind) {
+        throw migrationError(
+          MigrationErrorCode.PROTOCOL,
+          `expected ${kind}, destination sent ${k?.$case ?? "nothing"}`,
+        );
+      }
+      return k.value as ReplyValue<K>;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async send(record: Buffer): Promise<void> {
+    await this.link.send(record);
+    this.records++;
+    this.bytesSent += record.length;
+    if (this.cap > 0) await this.pace(record.length);
+  }
+
+  /** Holds the average rate at or under the bandwidth cap. */
+  private async pace(bytes: number): Promise<void> {
+    const now = performance.now();
+    if (this.capStart === 0 || now - this.capStart > 1000) {
+      this.capStart = now;
+      this.capBytes = 0;
+    }
+    this.capBytes += bytes;
+    const due = this.capStart + (this.capBytes / this.cap) * 1000;
+    if (due > now + 1) await new Promise((r) => setTimeout(r, due - now));
+  }
+
+  private async handshake(): Promise<void> {
+    const o = this.opts;
+    await this.send(
+      encodeRecord({
+        kind: {
+          $case: "hello",
+          value: {
+            formatVersion: FORMAT_VERSION,
+            migrationId: o.migrationId,
+            vmId: o.vmId,
+            sourceEpoch: o.sourceEpoch,
+            targetEpoch: o.targetEpoch,
+            token: o.token,
+            memoryBytes: this.vm.ram.length,
+            pageSize: PAGE_SIZE,
+            diskBytes: this.vm.disk?.bytes ?? 0,
+            diskBlockSize: DISK_BLOCK_SIZE,
+          },
+        },
+      }),
+    );
+    await this.expect("ready");
+  }
+
+  /** Pre-copy rounds until the policy says stop; returns why it stopped. */
+  private async precopy(): Promise<string> {
+    const vm = this.vm;
+    // Dirty logging starts now: whatever the bitmaps held before is covered by round 0's full pass.
+    vm.dirty.fetchAndClear();
+    vm.disk?.dirty.fetchAndClear();
+    for (let round = 0; ; round++) {
+      this.check();
+      const t0 = performance.now();
+      const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
+      if (round === 0) {
+        await this.sendAllPages(tally);
+        await this.sendAllBlocks(tally);
+        this.nonZeroBytes = this.ram.nonZeroBlocks * PAGE_SIZE;
+      } else {
+        await this.sendItems("pages", round, vm.dirty.fetchAndClear(), tally);
+        if (vm.disk) await this.sendItems("disk", round, vm.disk.dirty.fetchAndClear(), tally);
+      }
+      await this.endRound(round, tally);
+      const ms = performance.now() - t0;
+      this.sendingMs += ms;
+      const dirtyPages = vm.dirty.count();
+      const dirtyBlocks = vm.disk?.dirty.count() ?? 0;
+      const decision = this.policy.next({
+        round,
+        bytes: tally.bytes,
+        ms,
+        remainingItems: dirtyPages + dirtyBlocks,
+        remainingBytes: (dirtyPages + dirtyBlocks) * (PAGE_SIZE + 8),
+        dirtyBytesPerSec: ms > 0 ? ((dirtyPages * PAGE_SIZE + dirtyBlocks * DISK_BLOCK_SIZE) / ms) * 1000 : 0,
+      });
+      this.record(
+        round,
+        MigrationPhase.MIGRATION_PHASE_PRECOPY,
+        tally,
+        ms,
+        ms > 0 ? (dirtyPages / ms) * 1000 : 0,
+      );
+      if (decision.throttlePercent !== this.throttleSet) {
+        this.throttleSet = decision.throttlePercent;
+        this.maxThrottle = Math.max(this.maxThrottle, decision.throttlePercent);
+        await vm.setThrottle(decision.throttlePercent);
+      }
+      if (decision.action === "stop") return decision.reason;
+    }
+  }
+
+  private record(
+    round: number,
+    phase: MigrationPhase,
+    t: RoundTally,
+    ms: number,
+    dirtyPagesPerSec: number,
+  ): void {
+    const r: RoundReport = {
+      round,
+      phase,
+      pages: t.pages,
+      zeroPages: t.zeroPages,
+      blocks: t.blocks,
+      bytes: t.bytes,
+      ms,
+      dirtyPagesPerSec,
+      throttlePercent: this.throttleSet,
+      bandwidthBytesPerSec: this.policy.bandwidthBytesPerSec,
+    };
+    this.rounds.push(r);
+    this.opts.onRound?.(r);
+  }
+
+  private async endRound(round: number, t: RoundTally): Promise<void> {
+    await this.send(
+      encodeRecord({
+        kind: {
+          $case: "roundEnd",
+          value: { round, pages: t.pages + t.zeroPages, blocks: t.blocks, bytes: t.bytes },
+        },
+      }),
+    );
+    const ack = await this.expect("roundAck");
+    if (ack.round !== round) {
+      throw migrationError(MigrationErrorCode.PROTOCOL, `round ${round} acknowledged as ${ack.round}`);
+    }
+  }
+
+  /** Round 0: every non-zero page (the destination starts from zeroed memory). */
+  private async sendAllPages(tally: RoundTally): Promise<void> {
+    const ram = this.vm.ram;
+    const batch: number[] = [];
+    for (let p = 0; p < this.pages; p++) {
+      if (isZeroBlock(ram, p * PAGE_SIZE, PAGE_SIZE)) continue;
+      batch.push(p);
+      if (batch.length === BATCH_ITEMS) {
+        await this.sendBatch("pages", 0, batch, [], tally);
+        batch.length = 0;
+        this.check();
+      }
+    }
+    if (batch.length > 0) await this.sendBatch("pages", 0, batch, [], tally);
+  }
+
+  /** Round 0 of the disk: every non-zero block, read in large chunks. */
+  private async sendAllBlocks(tally: RoundTally): Promise<void> {
+    const disk = this.vm.disk;
+    if (!disk) return;
+    const chunk = Buffer.alloc(BATCH_ITEMS * DISK_BLOCK_SIZE);
+    for (let first = 0; first < this.blocks; first += BATCH_ITEMS) {
+      const n = Math.min(BATCH_ITEMS, this.blocks - first);
+      chunk.fill(0);
+      readAt(disk.fd, chunk, n * DISK_BLOCK_SIZE, first * DISK_BLOCK_SIZE);
+      const items: number[] = [];
+      for (let i = 0; i < n; i++)
+        if (!isZeroBlock(chunk, i * DISK_BLOCK_SIZE, DISK_BLOCK_SIZE)) items.push(first + i);
+      if (items.length > 0) await this.sendBatch("disk", 0, items, [], tally, chunk, first);
+      this.check();
+    }
+  }
+
+  /** Later rounds: the given dirty items, zero ones as markers. */
+  private async sendItems(
+    kind: BatchKind,
+    round: number,
+    items: Uint32Array,
+    tally: RoundTally,
+  ): Promise<void> {
+    const data: number[] = [];
+    const zeros: number[] = [];
+    const size = kind === "pages" ? PAGE_SIZE : DISK_BLOCK_SIZE;
+    let source = this.vm.ram;
+    let base = 0;
+    for (let i = 0; i < items.length; i += BATCH_ITEMS) {
+      const slice = items.subarray(i, i + BATCH_ITEMS);
+      data.length = 0;
+      zeros.length = 0;
+      if (kind === "disk") {
+        // Read the batch's blocks into a scratch buffer (runs of neighbours in one read).
+        source = this.readBlocks(slice);
+        base = -1;
+      }
+      for (let j = 0; j < slice.length; j++) {
+        const item = slice[j]!;
+        const off = base === -1 ? j * size : item * size;
+        if (isZeroBlock(source, off, size)) zeros.push(item);
+        else data.push(item);
+      }
+      await this.sendBatch(
+        kind,
+        round,
+        data,
+        zeros,
+        tally,
+        base === -1 ? source : undefined,
+        base === -1 ? slice : undefined,
+      );
+      this.check();
+    }
+  }
+
+  private readBlocks(blocks: Uint32Array): Buffer {
+    const disk = this.vm.disk!;
+    const need = blocks.length * DISK_BLOCK_SIZE;
+    if (!this.scratch || this.scratch.length < need)
+      this.scratch = Buffer.alloc(BATCH_ITEMS * DISK_BLOCK_SIZE);
+    const buf = this.scratch.subarray(0, need);
+    buf.fill(0);
+    for (let j = 0; j < blocks.length; ) {
+      let k = j + 1;
+      while (k < blocks.length && blocks[k] === blocks[k - 1]! + 1) k++;
+      readAt(
+        disk.fd,
+        buf.subarray(j * DISK_BLOCK_SIZE, k * DISK_BLOCK_SIZE),
+        (k - j) * DISK_BLOCK_SIZE,
+        blocks[j]! * DISK_BLOCK_SIZE,
+      );
+      j = k;
+    }
+    return buf;
+  }
+
+  /**
+   * Sends one batch. Page data comes from guest RAM at `item * size`, or for disk batches from
+   * `chunk`, where item `i` sits at `(i - first) * size` (first: a number) or at its position in
+   * `order` (the batch's block list).
+   */
+  private async sendBatch(
+    kind: BatchKind,
+    round: number,
+    items: number[],
+    zeros: number[],
+    tally: RoundTally,
+    chunk?: Uint8Array,
+    where?: number | Uint32Array,
+  ): Promise<void> {
+    const size = kind === "pages" ? PAGE_SIZE : DISK_BLOCK_SIZE;
+    const ledger = kind === "pages" ? this.ram : this.disk!;
+    const src = chunk ?? this.vm.ram;
+    const offsetOf = (item: number, k: number): number => {
+      if (chunk === undefined) return item * size;
+      if (typeof where === "number") return (item - where) * size;
+      return where ? indexIn(where, item, k) * size : k * size;
+    };
+    const rawLength = items.length * size;
+    let msg = allocBatch(kind, round, items, zeros, rawLength, Compression.COMPRESSION_NONE);
+    for (let k = 0; k < items.length; k++) {
+      const off = offsetOf(items[k]!, k);
+      msg.data.set(src.subarray(off, off + size), k * size);
+    }
+    // Sums over exactly the bytes that go out: the copy, not guest RAM (which may change meanwhile).
+    for (let k = 0; k < items.length; k++) ledger.setData(items[k]!, blockSum(msg.data, k * size, size));
+    for (const z of zeros) ledger.setZero(z);
+    if (rawLength > 0 && this.gate.shouldTry(this.policy.bandwidthBytesPerSec, this.cap)) {
+      const packed = this.gate.compress(msg.data);
+      if (packed) {
+        const c = allocBatch(kind, round, items, zeros, packed.length, Compression.COMPRESSION_DEFLATE);
+        c.data.set(packed);
+        msg = c;
+      }
+    }
+    await this.send(msg.message);
+    tally.bytes += msg.message.length;
+    this.payloadBytes += rawLength;
+    if (kind === "pages") {
+      tally.pages += items.length;
+      tally.zeroPages += zeros.length;
+      this.pagesSent += items.length;
+      this.zeroPagesSent += zeros.length;
+    } else {
+      tally.blocks += items.length + zeros.length;
+      this.diskBytesSent += msg.message.length;
+    }
+  }
+
+  /** Pause, last dirty pages and blocks, device state, commit; returns the downtime. */
+  private async stopAndCopy(): Promise<number> {
+    const vm = this.vm;
+    this.check();
+    this.phase = "stopcopy";
+    const t0 = performance.now();
+    await vm.pause();
+    this.paused = true;
+    const pausedAtMs = wallMs();
+    const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
+    await this.sendItems("pages", this.rounds.length, vm.dirty.fetchAndClear(), tally);
+    if (vm.disk) await this.sendItems("disk", this.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
+    const state = await vm.deviceState();
+    await this.send(
+      encodeRecord({ kind: { $case: "deviceState", value: { snapshot: Buffer.from(state), pausedAtMs } } }),
+    );
+    const commit = encodeRecord({
+      kind: {
+        $case: "commit",
+        value: {
+          targetEpoch: this.opts.targetEpoch,
+          nonzeroPages: this.ram.nonZeroBlocks,
+          nonzeroBlocks: this.disk?.nonZeroBlocks ?? 0,
+          ramChecksum: this.ram.checksum(),
+          diskChecksum: this.disk?.checksum() ?? 0,
+          records: this.records,
+        },
+      },
+    });
+    this.check();
+    // From here on the destination may commit at any moment.
+    this.phase = "commit-sent";
+    await this.send(commit);
+    this.link.end();
+    const committed = await this.expect("committed");
+    const ms = performance.now() - t0;
+    this.sendingMs += ms;
+    this.record(this.rounds.length, MigrationPhase.MIGRATION_PHASE_STOPCOPY, tally, ms, 0);
+    return Math.max(0, committed.resumedAtMs - pausedAtMs);
+  }
+
+  private report(
+    outcome: MigrationOutcomeName,
+    started: number,
+    downtimeMs: number,
+    stopReason: string,
+    error?: { code: string; message: string },
+  ): MigrationReport {
+    return {
+      outcome,
+      ...(error ? { error } : {}),
+      rounds: this.rounds,
+      downtimeMs,
+      totalMs: performance.now() - started,
+      bytesSent: this.bytesSent,
+      pagesSent: this.pagesSent,
+      zeroPagesSent: this.zeroPagesSent,
+      nonZeroBytes: this.nonZeroBytes,
+      diskBytesSent: this.diskBytesSent,
+      throughputBytesPerSec: this.sendingMs > 0 ? (this.payloadBytes / this.sendingMs) * 1000 : 0,
+      maxThrottlePercent: this.maxThrottle,
+      targetEpoch: this.opts.targetEpoch,
+      stopReason,
+    };
+  }
+}
+
+/** Position of `item` in a batch's block list, starting the search at its likely index. */
+function indexIn(order: Uint32Array, item: number, hint: number): number {
+  if (order[hint] === item) return hint;
+  const i = order.indexOf(item);
+  if (i < 0) throw new Error(`block ${item} not in its batch`);
+  return i;
+}
+
+function readAt(fd: number, buf: Uint8Array, length: number, position: number): void {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break; // past the end of the file: the rest stays zero
+    done += n;
+  }
+}
