@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { hashToken } from "../auth/tokens.js";
-import type { Db } from "../db/client.js";
+import type { ApiToken, Db } from "../db/client.js";
 import { apiError } from "./errors.js";
 
 /** Who is calling. Tenants are bound to one project; operators see every project. */
@@ -44,6 +44,33 @@ function sameSecret(a: string, b: string): boolean {
 /** Don't write on every request: last-used is advisory, a minute's precision is plenty. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
+interface CachedToken {
+  readonly row: ApiToken | null;
+  readonly until: number;
+}
+
+/**
+ * Token lookups are cached briefly per process: a request then costs no database round trip for
+ * auth. Revocation is immediate in the process that revokes, and takes at most TOKEN_CACHE_MS in
+ * other API replicas.
+ */
+export const TOKEN_CACHE_MS = 2000;
+const tokenCache = new Map<string, CachedToken>();
+
+export function forgetToken(hash: string | undefined): void {
+  if (hash === undefined) tokenCache.clear();
+  else tokenCache.delete(hash);
+}
+
+async function lookupToken(db: Db, hash: string, now: number): Promise<ApiToken | null> {
+  const hit = tokenCache.get(hash);
+  if (hit && hit.until > now) return hit.row;
+  const row = await db.apiToken.findUnique({ where: { hash } });
+  if (tokenCache.size > 10_000) tokenCache.clear();
+  tokenCache.set(hash, { row, until: now + TOKEN_CACHE_MS });
+  return row;
+}
+
 export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: string }): void {
   app.decorateRequest("principal", null);
   app.addHook("onRequest", async (req) => {
@@ -57,8 +84,8 @@ export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: s
       req.principal = { kind: "agent" };
       return;
     }
-    const row = await deps.db.apiToken.findUnique({ where: { hash: hashToken(token) } });
     const now = Date.now();
+    const row = await lookupToken(deps.db, hashToken(token), now);
     if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) {
       throw apiError("UNAUTHENTICATED", "invalid, expired or revoked token");
     }
@@ -75,7 +102,9 @@ export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: s
       );
     }
     if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      await deps.db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } });
+      const used = new Date(now);
+      row.lastUsedAt = used; // also in the cached row: one write per minute, not per request
+      await deps.db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: used } });
     }
   });
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { hashToken, newToken, tokenPrefix } from "../auth/tokens.js";
-import { projectFilter, tokenPrincipal } from "../http/auth.js";
+import { forgetToken, projectFilter, tokenPrincipal } from "../http/auth.js";
 import { tokenDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
 import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
@@ -126,6 +126,7 @@ export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
       if (t.revokedAt) return tokenDto(t);
       const row = await db.$transaction(async (tx) => {
         const r = await tx.apiToken.update({ where: { id: t.id }, data: { revokedAt: new Date() } });
+        forgetToken(t.hash);
         await recordEvent(tx, {
           projectId: t.projectId,
           actor: actorOf(p),

@@ -34,15 +34,18 @@ export async function startWorkers(
 ): Promise<RunningWorkers> {
   const connection = { url: queues.options.redisUrl, maxRetriesPerRequest: null };
   const prefix = queues.options.prefix ?? "skiff";
+  // A job whose worker died is taken up again after its lock lapses (lockDuration) and the next
+  // stalled-job check: about 20-30 s instead of BullMQ's default 30-60 s.
+  const recovery = { lockDuration: 20_000, stalledInterval: 10_000 };
   const provision = new Worker<ProvisionJob>(
     QUEUE_NAMES.provision,
     async (job) => runProvision(ctx, job.data, attemptOf(job)),
-    { connection, prefix, concurrency: opts.concurrency?.provision ?? 8 },
+    { connection, prefix, ...recovery, concurrency: opts.concurrency?.provision ?? 8 },
   );
   const lifecycle = new Worker<LifecycleJob>(
     QUEUE_NAMES.lifecycle,
     async (job) => runLifecycle(ctx, job.data, attemptOf(job)),
-    { connection, prefix, concurrency: opts.concurrency?.lifecycle ?? 16 },
+    { connection, prefix, ...recovery, concurrency: opts.concurrency?.lifecycle ?? 16 },
   );
   const maint = new Worker(
     QUEUE_NAMES.maintenance,
@@ -61,7 +64,7 @@ export async function startWorkers(
           return undefined;
       }
     },
-    { connection, prefix, concurrency: 4 },
+    { connection, prefix, ...recovery, concurrency: 4 },
   );
   const workers = [provision, lifecycle, maint] as Worker[];
   for (const w of workers) {

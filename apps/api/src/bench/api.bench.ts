@@ -1,0 +1,198 @@
+#!/usr/bin/env -S pnpm exec tsx
+/**
+ * Control-plane benchmarks (`pnpm bench` in apps/api; not a timed test):
+ *   1. placement decision over 1,000 nodes and 10,000 VPSes: the pure algorithm, and the whole
+ *      decision as the worker makes it (load query + filters/weighers + reservation, in one
+ *      transaction under the placement lock) on PostgreSQL with simulated rows;
+ *   2. API throughput and latency of GET /v1/vps over real HTTP with 1,000 VPSes;
+ *   3. create → running latency (p50/p99) with the API process, its workers and 3 real node agents
+ *      (skip with BENCH_SKIP_CLUSTER=1).
+ */
+import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { createLogger } from "@skiff/common";
+import { DEFAULT_POLICY, type NodeLoad, place } from "../domain/placement.js";
+import { nodeLoads } from "../services/capacity.js";
+import { startHarness } from "../test-support/harness.js";
+import { placeVps } from "../workers/provision.js";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+function summary(samples: number[]): string {
+  const s = [...samples].sort((a, b) => a - b);
+  return `p50 ${pct(s, 50).toFixed(2)} ms, p99 ${pct(s, 99).toFixed(2)} ms, max ${s[s.length - 1]!.toFixed(2)} ms (n=${s.length})`;
+}
+
+async function benchPlacement(): Promise<void> {
+  // Pure algorithm over 1,000 simulated node loads.
+  const loads: NodeLoad[] = Array.from({ length: 1000 }, (_, i) => ({
+    id: `n${i}`,
+    name: `node-${String(i).padStart(4, "0")}`,
+    status: i % 97 === 0 ? "unreachable" : "ready",
+    maintenance: i % 101 === 0,
+    cpus: 16,
+    memoryBytes: 64 * GiB,
+    diskBytes: 2000 * GiB,
+    reserved: { vpsCount: 10, vcpus: 10, cpuShare: 1000, memoryBytes: (i % 50) * GiB, diskBytes: 100 * GiB },
+    groupMembers: i % 7 === 0 ? 1 : 0,
+  }));
+  const req = {
+    vcpus: 2,
+    memoryBytes: 4 * GiB,
+    diskBytes: 40 * GiB,
+    cpuShare: 200,
+    group: { policy: "anti_affinity" as const, strict: true, placedMembers: 143 },
+  };
+  for (let i = 0; i < 200; i++) place(loads, req);
+  const n = 2000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) place(loads, req);
+  const perDecision = (performance.now() - t0) / n;
+  console.log(`placement (pure), 1,000 nodes: ${(perDecision * 1000).toFixed(1)} µs per decision`);
+
+  // The worker's whole decision on PostgreSQL: 1,000 nodes, 10,000 placed VPSes.
+  const h = await startHarness();
+  try {
+    const project = h.defaultProjectId;
+    const plan = await h.db.plan.findFirstOrThrow({ where: { name: "small" } });
+    const image = await h.db.image.findFirstOrThrow({ where: { isDefault: true } });
+    await h.db.$executeRawUnsafe(`
+      INSERT INTO nodes (id, name, grpc_address, cpus, memory_bytes, disk_bytes, status, last_heartbeat_at, updated_at)
+      SELECT gen_random_uuid(), 'node-' || lpad(g::text, 4, '0'), '127.0.0.1:1', 16, ${64 * GiB}, ${2000 * GiB},
+             'ready', now(), now()
+      FROM generate_series(1, 1000) g`);
+    await h.db.$executeRawUnsafe(`
+      INSERT INTO vps (id, project_id, name, plan_id, image_id, node_id, state, epoch, vcpus, memory_bytes,
+                       disk_bytes, cpu_share, updated_at)
+      SELECT gen_random_uuid(), '${project}', 'sim-' || g, '${plan.id}', '${image.id}',
+             (SELECT id FROM nodes ORDER BY name OFFSET (g % 1000) LIMIT 1), 'running', 1, 1, ${64 * MiB},
+             ${128 * MiB}, 50, now()
+      FROM generate_series(1, 10000) g`);
+    await h.db.$executeRawUnsafe(`ANALYZE`);
+    const ctx = { db: h.db, agents: h.agents, policy: DEFAULT_POLICY, log: createLogger("bench", "silent") };
+
+    const queryTimes: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = performance.now();
+      await nodeLoads(h.db);
+      queryTimes.push(performance.now() - t);
+    }
+    console.log(`node load query (1,000 nodes, 10,000 VPSes): ${summary(queryTimes.slice(5))}`);
+
+    const decisions: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const v = await h.db.vps.create({
+        data: {
+          projectId: project,
+          name: `bench-${i}`,
+          planId: plan.id,
+          imageId: image.id,
+          vcpus: 1,
+          memoryBytes: BigInt(64 * MiB),
+          diskBytes: BigInt(128 * MiB),
+          cpuShare: 50,
+          action: "create",
+          actionId: randomUUID(),
+        },
+      });
+      const t = performance.now();
+      const placed = await placeVps(ctx, v, { vpsId: v.id, actionId: v.actionId! });
+      decisions.push(performance.now() - t);
+      if (!placed?.nodeId) throw new Error("not placed");
+    }
+    console.log(`placement decision incl. reservation (worker path): ${summary(decisions.slice(5))}`);
+  } finally {
+    await h.close();
+  }
+}
+
+async function benchList(): Promise<void> {
+  const h = await startHarness();
+  try {
+    const { token, projectId } = await h.tenant("bench", { maxVps: 5000 });
+    const plan = await h.db.plan.findFirstOrThrow({ where: { name: "small" } });
+    const image = await h.db.image.findFirstOrThrow({ where: { isDefault: true } });
+    await h.db.$executeRawUnsafe(`
+      INSERT INTO vps (id, project_id, name, plan_id, image_id, state, epoch, vcpus, memory_bytes, disk_bytes, cpu_share, updated_at)
+      SELECT gen_random_uuid(), '${projectId}', 'vps-' || g, '${plan.id}', '${image.id}', 'running', 1, 1, ${64 * MiB}, ${128 * MiB}, 50, now()
+      FROM generate_series(1, 1000) g`);
+    await h.db.$executeRawUnsafe(`ANALYZE`);
+    const address = await h.app.listen({ host: "127.0.0.1", port: 0 });
+    for (const limit of [50, 500]) {
+      const url = `${address}/v1/vps?limit=${limit}`;
+      const headers = { authorization: `Bearer ${token}` };
+      for (let i = 0; i < 50; i++) await (await fetch(url, { headers })).arrayBuffer();
+      const latencies: number[] = [];
+      const concurrency = 16;
+      const durationMs = 8000;
+      const end = performance.now() + durationMs;
+      let errors = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < end) {
+            const t = performance.now();
+            const r = await fetch(url, { headers });
+            await r.arrayBuffer();
+            if (r.status !== 200) errors++;
+            latencies.push(performance.now() - t);
+          }
+        }),
+      );
+      console.log(
+        `GET /v1/vps?limit=${limit} (1,000 VPSes, ${concurrency} clients): ${(latencies.length / (durationMs / 1000)).toFixed(0)} req/s, ${summary(latencies)}, ${errors} errors`,
+      );
+    }
+  } finally {
+    await h.close();
+  }
+}
+
+async function benchCreateToRunning(): Promise<void> {
+  const { startCluster, writeEchoFirmware, waitFor } = await import("../../../../tests/e2e/api-cluster.js");
+  const c = await startCluster({ agents: 3 });
+  try {
+    const kernelPath = await writeEchoFirmware(c.dir);
+    await c.call("POST", "/v1/images", { name: "echo", bootMode: "firmware", kernelPath });
+    await c.call("POST", "/v1/plans", {
+      name: "fw",
+      vcpus: 1,
+      memoryBytes: 1 << 20,
+      diskBytes: 0,
+      cpuShare: 10,
+    });
+    const one = async (name: string) => {
+      const t = performance.now();
+      const r = await c.call("POST", "/v1/vps", { name, plan: "fw", image: "echo" });
+      await waitFor(
+        `${name} running`,
+        async () => {
+          const v = (await c.call("GET", `/v1/vps/${r.body.id}`)).body;
+          if (v.state === "error") throw new Error(v.stateReason);
+          return v.state === "running";
+        },
+        120_000,
+      );
+      return performance.now() - t;
+    };
+    const sequential: number[] = [];
+    for (let i = 0; i < 20; i++) sequential.push(await one(`seq-${i}`));
+    console.log(`create → running, one at a time (3 agents, polled every 50 ms): ${summary(sequential)}`);
+    const t = performance.now();
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => one(`burst-${i}`)));
+    console.log(
+      `create → running, 20 at once: ${summary(burst)}; all 20 running after ${(performance.now() - t).toFixed(0)} ms`,
+    );
+  } finally {
+    await c.stop();
+  }
+}
+
+console.log(`Skiff API benchmarks, ${new Date().toISOString()}, Node ${process.version}`);
+await benchPlacement();
+await benchList();
+if (!process.env.BENCH_SKIP_CLUSTER) await benchCreateToRunning();
+process.exit(0);
