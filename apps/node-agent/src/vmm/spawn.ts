@@ -11,6 +11,15 @@ const VMM_MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 /** V8 heap of the VMM's main thread (guest RAM is a SharedArrayBuffer outside it). */
 const VMM_HEAP_MIB = 96;
 
+/** The agent's environment minus its secrets: a VMM needs no token. */
+function vmmEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "info" };
+  delete env.SKIFF_AGENT_TOKEN;
+  delete env.SKIFF_OPERATOR_TOKEN;
+  delete env.DATABASE_URL;
+  return env;
+}
+
 export interface SpawnOptions {
   readonly restore: boolean;
   readonly nice: number;
@@ -41,7 +50,7 @@ export async function spawnVmm(
       detached: true,
       stdio: ["ignore", out, out],
       cwd: paths.dir,
-      env: { ...process.env, LOG_LEVEL: "info" },
+      env: vmmEnv(),
     },
   );
   closeSync(out);

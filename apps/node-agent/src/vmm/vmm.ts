@@ -75,6 +75,8 @@ export class Vmm {
   /** Set while a graceful stop waits for the guest to power off. */
   private onGuestEnd: ((e: GuestEnd) => void) | undefined;
   private exiting = false;
+  /** The memory cap is checked unless a snapshot (a transient copy of RAM) is being written. */
+  private memoryCheck = true;
 
   constructor(
     private readonly vmId: string,
@@ -310,6 +312,8 @@ export class Vmm {
     if (vcpu === undefined) throw new SkiffError("VMM_INVALID_STATE", "no vcpu");
     if (this.state === "running") await vcpu.pause();
     this.setState("paused");
+    // The snapshot is a second copy of guest RAM for a moment: not a reason to end the VMM.
+    this.memoryCheck = false;
     const snap = await vcpu.snapshot(true);
     const tmp = `${this.paths.snapshot}.tmp`;
     const fd = openSync(tmp, "w");
@@ -363,7 +367,7 @@ export class Vmm {
     // takes it over.
     this.dirtyPagesPerSec = dt > 0 ? this.dirty.fetchAndClear().length / dt : 0;
     const rss = process.memoryUsage.rss();
-    if (rss > this.memoryCapBytes) {
+    if (this.memoryCheck && rss > this.memoryCapBytes) {
       this.log.error({ rss, cap: this.memoryCapBytes }, "memory cap exceeded");
       void this.finish({
         reason: "fatal",
