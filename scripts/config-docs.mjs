@@ -31,7 +31,12 @@ export async function renderConfigDocs() {
     const path = join(root, file);
     if (!existsSync(path)) continue;
     const mod = await import(pathToFileURL(path).href);
-    for (const spec of Object.values(mod).filter(isSpec)) parts.push(describeConfig(title, spec));
+    // A module may hold several programs' specs (e.g. the API server and its migrate tool).
+    const specs = Object.entries(mod).filter(([, v]) => isSpec(v));
+    for (const [name, spec] of specs) {
+      const program = name.replace(/Spec$/, "");
+      parts.push(describeConfig(specs.length > 1 ? `${title}: ${program}` : title, spec));
+    }
   }
   return `${parts.join("\n").trimEnd()}\n`;
 }
