@@ -4,6 +4,8 @@ import type { StateRecord } from "../snapshot/state.js";
 export interface DiskConfig {
   path: string;
   readOnly?: boolean;
+  /** Shared dirty-block log for live migration (see VirtioBlkOptions.dirtyLog); not part of snapshots. */
+  dirtyLog?: SharedArrayBuffer;
 }
 
 /** Guest RAM and its dirty bitmap, shared with the VMM's main thread (migration reads pages there). */
@@ -64,7 +66,11 @@ export function specOf(cfg: Omit<MachineConfig, "image">): MachineSpec {
     mode: cfg.mode,
     memoryBytes: cfg.memoryBytes,
     bootargs: cfg.bootargs ?? "console=ttyS0 earlycon=sbi",
-    disks: disks.map((d) => ({ path: d.path, readOnly: d.readOnly ?? false })),
+    disks: disks.map((d) => ({
+      path: d.path,
+      readOnly: d.readOnly ?? false,
+      ...(d.dirtyLog ? { dirtyLog: d.dirtyLog } : {}),
+    })),
     rng,
     clock: cfg.clock ?? "host",
   };

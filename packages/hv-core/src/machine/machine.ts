@@ -16,6 +16,7 @@ import { decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/contai
 import type { StateRecord } from "../snapshot/state.js";
 import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS, TIMEBASE_HZ } from "./clock.js";
 import {
+  type DiskConfig,
   type MachineConfig,
   type MachineSpec,
   type SharedMemory,
@@ -117,12 +118,26 @@ export class Machine {
     return m;
   }
 
-  /** Rebuilds a machine from `snapshot()` bytes, in fresh memory or the given shared buffers. */
-  static restore(snapshot: Uint8Array, opts: { memory?: SharedMemory } = {}): Machine {
+  /**
+   * Rebuilds a machine from `snapshot()` bytes, in fresh memory or the given shared buffers.
+   * `disks` replaces the snapshot's disks (same count): the disk may live at another path now
+   * (another node after a live migration) and may carry a dirty-block log.
+   */
+  static restore(snapshot: Uint8Array, opts: { memory?: SharedMemory; disks?: DiskConfig[] } = {}): Machine {
     const snap = decodeSnapshot(snapshot);
     const c = snap.components;
     if (!c.machine) throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot has no machine section");
-    const m = new Machine(specFromState(c.machine), opts.memory);
+    let spec = specFromState(c.machine);
+    if (opts.disks) {
+      if (opts.disks.length !== spec.disks.length) {
+        throw new SkiffError(
+          "SNAPSHOT_MISMATCH",
+          `snapshot has ${spec.disks.length} disks, ${opts.disks.length} given`,
+        );
+      }
+      spec = specOf({ ...spec, disks: opts.disks });
+    }
+    const m = new Machine(spec, opts.memory);
     if (snap.ram) {
       if (snap.ram.size !== m.ram.size)
         throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");

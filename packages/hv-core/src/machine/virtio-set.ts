@@ -17,7 +17,7 @@ export class VirtioSet {
   constructor(spec: MachineSpec, ram: Ram, irq: (slot: number, level: boolean) => void) {
     try {
       for (const disk of spec.disks) {
-        const blk = new VirtioBlk({ path: disk.path, readOnly: disk.readOnly });
+        const blk = new VirtioBlk({ path: disk.path, readOnly: disk.readOnly, dirtyLog: disk.dirtyLog });
         this.disks.push(blk);
         this.add(ram, blk, irq);
       }

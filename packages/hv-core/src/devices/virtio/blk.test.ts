@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { PAGE_SHIFT, Ram } from "../../memory/ram.js";
+import { DirtyBitmap, PAGE_SHIFT, Ram } from "../../memory/ram.js";
 import {
+  diskDirtyLogBytes,
   SECTOR_SIZE,
   VIRTIO_BLK_S_IOERR,
   VIRTIO_BLK_S_OK,
@@ -34,10 +35,10 @@ function makeDisk(): string {
   return path;
 }
 
-function setup(opts: { readOnly?: boolean } = {}) {
+function setup(opts: { readOnly?: boolean; dirtyLog?: SharedArrayBuffer } = {}) {
   const path = makeDisk();
   const ram = new Ram(1 << 20);
-  const blk = new VirtioBlk({ path, readOnly: opts.readOnly ?? false });
+  const blk = new VirtioBlk({ path, readOnly: opts.readOnly ?? false, dirtyLog: opts.dirtyLog });
   let irq = false;
   const dev = new VirtioMmio(ram, blk, (l) => {
     irq = l;
@@ -141,6 +142,32 @@ describe("VirtioBlk", () => {
     const r = request(drv, [{ out: header(VIRTIO_BLK_T_IN, 5) }, { in: 1024 }, { in: 1 }], true);
     expect(r.status).toBe(VIRTIO_BLK_S_OK);
     expect(drv.bytes(r.addrs[1]!, 1024)).toEqual(data);
+  });
+
+  it("logs the 4 KiB blocks a write touched in its dirty-block log (reads and failures log nothing)", () => {
+    const log = new SharedArrayBuffer(diskDirtyLogBytes(SECTORS * SECTOR_SIZE + 100));
+    const { drv } = setup({ dirtyLog: log });
+    const dirty = new DirtyBitmap(Math.ceil((SECTORS * SECTOR_SIZE + 100) / 4096), log);
+    // Sectors 7..9 span bytes 3584..5119: blocks 0 and 1.
+    const w = request(drv, [
+      { out: header(VIRTIO_BLK_T_OUT, 7) },
+      { out: new Uint8Array(1536).fill(9) },
+      { in: 1 },
+    ]);
+    expect(w.status).toBe(VIRTIO_BLK_S_OK);
+    request(drv, [{ out: header(VIRTIO_BLK_T_IN, 100) }, { in: 512 }, { in: 1 }]);
+    const bad = request(drv, [
+      { out: header(VIRTIO_BLK_T_OUT, SECTORS) },
+      { out: new Uint8Array(512) },
+      { in: 1 },
+    ]);
+    expect(bad.status).toBe(VIRTIO_BLK_S_IOERR);
+    expect(Array.from(dirty.fetchAndClear())).toEqual([0, 1]);
+    request(drv, [{ out: header(VIRTIO_BLK_T_OUT, 120) }, { out: new Uint8Array(512).fill(1) }, { in: 1 }]);
+    expect(Array.from(dirty.fetchAndClear())).toEqual([15]);
+    expect(() => new VirtioBlk({ path: makeDisk(), dirtyLog: new SharedArrayBuffer(0) })).toThrow(
+      expect.objectContaining({ code: "VIRTIO_BLK_DIRTY_LOG" }),
+    );
   });
 
   it("answers GET_ID with the NUL-padded serial", () => {

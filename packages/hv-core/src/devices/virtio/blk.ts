@@ -1,5 +1,6 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
+import { DirtyBitmap } from "../../memory/ram.js";
 import type { StateRecord } from "../../snapshot/state.js";
 import type { AccessSize } from "../mmio.js";
 import { stateNumber } from "../state-fields.js";
@@ -33,6 +34,20 @@ export interface VirtioBlkOptions {
   readOnly?: boolean;
   /** The device ID string returned by GET_ID (at most 20 ASCII bytes); default from the file name. */
   serial?: string;
+  /**
+   * Dirty-block log: 1 bit per DISK_DIRTY_BLOCK bytes of the disk (the RAM dirty bitmap's layout),
+   * set after every successful write. Shared with the VMM's main thread, which pre-copies the disk
+   * during a live migration and fetches-and-clears it.
+   */
+  dirtyLog?: SharedArrayBuffer;
+}
+
+/** Granularity of the dirty-block log. */
+export const DISK_DIRTY_BLOCK = 4096;
+
+/** Bytes of SharedArrayBuffer a dirty-block log for a disk of `diskBytes` needs. */
+export function diskDirtyLogBytes(diskBytes: number): number {
+  return Math.ceil(Math.ceil(diskBytes / DISK_DIRTY_BLOCK) / 32) * 4;
 }
 
 /**
@@ -52,6 +67,7 @@ export class VirtioBlk implements VirtioBackend {
   private readonly id = new Uint8Array(ID_BYTES);
   private fd: number;
   private ctx: VirtioDeviceContext | undefined;
+  private readonly dirty: DirtyBitmap | undefined;
 
   constructor(options: VirtioBlkOptions) {
     this.readOnly = options.readOnly ?? false;
@@ -67,7 +83,15 @@ export class VirtioBlk implements VirtioBackend {
         },
       );
     }
-    this.capacity = Math.floor(fstatSync(this.fd).size / SECTOR_SIZE);
+    const size = fstatSync(this.fd).size;
+    this.capacity = Math.floor(size / SECTOR_SIZE);
+    if (options.dirtyLog) {
+      if (options.dirtyLog.byteLength < diskDirtyLogBytes(size)) {
+        closeSync(this.fd);
+        throw new SkiffError("VIRTIO_BLK_DIRTY_LOG", `dirty-block log too small for ${size} bytes of disk`);
+      }
+      this.dirty = new DirtyBitmap(Math.ceil(size / DISK_DIRTY_BLOCK), options.dirtyLog);
+    }
     this.features = [
       VirtioBlkFeature.SEG_MAX,
       VirtioBlkFeature.BLK_SIZE,
@@ -144,6 +168,7 @@ export class VirtioBlk implements VirtioBackend {
         if (status === VIRTIO_BLK_S_OK) {
           const data = chain.read(HEADER_SIZE, len);
           if (!this.io(() => writeFully(this.fd, data, sector * SECTOR_SIZE))) status = VIRTIO_BLK_S_IOERR;
+          else if (this.dirty && len > 0) this.markWritten(sector * SECTOR_SIZE, len);
         }
         break;
       }
@@ -162,6 +187,12 @@ export class VirtioBlk implements VirtioBackend {
     // The used length counts bytes written from the start of the writable area (§2.6.8.2): data
     // plus the status byte when the data reached it, else the data alone (an honest undercount).
     return dataWritten === statusAt ? statusAt + 1 : dataWritten;
+  }
+
+  /** Logs the blocks of a write (after the data reached the file: a reader that clears the bit then reads sees it). */
+  private markWritten(offset: number, len: number): void {
+    const last = Math.floor((offset + len - 1) / DISK_DIRTY_BLOCK);
+    for (let b = Math.floor(offset / DISK_DIRTY_BLOCK); b <= last; b++) this.dirty?.mark(b);
   }
 
   /** OK when [sector, sector + len) is whole sectors inside the disk. */
