@@ -1,0 +1,136 @@
+import { describe, expect, it } from "vitest";
+import type { NodeInfo, SkiffEvent, Vps } from "../types.js";
+import { renderBalancerPlan, renderBalancerStatus } from "./balancer.js";
+import { closeError, consoleUrl, ESCAPE_BYTE, splitAtEscape } from "./console.js";
+import { eventLine, sinceToIso } from "./events.js";
+import { nodeTable } from "./nodes.js";
+import { vpsStatusLine, vpsTable } from "./vps.js";
+
+const vps: Vps = {
+  id: "11111111-2222-3333-4444-555555555555",
+  projectId: "p",
+  name: "web-1",
+  state: "stopping",
+  stateReason: null,
+  action: "stop",
+  planId: "pl",
+  imageId: "im",
+  nodeId: "aaaaaaaa-0000-0000-0000-000000000000",
+  placementGroupId: null,
+  epoch: 1,
+  vcpus: 1,
+  memoryBytes: 64 * 2 ** 20,
+  diskBytes: 2 ** 30,
+  cpuShare: 100,
+  createdAt: new Date(Date.now() - 120_000).toISOString(),
+  updatedAt: new Date().toISOString(),
+};
+
+describe("vps output", () => {
+  it("shows node names when known, short ids otherwise", () => {
+    const named = vpsTable([vps], new Map([[vps.nodeId!, "node-1"]]));
+    expect(named.split("\n")[0]).toMatch(/^ID\s+NAME\s+STATE\s+NODE\s+VCPUS\s+MEMORY\s+DISK\s+AGE$/);
+    expect(named.split("\n")[1]).toMatch(/web-1\s+stopping\s+node-1\s+1\s+64 MiB\s+1 GiB\s+2m$/);
+    expect(vpsTable([vps], new Map())).toContain("aaaaaaaa");
+  });
+
+  it("marks an action in flight on a steady state", () => {
+    const pausing = { ...vps, state: "running", action: "pause" };
+    expect(vpsTable([pausing], new Map())).toContain("running (pause)");
+    expect(vpsStatusLine(vps)).toBe("web-1  stopping  (stop in progress)\n");
+    expect(vpsStatusLine({ ...vps, state: "error", action: null, stateReason: "no node fits" })).toBe(
+      "web-1  error: no node fits\n",
+    );
+  });
+});
+
+describe("nodes output", () => {
+  it("shows maintenance beside the status and reservations against capacity", () => {
+    const n: NodeInfo = {
+      id: "n",
+      name: "node-1",
+      grpcAddress: "127.0.0.1:5001",
+      status: "ready",
+      maintenance: true,
+      labels: {},
+      agentVersion: "0.1.0",
+      capacity: { cpus: 4, memoryBytes: 8 * 2 ** 30, diskBytes: 0 },
+      reserved: { vpsCount: 3, vcpus: 3, cpuShare: 300, memoryBytes: 3 * 2 ** 30, diskBytes: 0 },
+      usage: { cpuPercent: 12.4, memoryUsedBytes: 0, vmCount: 3 },
+      lastHeartbeatAt: new Date(Date.now() - 1000).toISOString(),
+      registeredAt: new Date().toISOString(),
+    };
+    const row = nodeTable([n]).split("\n")[1]!;
+    expect(row).toMatch(
+      /node-1\s+ready,maintenance\s+127\.0\.0\.1:5001\s+3\s+3\/4\s+3 GiB\/8 GiB\s+12\s+1s$/,
+    );
+  });
+});
+
+describe("events", () => {
+  it("prints one line per event with its state change", () => {
+    const e: SkiffEvent = {
+      id: "7",
+      at: "2025-01-02T03:04:05.678Z",
+      projectId: null,
+      actorType: "user",
+      actorId: null,
+      resourceType: "vps",
+      resourceId: vps.id,
+      type: "vps.state",
+      fromState: "running",
+      toState: "stopping",
+      message: "stop requested",
+      details: {},
+    };
+    expect(eventLine(e)).toBe(
+      "2025-01-02T03:04:05.678Z  vps/11111111  vps.state  running → stopping  stop requested\n",
+    );
+  });
+
+  it("reads --since as a time or a duration back from now", () => {
+    const now = Date.parse("2025-01-02T00:00:00Z");
+    expect(sinceToIso("10m", now)).toBe("2025-01-01T23:50:00.000Z");
+    expect(sinceToIso("2025-01-01T12:00:00+01:00", now)).toBe("2025-01-01T11:00:00.000Z");
+    expect(() => sinceToIso("yesterday", now)).toThrow("--since");
+  });
+});
+
+describe("console", () => {
+  it("quits at Ctrl-] and sends what was typed before it", () => {
+    const r = splitAtEscape(Buffer.from([0x6c, 0x73, ESCAPE_BYTE, 0x0d]));
+    expect(r).toEqual({ send: Buffer.from("ls"), quit: true });
+    expect(splitAtEscape(Buffer.from("ls\r"))).toEqual({ send: Buffer.from("ls\r"), quit: false });
+  });
+
+  it("turns the API's close codes into coded errors", () => {
+    expect(closeError(1000, "console ended")).toBeUndefined();
+    expect(closeError(4404, "VPS_NOT_FOUND")).toMatchObject({ code: "VPS_NOT_FOUND", status: 404 });
+    expect(closeError(4409, "INVALID_STATE: the VPS is stopped")).toMatchObject({
+      code: "INVALID_STATE",
+      message: "the VPS is stopped",
+    });
+    expect(closeError(4502, "STALE_EPOCH: epoch 1 < 2")).toMatchObject({ code: "STALE_EPOCH" });
+    expect(closeError(1006, "")).toMatchObject({ code: "CONSOLE_CLOSED" });
+  });
+
+  it("speaks ws:// to http:// APIs and wss:// to https:// ones", () => {
+    expect(consoleUrl("http://127.0.0.1:8080/v1/vps/x/console")).toBe("ws://127.0.0.1:8080/v1/vps/x/console");
+    expect(consoleUrl("https://cloud.example/v1/vps/x/console")).toBe("wss://cloud.example/v1/vps/x/console");
+  });
+});
+
+describe("balancer output", () => {
+  it("renders per-node scores as a table and an empty plan as balanced", () => {
+    const s = renderBalancerStatus({
+      enabled: true,
+      mode: "spread",
+      score: 0.42,
+      nodes: [{ name: "node-1", score: 0.9, vpsCount: 30 }],
+    });
+    expect(s).toContain("enabled:  true");
+    expect(s).toMatch(/NODE\s+SCORE\s+VPS/);
+    expect(s).toMatch(/node-1\s+0\.9\s+30/);
+    expect(renderBalancerPlan({ scoreBefore: 0.1, scoreAfter: 0.1, moves: [] })).toContain("No moves");
+  });
+});

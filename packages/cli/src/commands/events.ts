@@ -1,0 +1,118 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { durationMsOpt, flag, positionals, stringOpt, UsageError } from "../args.js";
+import type { Page } from "../client.js";
+import type { Command, Context } from "../command.js";
+import { shortId } from "../format.js";
+import { vpsId } from "../resolve.js";
+import type { SkiffEvent } from "../types.js";
+import { LIST_HELP, LIST_OPTIONS, listCommand } from "./common.js";
+
+/** "2025-01-02T03:04:05.678Z  vps/1234abcd  vps.state  running → stopping  by operator  message" */
+export function eventLine(e: SkiffEvent): string {
+  const parts = [e.at, `${e.resourceType}/${shortId(e.resourceId)}`, e.type];
+  if (e.fromState || e.toState) parts.push(`${e.fromState ?? "·"} → ${e.toState ?? "·"}`);
+  if (e.message) parts.push(e.message.replace(/\s+/g, " "));
+  return `${parts.join("  ")}\n`;
+}
+
+/**
+ * --since accepts an ISO time or a duration back from now ("10m", "2h", "1d"); the API wants ISO.
+ */
+export function sinceToIso(value: string, now = Date.now()): string {
+  const m = /^(\d+)(s|m|h|d)$/.exec(value.trim());
+  if (m) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+    return new Date(now - Number(m[1]) * unit).toISOString();
+  }
+  const t = Date.parse(value);
+  if (Number.isNaN(t))
+    throw new UsageError(`--since must be a time (ISO 8601) or a duration like 10m, got '${value}'`);
+  return new Date(t).toISOString();
+}
+
+async function filters(ctx: Context) {
+  const v = ctx.args.values;
+  const vps = stringOpt(v, "vps");
+  const since = stringOpt(v, "since");
+  if (vps && stringOpt(v, "resource")) throw new UsageError("--vps and --resource exclude each other");
+  return {
+    resourceType: vps ? "vps" : stringOpt(v, "resource-type"),
+    resourceId: vps ? await vpsId(ctx.api, vps) : stringOpt(v, "resource"),
+    type: stringOpt(v, "type"),
+    projectId: stringOpt(v, "project"),
+    since: since ? sinceToIso(since) : undefined,
+  };
+}
+
+/**
+ * Follows the log by polling `afterId` (event ids are a sequence, so nothing is missed or
+ * repeated). Starts at --since, or now. Runs until interrupted.
+ */
+async function follow(ctx: Context): Promise<number> {
+  const query = await filters(ctx);
+  const intervalMs = durationMsOpt(ctx.args.values, "interval") ?? 1000;
+  let since: string | undefined = query.since ?? new Date().toISOString();
+  let afterId: string | undefined;
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    while (!stop.signal.aborted) {
+      const page = await ctx.api.get<Page<SkiffEvent>>("/v1/events", {
+        ...query,
+        since: afterId ? undefined : since,
+        afterId,
+        limit: 500,
+      });
+      for (const e of page.items) ctx.io.out(ctx.json ? `${JSON.stringify(e)}\n` : eventLine(e));
+      if (page.items.length > 0) {
+        afterId = page.items[page.items.length - 1]!.id;
+        since = undefined;
+      }
+      if (page.nextCursor) continue; // more right away
+      await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  return 0;
+}
+
+const events: Command = {
+  path: ["events"],
+  usage: "[--follow] [--vps VPS | --resource ID] [--resource-type T] [--type T] [--since 10m|ISO]",
+  summary: "the audit log and state changes, oldest first; --follow keeps printing new ones",
+  details: [
+    "  --follow, -f     print events as they happen (from --since, default now) until Ctrl-C",
+    "  --vps VPS        events of one VPS (id or name); --resource ID for any resource",
+    "  --since 10m      only events after a time: ISO 8601, or s/m/h/d back from now",
+    "  --json           with --follow: one JSON object per line",
+    LIST_HELP,
+  ].join("\n"),
+  options: {
+    ...LIST_OPTIONS,
+    follow: { type: "boolean", short: "f" },
+    interval: { type: "string" },
+    vps: { type: "string" },
+    resource: { type: "string" },
+    "resource-type": { type: "string" },
+    type: { type: "string" },
+    project: { type: "string" },
+    since: { type: "string" },
+  },
+  async run(ctx) {
+    positionals(ctx.args, []);
+    if (flag(ctx.args.values, "follow")) return follow(ctx);
+    return listCommand<SkiffEvent>(
+      ctx,
+      "/v1/events",
+      await filters(ctx),
+      (items) => items.map(eventLine).join(""),
+      "No events.",
+    );
+  },
+};
+
+export const eventCommands: Command[] = [events];

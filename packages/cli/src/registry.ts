@@ -1,0 +1,56 @@
+import type { Command } from "./command.js";
+import { balancerCommands } from "./commands/balancer.js";
+import { catalogCommands } from "./commands/catalog.js";
+import { eventCommands } from "./commands/events.js";
+import { migrationCommands } from "./commands/migrations.js";
+import { nodeCommands } from "./commands/nodes.js";
+import { tokenCommands } from "./commands/tokens.js";
+import { vpsCommands } from "./commands/vps.js";
+
+/** Every command, in the order help lists them. */
+export const COMMANDS: readonly Command[] = [
+  ...vpsCommands,
+  ...nodeCommands,
+  ...migrationCommands,
+  ...catalogCommands,
+  ...eventCommands,
+  ...tokenCommands,
+  ...balancerCommands,
+];
+
+/** `skiff migrate` is the short form issue 8 names; it is `skiff vps migrate`. */
+const SHORTHANDS: Record<string, readonly string[]> = {
+  migrate: ["vps", "migrate"],
+  console: ["vps", "console"],
+};
+
+export interface Lookup {
+  readonly command?: Command;
+  /** The words used to name it (removed from argv before parsing the rest). */
+  readonly words: readonly string[];
+  /** A known group (`vps`) without or with an unknown subcommand. */
+  readonly group?: string;
+}
+
+export function groups(): string[] {
+  return [...new Set(COMMANDS.map((c) => c.path[0]!))];
+}
+
+/** Finds the command named by the leading words (two words win over one: `plans list` > `plans`). */
+export function lookup(words: readonly string[]): Lookup {
+  const [w0, w1] = words;
+  if (w0 === undefined) return { words: [] };
+  const short = SHORTHANDS[w0];
+  if (short) return { command: find(short), words: [w0] };
+  if (w1 !== undefined) {
+    const two = find([w0, w1]);
+    if (two) return { command: two, words: [w0, w1] };
+  }
+  const one = find([w0]);
+  if (one) return { command: one, words: [w0] };
+  return groups().includes(w0) ? { words: [w0], group: w0 } : { words: [] };
+}
+
+function find(path: readonly string[]): Command | undefined {
+  return COMMANDS.find((c) => c.path.length === path.length && c.path.every((w, i) => w === path[i]));
+}
