@@ -41,6 +41,7 @@ describe("public endpoints", () => {
     expect(metrics.headers["content-type"]).toContain("text/plain");
     expect(metrics.body).toMatch(/^# TYPE skiff_http_requests_total counter$/m);
     expect(metrics.body).toMatch(/^skiff_node_up\{node="n1"\} 1$/m);
+    expect(metrics.body).toMatch(/^skiff_node_cpu_percent\{node="n1"\} 0$/m);
     expect(metrics.body).toMatch(/^skiff_queue_jobs\{queue="provision",state="waiting"\} \d+$/m);
     const doc = await h.call(null, "GET", "/openapi.json");
     expect(doc.body.openapi).toBe("3.1.0");

@@ -60,11 +60,21 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   app.services.metrics.addCollector(async (): Promise<GaugeFamily[]> => {
-    const [byState, loads, counts] = await Promise.all([
+    const [byState, loads, counts, usage] = await Promise.all([
       db.vps.groupBy({ by: ["state"], _count: true }),
       nodeLoads(db),
       app.deps.queues.counts?.() ?? Promise.resolve({} as Record<string, Record<string, number>>),
+      db.node.findMany({ select: { name: true, cpuPercent: true, memoryUsedBytes: true, vmCount: true } }),
     ]);
+    const reported = (
+      name: string,
+      help: string,
+      value: (u: (typeof usage)[number]) => number,
+    ): GaugeFamily => ({
+      name,
+      help,
+      samples: usage.map((u) => ({ labels: { node: u.name }, value: value(u) })),
+    });
     const perNode = (
       name: string,
       help: string,
@@ -99,6 +109,11 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
         "CPU share reserved by VPSes (100 = one core)",
         (l) => l.reserved.cpuShare,
       ),
+      reported("skiff_node_cpu_percent", "host CPU busy, from the last heartbeat", (u) => u.cpuPercent),
+      reported("skiff_node_memory_used_bytes", "host memory used, from the last heartbeat", (u) =>
+        Number(u.memoryUsedBytes),
+      ),
+      reported("skiff_node_vms", "VMs the agent runs, from the last heartbeat", (u) => u.vmCount),
     ];
   });
 
