@@ -91,6 +91,12 @@ describe("formatError", () => {
     expect(formatError(e)).toBe(
       "skiff: VALIDATION_FAILED: body is invalid\n  name: lowercase letters, digits and '-'\n",
     );
+    const pointer = new ApiError(400, "VALIDATION_FAILED", "invalid request body", {
+      issues: [{ path: "/quotas/maxVps", message: "too big" }],
+    });
+    expect(formatError(pointer)).toBe(
+      "skiff: VALIDATION_FAILED: invalid request body\n  quotas.maxVps: too big\n",
+    );
   });
 
   it("says a missing route is the API's age, not the user's mistake", () => {

@@ -15,7 +15,10 @@ export function formatError(err: ApiError): string {
   const issues = err.details?.issues;
   if (Array.isArray(issues)) {
     for (const i of issues as { path?: unknown; message?: unknown }[]) {
-      const path = Array.isArray(i.path) ? i.path.join(".") : String(i.path ?? "");
+      // Paths come as ["a", 0] or as JSON pointers ("/a/0"); people read "a.0".
+      const path = (Array.isArray(i.path) ? i.path.join(".") : String(i.path ?? ""))
+        .replace(/^\//, "")
+        .replaceAll("/", ".");
       lines.push(`  ${path ? `${path}: ` : ""}${String(i.message ?? "")}`);
     }
   }

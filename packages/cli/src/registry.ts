@@ -4,6 +4,7 @@ import { catalogCommands } from "./commands/catalog.js";
 import { eventCommands } from "./commands/events.js";
 import { migrationCommands } from "./commands/migrations.js";
 import { nodeCommands } from "./commands/nodes.js";
+import { projectCommands } from "./commands/projects.js";
 import { tokenCommands } from "./commands/tokens.js";
 import { vpsCommands } from "./commands/vps.js";
 
@@ -15,6 +16,7 @@ export const COMMANDS: readonly Command[] = [
   ...catalogCommands,
   ...eventCommands,
   ...tokenCommands,
+  ...projectCommands,
   ...balancerCommands,
 ];
 

@@ -1,8 +1,8 @@
-import { positionals } from "../args.js";
-import type { Command } from "../command.js";
+import { bytesOpt, flag, intOpt, positionals, stringOpt, UsageError } from "../args.js";
+import { type Command, emit } from "../command.js";
 import { formatBytes, orDash, table } from "../format.js";
 import type { Image, Plan } from "../types.js";
-import { LIST_HELP, LIST_OPTIONS, listCommand } from "./common.js";
+import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
 export function planTable(items: readonly Plan[]): string {
   return table(items, [
@@ -50,9 +50,84 @@ const images: Command = {
   },
 };
 
+const createPlan: Command = {
+  path: ["plans", "create"],
+  usage: "<name> --vcpus N --memory SIZE [--disk SIZE] [--cpu-share N]",
+  summary: "add a plan (operators)",
+  details:
+    "  sizes take binary units: --memory 64M --disk 1G; --cpu-share is relative CPU weight (default 100)",
+  options: {
+    ...MUTATE_OPTIONS,
+    vcpus: { type: "string" },
+    memory: { type: "string" },
+    disk: { type: "string" },
+    "cpu-share": { type: "string" },
+  },
+  async run(ctx) {
+    const [name] = positionals(ctx.args, ["name"]);
+    const v = ctx.args.values;
+    const vcpus = intOpt(v, "vcpus", 1, 64);
+    const memoryBytes = bytesOpt(v, "memory");
+    if (vcpus === undefined || memoryBytes === undefined)
+      throw new UsageError("--vcpus and --memory are required");
+    const body = {
+      name,
+      vcpus,
+      memoryBytes,
+      diskBytes: bytesOpt(v, "disk") ?? 0,
+      cpuShare: intOpt(v, "cpu-share", 1, 100_000),
+    };
+    const p = await ctx.api.post<Plan>("/v1/plans", body, idempotencyKey(ctx));
+    emit(ctx, p, () => planTable([p]));
+    return 0;
+  },
+};
+
+const createImage: Command = {
+  path: ["images", "create"],
+  usage:
+    "<name> --kernel PATH [--initrd PATH] [--rootfs PATH] [--boot linux|firmware] [--args ARGS] [--default]",
+  summary: "add a guest image (operators; paths relative to each node's SKIFF_REPO_ROOT)",
+  options: {
+    ...MUTATE_OPTIONS,
+    kernel: { type: "string" },
+    initrd: { type: "string" },
+    rootfs: { type: "string" },
+    boot: { type: "string" },
+    arch: { type: "string" },
+    args: { type: "string" },
+    default: { type: "boolean" },
+  },
+  async run(ctx) {
+    const [name] = positionals(ctx.args, ["name"]);
+    const v = ctx.args.values;
+    const kernelPath = stringOpt(v, "kernel");
+    if (!kernelPath) throw new UsageError("--kernel is required");
+    const boot = stringOpt(v, "boot");
+    if (boot !== undefined && boot !== "linux" && boot !== "firmware") {
+      throw new UsageError(`--boot must be linux or firmware, got '${boot}'`);
+    }
+    const body = {
+      name,
+      kernelPath,
+      initrdPath: stringOpt(v, "initrd"),
+      rootfsPath: stringOpt(v, "rootfs"),
+      bootMode: boot,
+      arch: stringOpt(v, "arch"),
+      kernelArgs: stringOpt(v, "args"),
+      isDefault: flag(v, "default") || undefined,
+    };
+    const i = await ctx.api.post<Image>("/v1/images", body, idempotencyKey(ctx));
+    emit(ctx, i, () => imageTable([i]));
+    return 0;
+  },
+};
+
 export const catalogCommands: Command[] = [
   plans,
+  createPlan,
   images,
+  createImage,
   { ...plans, path: ["plans", "list"], hidden: true },
   { ...images, path: ["images", "list"], hidden: true },
 ];

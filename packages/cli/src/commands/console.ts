@@ -40,6 +40,12 @@ export function splitAtEscape(chunk: Buffer): { send: Buffer; quit: boolean } {
   return i < 0 ? { send: chunk, quit: false } : { send: chunk.subarray(0, i), quit: true };
 }
 
+/** How long piped input waits for the console's first output before it is sent anyway. */
+const HOLD_INPUT_MS = 1000;
+/** After stdin ends: close once the guest has been silent this long (after QUIET_MAX_MS at most). */
+const QUIET_MS = 1000;
+const QUIET_MAX_MS = 10_000;
+
 export function consoleUrl(httpUrl: string): string {
   return httpUrl.replace(/^http(s?):/, "ws$1:");
 }
@@ -85,18 +91,48 @@ export async function runConsole(
       else resolve(0);
     };
 
+    const forward = (bytes: Buffer) => {
+      if (bytes.length > 0 && !opts.readOnly && ws.readyState === WebSocket.OPEN)
+        ws.send(bytes, { binary: true });
+    };
+    // The agent's end of the console is set up while the WebSocket opens; bytes typed before it
+    // answers can be lost. A person never types that fast, a pipe always does: hold the input
+    // until the first output (the replayed screen) or a short while, then send it.
+    let held: Buffer[] | undefined = [];
+    let inputEnded = false;
+    const release = () => {
+      if (!held) return;
+      const pending = held;
+      held = undefined;
+      for (const b of pending) forward(b);
+      if (inputEnded) hangUpWhenQuiet();
+    };
+
     const onInput = (chunk: Buffer) => {
       const { send, quit } = tty ? splitAtEscape(chunk) : { send: chunk, quit: false };
-      if (send.length > 0 && !opts.readOnly && ws.readyState === WebSocket.OPEN)
-        ws.send(send, { binary: true });
+      if (held) held.push(send);
+      else forward(send);
       if (quit) {
         quitByUser = true;
         ctx.io.err("\r\n[skiff: console closed]\r\n");
         ws.close(1000, "client quit");
       }
     };
-    // Give the guest a moment to answer the last line a script sent before hanging up.
-    const onInputEnd = () => setTimeout(() => ws.close(1000, "input ended"), 1000).unref();
+
+    // After a script's last line, hang up once the guest has been quiet for a moment.
+    let lastOutput = Date.now();
+    const hangUpWhenQuiet = () => {
+      const giveUpAt = Date.now() + QUIET_MAX_MS;
+      const check = () => {
+        if (Date.now() - lastOutput >= QUIET_MS || Date.now() >= giveUpAt) ws.close(1000, "input ended");
+        else setTimeout(check, 100).unref();
+      };
+      setTimeout(check, QUIET_MS).unref();
+    };
+    const onInputEnd = () => {
+      inputEnded = true;
+      if (!held) hangUpWhenQuiet();
+    };
 
     ws.on("unexpected-response", (_req, res) => {
       let text = "";
@@ -118,11 +154,14 @@ export async function runConsole(
       stdin.on("data", onInput);
       stdin.on("end", onInputEnd);
       stdin.resume();
+      setTimeout(release, HOLD_INPUT_MS).unref();
     });
     ws.on("message", (data, isBinary) => {
       const bytes = Buffer.isBuffer(data)
         ? data
         : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+      lastOutput = Date.now();
+      release();
       if (isBinary) {
         stdout.write(bytes);
         return;

@@ -13,7 +13,6 @@ import {
   WAIT_OPTIONS,
   waitFor,
 } from "./common.js";
-import { runConsole } from "./console.js";
 import { describeMigration, TERMINAL_MIGRATION_STATES } from "./migrations.js";
 
 /** Lifecycle actions the API offers at POST /v1/vps/:id/actions/:action. */
@@ -250,6 +249,8 @@ const consoleCmd: Command = {
   async run(ctx) {
     const [ref] = positionals(ctx.args, ["vps"]);
     const id = await vpsId(ctx.api, ref!);
+    // Loaded on use: the WebSocket library is most of a cold start, and only the console needs it.
+    const { runConsole } = await import("./console.js");
     return runConsole(ctx, id, {
       readOnly: flag(ctx.args.values, "read-only"),
       replay: !flag(ctx.args.values, "no-replay"),

@@ -1,0 +1,309 @@
+/**
+ * The built `skiff` against a real API process, started as the local cluster starts it
+ * (packages/devkit/src/cluster): throwaway PostgreSQL and Redis, `migrate.js --seed`, then
+ * apps/api/dist/main.js on a free port. With the node agent built, one real agent joins so a VPS
+ * can go all the way to running and back to deleted.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  freePort,
+  makeTempDir,
+  type Supervised,
+  startProcess,
+  startTestServices,
+  type TestServices,
+  waitUntil,
+} from "@skiff/devkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+const SKIFF = join(root, "packages/cli/dist/main.js");
+const API_MAIN = join(root, "apps/api/dist/main.js");
+const MIGRATE = join(root, "apps/api/dist/db/migrate.js");
+const AGENT_MAIN = join(root, "apps/node-agent/dist/main.js");
+const ECHO_FIRMWARE = join(root, "apps/node-agent/dist/testing/echo-firmware.js");
+
+const apiBuilt = existsSync(SKIFF) && existsSync(API_MAIN) && existsSync(MIGRATE);
+const agentBuilt = existsSync(AGENT_MAIN) && existsSync(ECHO_FIRMWARE);
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const tmp = makeTempDir("skiff-cli-int-");
+let services: TestServices | undefined;
+let api: Supervised | undefined;
+let agent: Supervised | undefined;
+let url = "";
+const operatorToken = `skiff_op_cli_${Date.now()}`;
+const agentToken = "cli-test-agent-secret";
+const agentDataDir = join(tmp.path, "agent");
+
+/** Runs the built skiff in its own process, as a user would. */
+function skiff(args: string[], opts: { token?: string; input?: string } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SKIFF, ...args], {
+      // cwd outside the repository: only SKIFF_API_URL/SKIFF_TOKEN say where to go.
+      cwd: tmp.path,
+      env: { PATH: process.env.PATH, SKIFF_API_URL: url, SKIFF_TOKEN: opts.token ?? operatorToken },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+/** skiff with --json, expecting success. */
+async function json<T = Record<string, unknown>>(args: string[], token?: string): Promise<T> {
+  const r = await skiff([...args, "--json"], { token });
+  expect(r.code, `skiff ${args.join(" ")}\n${r.stderr}`).toBe(0);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Every failure prints one coded line, never a stack trace. */
+function expectCodedError(r: Result, code: string): void {
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.stderr).toMatch(new RegExp(`^skiff: ${code}: \\S`));
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+function killVmms(dataDir: string): void {
+  const vms = join(dataDir, "vms");
+  if (!existsSync(vms)) return;
+  for (const id of readdirSync(vms)) {
+    try {
+      const pid = Number.parseInt(readFileSync(join(vms, id, "vmm.pid"), "utf8"), 10);
+      if (pid > 0) process.kill(pid, "SIGKILL");
+    } catch {
+      // no pid file, or already gone
+    }
+  }
+}
+
+describe.skipIf(!apiBuilt)("skiff against a real API", () => {
+  beforeAll(async () => {
+    services = await startTestServices();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env = {
+      ...process.env,
+      LOG_LEVEL: "warn",
+      DATABASE_URL: services.postgres.url,
+      REDIS_URL: services.redis.url,
+      SKIFF_API_URL: url,
+      SKIFF_AGENT_TOKEN: agentToken,
+      SKIFF_OPERATOR_TOKEN: operatorToken,
+      SKIFF_REPO_ROOT: root,
+    };
+    const m = spawnSync(process.execPath, [MIGRATE, "--seed"], { env, encoding: "utf8" });
+    if (m.status !== 0) throw new Error(`migrate failed: ${m.stdout}${m.stderr}`);
+    api = startProcess("api", process.execPath, [API_MAIN], {
+      env: {
+        ...env,
+        SKIFF_API_PORT: String(port),
+        SKIFF_API_HOST: "127.0.0.1",
+        SKIFF_HEARTBEAT_INTERVAL_MS: "500",
+      },
+    });
+    await waitUntil(
+      "API ready",
+      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+      {
+        proc: api,
+        timeoutMs: 30_000,
+      },
+    );
+  });
+
+  afterAll(async () => {
+    await agent?.stop().catch(() => undefined);
+    killVmms(agentDataDir);
+    await api?.stop().catch(() => undefined);
+    await services?.stop();
+    tmp.remove();
+  });
+
+  it("lists the seeded plans and images as tables and as JSON", async () => {
+    const r = await skiff(["plans"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split("\n")[0]).toMatch(/^NAME\s+VCPUS\s+MEMORY\s+DISK\s+CPU SHARE\s+ID$/);
+    expect(r.stdout).toMatch(/\nsmall\s+1\s+64 MiB\s+128 MiB\s+50\s+[0-9a-f-]{36}\n/);
+    const plans = await json<{ items: { name: string }[]; nextCursor: null }>(["plans"]);
+    expect(plans.items.map((p) => p.name)).toEqual(
+      expect.arrayContaining(["nano", "small", "medium", "large"]),
+    );
+
+    const images = await skiff(["images"]);
+    expect(images.code, images.stderr).toBe(0);
+    expect(images.stdout).toMatch(/\nlinux \(default\)\s+riscv32\s+linux\s+guests\/linux\/Image/);
+  });
+
+  it("refuses a VPS no node can hold with the API's code, exit 1", async () => {
+    const r = await skiff(["vps", "create", "web-1", "--plan", "small"]);
+    expectCodedError(r, "NO_NODE_FITS");
+    const badPlan = await skiff(["vps", "create", "web-1", "--plan", "galactic"]);
+    expect(badPlan.code).toBe(1);
+    expect(badPlan.stderr).toMatch(/^skiff: (PLAN_NOT_FOUND|INVALID_REFERENCE): .*galactic/);
+    const badName = await skiff(["vps", "create", "Not_A_Name", "--plan", "small"]);
+    expectCodedError(badName, "VALIDATION_FAILED");
+    expect(badName.stderr).toContain("  name: lowercase letters");
+    expect((await json<{ items: unknown[] }>(["vps", "list"])).items).toEqual([]);
+    expect((await skiff(["vps", "list"])).stdout).toBe("No VPSes.\n");
+  });
+
+  it("rejects a bad token with exit 1 and the code, and a tenant on operator routes", async () => {
+    expectCodedError(await skiff(["vps", "list"], { token: "skiff_op_not_a_real_token" }), "UNAUTHENTICATED");
+    const noToken = await skiff(["plans"], { token: "" });
+    expectCodedError(noToken, "UNAUTHENTICATED");
+    expect(noToken.stderr).toContain("set SKIFF_TOKEN or pass --token");
+
+    const project = await json<{ id: string }>(["projects", "create", "cli-tenant", "--max-vps", "5"]);
+    const created = await json<{ token: string; scope: string }>([
+      "tokens",
+      "create",
+      "t1",
+      "--project",
+      project.id,
+    ]);
+    expect(created.scope).toBe("tenant");
+    expectCodedError(await skiff(["nodes", "list"], { token: created.token }), "FORBIDDEN");
+    expect((await json<{ items: unknown[] }>(["vps", "list"], created.token)).items).toEqual([]);
+
+    const tokens = await skiff(["tokens", "list", "--project", project.id]);
+    expect(tokens.stdout).toMatch(/t1\s+skiff_tn_\S*\s+tenant\s+\S+\s+active/);
+  });
+
+  it("prints a clean error for routes this API does not have, never a stack trace", async () => {
+    for (const args of [
+      ["balancer", "status"],
+      ["migrations", "list"],
+      ["balancer", "plan"],
+    ]) {
+      const r = await skiff(args);
+      if (r.code === 0) continue; // the API has grown the route since
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^skiff: [A-Z_]+: \S/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  describe.skipIf(!agentBuilt)("with one real node agent", () => {
+    beforeAll(async () => {
+      agent = startProcess("agent", process.execPath, [AGENT_MAIN], {
+        env: {
+          ...process.env,
+          LOG_LEVEL: "warn",
+          SKIFF_API_URL: url,
+          SKIFF_AGENT_TOKEN: agentToken,
+          SKIFF_REPO_ROOT: root,
+          SKIFF_AGENT_NAME: "node-1",
+          SKIFF_AGENT_GRPC_PORT: String(await freePort()),
+          SKIFF_AGENT_DATA_DIR: agentDataDir,
+          SKIFF_AGENT_SHARED_DIR: join(tmp.path, "shared"),
+          SKIFF_AGENT_CPUS: "2",
+          SKIFF_AGENT_MEMORY: "256M",
+          HOST: "127.0.0.1",
+        },
+      });
+      await waitUntil(
+        "node-1 registered",
+        async () =>
+          (await json<{ items: unknown[] }>(["nodes", "list", "--status", "ready"])).items.length === 1,
+        { proc: agent, timeoutMs: 30_000, intervalMs: 300 },
+      );
+      // A tiny guest that stays up and echoes its console: the agent's test firmware.
+      const mod = (await import(pathToFileURL(ECHO_FIRMWARE).href)) as { echoFirmware(): Uint8Array };
+      const kernel = join(tmp.path, "echo.elf");
+      writeFileSync(kernel, mod.echoFirmware());
+      await json(["images", "create", "echo", "--kernel", kernel, "--boot", "firmware"]);
+      await json(["plans", "create", "fw", "--vcpus", "1", "--memory", "1M", "--cpu-share", "10"]);
+    }, 60_000);
+
+    it("shows the node, drains and undrains it by name", async () => {
+      const nodes = await skiff(["nodes", "list"]);
+      expect(nodes.stdout).toMatch(/node-1\s+ready\s+127\.0\.0\.1:\d+\s+0\s+0\/2\s+0 B\/256 MiB/);
+      expect((await skiff(["nodes", "drain", "node-1"])).stdout).toMatch(/^node-1\s+ready,maintenance/);
+      expect((await json<{ maintenance: boolean }>(["nodes", "get", "node-1"])).maintenance).toBe(true);
+      expect((await skiff(["nodes", "undrain", "node-1"])).stdout).toMatch(/^node-1\s+ready\s/);
+    });
+
+    it("creates a VPS and follows it to running, talks to its console, stops and deletes it", async () => {
+      const created = await skiff(["vps", "create", "fw-1", "--plan", "fw", "--image", "echo", "--wait"]);
+      expect(created.code, created.stderr).toBe(0);
+      expect(created.stdout).toBe("fw-1  running\n");
+
+      const list = await skiff(["vps", "list"]);
+      expect(list.stdout).toMatch(/\n[0-9a-f-]{36}\s+fw-1\s+running\s+node-1\s+1\s+1 MiB\s+0 B\s+\d+s\n/);
+      const got = await json<{ name: string; state: string; epoch: number }>(["vps", "get", "fw-1"]);
+      expect(got).toMatchObject({ name: "fw-1", state: "running", epoch: 1 });
+
+      // Stdin is a pipe: its bytes are typed, the echo firmware sends them back.
+      const con = await skiff(["vps", "console", "fw-1"], { input: "hello skiff\n" });
+      expect(con.code, con.stderr).toBe(0);
+      expect(con.stdout, JSON.stringify(con)).toContain("fw ready"); // the replayed screen
+      expect(con.stdout, JSON.stringify(con)).toContain("hello skiff");
+
+      expect((await skiff(["vps", "stop", "fw-1", "--wait"])).stdout).toBe("fw-1  stopped\n");
+      expectCodedError(await skiff(["vps", "pause", "fw-1"]), "INVALID_STATE");
+      expectCodedError(await skiff(["vps", "console", "fw-1"]), "INVALID_STATE");
+
+      const del = await skiff(["vps", "delete", "fw-1", "--wait"]);
+      expect(del.code, del.stderr).toBe(0);
+      expect(del.stdout).toBe("fw-1  deleted\n");
+      expectCodedError(await skiff(["vps", "get", "fw-1"]), "VPS_NOT_FOUND");
+
+      const events = await skiff(["events", "--resource-type", "vps", "--all"]);
+      expect(events.stdout).toMatch(/vps\/[0-9a-f]{8}\s+\S+\s+pending → provisioning/);
+      expect(events.stdout).toMatch(/→ deleted/);
+    }, 120_000);
+
+    it("follows the event stream as things happen", async () => {
+      const child = spawn(process.execPath, [SKIFF, "events", "--follow", "--json", "--interval", "200ms"], {
+        cwd: tmp.path,
+        env: { PATH: process.env.PATH, SKIFF_API_URL: url, SKIFF_TOKEN: operatorToken },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      try {
+        await new Promise((r) => setTimeout(r, 500));
+        await json(["nodes", "drain", "node-1"]);
+        await json(["nodes", "undrain", "node-1"]);
+        await waitUntil(
+          "two node events followed",
+          () => out.trim().split("\n").filter(Boolean).length >= 2,
+          {
+            timeoutMs: 10_000,
+          },
+        );
+        const lines = out
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { resourceType: string; id: string });
+        expect(lines.every((e) => e.resourceType === "node")).toBe(true);
+        expect(new Set(lines.map((e) => e.id)).size).toBe(lines.length);
+      } finally {
+        child.kill("SIGTERM");
+      }
+      const code = await new Promise((r) => child.on("close", r));
+      expect(code).toBe(0);
+    });
+  });
+});
