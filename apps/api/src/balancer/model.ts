@@ -63,7 +63,10 @@ export interface BalancerSettings {
   readonly mode: BalancerMode;
   /** Start balancing when the imbalance score exceeds this (0 = perfectly even / packed). */
   readonly threshold: number;
-  /** A move must lower the score by at least this much, after its migration cost. */
+  /**
+   * A move must bring the two nodes it touches at least this much closer to the cluster mean
+   * (in fractions of a node, after its migration cost and group penalties): 0.005 = half a percent.
+   */
   readonly minImprovement: number;
   /**
    * Once started, keep going until the score is below threshold × (1 − hysteresis): a cluster
@@ -85,8 +88,8 @@ export interface BalancerSettings {
 export const DEFAULT_SETTINGS: BalancerSettings = {
   enabled: false,
   mode: "spread",
-  threshold: 0.05,
-  minImprovement: 0.002,
+  threshold: 0.02,
+  minImprovement: 0.005,
   hysteresis: 0.5,
   cooldownMs: 10 * 60_000,
   maxMovesPerRound: 4,
@@ -105,9 +108,9 @@ export const SCORE = {
   pageBytes: 4096,
   /** Assumed migration link throughput (the migration benchmark's first target). */
   linkBytesPerSec: 250e6,
-  /** Score units per estimated second of migration: a tie-breaker and a guard, not a driver. */
+  /** Cost per estimated second of migration, in fractions of a node: a tie-breaker and a guard. */
   costPerSecond: 0.001,
-  /** Penalty per placement-group violation (a soft rule may be broken only for more than this). */
+  /** Penalty per placement-group violation, in fractions of a node (a soft rule is broken only for more). */
   softViolation: 0.1,
   strictViolation: 1,
 } as const;
