@@ -32,6 +32,7 @@ import { catalogRoutes } from "./routes/catalog.js";
 import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
+import { migrationRoutes } from "./routes/migrations.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { projectRoutes } from "./routes/projects.js";
 import { tokenRoutes } from "./routes/tokens.js";
@@ -209,5 +210,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(eventRoutes);
   await app.register(tokenRoutes);
   await app.register(projectRoutes);
+  await app.register(migrationRoutes);
   return app;
 }

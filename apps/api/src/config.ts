@@ -19,6 +19,11 @@ export const apiSpec = {
     "how placement weighs nodes: spread load, or pack to free whole nodes",
     "spread",
   ),
+  migrationsPerNode: int(
+    "SKIFF_MIGRATIONS_PER_NODE",
+    "live migrations a node takes part in at once (as source or target); more wait queued",
+    2,
+  ),
   rateLimitPerMinute: int(
     "SKIFF_RATE_LIMIT_PER_MINUTE",
     "requests per token (or client address) per minute",

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
             nodeDeadAfterMs: config.nodeDeadAfterMs,
           },
           {
+            migrationsPerNode: config.migrationsPerNode,
             everyMs: {
               nodeHealth: Math.max(500, Math.floor(config.heartbeatIntervalMs)),
               reconcile: 30_000,

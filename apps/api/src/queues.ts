@@ -8,6 +8,7 @@ import type { VpsAction } from "./domain/vps-state.js";
 export const QUEUE_NAMES = {
   provision: "provision",
   lifecycle: "lifecycle",
+  migration: "migration",
   maintenance: "maintenance",
 } as const;
 
@@ -22,17 +23,24 @@ export interface LifecycleJob {
   readonly actionId: string;
 }
 
+export interface MigrationJob {
+  readonly migrationId: string;
+}
+
 export type MaintenanceJobName = "node-health" | "reconcile" | "idempotency-gc";
 
 /** How often a job may be tried, and the pause between tries (exponential from `delayMs`). */
 export const RETRY = {
   provision: { attempts: 6, delayMs: 1000 },
   lifecycle: { attempts: 5, delayMs: 500 },
+  // Retries only reconstruct the outcome of a run that died; they never start a second transfer.
+  migration: { attempts: 8, delayMs: 2000 },
 } as const;
 
 export interface JobQueues {
   enqueueProvision(job: ProvisionJob): Promise<void>;
   enqueueLifecycle(job: LifecycleJob): Promise<void>;
+  enqueueMigration(job: MigrationJob): Promise<void>;
 }
 
 export interface QueueOptions {
@@ -44,17 +52,19 @@ export interface QueueOptions {
 export class BullQueues implements JobQueues {
   readonly provision: Queue<ProvisionJob>;
   readonly lifecycle: Queue<LifecycleJob>;
+  readonly migration: Queue<MigrationJob>;
   readonly maintenance: Queue;
 
   constructor(readonly options: QueueOptions) {
     const base = { connection: { url: options.redisUrl }, prefix: options.prefix ?? "skiff" };
     this.provision = new Queue<ProvisionJob>(QUEUE_NAMES.provision, base);
     this.lifecycle = new Queue<LifecycleJob>(QUEUE_NAMES.lifecycle, base);
+    this.migration = new Queue<MigrationJob>(QUEUE_NAMES.migration, base);
     this.maintenance = new Queue(QUEUE_NAMES.maintenance, base);
   }
 
   get all(): Queue[] {
-    return [this.provision, this.lifecycle, this.maintenance] as Queue[];
+    return [this.provision, this.lifecycle, this.migration, this.maintenance] as Queue[];
   }
 
   async enqueueProvision(job: ProvisionJob): Promise<void> {
@@ -72,6 +82,16 @@ export class BullQueues implements JobQueues {
       jobId: job.actionId,
       attempts: RETRY.lifecycle.attempts,
       backoff: { type: "exponential", delay: RETRY.lifecycle.delayMs },
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 5000 },
+    });
+  }
+
+  async enqueueMigration(job: MigrationJob): Promise<void> {
+    await this.migration.add("migrate", job, {
+      jobId: job.migrationId,
+      attempts: RETRY.migration.attempts,
+      backoff: { type: "exponential", delay: RETRY.migration.delayMs },
       removeOnComplete: { count: 1000 },
       removeOnFail: { count: 5000 },
     });

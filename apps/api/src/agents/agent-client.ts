@@ -47,7 +47,73 @@ export interface AgentClient {
   getVm(vmId: string): Promise<VmStatus | null>;
   /** The VM's serial console: replayed screen first, then live output. */
   openConsole(ref: VmRef, opts: { readOnly: boolean; skipReplay: boolean }): ConsoleSession;
+
+  // Live migration (MIGRATION-CONTRACT): destination side, then source side.
+  prepareMigrationTarget(
+    ref: VmRef,
+    spec: VmSpecInput,
+    migrationId: string,
+  ): Promise<{ streamAddress: string; token: string }>;
+  /** Source: runs the migration; yields a progress entry per round, then exactly one result. */
+  migrateVm(req: MigrateVmInput): AsyncIterable<MigrationProgress>;
+  cancelMigration(vmId: string, migrationId: string): Promise<boolean>;
+  /** Destination: discards a prepared or incoming shell unless it committed (then says so). */
+  abortMigrationTarget(
+    vmId: string,
+    migrationId: string,
+  ): Promise<{ committed: boolean; vm: VmStatus | null }>;
+  /** Source: settles an in-doubt migration (committed: drop the copy; else resume it). */
+  resolveMigration(ref: VmRef, migrationId: string, committed: boolean): Promise<VmStatus | null>;
 }
+
+export interface MigrateVmInput {
+  readonly ref: VmRef;
+  readonly migrationId: string;
+  readonly targetStreamAddress: string;
+  readonly token: string;
+  readonly targetEpoch: number;
+  readonly targetAgentAddress: string;
+  readonly options: {
+    readonly maxDowntimeMs?: number;
+    readonly bandwidthBytesPerSec?: number;
+    readonly maxRounds?: number;
+    readonly timeoutMs?: number;
+  };
+}
+
+export interface MigrationRoundInfo {
+  readonly round: number;
+  readonly phase: "precopy" | "stopcopy" | "committing" | "unknown";
+  readonly pages: number;
+  readonly zeroPages: number;
+  readonly blocks: number;
+  readonly bytes: number;
+  readonly ms: number;
+  readonly dirtyPagesPerSec: number;
+  readonly throttlePercent: number;
+  readonly bandwidthBytesPerSec: number;
+}
+
+export interface MigrationOutcomeInfo {
+  readonly outcome: "committed" | "rolled-back" | "in-doubt" | "unknown";
+  readonly errorCode: string;
+  readonly errorMessage: string;
+  readonly stats: {
+    readonly rounds: readonly MigrationRoundInfo[];
+    readonly downtimeMs: number;
+    readonly totalMs: number;
+    readonly bytesSent: number;
+    readonly nonzeroBytes: number;
+    readonly diskBytesSent: number;
+    readonly throughputBytesPerSec: number;
+    readonly maxThrottlePercent: number;
+    readonly targetEpoch: number;
+  } | null;
+}
+
+export type MigrationProgress =
+  | { readonly kind: "round"; readonly round: MigrationRoundInfo }
+  | { readonly kind: "result"; readonly result: MigrationOutcomeInfo };
 
 export interface ConsoleSession {
   onOutput(cb: (bytes: Uint8Array) => void): void;

@@ -1,10 +1,24 @@
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import { BootMode, type ConsoleResponse, NodeAgentClient, type VmInfo, VmState } from "@skiff/proto";
+import {
+  BootMode,
+  type ConsoleResponse,
+  type MigrateVmProgress,
+  MigrationOutcome,
+  MigrationPhase,
+  type MigrationRound,
+  NodeAgentClient,
+  type VmInfo,
+  VmState,
+} from "@skiff/proto";
 import {
   AgentCallError,
   type AgentClient,
   type AgentDirectory,
   type ConsoleSession,
+  type MigrateVmInput,
+  type MigrationOutcomeInfo,
+  type MigrationProgress,
+  type MigrationRoundInfo,
   type VmRef,
   type VmSpecInput,
   type VmStateName,
@@ -19,6 +33,63 @@ const STATE_NAMES: Record<number, VmStateName> = {
   [VmState.VM_STATE_SUSPENDED]: "suspended",
   [VmState.VM_STATE_CRASHED]: "crashed",
 };
+
+const PHASES: Record<number, MigrationRoundInfo["phase"]> = {
+  [MigrationPhase.MIGRATION_PHASE_PRECOPY]: "precopy",
+  [MigrationPhase.MIGRATION_PHASE_STOPCOPY]: "stopcopy",
+  [MigrationPhase.MIGRATION_PHASE_COMMITTING]: "committing",
+};
+
+const OUTCOMES: Record<number, MigrationOutcomeInfo["outcome"]> = {
+  [MigrationOutcome.MIGRATION_OUTCOME_COMMITTED]: "committed",
+  [MigrationOutcome.MIGRATION_OUTCOME_ROLLED_BACK]: "rolled-back",
+  [MigrationOutcome.MIGRATION_OUTCOME_IN_DOUBT]: "in-doubt",
+};
+
+function roundOf(r: MigrationRound): MigrationRoundInfo {
+  return {
+    round: r.round,
+    phase: PHASES[r.phase] ?? "unknown",
+    pages: r.pages,
+    zeroPages: r.zeroPages,
+    blocks: r.blocks,
+    bytes: r.bytes,
+    ms: r.ms,
+    dirtyPagesPerSec: r.dirtyPagesPerSec,
+    throttlePercent: r.throttlePercent,
+    bandwidthBytesPerSec: r.bandwidthBytesPerSec,
+  };
+}
+
+function progressOf(m: MigrateVmProgress): MigrationProgress | null {
+  if (m.kind?.$case === "round") return { kind: "round", round: roundOf(m.kind.value) };
+  if (m.kind?.$case === "result") {
+    const r = m.kind.value;
+    const st = r.stats;
+    return {
+      kind: "result",
+      result: {
+        outcome: OUTCOMES[r.outcome] ?? "unknown",
+        errorCode: r.errorCode,
+        errorMessage: r.errorMessage,
+        stats: st
+          ? {
+              rounds: st.rounds.map(roundOf),
+              downtimeMs: st.downtimeMs,
+              totalMs: st.totalMs,
+              bytesSent: st.bytesSent,
+              nonzeroBytes: st.nonzeroBytes,
+              diskBytesSent: st.diskBytesSent,
+              throughputBytesPerSec: st.throughputBytesPerSec,
+              maxThrottlePercent: st.maxThrottlePercent,
+              targetEpoch: st.targetEpoch,
+            }
+          : null,
+      },
+    };
+  }
+  return null;
+}
 
 function statusOf(vm: VmInfo | undefined, ref: { vmId: string; epoch?: number }): VmStatus {
   return {
@@ -49,6 +120,21 @@ function toAgentError(err: ServiceError, method: string, address: string): Agent
     grpcCode: err.code,
     method,
   });
+}
+
+function protoSpec(spec: VmSpecInput) {
+  return {
+    memoryBytes: spec.memoryBytes,
+    vcpus: spec.vcpus,
+    bootMode: spec.bootMode === "firmware" ? BootMode.BOOT_MODE_FIRMWARE : BootMode.BOOT_MODE_LINUX,
+    kernelPath: spec.kernelPath,
+    initrdPath: spec.initrdPath,
+    diskImagePath: spec.diskImagePath,
+    diskBytes: spec.diskBytes,
+    kernelArgs: spec.kernelArgs,
+    limits: { cpuMillis: spec.cpuMillis, vmmOverheadMib: 0 },
+    labels: { ...spec.labels },
+  };
 }
 
 type Unary<Req, Res> = (
@@ -92,25 +178,86 @@ export class GrpcAgentClient implements AgentClient {
     const res = await this.call(
       "CreateVm",
       this.client.createVm as Unary<unknown, { vm?: VmInfo }>,
-      {
-        ref,
-        start,
-        spec: {
-          memoryBytes: spec.memoryBytes,
-          vcpus: spec.vcpus,
-          bootMode: spec.bootMode === "firmware" ? BootMode.BOOT_MODE_FIRMWARE : BootMode.BOOT_MODE_LINUX,
-          kernelPath: spec.kernelPath,
-          initrdPath: spec.initrdPath,
-          diskImagePath: spec.diskImagePath,
-          diskBytes: spec.diskBytes,
-          kernelArgs: spec.kernelArgs,
-          limits: { cpuMillis: spec.cpuMillis, vmmOverheadMib: 0 },
-          labels: { ...spec.labels },
-        },
-      },
+      { ref, start, spec: protoSpec(spec) },
       90_000,
     );
     return statusOf(res.vm, ref);
+  }
+
+  async prepareMigrationTarget(ref: VmRef, spec: VmSpecInput, migrationId: string) {
+    const res = await this.call(
+      "PrepareMigrationTarget",
+      this.client.prepareMigrationTarget as Unary<unknown, { streamAddress: string; token: string }>,
+      { ref, spec: protoSpec(spec), migrationId, timeoutMs: 0 },
+      90_000,
+    );
+    return { streamAddress: res.streamAddress, token: res.token };
+  }
+
+  migrateVm(req: MigrateVmInput): AsyncIterable<MigrationProgress> {
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${this.token}`);
+    const stream = this.client.migrateVm(
+      {
+        ref: req.ref,
+        migrationId: req.migrationId,
+        targetStreamAddress: req.targetStreamAddress,
+        token: req.token,
+        targetEpoch: req.targetEpoch,
+        targetAgentAddress: req.targetAgentAddress,
+        options: {
+          maxDowntimeMs: req.options.maxDowntimeMs ?? 0,
+          bandwidthBytesPerSec: req.options.bandwidthBytesPerSec ?? 0,
+          maxRounds: req.options.maxRounds ?? 0,
+          timeoutMs: req.options.timeoutMs ?? 0,
+          disableAutoConverge: false,
+          compression: 0,
+        },
+      },
+      md,
+    );
+    const address = this.address;
+    return {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const m of stream as AsyncIterable<MigrateVmProgress>) {
+            const p = progressOf(m);
+            if (p) yield p;
+          }
+        } catch (err) {
+          throw toAgentError(err as ServiceError, "MigrateVm", address);
+        } finally {
+          stream.cancel();
+        }
+      },
+    };
+  }
+
+  async cancelMigration(vmId: string, migrationId: string): Promise<boolean> {
+    const res = await this.call(
+      "CancelMigration",
+      this.client.cancelMigration as Unary<unknown, { cancelled: boolean }>,
+      { vmId, migrationId },
+    );
+    return res.cancelled;
+  }
+
+  async abortMigrationTarget(vmId: string, migrationId: string) {
+    const res = await this.call(
+      "AbortMigrationTarget",
+      this.client.abortMigrationTarget as Unary<unknown, { committed: boolean; vm?: VmInfo }>,
+      { vmId, migrationId },
+    );
+    return { committed: res.committed, vm: res.vm ? statusOf(res.vm, { vmId }) : null };
+  }
+
+  async resolveMigration(ref: VmRef, migrationId: string, committed: boolean): Promise<VmStatus | null> {
+    const res = await this.call(
+      "ResolveMigration",
+      this.client.resolveMigration as Unary<unknown, { vm?: VmInfo }>,
+      { ref, migrationId, committed },
+    );
+    return res.vm ? statusOf(res.vm, ref) : null;
   }
 
   private async refCall(method: string, fn: unknown, ref: VmRef, extra: object = {}, timeoutMs?: number) {

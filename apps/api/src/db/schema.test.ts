@@ -36,7 +36,7 @@ interface DmmfModel {
 interface Dmmf {
   datamodel: {
     models: DmmfModel[];
-    enums: { name: string; dbName: string | null; values: { name: string }[] }[];
+    enums: { name: string; dbName: string | null; values: { name: string; dbName: string | null }[] }[];
     indexes: {
       model: string;
       type: "id" | "unique" | "normal";
@@ -113,7 +113,7 @@ function expectedShape(dmmf: Dmmf): SchemaShape {
   };
   const byName = new Map(dm.models.map((m) => [m.name, m]));
   const shape: SchemaShape = { enums: {}, columns: {}, indexes: {}, foreignKeys: {} };
-  for (const e of dm.enums) shape.enums[e.dbName ?? e.name] = e.values.map((v) => v.name);
+  for (const e of dm.enums) shape.enums[e.dbName ?? e.name] = e.values.map((v) => v.dbName ?? v.name);
   for (const m of dm.models) {
     const cols: SchemaShape["columns"][string] = {};
     for (const f of m.fields) {

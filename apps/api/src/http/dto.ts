@@ -3,6 +3,7 @@ import type {
   ApiToken,
   Event,
   Image,
+  Migration,
   Node,
   PlacementGroup,
   Plan,
@@ -13,6 +14,7 @@ import type { NodeReservation } from "../services/capacity.js";
 import type {
   EventSchema,
   ImageSchema,
+  MigrationSchema,
   NodeSchema,
   PlacementGroupSchema,
   PlanSchema,
@@ -141,5 +143,37 @@ export function placementGroupDto(g: PlacementGroup): z.infer<typeof PlacementGr
     policy: g.policy,
     strict: g.strict,
     createdAt: iso(g.createdAt),
+  };
+}
+
+export function migrationDto(m: Migration): z.infer<typeof MigrationSchema> {
+  return {
+    id: m.id,
+    vpsId: m.vpsId,
+    sourceNodeId: m.sourceNodeId,
+    targetNodeId: m.targetNodeId,
+    state: m.state === "rolled_back" ? "rolled-back" : m.state,
+    trigger: m.trigger,
+    reason: m.reason,
+    sourceEpoch: m.sourceEpoch,
+    targetEpoch: m.targetEpoch,
+    options: {
+      maxDowntimeMs: m.maxDowntimeMs,
+      bandwidthBytesPerSec: m.bandwidthBytesPerSec === null ? null : Number(m.bandwidthBytesPerSec),
+      maxRounds: m.maxRounds,
+      timeoutMs: m.timeoutMs,
+    },
+    rounds: Array.isArray(m.rounds) ? (m.rounds as Record<string, unknown>[]) : [],
+    bytesSent: Number(m.bytesSent),
+    downtimeMs: m.downtimeMs,
+    totalMs: m.totalMs,
+    throughputBytesPerSec: m.throughputBytesPerSec,
+    maxThrottlePercent: m.maxThrottlePercent,
+    errorCode: m.errorCode,
+    error: m.error,
+    cancelRequestedAt: isoOrNull(m.cancelRequestedAt),
+    createdAt: iso(m.createdAt),
+    startedAt: isoOrNull(m.startedAt),
+    finishedAt: isoOrNull(m.finishedAt),
   };
 }

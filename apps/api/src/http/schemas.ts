@@ -340,3 +340,77 @@ export const ERROR_RESPONSES = {
 
 /** Bodies of actions: none, or an empty JSON object. */
 export const EmptyBody = z.object({}).strict().nullish();
+
+export const MigrationSchema = z
+  .object({
+    id,
+    vpsId: id,
+    sourceNodeId: id,
+    targetNodeId: id,
+    state: z.enum([
+      "queued",
+      "preparing",
+      "precopy",
+      "stopcopy",
+      "committing",
+      "completed",
+      "rolled-back",
+      "failed",
+    ]),
+    trigger: z.string().describe("manual, drain, balancer or recovery"),
+    reason: z.string().nullable(),
+    sourceEpoch: z.number().int(),
+    targetEpoch: z.number().int(),
+    options: z.object({
+      maxDowntimeMs: z.number().int().nullable(),
+      bandwidthBytesPerSec: z.number().int().nullable(),
+      maxRounds: z.number().int().nullable(),
+      timeoutMs: z.number().int().nullable(),
+    }),
+    rounds: z
+      .array(z.record(z.string(), z.unknown()))
+      .describe(
+        "per pre-copy round: round, phase, pages, zeroPages, bytes, ms, dirtyPagesPerSec, throttlePercent, bandwidthBytesPerSec",
+      ),
+    bytesSent: z.number().int(),
+    downtimeMs: z.number().nullable(),
+    totalMs: z.number().nullable(),
+    throughputBytesPerSec: z.number().nullable(),
+    maxThrottlePercent: z.number().int().nullable(),
+    errorCode: z.string().nullable(),
+    error: z.string().nullable(),
+    cancelRequestedAt: isoDate.nullable(),
+    createdAt: isoDate,
+    startedAt: isoDate.nullable(),
+    finishedAt: isoDate.nullable(),
+  })
+  .meta({ id: "Migration" });
+
+export const MigrateBody = z
+  .object({
+    targetNode: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("node id or name (default: the scheduler picks)"),
+    maxDowntimeMs: z.number().int().min(1).max(60_000).optional(),
+    bandwidthBytesPerSec: z.number().int().min(1).optional(),
+    maxRounds: z.number().int().min(1).max(1000).optional(),
+    timeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .strict();
+
+export const ListMigrationsQuery = PageQuery.extend({
+  vpsId: id.optional(),
+  nodeId: id.optional().describe("as source or target"),
+  state: z
+    .enum(["queued", "preparing", "precopy", "stopcopy", "committing", "completed", "rolled-back", "failed"])
+    .optional(),
+  active: z
+    .enum(["true", "false"])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === "true")),
+  trigger: z.string().max(50).optional(),
+});

@@ -4,6 +4,12 @@ import type { NodeLoad } from "../domain/placement.js";
 
 export type NodeReservation = NodeLoad["reserved"];
 
+/**
+ * Advisory lock serializing every decision that reserves capacity (placement, migration targets)
+ * cluster-wide: each sees the reservations of the previous one.
+ */
+export const PLACEMENT_LOCK = 0x5c1ff001;
+
 type Queryable = Pick<Db, "$queryRaw">;
 
 interface LoadRow {
@@ -24,7 +30,8 @@ interface LoadRow {
 
 /**
  * Every node with what its VPSes reserve, in one query. A VPS reserves its size on its node from
- * placement until it is deleted (stopped and suspended ones too: they must be able to come back).
+ * placement until it is deleted (stopped and suspended ones too: they must be able to come back),
+ * and, while a live migration is in flight, on its target node as well.
  */
 export async function nodeLoads(
   db: Queryable,
@@ -35,16 +42,23 @@ export async function nodeLoads(
     ? Prisma.sql`WHERE n.id IN (${Prisma.join(opts.nodeIds.map((id) => Prisma.sql`${id}::uuid`))})`
     : Prisma.empty;
   const rows = await db.$queryRaw<LoadRow[]>`
+    WITH held AS (
+      SELECT v.node_id, v.id, v.vcpus, v.cpu_share, v.memory_bytes, v.disk_bytes, v.placement_group_id
+      FROM vps v WHERE v.state <> 'deleted' AND v.node_id IS NOT NULL
+      UNION ALL
+      SELECT m.target_node_id, v.id, v.vcpus, v.cpu_share, v.memory_bytes, v.disk_bytes, v.placement_group_id
+      FROM migrations m JOIN vps v ON v.id = m.vps_id WHERE m.finished_at IS NULL
+    )
     SELECT n.id, n.name, n.status::text AS status, n.maintenance, n.cpus,
            n.memory_bytes::float8 AS memory_bytes, n.disk_bytes::float8 AS disk_bytes,
-           COUNT(v.id)::int AS vps_count,
-           COALESCE(SUM(v.vcpus), 0)::int AS r_vcpus,
-           COALESCE(SUM(v.cpu_share), 0)::int AS r_cpu_share,
-           COALESCE(SUM(v.memory_bytes), 0)::float8 AS r_memory,
-           COALESCE(SUM(v.disk_bytes), 0)::float8 AS r_disk,
-           COUNT(v.id) FILTER (WHERE v.placement_group_id = ${group}::uuid)::int AS group_members
+           COUNT(h.id)::int AS vps_count,
+           COALESCE(SUM(h.vcpus), 0)::int AS r_vcpus,
+           COALESCE(SUM(h.cpu_share), 0)::int AS r_cpu_share,
+           COALESCE(SUM(h.memory_bytes), 0)::float8 AS r_memory,
+           COALESCE(SUM(h.disk_bytes), 0)::float8 AS r_disk,
+           COUNT(h.id) FILTER (WHERE h.placement_group_id = ${group}::uuid)::int AS group_members
     FROM nodes n
-    LEFT JOIN vps v ON v.node_id = n.id AND v.state <> 'deleted'
+    LEFT JOIN held h ON h.node_id = n.id
     ${only}
     GROUP BY n.id
     ORDER BY n.name`;

@@ -1,5 +1,5 @@
-import { type Job, Worker } from "bullmq";
-import type { BullQueues, LifecycleJob, ProvisionJob } from "../queues.js";
+import { DelayedError, type Job, Worker } from "bullmq";
+import type { BullQueues, LifecycleJob, MigrationJob, ProvisionJob } from "../queues.js";
 import { QUEUE_NAMES } from "../queues.js";
 import type { StaleVm } from "../services/nodes.js";
 import type { Attempt, WorkerContext } from "./context.js";
@@ -10,6 +10,7 @@ import {
   type MaintenanceDeps,
   reconcileOrphans,
 } from "./maintenance.js";
+import { runMigration } from "./migration.js";
 import { runProvision } from "./provision.js";
 
 export interface RunningWorkers {
@@ -20,7 +21,9 @@ export interface RunningWorkers {
 const attemptOf = (job: Job): Attempt => ({ number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 });
 
 export interface WorkerOptions {
-  readonly concurrency?: { provision?: number; lifecycle?: number };
+  readonly concurrency?: { provision?: number; lifecycle?: number; migration?: number };
+  /** In-flight live migrations per node (SKIFF_MIGRATIONS_PER_NODE). */
+  readonly migrationsPerNode?: number;
   /** How often each repeatable maintenance job runs. */
   readonly everyMs?: { nodeHealth: number; reconcile: number; idempotencyGc: number };
 }
@@ -47,6 +50,19 @@ export async function startWorkers(
     async (job) => runLifecycle(ctx, job.data, attemptOf(job)),
     { connection, prefix, ...recovery, concurrency: opts.concurrency?.lifecycle ?? 16 },
   );
+  const migration = new Worker<MigrationJob>(
+    QUEUE_NAMES.migration,
+    async (job, token) => {
+      const r = await runMigration(ctx, job.data, attemptOf(job), { perNode: opts.migrationsPerNode ?? 2 });
+      if (r === "wait") {
+        // Its nodes have no free slot: try again shortly, without spending an attempt.
+        await job.moveToDelayed(Date.now() + 2000, token);
+        throw new DelayedError();
+      }
+      return r;
+    },
+    { connection, prefix, ...recovery, concurrency: opts.concurrency?.migration ?? 8 },
+  );
   const maint = new Worker(
     QUEUE_NAMES.maintenance,
     async (job) => {
@@ -66,7 +82,7 @@ export async function startWorkers(
     },
     { connection, prefix, ...recovery, concurrency: 4 },
   );
-  const workers = [provision, lifecycle, maint] as Worker[];
+  const workers = [provision, lifecycle, migration, maint] as Worker[];
   for (const w of workers) {
     w.on("failed", (job, err) =>
       ctx.log.warn(

@@ -1,5 +1,5 @@
 import type { Queue } from "bullmq";
-import type { LifecycleJob, ProvisionJob } from "../queues.js";
+import { type LifecycleJob, type MigrationJob, type ProvisionJob, RETRY } from "../queues.js";
 import type { NodeService, StaleVm } from "../services/nodes.js";
 import type { WorkerContext } from "./context.js";
 
@@ -12,7 +12,7 @@ export const ORPHAN_AFTER_MS = 60_000;
  */
 export async function reconcileOrphans(
   ctx: WorkerContext,
-  queues: { provision: Queue<ProvisionJob>; lifecycle: Queue<LifecycleJob> },
+  queues: { provision: Queue<ProvisionJob>; lifecycle: Queue<LifecycleJob>; migration: Queue<MigrationJob> },
   now = Date.now(),
 ): Promise<number> {
   const held = await ctx.db.vps.findMany({
@@ -22,29 +22,26 @@ export async function reconcileOrphans(
   });
   let requeued = 0;
   for (const v of held) {
-    const isCreate = v.action === "create";
-    const queue = (isCreate ? queues.provision : queues.lifecycle) as Queue;
-    const existing = await queue.getJob(v.actionId!);
+    const actionId = v.actionId!;
+    const queue = (
+      v.action === "create" ? queues.provision : v.action === "migrate" ? queues.migration : queues.lifecycle
+    ) as Queue;
+    const existing = await queue.getJob(actionId);
     const state = existing ? await existing.getState() : "missing";
     if (state !== "missing" && state !== "failed" && state !== "completed") continue;
     if (existing) await existing.remove().catch(() => undefined);
-    if (isCreate) {
-      await queues.provision.add(
-        "provision",
-        { vpsId: v.id, actionId: v.actionId! },
-        { jobId: v.actionId!, attempts: 6, backoff: { type: "exponential", delay: 1000 } },
-      );
+    const opts = (r: { attempts: number; delayMs: number }) => ({
+      jobId: actionId,
+      attempts: r.attempts,
+      backoff: { type: "exponential", delay: r.delayMs },
+    });
+    if (v.action === "create") {
+      await queues.provision.add("provision", { vpsId: v.id, actionId }, opts(RETRY.provision));
+    } else if (v.action === "migrate") {
+      await queues.migration.add("migrate", { migrationId: actionId }, opts(RETRY.migration));
     } else {
-      const job: LifecycleJob = {
-        vpsId: v.id,
-        action: v.action as LifecycleJob["action"],
-        actionId: v.actionId!,
-      };
-      await queues.lifecycle.add(job.action, job, {
-        jobId: v.actionId!,
-        attempts: 5,
-        backoff: { type: "exponential", delay: 500 },
-      });
+      const job: LifecycleJob = { vpsId: v.id, action: v.action as LifecycleJob["action"], actionId };
+      await queues.lifecycle.add(job.action, job, opts(RETRY.lifecycle));
     }
     requeued++;
     ctx.log.warn({ vps: v.id, action: v.action, jobState: state }, "re-enqueued an orphaned action");

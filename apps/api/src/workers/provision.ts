@@ -3,13 +3,10 @@ import { type AgentCallError, isAgentError, type VmSpecInput } from "../agents/a
 import type { Image, Vps } from "../db/client.js";
 import { place } from "../domain/placement.js";
 import type { ProvisionJob } from "../queues.js";
-import { nodeLoads } from "../services/capacity.js";
+import { nodeLoads, PLACEMENT_LOCK } from "../services/capacity.js";
 import { SYSTEM } from "../services/events.js";
 import { moveVps } from "../services/vps-state-store.js";
 import { type Attempt, CLEAR_ACTION, isLastAttempt, type WorkerContext } from "./context.js";
-
-/** Placement decisions are serialized cluster-wide: each sees the reservations of the previous. */
-export const PLACEMENT_LOCK = 0x5c1ff001;
 
 export type ProvisionOutcome = "running" | "error" | "superseded";
 
