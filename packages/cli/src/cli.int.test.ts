@@ -5,7 +5,7 @@
  * can go all the way to running and back to deleted.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
@@ -45,12 +45,20 @@ const agentToken = "cli-test-agent-secret";
 const agentDataDir = join(tmp.path, "agent");
 
 /** Runs the built skiff in its own process, as a user would. */
-function skiff(args: string[], opts: { token?: string; input?: string } = {}): Promise<Result> {
+function skiff(
+  args: string[],
+  opts: { token?: string; input?: string; env?: Record<string, string | undefined> } = {},
+): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SKIFF, ...args], {
       // cwd outside the repository: only SKIFF_API_URL/SKIFF_TOKEN say where to go.
       cwd: tmp.path,
-      env: { PATH: process.env.PATH, SKIFF_API_URL: url, SKIFF_TOKEN: opts.token ?? operatorToken },
+      env: withoutUndefined({
+        PATH: process.env.PATH,
+        SKIFF_API_URL: url,
+        SKIFF_TOKEN: opts.token ?? operatorToken,
+        ...opts.env,
+      }),
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
@@ -66,6 +74,10 @@ function skiff(args: string[], opts: { token?: string; input?: string } = {}): P
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
   });
+}
+
+function withoutUndefined(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 /** skiff with --json, expecting success. */
@@ -186,6 +198,28 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
 
     const tokens = await skiff(["tokens", "list", "--project", project.id]);
     expect(tokens.stdout).toMatch(/t1\s+skiff_tn_\S*\s+tenant\s+\S+\s+active/);
+  });
+
+  it("logs in: checks the token first, saves it private, then needs no SKIFF_TOKEN", async () => {
+    const config = join(tmp.path, "home", "skiff.json");
+    const bad = await skiff(["login", "--token", "skiff_op_wrong"], {
+      env: { SKIFF_CONFIG: config, SKIFF_TOKEN: undefined },
+    });
+    expectCodedError(bad, "UNAUTHENTICATED");
+    expect(existsSync(config)).toBe(false);
+
+    const good = await skiff(["login", "--token", operatorToken], {
+      env: { SKIFF_CONFIG: config, SKIFF_TOKEN: undefined },
+    });
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toBe(`logged in to ${url} with an operator token (saved in ${config})\n`);
+    expect(statSync(config).mode & 0o777).toBe(0o600);
+
+    // Neither SKIFF_API_URL nor SKIFF_TOKEN: the saved login says where and who.
+    const env = { SKIFF_CONFIG: config, SKIFF_TOKEN: undefined, SKIFF_API_URL: undefined };
+    expect((await skiff(["plans"], { env })).code).toBe(0);
+    expect((await skiff(["logout"], { env })).stdout).toBe(`forgot the login to ${url}\n`);
+    expect((await skiff(["plans"], { env })).stderr).toMatch(/^skiff: (UNREACHABLE|UNAUTHENTICATED): /);
   });
 
   it("prints a clean error for routes this API does not have, never a stack trace", async () => {

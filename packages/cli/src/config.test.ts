@@ -52,6 +52,26 @@ describe("resolveConnection", () => {
     ).toBeUndefined();
   });
 
+  it("uses what `skiff login` saved, and sends its token to that API only", () => {
+    const file = join(tmp.path, "login.json");
+    writeFileSync(file, JSON.stringify({ apiUrl: "https://cloud.example/", token: "skiff_tn_saved" }));
+    const env = { SKIFF_CONFIG: file };
+    expect(resolveConnection({ env, cwd: "/" })).toMatchObject({
+      baseUrl: "https://cloud.example/",
+      token: "skiff_tn_saved",
+    });
+    // The same API named by the environment still gets the saved token; another API does not.
+    expect(
+      resolveConnection({ env: { ...env, SKIFF_API_URL: "https://cloud.example" }, cwd: "/" }).token,
+    ).toBe("skiff_tn_saved");
+    expect(
+      resolveConnection({ env: { ...env, SKIFF_API_URL: "https://other.example" }, cwd: "/" }).token,
+    ).toBeUndefined();
+    // A saved login wins over the local cluster's files.
+    const root = fakeCheckout("c", 40125, "skiff_op_local");
+    expect(resolveConnection({ env, cwd: root }).token).toBe("skiff_tn_saved");
+  });
+
   it("falls back to the default address without a token", () => {
     expect(resolveConnection({ env: {}, cwd: tmp.path })).toMatchObject({
       baseUrl: DEFAULT_API_URL,

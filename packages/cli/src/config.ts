@@ -49,10 +49,42 @@ export function findLocalCluster(
   }
 }
 
+/** What `skiff login` saved: one API and its token. */
+export interface SavedLogin {
+  readonly apiUrl: string;
+  readonly token: string;
+}
+
+/** $SKIFF_CONFIG, or $XDG_CONFIG_HOME/skiff/config.json, or ~/.config/skiff/config.json. */
+export function loginFile(env: Record<string, string | undefined>): string | undefined {
+  if (env.SKIFF_CONFIG) return env.SKIFF_CONFIG;
+  const base = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, ".config") : undefined);
+  return base ? join(base, "skiff", "config.json") : undefined;
+}
+
+export function readLogin(env: Record<string, string | undefined>): SavedLogin | undefined {
+  const file = loginFile(env);
+  if (!file || !existsSync(file)) return undefined;
+  try {
+    const v = JSON.parse(readFileSync(file, "utf8")) as Partial<SavedLogin>;
+    return typeof v.apiUrl === "string" && typeof v.token === "string"
+      ? { apiUrl: v.apiUrl, token: v.token }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The saved token belongs to its API only: it is never sent anywhere else. */
+function sameApi(a: string, b: string): boolean {
+  return a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
+}
+
 /**
  * Where to send requests and with which token. First match wins: --api / --token, then
- * SKIFF_API_URL / SKIFF_TOKEN, then (only when no URL was given) the local cluster's files,
- * then http://127.0.0.1:8080 without a token.
+ * SKIFF_API_URL / SKIFF_TOKEN, then what `skiff login` saved, then (only when no URL was given)
+ * the local cluster's files, then http://127.0.0.1:8080 without a token. A saved or local token
+ * only goes to the API it came with.
  */
 export function resolveConnection(opts: {
   apiFlag?: string;
@@ -62,8 +94,21 @@ export function resolveConnection(opts: {
 }): Connection {
   const { env } = opts;
   const explicitToken = opts.tokenFlag ?? (env.SKIFF_TOKEN || undefined);
-  if (opts.apiFlag) return { baseUrl: opts.apiFlag, token: explicitToken, source: "--api" };
-  if (env.SKIFF_API_URL) return { baseUrl: env.SKIFF_API_URL, token: explicitToken, source: "SKIFF_API_URL" };
+  const saved = readLogin(env);
+  const savedFor = (url: string) => (saved && sameApi(saved.apiUrl, url) ? saved.token : undefined);
+  if (opts.apiFlag)
+    return { baseUrl: opts.apiFlag, token: explicitToken ?? savedFor(opts.apiFlag), source: "--api" };
+  if (env.SKIFF_API_URL) {
+    const url = env.SKIFF_API_URL;
+    return { baseUrl: url, token: explicitToken ?? savedFor(url), source: "SKIFF_API_URL" };
+  }
+  if (saved) {
+    return {
+      baseUrl: saved.apiUrl,
+      token: explicitToken ?? saved.token,
+      source: `skiff login (${loginFile(env)})`,
+    };
+  }
   const local = findLocalCluster(opts.cwd, env);
   if (local) {
     return {

@@ -2,6 +2,7 @@ import type { Command } from "./command.js";
 import { balancerCommands } from "./commands/balancer.js";
 import { catalogCommands } from "./commands/catalog.js";
 import { eventCommands } from "./commands/events.js";
+import { loginCommands } from "./commands/login.js";
 import { migrationCommands } from "./commands/migrations.js";
 import { nodeCommands } from "./commands/nodes.js";
 import { projectCommands } from "./commands/projects.js";
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   ...tokenCommands,
   ...projectCommands,
   ...balancerCommands,
+  ...loginCommands,
 ];
 
 /** `skiff migrate` is the short form issue 8 names; it is `skiff vps migrate`. */

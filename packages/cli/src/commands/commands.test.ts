@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { NodeInfo, SkiffEvent, Vps } from "../types.js";
+import type { Migration, NodeInfo, SkiffEvent, Vps } from "../types.js";
 import { renderBalancerPlan, renderBalancerStatus } from "./balancer.js";
 import { closeError, consoleUrl, ESCAPE_BYTE, splitAtEscape } from "./console.js";
 import { eventLine, sinceToIso } from "./events.js";
+import { describeMigration, migrationTable } from "./migrations.js";
 import { nodeTable } from "./nodes.js";
 import { vpsStatusLine, vpsTable } from "./vps.js";
 
@@ -132,5 +133,56 @@ describe("balancer output", () => {
     expect(s).toMatch(/NODE\s+SCORE\s+VPS/);
     expect(s).toMatch(/node-1\s+0\.9\s+30/);
     expect(renderBalancerPlan({ scoreBefore: 0.1, scoreAfter: 0.1, moves: [] })).toContain("No moves");
+  });
+});
+
+describe("migrations output", () => {
+  it("shows node names, figures in units and one row per pre-copy round", () => {
+    const m: Migration = {
+      id: "m1",
+      vpsId: vps.id,
+      sourceNodeId: "n1",
+      targetNodeId: "n2",
+      state: "completed",
+      rounds: [
+        {
+          round: 0,
+          phase: "precopy",
+          pages: 16384,
+          zeroPages: 100,
+          blocks: 0,
+          bytes: 64 * 2 ** 20,
+          ms: 210.5,
+          dirtyPagesPerSec: 2560,
+          throttlePercent: 0,
+        },
+        {
+          round: 1,
+          phase: "stopcopy",
+          pages: 12,
+          zeroPages: 0,
+          blocks: 0,
+          bytes: 49_152,
+          ms: 3.2,
+          dirtyPagesPerSec: 0,
+          throttlePercent: 0,
+        },
+      ],
+      bytesSent: 64 * 2 ** 20 + 49_152,
+      downtimeMs: 7.25,
+      createdAt: new Date().toISOString(),
+    };
+    const names = new Map([
+      ["n1", "node-1"],
+      ["n2", "node-2"],
+    ]);
+    const out = describeMigration(m, names);
+    expect(out).toContain("sourceNodeId:  n1 (node-1)");
+    expect(out).toContain("downtimeMs:    7.3 ms");
+    expect(out).toContain("rounds:        2");
+    expect(out).toMatch(/ROUND\s+PHASE\s+PAGES\s+ZERO\s+BLOCKS\s+SENT\s+TIME\s+DIRTY RATE\s+THROTTLE/);
+    expect(out).toMatch(/\n\s+0\s+precopy\s+16384\s+100\s+0\s+64 MiB\s+210\.5 ms\s+10 MiB\/s\s+0\n/);
+    const row = migrationTable([m], names).split("\n")[1]!;
+    expect(row).toMatch(/^m1\s+11111111\s+completed\s+node-1\s+node-2\s+2\s+64 MiB\s+7\.3 ms\s+0s$/);
   });
 });

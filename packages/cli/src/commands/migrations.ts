@@ -50,7 +50,45 @@ export function describeMigration(m: Migration, names: ReadonlyMap<string, strin
   }
   if (typeof m.downtimeMs === "number") shown.downtimeMs = formatMs(m.downtimeMs);
   if (typeof m.totalMs === "number") shown.totalMs = formatMs(m.totalMs);
-  return describe(shown);
+  const rounds = Array.isArray(m.rounds) ? m.rounds : undefined;
+  if (rounds) shown.rounds = rounds.length;
+  const perRound = rounds && rounds.length > 0 && rounds.every(isObject) ? `\n${roundTable(rounds)}` : "";
+  return describe(shown) + perRound;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function field(r: Record<string, unknown>, ...names: string[]): unknown {
+  for (const n of names) if (r[n] !== undefined) return r[n];
+  return undefined;
+}
+
+/**
+ * Pre-copy rounds as the source agent reported them (proto MigrationRound: round, phase, pages,
+ * zeroPages, blocks, bytes, ms, dirtyPagesPerSec, throttlePercent).
+ */
+export function roundTable(rounds: readonly Record<string, unknown>[]): string {
+  const n = (v: unknown) => (typeof v === "number" ? v : undefined);
+  const dirty = (r: Record<string, unknown>) => {
+    const pps = n(field(r, "dirtyPagesPerSec"));
+    return pps === undefined ? "-" : `${formatBytes(pps * 4096)}/s`;
+  };
+  return table(
+    rounds.map((r, i) => ({ r, i })),
+    [
+      { header: "round", value: ({ r, i }) => orDash(field(r, "round") ?? i), align: "right" },
+      { header: "phase", value: ({ r }) => orDash(field(r, "phase")) },
+      { header: "pages", value: ({ r }) => orDash(field(r, "pages")), align: "right" },
+      { header: "zero", value: ({ r }) => orDash(field(r, "zeroPages")), align: "right" },
+      { header: "blocks", value: ({ r }) => orDash(field(r, "blocks")), align: "right" },
+      { header: "sent", value: ({ r }) => formatBytes(n(field(r, "bytes", "bytesSent"))), align: "right" },
+      { header: "time", value: ({ r }) => formatMs(n(field(r, "ms", "durationMs"))), align: "right" },
+      { header: "dirty rate", value: ({ r }) => dirty(r), align: "right" },
+      { header: "throttle", value: ({ r }) => orDash(field(r, "throttlePercent")), align: "right" },
+    ],
+  );
 }
 
 const list: Command = {

@@ -108,7 +108,9 @@ const get: Command = {
   async run(ctx) {
     const [ref] = positionals(ctx.args, ["vps"]);
     const v = await ctx.api.get<Vps>(`/v1/vps/${await vpsId(ctx.api, ref!)}`);
-    emit(ctx, v, () => describe(v as unknown as Record<string, unknown>));
+    const nodes = ctx.json || !v.nodeId ? new Map<string, string>() : await nodeNames(ctx.api);
+    const node = v.nodeId && nodes.get(v.nodeId);
+    emit(ctx, v, () => describe({ ...v, ...(node ? { nodeId: `${v.nodeId} (${node})` } : {}) }));
     return 0;
   },
 };

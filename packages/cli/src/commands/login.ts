@@ -1,0 +1,63 @@
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { positionals, UsageError } from "../args.js";
+import { ApiClient } from "../client.js";
+import { type Command, emit } from "../command.js";
+import { loginFile, readLogin } from "../config.js";
+
+/** What a token's prefix says about it (the API hands out skiff_op_… and skiff_tn_…). */
+export function tokenKind(token: string): string {
+  if (token.startsWith("skiff_op_")) return "operator";
+  if (token.startsWith("skiff_tn_")) return "tenant";
+  return "unknown kind of";
+}
+
+const login: Command = {
+  path: ["login"],
+  usage: "[--api URL] --token TOKEN",
+  summary: "check a token against the API and remember both (for this user)",
+  details: [
+    "  Saved to $SKIFF_CONFIG, or $XDG_CONFIG_HOME/skiff/config.json, or ~/.config/skiff/config.json",
+    "  (mode 0600). SKIFF_API_URL / SKIFF_TOKEN and the flags still win; the saved token is only",
+    "  ever sent to the API it was saved with.",
+  ].join("\n"),
+  async run(ctx) {
+    positionals(ctx.args, []);
+    const token = ctx.args.values.token;
+    if (typeof token !== "string" || token === "") throw new UsageError("--token is required");
+    // ctx.api already points where --api / SKIFF_API_URL / the local cluster say.
+    const api = new ApiClient({ baseUrl: ctx.api.baseUrl, token });
+    await api.get("/v1/plans", { limit: 1 }); // any authenticated read proves the token
+    const file = loginFile(ctx.io.env);
+    if (!file) throw new UsageError("no place to save the login: set HOME or SKIFF_CONFIG");
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${JSON.stringify({ apiUrl: api.baseUrl, token }, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    const saved = { apiUrl: api.baseUrl, kind: tokenKind(token), file };
+    const article = saved.kind === "operator" || saved.kind === "unknown kind of" ? "an" : "a";
+    emit(
+      ctx,
+      saved,
+      () => `logged in to ${api.baseUrl} with ${article} ${saved.kind} token (saved in ${file})\n`,
+    );
+    return 0;
+  },
+};
+
+const logout: Command = {
+  path: ["logout"],
+  usage: "",
+  summary: "forget the saved API address and token",
+  async run(ctx) {
+    positionals(ctx.args, []);
+    const file = loginFile(ctx.io.env);
+    const had = readLogin(ctx.io.env);
+    if (file) rmSync(file, { force: true });
+    emit(ctx, { loggedOut: had !== undefined }, () =>
+      had ? `forgot the login to ${had.apiUrl}\n` : "not logged in\n",
+    );
+    return 0;
+  },
+};
+
+export const loginCommands: Command[] = [login, logout];
