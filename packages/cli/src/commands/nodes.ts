@@ -5,6 +5,10 @@ import { nodeId } from "../resolve.js";
 import type { NodeInfo } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
+function vpsCount(n: number): string {
+  return n === 1 ? "1 VPS" : `${n} VPSes`;
+}
+
 export function nodeStatus(n: NodeInfo): string {
   return n.maintenance ? `${n.status},maintenance` : n.status;
 }
@@ -80,7 +84,7 @@ function maintenanceCommand(verb: "drain" | "undrain"): Command {
       const [ref] = positionals(ctx.args, ["node"]);
       const id = await nodeId(ctx.api, ref!);
       const n = await ctx.api.post<NodeInfo>(`/v1/nodes/${id}/${verb}`, undefined, idempotencyKey(ctx));
-      emit(ctx, n, () => `${n.name}  ${nodeStatus(n)}  (${n.reserved.vpsCount} VPSes)\n`);
+      emit(ctx, n, () => `${n.name}  ${nodeStatus(n)}  (${vpsCount(n.reserved.vpsCount)})\n`);
       return 0;
     },
   };
