@@ -32,6 +32,8 @@ export async function nodeId(api: ApiClient, ref: string): Promise<string> {
 
 /** Node names by id, to show names instead of UUIDs in tables; empty for tenants (not allowed). */
 export async function nodeNames(api: ApiClient): Promise<Map<string, string>> {
+  // Tenant tokens may not list nodes: spare the request that would only be refused.
+  if (api.token?.startsWith("skiff_tn_")) return new Map();
   try {
     const all = await api.all<NodeInfo>("/v1/nodes");
     return new Map(all.items.map((n) => [n.id, n.name]));

@@ -88,6 +88,7 @@ const events: Command = {
     "  --follow, -f     print events as they happen (from --since, default now) until Ctrl-C",
     "  --vps VPS        events of one VPS (id or name); --resource ID for any resource",
     "  --since 10m      only events after a time: ISO 8601, or s/m/h/d back from now",
+    "  --interval 1s    with --follow: how often to ask for new events",
     "  --json           with --follow: one JSON object per line",
     LIST_HELP,
   ].join("\n"),
