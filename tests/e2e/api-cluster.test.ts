@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { built, type Cluster, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
 
+const MiB = 2 ** 20;
 let c: Cluster;
 let tenant: { token: string; projectId: string };
 
@@ -48,7 +49,11 @@ async function act(id: string, action: string): Promise<Json> {
 
 describe.skipIf(!built)("API + workers + 3 node agents", () => {
   beforeAll(async () => {
-    c = await startCluster({ agents: 3 });
+    // Each agent offers 2 cores and 7 MiB: seven 1 MiB firmware VPSes per node.
+    c = await startCluster({
+      agents: 3,
+      agentEnv: { SKIFF_AGENT_MEMORY: String(7 * MiB), SKIFF_AGENT_CPUS: "2" },
+    });
     const kernelPath = await writeEchoFirmware(c.dir);
     expect(
       (
@@ -80,32 +85,61 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     await c?.stop();
   }, 60_000);
 
-  it("provisions 20 VPSes concurrently onto the 3 agents, evenly, each VM really running there", async () => {
+  it("provisions 22 VPSes at once onto 3 agents offering room for 7 each: 21 run (7/7/7), none overbooked", async () => {
     const created = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
+      Array.from({ length: 22 }, (_, i) =>
         c.call("POST", "/v1/vps", { name: `vm-${i}`, plan: "fw", image: "echo" }, tenant.token),
       ),
     );
-    expect(created.map((r) => r.status)).toEqual(Array(20).fill(202));
+    expect(created.map((r) => r.status)).toEqual(Array(22).fill(202));
     const started = Date.now();
-    const running = await Promise.all(created.map((r) => until(r.body.id, "running", 120_000)));
+    const settled = await Promise.all(
+      created.map((r) =>
+        waitFor(
+          `VPS ${r.body.name} settles`,
+          async () => {
+            const v = await vps(r.body.id);
+            return v.action === null && ["running", "error"].includes(v.state) ? v : undefined;
+          },
+          180_000,
+        ),
+      ),
+    );
     const elapsed = Date.now() - started;
+    const running = settled.filter((v) => v.state === "running");
+    const failed = settled.filter((v) => v.state === "error");
+    expect(running).toHaveLength(21);
+    expect(failed).toHaveLength(1);
+    expect(failed[0].stateReason).toMatch(/not enough free memory/);
+    expect(failed[0].nodeId).toBeNull();
     const perNode = new Map<string, number>();
     for (const v of running) perNode.set(v.nodeId, (perNode.get(v.nodeId) ?? 0) + 1);
-    expect([...perNode.values()].sort()).toEqual([6, 7, 7]);
+    expect([...perNode.values()]).toEqual([7, 7, 7]);
     expect(running.every((v) => v.epoch === 1)).toBe(true);
 
     const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
     for (const n of nodes) {
+      expect(n.capacity.memoryBytes).toBe(7 * MiB);
+      expect(n.reserved.memoryBytes).toBeLessThanOrEqual(n.capacity.memoryBytes);
       expect(n.reserved.vpsCount).toBe(perNode.get(n.id));
-      // The agent itself reports the VMs (through its heartbeat).
+      // The agent itself runs them: its heartbeat says so.
       await waitFor(`${n.name} reports its VMs`, async () => {
         const fresh = (await c.call("GET", `/v1/nodes/${n.id}`)).body;
         return fresh.usage.vmCount === perNode.get(n.id);
       });
     }
-    console.log(`20 VPSes create→running in ${elapsed} ms`);
-  }, 180_000);
+    console.log(`21 of 22 VPSes create→running (the 22nd refused) in ${elapsed} ms`);
+
+    // Make room for the other tests: delete them all (and see every VM go).
+    await Promise.all(settled.map((v) => c.call("DELETE", `/v1/vps/${v.id}`, undefined, tenant.token)));
+    await Promise.all(settled.map((v) => until(v.id, "deleted")));
+    for (const n of nodes) {
+      await waitFor(
+        `${n.name} runs no VMs`,
+        async () => (await c.call("GET", `/v1/nodes/${n.id}`)).body.usage.vmCount === 0,
+      );
+    }
+  }, 300_000);
 
   it("runs every lifecycle action through the agent, with an event per state change", async () => {
     const v = (await c.call("POST", "/v1/vps", { name: "life", plan: "fw", image: "echo" }, tenant.token))

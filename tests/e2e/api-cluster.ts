@@ -47,6 +47,8 @@ export interface ClusterOptions {
   readonly agents?: number;
   /** Extra environment for the API (e.g. faster node-health timing). */
   readonly apiEnv?: Record<string, string>;
+  /** Extra environment for every agent (e.g. SKIFF_AGENT_MEMORY: the capacity it offers). */
+  readonly agentEnv?: Record<string, string>;
 }
 
 function killVmms(dataDir: string): void {
@@ -143,6 +145,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           SKIFF_AGENT_DATA_DIR: a.dataDir,
           SKIFF_AGENT_SHARED_DIR: join(tmp.path, "shared"),
           HOST: "127.0.0.1",
+          ...opts.agentEnv,
         },
       });
     },
