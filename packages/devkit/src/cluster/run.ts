@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startPostgres } from "../postgres.js";
@@ -105,6 +105,9 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
           }),
         );
       }
+      // Stopped first on Ctrl-C (while the agents still run, so the control plane sees them stop):
+      // VMM processes outlive their agent by design, but a local cluster leaves nothing behind.
+      running.push({ name: "VM processes", stop: () => stopVmms(plan.agents.map((a) => a.dataDir)) });
     }
 
     const lines = [
@@ -138,4 +141,31 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
     await stopAll();
     return 1;
   }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** SIGTERM to every VMM found under the agents' data dirs (vms/<id>/vmm.pid), SIGKILL after 10 s. */
+async function stopVmms(agentDirs: readonly string[]): Promise<void> {
+  const pids: number[] = [];
+  for (const dir of agentDirs) {
+    const vms = join(dir, "vms");
+    if (!existsSync(vms)) continue;
+    for (const id of readdirSync(vms)) {
+      const pidFile = join(vms, id, "vmm.pid");
+      if (!existsSync(pidFile)) continue;
+      const pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) pids.push(pid);
+    }
+  }
+  for (const pid of pids) process.kill(pid, "SIGTERM");
+  for (let waited = 0; waited < 10_000 && pids.some(alive); waited += 100) await sleep(100);
+  for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL");
 }
