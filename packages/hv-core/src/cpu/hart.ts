@@ -158,11 +158,12 @@ export class Hart implements InterruptTarget {
     const tbase = mmu.base;
     let pc = this.pc | 0;
     let n = 0;
-    let steps = 0;
+    // Each taken exception uses up one step of the budget: the loop compares retired count only.
+    let limit = budget;
     let fetchVpn = -1;
     let fetchWord = 0;
 
-    while (n + steps < budget) {
+    while (n < limit) {
       if (this.attention) {
         this.attention = false;
         if (this.stopRequested) {
@@ -189,7 +190,7 @@ export class Hart implements InterruptTarget {
           if (r !== TRANSLATE_OK || tags[ti] !== vpc) {
             this.trap(r !== TRANSLATE_OK ? r : Cause.InstructionAccessFault, pc);
             pc = this.pc;
-            steps++;
+            limit--;
             continue;
           }
         }
@@ -214,7 +215,7 @@ export class Hart implements InterruptTarget {
             case 1:
               if (insn >>> 25 !== 0) {
                 pc = this.illegal(pc, insn, n);
-                steps++;
+                limit--;
                 fetchVpn = -1;
                 continue;
               }
@@ -235,7 +236,7 @@ export class Hart implements InterruptTarget {
               else if (f7 === 0x20) x[rd] = a >> rs2;
               else {
                 pc = this.illegal(pc, insn, n);
-                steps++;
+                limit--;
                 fetchVpn = -1;
                 continue;
               }
@@ -317,7 +318,7 @@ export class Hart implements InterruptTarget {
             }
           } else {
             pc = this.illegal(pc, insn, n);
-            steps++;
+            limit--;
             fetchVpn = -1;
             continue;
           }
@@ -349,7 +350,7 @@ export class Hart implements InterruptTarget {
               this.runN = n;
               if (!this.loadSlow(addr, f3, rd, insn)) {
                 pc = this.pc;
-                steps++;
+                limit--;
                 fetchVpn = -1;
                 continue;
               }
@@ -359,7 +360,7 @@ export class Hart implements InterruptTarget {
             this.runN = n;
             if (!this.loadSlow(addr, f3, rd, insn)) {
               pc = this.pc;
-              steps++;
+              limit--;
               fetchVpn = -1;
               continue;
             }
@@ -395,7 +396,7 @@ export class Hart implements InterruptTarget {
             this.runN = n;
             if (!this.storeSlow(addr, f3, v, insn)) {
               pc = this.pc;
-              steps++;
+              limit--;
               fetchVpn = -1;
               continue;
             }
@@ -430,7 +431,7 @@ export class Hart implements InterruptTarget {
               break;
             default:
               pc = this.illegal(pc, insn, n);
-              steps++;
+              limit--;
               fetchVpn = -1;
               continue;
           }
@@ -440,7 +441,7 @@ export class Hart implements InterruptTarget {
             const target = (pc + imm) | 0;
             if (target & 3) {
               pc = this.misalignedJump(pc, target, n);
-              steps++;
+              limit--;
               fetchVpn = -1;
               continue;
             }
@@ -458,7 +459,7 @@ export class Hart implements InterruptTarget {
           const target = (pc + imm) | 0;
           if (target & 3) {
             pc = this.misalignedJump(pc, target, n);
-            steps++;
+            limit--;
             fetchVpn = -1;
             continue;
           }
@@ -472,14 +473,14 @@ export class Hart implements InterruptTarget {
           // JALR
           if (f3 !== 0) {
             pc = this.illegal(pc, insn, n);
-            steps++;
+            limit--;
             fetchVpn = -1;
             continue;
           }
           const target = ((x[rs1]! + (insn >> 20)) & ~1) | 0;
           if (target & 3) {
             pc = this.misalignedJump(pc, target, n);
-            steps++;
+            limit--;
             fetchVpn = -1;
             continue;
           }
@@ -508,7 +509,7 @@ export class Hart implements InterruptTarget {
           // an interpreter that fetches from memory each time.
           if (f3 > 1) {
             pc = this.illegal(pc, insn, n);
-            steps++;
+            limit--;
             fetchVpn = -1;
             continue;
           }
@@ -524,7 +525,7 @@ export class Hart implements InterruptTarget {
             n++;
           } else {
             pc = this.pc;
-            steps++;
+            limit--;
             fetchVpn = -1;
           }
           break;
@@ -533,13 +534,13 @@ export class Hart implements InterruptTarget {
           this.pc = pc;
           this.runN = n;
           if (this.system(insn, rd, rs1, f3)) n++;
-          else steps++;
+          else limit--;
           pc = this.pc;
           fetchVpn = -1;
           break;
         default:
           pc = this.illegal(pc, insn, n);
-          steps++;
+          limit--;
           fetchVpn = -1;
           break;
       }
@@ -547,7 +548,7 @@ export class Hart implements InterruptTarget {
     this.pc = pc;
     this.retired += n;
     this.runN = 0;
-    return n + steps;
+    return n + (budget - limit);
   }
 
   // ---------------------------------------------------------------------------------------------
