@@ -25,7 +25,8 @@ export interface EventInput {
     | "plan"
     | "image"
     | "placement_group"
-    | "migration";
+    | "migration"
+    | "balancer";
   readonly resourceId: string;
   readonly type: string;
   readonly fromState?: string | null;
