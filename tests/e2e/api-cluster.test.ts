@@ -2,10 +2,16 @@
  * The control plane end to end: the API process with its BullMQ workers, PostgreSQL, Redis and
  * three real node agents running VMs in hv-core (the agents' echo firmware as the guest image).
  */
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { built, type Cluster, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+import { built, type Cluster, root, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+
+/** Live migration needs the agent's migration side (apps/node-agent/src/migration). */
+const agentMigrates = existsSync(join(root, "apps/node-agent/dist/migration"));
 
 const MiB = 2 ** 20;
 let c: Cluster;
@@ -39,6 +45,26 @@ async function until(id: string, state: string, timeoutMs = 60_000): Promise<Jso
       `${(err as Error).message}\n${JSON.stringify(await vps(id))}\n${history}\n--- api log\n${c.api.output().slice(-4000)}`,
     );
   }
+}
+
+/** A console over the API's WebSocket: what it printed so far, and typing. */
+async function openConsole(id: string): Promise<{ text(): string; type(s: string): void; close(): void }> {
+  const ws = new WebSocket(`${c.url.replace("http", "ws")}/v1/vps/${id}/console`, {
+    headers: { authorization: `Bearer ${tenant.token}` },
+  });
+  let text = "";
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) text += Buffer.from(data as Buffer).toString("utf8");
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return {
+    text: () => text,
+    type: (s) => ws.send(Buffer.from(s), { binary: true }),
+    close: () => ws.close(),
+  };
 }
 
 async function act(id: string, action: string): Promise<Json> {
@@ -260,6 +286,61 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     const code = await new Promise<number>((resolve) => denied.once("close", (c) => resolve(c)));
     expect(code).toBe(4404);
   }, 120_000);
+
+  it.skipIf(!agentMigrates)(
+    "live-migrates a running VPS there and back; the guest's state carries over",
+    async () => {
+      const v = (await c.call("POST", "/v1/vps", { name: "mover", plan: "fw", image: "echo" }, tenant.token))
+        .body;
+      const first = await until(v.id, "running");
+      const tty = await openConsole(v.id);
+      tty.type("abc?"); // the echo firmware counts received bytes; '?' prints the count
+      await waitFor("count 4", async () => tty.text().includes("00000004"), 20_000);
+
+      const hops: Json[] = [];
+      for (const target of [undefined, first.nodeId]) {
+        const r = await c.call("POST", `/v1/vps/${v.id}/migrate`, target ? { targetNode: target } : {});
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        expect(r.body.state).toBe("queued");
+        const done = await waitFor(
+          `migration ${r.body.id} ends`,
+          async () => {
+            const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
+            return m.finishedAt ? m : undefined;
+          },
+          120_000,
+        );
+        expect(done.state, JSON.stringify(done)).toBe("completed");
+        expect(done.rounds.length).toBeGreaterThan(0);
+        expect(done.downtimeMs).toBeGreaterThanOrEqual(0);
+        hops.push(done);
+        const moved = await until(v.id, "running");
+        expect(moved.nodeId).toBe(done.targetNodeId);
+        expect(moved.epoch).toBe(done.targetEpoch);
+      }
+      expect(hops[0].targetNodeId).not.toBe(first.nodeId);
+      expect(hops[1].targetNodeId).toBe(first.nodeId);
+      expect(hops.map((m) => m.targetEpoch)).toEqual([2, 3]);
+
+      // Same guest, same registers: the count goes on (4 bytes before, the '?' now is the 5th).
+      const after = await openConsole(v.id);
+      after.type("?");
+      await waitFor("count 5", async () => after.text().includes("00000005"), 20_000);
+      after.close();
+      tty.close();
+      const rounds = (await c.call("GET", `/v1/events?resourceId=${hops[0].id}&type=migration.round`)).body
+        .items;
+      expect(rounds.length).toBe(hops[0].rounds.length);
+      // Only the destination runs it: the old source reports no VM.
+      const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
+      const other = nodes.find((n) => n.id === hops[0].targetNodeId)!;
+      await waitFor("the intermediate node dropped the VM", async () => {
+        const fresh = (await c.call("GET", `/v1/nodes/${other.id}`)).body;
+        return fresh.usage.vmCount === fresh.reserved.vpsCount;
+      });
+    },
+    300_000,
+  );
 
   it("finishes a provisioning whose API process was killed mid-job, exactly once", async () => {
     const created = await Promise.all(
