@@ -10,6 +10,9 @@ import type { AgentConfig } from "./config.js";
 import { ControlPlaneLink, type VmReport } from "./control-plane/link.js";
 import { nodeAgentService } from "./grpc/service.js";
 import { HostStats } from "./host/stats.js";
+import { migrationService } from "./migration/service.js";
+import { MigrationSources } from "./migration/source.js";
+import { MigrationTargets } from "./migration/target.js";
 import { VmRegistry, type VmView } from "./vm/registry.js";
 
 export const AGENT_VERSION: string = (
@@ -32,6 +35,8 @@ export class Agent {
   private readonly host: HostStats;
   private server: Server | undefined;
   private link: ControlPlaneLink | undefined;
+  /** Incoming live migrations (this node as the destination). */
+  private readonly targets: MigrationTargets;
   port = 0;
 
   constructor(
@@ -52,15 +57,22 @@ export class Agent {
       vmmOverheadMib: config.vmmOverheadMib,
       stopTimeoutMs: config.stopTimeoutMs,
     });
+    this.targets = new MigrationTargets({
+      registry: this.registry,
+      dataDir: config.dataDir,
+      bindHost: config.host,
+      advertiseHost: config.advertiseHost,
+      vmmNice: config.vmmNice,
+      log,
+    });
   }
 
   async start(): Promise<void> {
     const c = this.config;
     await this.registry.load();
     const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
-    server.addService(
-      NodeAgentService,
-      nodeAgentService({
+    server.addService(NodeAgentService, {
+      ...nodeAgentService({
         registry: this.registry,
         host: this.host,
         token: c.token,
@@ -68,7 +80,13 @@ export class Agent {
         agentVersion: AGENT_VERSION,
         log: this.log,
       }),
-    );
+      ...migrationService({
+        sources: new MigrationSources({ registry: this.registry, token: c.token, log: this.log }),
+        targets: this.targets,
+        token: c.token,
+        log: this.log,
+      }),
+    });
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${c.host}:${c.grpcPort}`, ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),
@@ -133,6 +151,7 @@ export class Agent {
         });
       });
     }
+    this.targets.close();
     await this.registry.close(graceMs);
     await this.link?.stop();
     this.log.info("node agent stopped; VMs left running");

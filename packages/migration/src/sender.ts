@@ -105,6 +105,19 @@ export interface MigrationReport {
   readonly maxThrottlePercent: number;
   readonly targetEpoch: number;
   readonly stopReason: string;
+  /** Where the stop-and-copy time went (ms from the pause): diagnostics for tuning. */
+  readonly stopCopy?: StopCopyTimes;
+}
+
+export interface StopCopyTimes {
+  /** Waiting for the vCPU to stand still (not downtime: the guest still ran). */
+  readonly pauseWaitMs: number;
+  readonly lastPagesMs: number;
+  readonly deviceStateMs: number;
+  /** Commit sent to `committed` received (destination verify, persist, restore, adopt). */
+  readonly commitMs: number;
+  readonly lastPages: number;
+  readonly lastBlocks: number;
 }
 
 /** Wall clock with sub-millisecond resolution, comparable between processes on one host. */
@@ -151,6 +164,7 @@ export class MigrationSender {
   private capBytes = 0;
   private readonly rounds: RoundReport[] = [];
   private scratch: Buffer | undefined;
+  private stopCopyTimes: StopCopyTimes | undefined;
 
   constructor(
     private readonly vm: SourceVm,
@@ -553,10 +567,13 @@ export class MigrationSender {
     await vm.pause();
     this.paused = true;
     const pausedAtMs = wallMs();
+    const tPaused = performance.now();
     const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
     await this.sendItems("pages", this.rounds.length, vm.dirty.fetchAndClear(), tally);
     if (vm.disk) await this.sendItems("disk", this.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
+    const tPages = performance.now();
     const state = await vm.deviceState();
+    const tState = performance.now();
     await this.send(
       encodeRecord({ kind: { $case: "deviceState", value: { snapshot: Buffer.from(state), pausedAtMs } } }),
     );
@@ -579,6 +596,15 @@ export class MigrationSender {
     await this.send(commit);
     this.link.end();
     const committed = await this.expect("committed");
+    const tDone = performance.now();
+    this.stopCopyTimes = {
+      pauseWaitMs: tPaused - t0,
+      lastPagesMs: tPages - tPaused,
+      deviceStateMs: tState - tPages,
+      commitMs: tDone - tState,
+      lastPages: tally.pages + tally.zeroPages,
+      lastBlocks: tally.blocks,
+    };
     const ms = performance.now() - t0;
     this.sendingMs += ms;
     this.record(this.rounds.length, MigrationPhase.MIGRATION_PHASE_STOPCOPY, tally, ms, 0);
@@ -607,6 +633,7 @@ export class MigrationSender {
       maxThrottlePercent: this.maxThrottle,
       targetEpoch: this.opts.targetEpoch,
       stopReason,
+      ...(this.stopCopyTimes ? { stopCopy: this.stopCopyTimes } : {}),
     };
   }
 }

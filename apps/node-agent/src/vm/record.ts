@@ -72,8 +72,8 @@ export function recordExists(path: string): boolean {
 
 /** vms/<id>/exit.json: why a VMM ended, written by the VMM itself just before it exits on purpose. */
 export interface ExitRecord {
-  /** poweroff: the guest powered off; stop: forced by StopVm; suspend: snapshot written; fatal: guest wedged or the VMM failed. */
-  readonly reason: "poweroff" | "stop" | "suspend" | "fatal";
+  /** poweroff: the guest powered off; stop: forced by StopVm; suspend: snapshot written; fatal: guest wedged or the VMM failed; migrated: the guest runs on another node now. */
+  readonly reason: "poweroff" | "stop" | "suspend" | "fatal" | "migrated";
   readonly code: number;
   readonly message: string;
   readonly atMs: number;

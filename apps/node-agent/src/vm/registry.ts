@@ -184,6 +184,11 @@ export class VmRegistry {
     entry.pid = 0;
     entry.status = undefined;
     if (!hasVmm(r.state)) return;
+    if (exit?.reason === "migrated") {
+      // Live-migrated away (the destination runs it at a higher epoch): nothing of it stays here.
+      this.forget(entry, exit.message);
+      return;
+    }
     let event: VmEvent;
     if (exit === undefined) {
       event = "crash";
@@ -295,6 +300,22 @@ export class VmRegistry {
     if (input.cpuMillis < 0 || input.cpuMillis > 1000) bad("cpu_millis must be 0..1000");
   }
 
+  private specRecord(input: VmSpecInput, paths: VmPaths): VmSpecRecord {
+    return {
+      memoryBytes: input.memoryBytes,
+      vcpus: 1,
+      bootMode: input.bootMode,
+      kernelPath: this.resolvePath(input.kernelPath),
+      initrdPath: input.initrdPath === "" ? "" : this.resolvePath(input.initrdPath),
+      diskPath: input.diskImagePath === "" ? "" : paths.disk,
+      diskBytes: input.diskBytes,
+      kernelArgs: input.kernelArgs,
+      cpuMillis: input.cpuMillis,
+      vmmOverheadMib: input.vmmOverheadMib > 0 ? input.vmmOverheadMib : this.opts.vmmOverheadMib,
+      labels: { ...input.labels },
+    };
+  }
+
   async create(ref: VmRef, input: VmSpecInput, start: boolean): Promise<VmView> {
     this.guard();
     validateVmId(ref.vmId);
@@ -314,19 +335,7 @@ export class VmRegistry {
     this.validate(input);
     const paths = vmPaths(this.opts.dataDir, ref.vmId);
     const now = Date.now();
-    const spec: VmSpecRecord = {
-      memoryBytes: input.memoryBytes,
-      vcpus: 1,
-      bootMode: input.bootMode,
-      kernelPath: this.resolvePath(input.kernelPath),
-      initrdPath: input.initrdPath === "" ? "" : this.resolvePath(input.initrdPath),
-      diskPath: input.diskImagePath === "" ? "" : paths.disk,
-      diskBytes: input.diskBytes,
-      kernelArgs: input.kernelArgs,
-      cpuMillis: input.cpuMillis,
-      vmmOverheadMib: input.vmmOverheadMib > 0 ? input.vmmOverheadMib : this.opts.vmmOverheadMib,
-      labels: { ...input.labels },
-    };
+    const spec = this.specRecord(input, paths);
     const entry = new VmEntry(
       {
         version: 1,
@@ -575,6 +584,75 @@ export class VmRegistry {
     };
     for (const e of this.vms.values()) out[e.record.state]++;
     return out;
+  }
+
+  // ---- live migration (apps/node-agent/src/migration/*) ----
+
+  /** Removes a VM that left this node by live migration: its record, its dir, its entry. */
+  private forget(entry: VmEntry, why: string): void {
+    entry.vmm = undefined;
+    entry.pid = 0;
+    rmSync(entry.paths.dir, { recursive: true, force: true });
+    if (this.vms.get(entry.record.vmId) === entry) this.vms.delete(entry.record.vmId);
+    this.log.info({ vmId: entry.record.vmId, why }, "vm migrated away");
+  }
+
+  /**
+   * Runs `fn` as a fenced command on a VM whose VMM runs (a live migration out). `drop` removes the
+   * VM once its VMM exited after a committed migration.
+   */
+  withRunningVm<T>(
+    ref: VmRef,
+    fn: (vm: {
+      record: Readonly<VmRecord>;
+      paths: VmPaths;
+      pid: number;
+      drop(): Promise<void>;
+    }) => Promise<T>,
+  ): Promise<T> {
+    return this.command(ref, async (e) => {
+      if (!hasVmm(e.record.state)) {
+        throw new SkiffError("INVALID_TRANSITION", `vm ${ref.vmId} is ${e.record.state}: cannot migrate`, {
+          vmId: ref.vmId,
+        });
+      }
+      if (!e.vmm?.connected) throw new SkiffError("VMM_GONE", `vm ${ref.vmId}: its VMM is not connected`);
+      const client = e.vmm;
+      return fn({
+        record: e.record,
+        paths: e.paths,
+        pid: e.pid,
+        drop: async () => {
+          // The VMM exits by itself after the commit; the supervisor must not settle it as a crash.
+          if (e.vmm === client) e.vmm = undefined;
+          await this.awaitExit(e, client);
+          this.forget(e, "migration committed");
+        },
+      });
+    });
+  }
+
+  /** Takes in a VM a live migration committed here (its VMM runs, its record is on disk). */
+  async adopt(vmId: string): Promise<VmView> {
+    this.guard();
+    if (this.vms.has(vmId)) throw new SkiffError("VM_EXISTS", `vm ${vmId} is already held here`, { vmId });
+    const paths = vmPaths(this.opts.dataDir, vmId);
+    const entry = new VmEntry(readRecord(paths.config), paths);
+    this.vms.set(vmId, entry);
+    await entry.serial(() => this.reattach(entry));
+    return this.view(entry);
+  }
+
+  /** Validates a spec as CreateVm does and resolves it for this node (a migration target's). */
+  migrationSpec(vmId: string, input: VmSpecInput): VmSpecRecord {
+    validateVmId(vmId);
+    this.validate(input);
+    return this.specRecord(input, vmPaths(this.opts.dataDir, vmId));
+  }
+
+  /** True when this node holds the VM. */
+  has(vmId: string): boolean {
+    return this.vms.has(vmId);
   }
 
   /**

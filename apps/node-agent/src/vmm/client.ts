@@ -1,6 +1,7 @@
 import { connect, type Socket } from "node:net";
 import { errorMessage, SkiffError } from "@skiff/common";
 import type { ExitRecord } from "../vm/record.js";
+import type { RoundProgress } from "./migrate-protocol.js";
 import {
   encodeFrame,
   encodeJson,
@@ -18,6 +19,8 @@ import { withSocketAddress } from "./socket-path.js";
 export interface VmmClientEvents {
   event?(status: VmmStatus): void;
   output?(bytes: Uint8Array, replay: boolean): void;
+  /** A live migration's progress (on the connection that asked for migrateOut). */
+  migration?(round: RoundProgress): void;
 }
 
 /** The agent's end of one connection to a VMM's control socket. */
@@ -138,6 +141,8 @@ export class VmmClient {
       this.on.event?.(msg.status);
     } else if (msg.t === "exiting") {
       this.exit = msg.exit;
+    } else if (msg.t === "migration") {
+      this.on.migration?.(msg.round);
     }
   }
 

@@ -1,17 +1,31 @@
 /** Building the hv-core Machine for a VM's spec: fresh boot, or restore from a snapshot. */
-import { readFileSync } from "node:fs";
-import { Machine, type SharedMemory } from "@skiff/hv-core";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { type DiskConfig, diskDirtyLogBytes, Machine, type SharedMemory } from "@skiff/hv-core";
 import type { VmSpecRecord } from "../vm/record.js";
 
-/** Guest RAM and its dirty bitmap, shared between the VMM's main thread and the vCPU worker. */
-export type GuestMemory = SharedMemory;
+/**
+ * Guest RAM and its dirty bitmap, shared between the VMM's main thread and the vCPU worker, and
+ * the disk's dirty-block log (live migration pre-copies the disk with it).
+ */
+export interface GuestMemory extends SharedMemory {
+  diskDirty?: SharedArrayBuffer;
+}
 
-export function guestMemoryFor(memoryBytes: number): GuestMemory {
+export function guestMemoryFor(memoryBytes: number, diskPath = ""): GuestMemory {
   const pages = Math.ceil(memoryBytes / 4096);
   return {
     ram: new SharedArrayBuffer(memoryBytes),
     dirty: new SharedArrayBuffer(Math.ceil(pages / 32) * 4),
+    ...(diskPath !== "" && existsSync(diskPath)
+      ? { diskDirty: new SharedArrayBuffer(diskDirtyLogBytes(statSync(diskPath).size)) }
+      : {}),
   };
+}
+
+/** The VM's disks as the machine opens them: its own disk file, with the dirty-block log. */
+function disksOf(spec: VmSpecRecord, memory: GuestMemory): DiskConfig[] {
+  if (spec.diskPath === "") return [];
+  return [{ path: spec.diskPath, ...(memory.diskDirty ? { dirtyLog: memory.diskDirty } : {}) }];
 }
 
 /** Boots a fresh machine for the VM's spec, its RAM in `memory`. */
@@ -23,12 +37,15 @@ export function bootGuest(spec: VmSpecRecord, memory: GuestMemory): Machine {
     image: readFileSync(spec.kernelPath),
     ...(spec.initrdPath !== "" ? { initrd: readFileSync(spec.initrdPath) } : {}),
     ...(spec.kernelArgs !== "" ? { bootargs: spec.kernelArgs } : {}),
-    disks: spec.diskPath !== "" ? [{ path: spec.diskPath }] : [],
+    disks: disksOf(spec, memory),
     memory,
   });
 }
 
-/** Restores a machine from a snapshot, its RAM in `memory`. */
-export function restoreGuest(snapshot: Uint8Array, memory: GuestMemory): Machine {
-  return Machine.restore(snapshot, { memory });
+/**
+ * Restores a machine from a snapshot, its RAM in `memory`, its disk the VM's own (the snapshot's
+ * path may be another node's after a live migration).
+ */
+export function restoreGuest(snapshot: Uint8Array, memory: GuestMemory, spec: VmSpecRecord): Machine {
+  return Machine.restore(snapshot, { memory, disks: disksOf(spec, memory) });
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * VMM process entry: `node vmm/main.js --dir <vm dir> [--restore]`. Spawned detached by the agent,
+ * VMM process entry: `node vmm/main.js --dir <vm dir> [--restore | --incoming]`. Spawned detached by the agent,
  * one per running VM, so the agent can die or restart without taking guests with it. Reads the VM's
  * record from <dir>/config.json; logs (pino JSON) go to stdout, which the agent points at vmm.log.
  */
@@ -9,17 +9,24 @@ import { parseArgs } from "node:util";
 import { createLogger, errorMessage } from "@skiff/common";
 import { pathsInDir } from "../vm/layout.js";
 import { readRecord, writeExitRecord } from "../vm/record.js";
+import { readIncomingPlan } from "./migrate-in.js";
 import { Vmm, writePidFile } from "./vmm.js";
 
 const { values } = parseArgs({
-  options: { dir: { type: "string" }, restore: { type: "boolean", default: false } },
+  options: {
+    dir: { type: "string" },
+    restore: { type: "boolean", default: false },
+    // A live-migration target: the VM's record comes from incoming.json and is committed later.
+    incoming: { type: "boolean", default: false },
+  },
 });
 if (values.dir === undefined) {
   console.error("usage: vmm --dir <vm dir> [--restore]");
   process.exit(2);
 }
 const paths = pathsInDir(values.dir);
-const record = readRecord(paths.config);
+const plan = values.incoming ? readIncomingPlan(paths.dir) : undefined;
+const record = plan?.record ?? readRecord(paths.config);
 const log = createLogger(`vmm:${record.vmId}`, process.env.LOG_LEVEL ?? "info");
 
 /** Dies with a reason on disk, so the agent reports a crash with a cause rather than a mystery. */
@@ -46,7 +53,7 @@ process.on("SIGTERM", () => {
   void vmm.finish({ reason: "stop", code: 0, message: "SIGTERM", atMs: Date.now() });
 });
 try {
-  await vmm.start(values.restore === true);
+  await vmm.start(values.restore === true, plan);
 } catch (err) {
   die(`boot failed: ${errorMessage(err)}`, 1);
 }

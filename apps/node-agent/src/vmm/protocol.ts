@@ -6,6 +6,7 @@
  */
 import { SkiffError } from "@skiff/common";
 import type { ExitRecord } from "../vm/record.js";
+import type { MigrationVmmOps, MigrationVmmState, RoundProgress } from "./migrate-protocol.js";
 
 export const VMM_PROTOCOL_VERSION = 1;
 
@@ -56,7 +57,7 @@ export class FrameDecoder {
 
 /** What the VMM reports about itself. */
 export interface VmmStatus {
-  readonly state: "booting" | "running" | "paused" | "stopping" | "exiting";
+  readonly state: "booting" | "running" | "paused" | "stopping" | "exiting" | MigrationVmmState;
   readonly vmId: string;
   readonly pid: number;
   /** Guest instructions retired since this VMM booted/restored the guest. */
@@ -69,7 +70,7 @@ export interface VmmStatus {
 }
 
 /** Each operation's arguments and result. */
-export interface VmmOps {
+export interface VmmOps extends MigrationVmmOps {
   status: { args: Record<string, never>; result: VmmStatus };
   pause: { args: Record<string, never>; result: VmmStatus };
   resume: { args: Record<string, never>; result: VmmStatus };
@@ -85,6 +86,7 @@ export interface VmmOps {
   /** Receive `event` messages on every state change (the agent's supervising connection). */
   watch: { args: Record<string, never>; result: VmmStatus };
 }
+
 export type VmmOp = keyof VmmOps;
 export const VMM_OPS: readonly VmmOp[] = [
   "status",
@@ -96,6 +98,12 @@ export const VMM_OPS: readonly VmmOp[] = [
   "attach",
   "break",
   "watch",
+  "migrateOut",
+  "migrateCancel",
+  "migrateResolve",
+  "incomingAttach",
+  "incomingAbort",
+  "incomingAdopted",
 ];
 
 export type VmmMessage =
@@ -105,7 +113,9 @@ export type VmmMessage =
   | { t: "res"; id: number; ok: false; error: { code: string; message: string } }
   | { t: "event"; status: VmmStatus }
   /** Sent to every connection just before the VMM exits on purpose (exit.json is written first). */
-  | { t: "exiting"; exit: ExitRecord };
+  | { t: "exiting"; exit: ExitRecord }
+  /** Progress of an outgoing live migration, to the connection that asked for it. */
+  | { t: "migration"; round: RoundProgress };
 
 export function parseJson(payload: Buffer): VmmMessage {
   const msg = JSON.parse(payload.toString("utf8")) as VmmMessage;

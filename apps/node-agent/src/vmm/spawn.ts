@@ -22,6 +22,8 @@ function vmmEnv(): NodeJS.ProcessEnv {
 
 export interface SpawnOptions {
   readonly restore: boolean;
+  /** A live-migration target (vmm --incoming, plan in incoming.json). */
+  readonly incoming?: boolean;
   readonly nice: number;
   readonly bootTimeoutMs: number;
   readonly log: Logger;
@@ -45,6 +47,7 @@ export async function spawnVmm(
       "--dir",
       paths.dir,
       ...(opts.restore ? ["--restore"] : []),
+      ...(opts.incoming ? ["--incoming"] : []),
     ],
     {
       detached: true,

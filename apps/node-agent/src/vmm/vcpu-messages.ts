@@ -9,6 +9,8 @@ export interface VcpuWorkerData {
   readonly control: SharedArrayBuffer;
   /** Restore from this snapshot file instead of booting. */
   readonly restorePath: string | undefined;
+  /** Live migration target: neither boot nor restore until a `restore` message brings the state. */
+  readonly incoming?: boolean;
 }
 
 /** Index of the wake word: the main thread bumps it and notifies after every message it posts. */
@@ -22,6 +24,10 @@ export type ToVcpu =
   | { t: "reboot"; id: number }
   | { t: "snapshot"; id: number; includeRam: boolean }
   | { t: "input"; bytes: Uint8Array }
+  /** Auto-converge during a live migration: hold the vCPU back this share of the time. */
+  | { t: "throttle"; percent: number }
+  /** Incoming migration: the device state to restore (RAM is already in place); starts the guest. */
+  | { t: "restore"; id: number; snapshot: Uint8Array; diskDirty: SharedArrayBuffer | undefined }
   | { t: "break" }
   | { t: "exit" };
 
@@ -34,7 +40,7 @@ export interface GuestEnd {
 
 /** Worker → main thread. */
 export type FromVcpu =
-  | { t: "ready"; instret: number }
+  | { t: "ready"; instret: number; atMs?: number }
   | { t: "output"; bytes: Uint8Array }
   | { t: "ack"; id: number; snapshot?: Uint8Array }
   | { t: "stats"; instret: number; busyMs: number; wallMs: number }

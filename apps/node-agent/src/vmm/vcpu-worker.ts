@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
-import type { ExitReason, Machine, StateRecord } from "@skiff/hv-core";
+import { DirtyBitmap, type ExitReason, type Machine, type StateRecord } from "@skiff/hv-core";
 import { bootGuest, restoreGuest } from "./guest.js";
 import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
 
@@ -48,15 +48,40 @@ function zero(buf: SharedArrayBuffer): void {
 function fresh(clear: boolean): Machine {
   if (clear) {
     zero(data.memory.ram);
-    zero(data.memory.dirty);
+    // Every page changed (most to zero): a live migration running now must send them all again.
+    new DirtyBitmap(data.spec.memoryBytes / 4096, data.memory.dirty).markAll();
   }
   return wire(bootGuest(data.spec, data.memory));
 }
 
-let machine: Machine = data.restorePath
-  ? wire(restoreGuest(readFileSync(data.restorePath), data.memory))
-  : fresh(false);
-post({ t: "ready", instret: Number(machine.instret) });
+/**
+ * A live-migration target: sleep until the main thread sends the device state (RAM is already in
+ * place, written by the migration receiver), then restore. This thread starts before the stream
+ * does, so the downtime does not include starting it.
+ */
+function awaitIncoming(): Machine | undefined {
+  for (;;) {
+    const seq = Atomics.load(ctl, WAKE);
+    for (let got = receiveMessageOnPort(port); got !== undefined; got = receiveMessageOnPort(port)) {
+      const msg = got.message as ToVcpu;
+      if (msg.t === "exit") return undefined;
+      if (msg.t === "restore") {
+        if (msg.diskDirty) data.memory.diskDirty = msg.diskDirty;
+        return restoreGuest(msg.snapshot, data.memory, data.spec);
+      }
+    }
+    Atomics.wait(ctl, WAKE, seq, MAX_IDLE_WAIT_MS);
+  }
+}
+
+const first = data.incoming
+  ? awaitIncoming()
+  : data.restorePath
+    ? restoreGuest(readFileSync(data.restorePath), data.memory, data.spec)
+    : fresh(false);
+if (first === undefined) process.exit(0);
+let machine: Machine = wire(first);
+post({ t: "ready", instret: Number(machine.instret), atMs: performance.timeOrigin + performance.now() });
 
 let paused = false;
 /** Guest time at pause: restored on resume so the guest's clock stands still while paused. */
@@ -68,6 +93,8 @@ let statsBusy = 0;
 /** CPU cap: after a slice of d ms the thread owes d*(1/share - 1) ms of sleep. */
 const share = data.spec.cpuMillis > 0 && data.spec.cpuMillis < 1000 ? data.spec.cpuMillis / 1000 : 1;
 let throttleDebtMs = 0;
+/** Live-migration auto-converge: the share of time (percent) the vCPU is held back. */
+let migrationThrottle = 0;
 
 function end(e: GuestEnd): void {
   flushOutput();
@@ -109,6 +136,12 @@ function drain(): boolean {
         post({ t: "ack", id: msg.id, snapshot: own }, own.buffer instanceof ArrayBuffer ? [own.buffer] : []);
         break;
       }
+      case "throttle":
+        migrationThrottle = Math.max(0, Math.min(99, msg.percent));
+        break;
+      case "restore":
+        // Only an incoming VMM's first message; a running guest has its state.
+        break;
       case "exit":
         return false;
     }
@@ -167,6 +200,11 @@ for (;;) {
   } else if (exit.kind === "reboot") {
     machine = fresh(true);
     post({ t: "rebooted" });
+  }
+  if (migrationThrottle > 0) {
+    // Sleep so the guest runs (100 - p)% of the time: it dirties less than the link carries.
+    const owed = (dt * migrationThrottle) / (100 - migrationThrottle);
+    Atomics.wait(ctl, WAKE, Atomics.load(ctl, WAKE), Math.min(owed, 1000));
   }
   if (share < 1) {
     throttleDebtMs += dt * (1 / share - 1);

@@ -31,18 +31,28 @@ export class Vcpu {
   >();
   private ended = false;
   readonly ready: Promise<number>;
+  /** Wall-clock ms (performance.timeOrigin based) just before the guest's first instruction. */
+  readyAtMs = 0;
 
   constructor(
     spec: VmSpecRecord,
     memory: GuestMemory,
     restorePath: string | undefined,
     private readonly on: VcpuEvents,
+    opts: { incoming?: boolean } = {},
   ) {
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
     this.ctl = new Int32Array(control);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const data: VcpuWorkerData & { port: unknown } = { spec, memory, control, restorePath, port: port2 };
+    const data: VcpuWorkerData & { port: unknown } = {
+      spec,
+      memory,
+      control,
+      restorePath,
+      port: port2,
+      ...(opts.incoming ? { incoming: true } : {}),
+    };
     this.worker = new Worker(new URL("./vcpu-worker.js", import.meta.url), {
       workerData: data,
       transferList: [port2],
@@ -58,6 +68,7 @@ export class Vcpu {
     this.worker.on("message", (msg: FromVcpu) => {
       switch (msg.t) {
         case "ready":
+          this.readyAtMs = msg.atMs ?? performance.timeOrigin + performance.now();
           readyResolve(msg.instret);
           break;
         case "output":
@@ -128,6 +139,22 @@ export class Vcpu {
     const snap = await this.request({ t: "snapshot", id: this.nextId++, includeRam });
     if (snap === undefined) throw new SkiffError("VMM_SNAPSHOT_FAILED", "the vcpu sent no snapshot");
     return snap;
+  }
+
+  /** Live migration: hold the vCPU back `percent` of the time (0 = full speed). */
+  throttle(percent: number): void {
+    if (!this.ended) this.send({ t: "throttle", percent });
+  }
+
+  /**
+   * Incoming migration: restores the device state in the waiting worker (RAM is in place) and
+   * resolves once the guest runs, with the wall-clock ms of its first instruction.
+   */
+  async restoreIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<number> {
+    if (this.ended) throw new SkiffError("VMM_GUEST_ENDED", "the guest has ended");
+    this.send({ t: "restore", id: this.nextId++, snapshot, diskDirty });
+    await this.ready;
+    return this.readyAtMs;
   }
 
   input(bytes: Uint8Array): void {

@@ -13,6 +13,9 @@ import { type ExitRecord, type VmSpecRecord, writeExitRecord } from "../vm/recor
 import { ConsoleLog } from "./console-log.js";
 import { ConsoleRing } from "./console-ring.js";
 import { type GuestMemory, guestMemoryFor } from "./guest.js";
+import type { MigrationHost } from "./migrate-host.js";
+import { VmmMigration } from "./migrate-ops.js";
+import type { IncomingPlan } from "./migrate-protocol.js";
 import {
   encodeFrame,
   encodeJson,
@@ -77,6 +80,8 @@ export class Vmm {
   private exiting = false;
   /** The memory cap is checked unless a snapshot (a transient copy of RAM) is being written. */
   private memoryCheck = true;
+  /** Live migration, out of this VMM or into it (migrate-*.ts). */
+  private readonly migration: VmmMigration;
 
   constructor(
     private readonly vmId: string,
@@ -86,22 +91,58 @@ export class Vmm {
     private readonly memoryCapBytes: number,
   ) {
     this.consoleLog = new ConsoleLog(paths.consoleLog);
-    this.memory = guestMemoryFor(spec.memoryBytes);
+    this.memory = guestMemoryFor(spec.memoryBytes, spec.diskPath);
     this.dirty = new DirtyBitmap(Math.ceil(spec.memoryBytes / 4096), this.memory.dirty);
+    this.migration = new VmmMigration(this.migrationHost());
   }
 
-  /** Boots (or restores) the guest, then serves the control socket. */
-  async start(restore: boolean): Promise<void> {
-    const vcpu = new Vcpu(this.spec, this.memory, restore ? this.paths.snapshot : undefined, {
-      output: (bytes) => this.output(bytes),
-      stats: (s) => {
-        this.instret = s.instret;
-        this.cpuShare = s.wallMs > 0 ? Math.min(1, s.busyMs / s.wallMs) : 0;
+  private migrationHost(): MigrationHost {
+    return {
+      vmId: this.vmId,
+      paths: this.paths,
+      spec: this.spec,
+      memory: this.memory,
+      dirty: this.dirty,
+      log: this.log,
+      vcpu: () => this.vcpu,
+      state: () => this.state,
+      setState: (s) => this.setState(s),
+      serial: (fn) => this.serial(fn),
+      finish: (exit) => this.finish(exit),
+      started: (instret) => {
+        this.instret = instret;
+        this.sampler ??= setInterval(() => this.sample(), SAMPLE_EVERY_MS);
       },
-      rebooted: () => this.log.info("guest rebooted"),
-      end: (e) => this.guestEnded(e),
-    });
+    };
+  }
+
+  /**
+   * Boots (or restores) the guest, then serves the control socket. With an incoming plan the guest
+   * comes from a live migration instead: the vCPU waits for its state, the stream is served.
+   */
+  async start(restore: boolean, incoming?: IncomingPlan): Promise<void> {
+    const vcpu = new Vcpu(
+      this.spec,
+      this.memory,
+      restore ? this.paths.snapshot : undefined,
+      {
+        output: (bytes) => this.output(bytes),
+        stats: (s) => {
+          this.instret = s.instret;
+          this.cpuShare = s.wallMs > 0 ? Math.min(1, s.busyMs / s.wallMs) : 0;
+        },
+        rebooted: () => this.log.info("guest rebooted"),
+        end: (e) => this.guestEnded(e),
+      },
+      { incoming: incoming !== undefined },
+    );
     this.vcpu = vcpu;
+    if (incoming) {
+      this.state = "incoming";
+      await this.migration.startIncoming(incoming);
+      await this.listen();
+      return;
+    }
     this.instret = await vcpu.ready;
     this.state = "running";
     await this.listen();
@@ -240,6 +281,13 @@ export class Vmm {
         return this.serial(() => this.stop(args.force === true, Number(args.timeoutMs) || 30_000));
       case "suspend":
         return this.serial(() => this.suspend());
+      case "migrateOut":
+      case "migrateCancel":
+      case "migrateResolve":
+      case "incomingAttach":
+      case "incomingAbort":
+      case "incomingAdopted":
+        return this.migration.handle(conn, op, args) as Promise<Reply<VmmOp>>;
     }
   }
 
@@ -365,7 +413,8 @@ export class Vmm {
     this.sampleAt = now;
     // Readers fetch-and-clear the dirty bitmap; this sampler is its only reader until a migration
     // takes it over.
-    this.dirtyPagesPerSec = dt > 0 ? this.dirty.fetchAndClear().length / dt : 0;
+    // (A migration owns the bitmap while it runs: clearing it then would lose pages.)
+    if (!this.migration.active) this.dirtyPagesPerSec = dt > 0 ? this.dirty.fetchAndClear().length / dt : 0;
     const rss = process.memoryUsage.rss();
     if (this.memoryCheck && rss > this.memoryCapBytes) {
       this.log.error({ rss, cap: this.memoryCapBytes }, "memory cap exceeded");

@@ -1,0 +1,218 @@
+/**
+ * The destination VMM's side of a live migration (a VMM started with --incoming): it serves the
+ * MigrationStream, lets the receiver write pages straight into this VMM's guest RAM and blocks into
+ * the VM's disk, and at the commit record makes the VM this node's:
+ *
+ *   verify (receiver) -> trial restore of the device state -> write vms/<id>/config.json (atomic
+ *   rename: THE COMMIT POINT) -> restore in the waiting vCPU worker -> guest runs -> the agent
+ *   adopts the VM -> reply `committed` to the source.
+ *
+ * Until the commit point, anything (the source's abort, a broken stream, the agent's connection
+ * closing, incomingAbort, no stream in time) discards the shell: the VM dir goes, the VMM exits.
+ * The check for an abort and the rename run in one synchronous step, so incomingAbort's answer
+ * ("committed" or not) is always the truth.
+ */
+import { closeSync, ftruncateSync, openSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { errorMessage, SkiffError } from "@skiff/common";
+import { type DiskConfig, diskDirtyLogBytes, Machine } from "@skiff/hv-core";
+import {
+  type IncomingStream,
+  MigrationReceiver,
+  type MigrationServer,
+  receiveMigration,
+  serveMigration,
+  type TargetVm,
+  wallMs,
+} from "@skiff/migration";
+import { writeRecord } from "../vm/record.js";
+import type { MigrationConn, MigrationHost, MigrationReply } from "./migrate-host.js";
+import type { IncomingPlan } from "./migrate-protocol.js";
+
+/** How long a committed VMM waits for its agent to adopt the VM before it answers the source. */
+const ADOPT_WAIT_MS = 3000;
+
+export function incomingPlanPath(dir: string): string {
+  return join(dir, "incoming.json");
+}
+
+export function readIncomingPlan(dir: string): IncomingPlan {
+  const plan = JSON.parse(readFileSync(incomingPlanPath(dir), "utf8")) as IncomingPlan;
+  if (plan.version !== 1 || typeof plan.token !== "string" || typeof plan.record?.vmId !== "string") {
+    throw new SkiffError("MIGRATION_PLAN_CORRUPT", `${incomingPlanPath(dir)} is not an incoming plan`);
+  }
+  return plan;
+}
+
+export class IncomingMigration {
+  private server: MigrationServer | undefined;
+  private stream: IncomingStream | undefined;
+  private committed = false;
+  private aborted = false;
+  private diskFd = -1;
+  private diskDirty: SharedArrayBuffer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private adopted: () => void = () => undefined;
+  private readonly adoptedOnce: Promise<void>;
+
+  constructor(
+    private readonly host: MigrationHost,
+    private readonly plan: IncomingPlan,
+  ) {
+    this.adoptedOnce = new Promise((resolve) => {
+      this.adopted = resolve;
+    });
+  }
+
+  get isCommitted(): boolean {
+    return this.committed;
+  }
+
+  /** Serves the stream; the shell discards itself if no source connects in time. */
+  async start(): Promise<void> {
+    this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s));
+    this.timer = setTimeout(() => this.discard("no migration stream arrived in time"), this.plan.timeoutMs);
+    this.host.log.info(
+      { migrationId: this.plan.migrationId, port: this.server.port },
+      "migration in: waiting",
+    );
+  }
+
+  /** The agent's supervising connection: if it goes before the commit, so does this shell. */
+  attach(conn: MigrationConn): MigrationReply<{ port: number }> {
+    conn.socket.once("close", () => {
+      if (!this.committed) this.discard("the agent's connection closed");
+    });
+    return { result: { port: this.server?.port ?? 0 } };
+  }
+
+  abort(migrationId: string): MigrationReply<{ committed: boolean }> {
+    if (this.committed) return { result: { committed: true } };
+    if (migrationId !== "" && migrationId !== this.plan.migrationId) {
+      throw new SkiffError("MIGRATION_NOT_FOUND", `this VMM waits for migration ${this.plan.migrationId}`);
+    }
+    // Decided now (no commit can follow); the shell goes once the answer is out.
+    this.aborted = true;
+    return { result: { committed: false }, after: () => this.discard("aborted by the agent") };
+  }
+
+  markAdopted(): MigrationReply<Record<string, never>> {
+    this.adopted();
+    return { result: {} };
+  }
+
+  private onStream(s: IncomingStream): void {
+    if (this.stream || this.aborted || this.committed) {
+      s.abort("this target already has its stream");
+      return;
+    }
+    this.stream = s;
+    clearTimeout(this.timer);
+    const { record, token, migrationId } = this.plan;
+    const receiver = new MigrationReceiver(
+      {
+        migrationId,
+        vmId: record.vmId,
+        targetEpoch: record.epoch,
+        token,
+        memoryBytes: record.spec.memoryBytes,
+      },
+      this.target(),
+    );
+    void receiveMigration(receiver, s, s).then((r) => {
+      if (!r.committed) this.discard(r.error ? `${r.error.code}: ${r.error.message}` : "stream ended");
+    });
+  }
+
+  private target(): TargetVm {
+    const host = this.host;
+    return {
+      ram: new Uint8Array(host.memory.ram),
+      openDisk: (bytes) => {
+        if (host.spec.diskPath === "") {
+          throw new SkiffError(
+            "MIGRATION_TARGET_REFUSED",
+            "the source sends a disk, the prepared VM has none",
+          );
+        }
+        this.diskFd = openSync(host.spec.diskPath, "w+");
+        ftruncateSync(this.diskFd, bytes);
+        this.diskDirty = new SharedArrayBuffer(diskDirtyLogBytes(bytes));
+        return this.diskFd;
+      },
+      commit: (state) => this.commit(state),
+    };
+  }
+
+  private disks(): DiskConfig[] {
+    const path = this.host.spec.diskPath;
+    return path === "" ? [] : [{ path }];
+  }
+
+  private async commit(state: Uint8Array): Promise<{ resumedAtMs: number }> {
+    const host = this.host;
+    const t0 = performance.now();
+    if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
+    // Restore once off to the side: a state this build cannot restore fails here, before the
+    // commit point, and the source simply resumes.
+    const scratch = { ram: host.memory.ram, dirty: new SharedArrayBuffer(host.dirty.words.byteLength) };
+    try {
+      Machine.restore(state, { memory: scratch, disks: this.disks() }).close();
+    } catch (err) {
+      throw new SkiffError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
+    }
+    if (this.diskFd >= 0) closeSync(this.diskFd);
+    this.diskFd = -1;
+    if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
+    const tTrial = performance.now();
+    // THE COMMIT POINT: from here the VM is this node's (epoch = the target epoch).
+    writeRecord(host.paths.config, this.plan.record);
+    const tRecord = performance.now();
+    this.committed = true;
+    rmSync(incomingPlanPath(host.paths.dir), { force: true });
+    let resumedAtMs = wallMs();
+    try {
+      const vcpu = host.vcpu();
+      if (!vcpu) throw new Error("no vcpu");
+      resumedAtMs = await vcpu.restoreIncoming(state, this.diskDirty);
+      if (this.diskDirty) host.memory.diskDirty = this.diskDirty;
+      host.setState("running");
+      host.started(0);
+      host.log.info(
+        {
+          migrationId: this.plan.migrationId,
+          epoch: this.plan.record.epoch,
+          trialRestoreMs: tTrial - t0,
+          recordMs: tRecord - tTrial,
+          restoreMs: performance.now() - tRecord,
+        },
+        "migration in: committed, guest running",
+      );
+    } catch (err) {
+      // Committed all the same: the VM is this node's and crashed here; the source must not resume.
+      host.log.error({ err: errorMessage(err) }, "migration in: the guest did not start after the commit");
+    }
+    void this.server?.close();
+    await Promise.race([this.adoptedOnce, new Promise((r) => setTimeout(r, ADOPT_WAIT_MS))]);
+    return { resumedAtMs };
+  }
+
+  /** Throws the shell away (never after the commit). */
+  private discard(reason: string): void {
+    if (this.committed) return;
+    this.aborted = true;
+    clearTimeout(this.timer);
+    this.stream?.abort(reason);
+    if (this.diskFd >= 0) closeSync(this.diskFd);
+    this.diskFd = -1;
+    this.host.log.warn({ migrationId: this.plan.migrationId, reason }, "migration in: discarded");
+    void this.server?.close();
+    rmSync(this.host.paths.dir, { recursive: true, force: true });
+    void this.host.finish({
+      reason: "stop",
+      code: 0,
+      message: `incoming migration discarded: ${reason}`,
+      atMs: Date.now(),
+    });
+  }
+}

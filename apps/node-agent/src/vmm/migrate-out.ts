@@ -1,0 +1,179 @@
+/**
+ * The source VMM's side of a live migration: the guest keeps running in the vCPU worker while this
+ * (main) thread streams its RAM and disk to the destination VMM (packages/migration over gRPC).
+ * Committed: the VMM exits with reason "migrated" (the guest lives on elsewhere). Rolled back: the
+ * guest runs on here. In doubt: held paused until the agent settles it with migrateResolve.
+ */
+import { closeSync, openSync, statSync } from "node:fs";
+import { SkiffError } from "@skiff/common";
+import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
+import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
+import type { MigrationConn, MigrationHost, MigrationReply } from "./migrate-host.js";
+import type { MigrateOutArgs } from "./migrate-protocol.js";
+
+interface Running {
+  readonly migrationId: string;
+  readonly abort: AbortController;
+}
+
+interface InDoubt {
+  readonly migrationId: string;
+  readonly wasPaused: boolean;
+}
+
+export class OutgoingMigrations {
+  private running: Running | undefined;
+  private inDoubt: InDoubt | undefined;
+
+  constructor(private readonly host: MigrationHost) {}
+
+  /** True while the dirty bitmaps belong to a migration. */
+  get active(): boolean {
+    return this.running !== undefined || this.inDoubt !== undefined;
+  }
+
+  migrate(conn: MigrationConn, args: MigrateOutArgs): Promise<MigrationReply<MigrationReport>> {
+    return this.host.serial(() => this.run(conn, args));
+  }
+
+  private async run(conn: MigrationConn, args: MigrateOutArgs): Promise<MigrationReply<MigrationReport>> {
+    const host = this.host;
+    const state = host.state();
+    if (state !== "running" && state !== "paused") {
+      throw new SkiffError("VMM_INVALID_STATE", `cannot migrate while ${state}`);
+    }
+    if (this.running || this.inDoubt) {
+      throw new SkiffError(
+        "MIGRATION_IN_PROGRESS",
+        `migration ${(this.running ?? this.inDoubt)?.migrationId} is not settled`,
+      );
+    }
+    const vcpu = host.vcpu();
+    if (!vcpu) throw new SkiffError("VMM_INVALID_STATE", "no vcpu");
+    const wasPaused = state === "paused";
+    const abort = new AbortController();
+    // The agent that asked went away: roll back (unless the commit is already out).
+    const onClose = () => abort.abort();
+    conn.socket.once("close", onClose);
+    this.running = { migrationId: args.migrationId, abort };
+    let diskFd = -1;
+    try {
+      const disk = this.disk();
+      diskFd = disk?.fd ?? -1;
+      const source: SourceVm = {
+        ram: new Uint8Array(host.memory.ram),
+        dirty: host.dirty,
+        ...(disk ? { disk } : {}),
+        pause: async () => {
+          if (wasPaused) return;
+          await vcpu.pause();
+          host.setState("paused");
+        },
+        resume: async () => {
+          if (wasPaused) return;
+          await vcpu.resume();
+          host.setState("running");
+        },
+        deviceState: () => vcpu.snapshot(false),
+        setThrottle: (percent) => vcpu.throttle(percent),
+      };
+      host.log.info({ migrationId: args.migrationId, target: args.targetAddress }, "migration out: starting");
+      const report = await new MigrationSender(source, connectMigration(args.targetAddress), {
+        migrationId: args.migrationId,
+        vmId: host.vmId,
+        sourceEpoch: args.sourceEpoch,
+        targetEpoch: args.targetEpoch,
+        token: args.token,
+        maxDowntimeMs: args.maxDowntimeMs,
+        bandwidthBytesPerSec: args.bandwidthBytesPerSec,
+        maxRounds: args.maxRounds,
+        timeoutMs: args.timeoutMs,
+        autoConverge: args.autoConverge,
+        compression: args.compression,
+        signal: abort.signal,
+        onRound: (round) => conn.send({ t: "migration", round }),
+      }).run();
+      host.log.info(
+        {
+          migrationId: args.migrationId,
+          outcome: report.outcome,
+          error: report.error,
+          rounds: report.rounds.length,
+          downtimeMs: report.downtimeMs,
+          totalMs: report.totalMs,
+        },
+        "migration out: ended",
+      );
+      if (report.outcome === "committed") {
+        return {
+          result: report,
+          after: () =>
+            void host.finish({
+              reason: "migrated",
+              code: 0,
+              message: `to epoch ${args.targetEpoch} (${args.migrationId})`,
+              atMs: Date.now(),
+            }),
+        };
+      }
+      if (report.outcome === "in-doubt") this.inDoubt = { migrationId: args.migrationId, wasPaused };
+      return { result: report };
+    } finally {
+      conn.socket.off("close", onClose);
+      this.running = undefined;
+      if (diskFd >= 0) closeSync(diskFd);
+    }
+  }
+
+  /** The VM's disk as the sender reads it, with the dirty-block log the vCPU fills. */
+  private disk(): SourceVm["disk"] {
+    const { spec, memory } = this.host;
+    if (spec.diskPath === "") return undefined;
+    if (!memory.diskDirty) {
+      throw new SkiffError(
+        "MIGRATION_UNSUPPORTED",
+        "this VMM runs without a disk dirty-block log: restart the VM first",
+      );
+    }
+    const bytes = statSync(spec.diskPath).size;
+    return {
+      fd: openSync(spec.diskPath, "r"),
+      bytes,
+      dirty: new DirtyBitmap(Math.ceil(bytes / DISK_DIRTY_BLOCK), memory.diskDirty),
+    };
+  }
+
+  cancel(migrationId: string): { cancelled: boolean } {
+    if (this.running?.migrationId !== migrationId) return { cancelled: false };
+    this.running.abort.abort();
+    return { cancelled: true };
+  }
+
+  /** Settles an in-doubt migration with what the destination said. */
+  async resolve(migrationId: string, committed: boolean): Promise<MigrationReply<{ resumed: boolean }>> {
+    const d = this.inDoubt;
+    if (d?.migrationId !== migrationId) {
+      throw new SkiffError("MIGRATION_NOT_IN_DOUBT", `no in-doubt migration ${migrationId} here`);
+    }
+    this.inDoubt = undefined;
+    const host = this.host;
+    if (committed) {
+      return {
+        result: { resumed: false },
+        after: () =>
+          void host.finish({
+            reason: "migrated",
+            code: 0,
+            message: `resolved (${migrationId})`,
+            atMs: Date.now(),
+          }),
+      };
+    }
+    if (!d.wasPaused) {
+      await host.vcpu()?.resume();
+      host.setState("running");
+    }
+    host.log.info({ migrationId }, "in-doubt migration resolved: not committed, resumed");
+    return { result: { resumed: !d.wasPaused } };
+  }
+}
