@@ -25,6 +25,15 @@ const OBSERVED: Record<VmReport["state"], VpsState> = {
 /** VPS states the heartbeat reconciles against what the node reports. */
 const RECONCILED: readonly VpsState[] = ["running", "paused", "stopped", "suspended", "unknown"];
 
+/** A VM on `nodeId` at `epoch` that its VPS row does not account for. */
+export function isStale(
+  v: { state: string; nodeId: string | null; epoch: number } | null,
+  nodeId: string,
+  epoch: number,
+): boolean {
+  return !v || v.state === "deleted" || v.nodeId !== nodeId || epoch < v.epoch;
+}
+
 export interface StaleVm {
   readonly nodeId: string;
   readonly vmId: string;
@@ -141,11 +150,11 @@ export class NodeService {
     const known = new Map(vpses.map((v) => [v.id, v]));
     for (const r of reports) {
       const v = known.get(r.vmId);
-      const stale = !v || v.state === "deleted" || v.nodeId !== node.id || r.epoch < v.epoch;
-      // A VM still being created or deleted by a worker is the worker's business.
-      if (stale && !(v && v.nodeId === node.id && v.action)) {
-        await this.deps.onStaleVm?.({ nodeId: node.id, vmId: r.vmId, epoch: r.epoch });
-      }
+      if (v && !isStale(v, node.id, r.epoch)) continue;
+      // A VM being created, deleted or migrated is its worker's business: a migration's target
+      // reports the VM once it committed, before the worker moved the VPS there.
+      if (v?.action) continue;
+      await this.deps.onStaleVm?.({ nodeId: node.id, vmId: r.vmId, epoch: r.epoch });
     }
     if (node.status !== "ready") return;
     for (const v of vpses) {

@@ -1,6 +1,6 @@
 import type { Queue } from "bullmq";
 import { type LifecycleJob, type MigrationJob, type ProvisionJob, RETRY } from "../queues.js";
-import type { NodeService, StaleVm } from "../services/nodes.js";
+import { isStale, type NodeService, type StaleVm } from "../services/nodes.js";
 import type { WorkerContext } from "./context.js";
 
 /** Actions older than this without a live job are re-enqueued (their enqueue or job was lost). */
@@ -50,11 +50,15 @@ export async function reconcileOrphans(
 }
 
 /** Destroys a VM a node should not be running (its VPS was deleted or placed elsewhere). */
-export async function destroyStaleVm(ctx: WorkerContext, vm: StaleVm): Promise<void> {
+export async function destroyStaleVm(ctx: WorkerContext, vm: StaleVm): Promise<boolean> {
   const node = await ctx.db.node.findUnique({ where: { id: vm.nodeId } });
-  if (!node) return;
+  if (!node) return false;
+  // Judge again now, not by the heartbeat that queued this: the VPS may have moved there since.
+  const v = await ctx.db.vps.findUnique({ where: { id: vm.vmId } });
+  if ((v && !isStale(v, vm.nodeId, vm.epoch)) || v?.action) return false;
   await ctx.agents.forNode(node).destroyVm({ vmId: vm.vmId, epoch: vm.epoch });
   ctx.log.info({ node: node.name, vm: vm.vmId, epoch: vm.epoch }, "destroyed a stale VM");
+  return true;
 }
 
 export async function collectIdempotencyKeys(ctx: WorkerContext, now = new Date()): Promise<number> {

@@ -8,7 +8,7 @@ import { DEFAULT_POLICY } from "../domain/placement.js";
 import { AGENT_TOKEN, type Harness, startHarness } from "../test-support/harness.js";
 import type { WorkerContext } from "./context.js";
 import { runLifecycle } from "./lifecycle.js";
-import { ORPHAN_AFTER_MS, reconcileOrphans } from "./maintenance.js";
+import { destroyStaleVm, ORPHAN_AFTER_MS, reconcileOrphans } from "./maintenance.js";
 import { runProvision } from "./provision.js";
 
 const MiB = 2 ** 20;
@@ -165,5 +165,32 @@ describe("maintenance", () => {
         { nodeId: node.body.nodeId, vmId: unknownId, epoch: 3 },
       ]),
     );
+  });
+
+  it("never destroys a VM its VPS is moving to, nor one the VPS has since been placed with", async () => {
+    const target = await h.call(AGENT_TOKEN, "POST", "/v1/nodes/register", {
+      name: "target",
+      grpcAddress: "127.0.0.1:1",
+      capacity: { cpus: 2, memoryBytes: 256 * MiB, diskBytes: 0 },
+    });
+    const targetId = target.body.nodeId as string;
+    const v = await createVps("moving");
+    // Mid-migration: the VPS still points at its source, holds the action, the target reports it.
+    await h.db.vps.update({
+      where: { id: v.id },
+      data: { state: "migrating", nodeId: deadNodeId, epoch: 1, action: "migrate", actionId: randomUUID() },
+    });
+    await h.call(AGENT_TOKEN, "POST", `/v1/nodes/${targetId}/heartbeat`, {
+      usage: { cpuPercent: 0, memoryUsedBytes: 0, vmCount: 1 },
+      vms: [{ vmId: v.id, epoch: 2, state: "running", memoryBytes: 1 }],
+    });
+    const jobs = await h.queues.maintenance.getJobs(["waiting", "delayed", "active", "prioritized"]);
+    expect(jobs.filter((j) => j.name === "destroy-stale" && j.data.vmId === v.id)).toEqual([]);
+    // A destroy queued earlier is judged again when it runs: the VPS lives there now.
+    await h.db.vps.update({
+      where: { id: v.id },
+      data: { state: "running", nodeId: targetId, epoch: 2, action: null, actionId: null },
+    });
+    expect(await destroyStaleVm(ctx, { nodeId: targetId, vmId: v.id, epoch: 2 })).toBe(false);
   });
 });
