@@ -21,6 +21,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
 import type { AgentDirectory } from "./agents/agent-client.js";
+import { balancerRoutes } from "./balancer/routes.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { bearerToken, registerAuth } from "./http/auth.js";
@@ -211,5 +212,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(tokenRoutes);
   await app.register(projectRoutes);
   await app.register(migrationRoutes);
+  await app.register(balancerRoutes);
   return app;
 }

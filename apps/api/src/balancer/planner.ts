@@ -14,7 +14,7 @@
  */
 import type { PlacementPolicy } from "../domain/placement.js";
 import { type BalancerSettings, type ClusterModel, SCORE } from "./model.js";
-import { type NodeUtilization, Workspace } from "./workspace.js";
+import { type NodeUtilization, type VpsState, Workspace } from "./workspace.js";
 
 export interface Move {
   readonly vpsId: string;
@@ -190,32 +190,35 @@ function planSpread(ws: Workspace, settings: BalancerSettings, opts: PlanOptions
         outcome = moves.length > 0 ? "in-progress" : "capped";
         break;
       }
-      const targets = exhaustive
-        ? active
-        : [...active]
-            .sort((a, b) => ws.combined(a) - ws.combined(b))
-            .slice(0, opts.targets ?? PRUNED_TARGETS);
+      // Large clusters: the busiest nodes give, the idlest take (hbal tries every pair; here the
+      // pairs that can matter, which keeps a step independent of the cluster's size).
+      const k = opts.targets ?? PRUNED_TARGETS;
+      const byLoad = exhaustive ? active : [...active].sort((a, b) => ws.combined(a) - ws.combined(b));
+      const targets = exhaustive ? active : byLoad.slice(0, k);
+      const sources = exhaustive ? active : byLoad.slice(-k);
       let best: { vpsId: string; target: number; after: number; rank: number; gain: number } | undefined;
       let cappedOut = false;
-      for (const v of ws.allVpses()) {
+      // Only VPSes of nodes above the mean can gain by moving (unless a group rule is at stake).
+      const above = ws.nodes.map((n) => n.active && ws.aboveMean(n.index));
+      // Unreachable nodes cannot migrate; those in maintenance are the drain's.
+      for (const v of candidatesOn(ws, sources)) {
         const id = v.vps.id;
-        const src = ws.nodes[v.node]!;
-        if (!src.active) continue; // unreachable nodes cannot migrate; maintenance is the drain's
         const why = guard(ws, id, settings, opts.now, moved, inFlight, false);
         if (why) {
           if (moves.length === 0) bump(skipped, why);
           continue;
         }
-        const cost = ws.moveCost(id);
+        if (!above[v.node] && !v.group) continue;
+        const cost = ws.moveCost(v);
         const extra = v.group ? groupNodes(ws, v.group.id, active) : [];
         for (const t of extra.length ? [...targets, ...extra] : targets) {
-          if (t === v.node || ws.refusal(id, t)) continue;
-          const extraCost = ws.penaltyDelta(id, t) + cost;
+          if (t === v.node) continue;
+          const extraCost = ws.penaltyDelta(v, t) + cost;
           // The guard is local (N-independent); the choice is global, as in hbal: the move that
           // lowers the cluster score most, its penalty and cost counted at one node in N.
-          const gain = ws.localGain(id, t) - extraCost;
-          if (gain < settings.minImprovement) continue;
-          const after = ws.spreadScoreAfter(id, t);
+          const gain = ws.localGain(v, t) - extraCost;
+          if (gain < settings.minImprovement || ws.refusal(v, t)) continue;
+          const after = ws.spreadScoreAfter(v, t);
           const rank = score - after - extraCost / ws.activeCount;
           if (rank <= 0) continue;
           if (!caps.allows(v.node, t)) {
@@ -257,6 +260,10 @@ function planSpread(ws: Workspace, settings: BalancerSettings, opts: PlanOptions
     }
   }
   return finish(ws, settings, floor, scoreBefore, score, penaltyBefore, moves, outcome, skipped);
+}
+
+function* candidatesOn(ws: Workspace, nodes: readonly number[]): Generator<VpsState> {
+  for (const n of nodes) for (const id of ws.nodes[n]!.vpsIds) yield ws.vps(id)!;
 }
 
 /** Nodes holding members of the group (affinity targets the pruned list may have missed). */

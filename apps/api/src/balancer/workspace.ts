@@ -14,16 +14,20 @@ const TARGET_FILTERS = FILTERS.filter(([name]) => ["health", "maintenance", "cap
 export type Metric = "cpu" | "memory";
 export const METRICS: readonly Metric[] = ["cpu", "memory"];
 
+type Reserved = { -readonly [K in keyof NodeLoad["reserved"]]: number };
+
 interface NodeState {
   readonly index: number;
   readonly active: boolean;
-  load: NodeLoad;
+  /** What the placement filters see; `reserved` is the same object as below. */
+  readonly load: NodeLoad;
+  readonly reserved: Reserved;
   cpuUsed: number;
   dirtyPagesPerSec: number;
   vpsIds: Set<string>;
 }
 
-interface VpsState {
+export interface VpsState {
   readonly vps: BalancerVps;
   readonly request: PlacementRequest;
   node: number;
@@ -53,9 +57,11 @@ export class Workspace {
     this.ids = model.nodes.map((n) => n.id);
     this.nodes = model.nodes.map((n, index) => {
       this.byId.set(n.id, index);
+      const reserved: Reserved = { vpsCount: 0, vcpus: 0, cpuShare: 0, memoryBytes: 0, diskBytes: 0 };
       return {
         index,
         active: n.status === "ready" && !n.maintenance,
+        reserved,
         load: {
           id: n.id,
           name: n.name,
@@ -64,7 +70,7 @@ export class Workspace {
           cpus: n.cpus,
           memoryBytes: n.memoryBytes,
           diskBytes: n.diskBytes,
-          reserved: { vpsCount: 0, vcpus: 0, cpuShare: 0, memoryBytes: 0, diskBytes: 0 },
+          reserved,
           groupMembers: 0,
         },
         cpuUsed: 0,
@@ -111,6 +117,11 @@ export class Workspace {
     return this.vpses.get(id);
   }
 
+  /** Hot paths take the VPS's state object (no lookup); others may pass its id. */
+  private st(v: string | VpsState): VpsState {
+    return typeof v === "string" ? this.vpses.get(v)! : v;
+  }
+
   allVpses(): IterableIterator<VpsState> {
     return this.vpses.values();
   }
@@ -149,26 +160,27 @@ export class Workspace {
     return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
   }
 
-  /** The spread score if `vpsId` moved to `target` (nothing changes). */
-  spreadScoreAfter(vpsId: string, target: number): number {
-    const v = this.vpses.get(vpsId)!;
+  /** The spread score if the VPS moved to `target` (nothing changes). O(1), no allocation. */
+  spreadScoreAfter(vps: string | VpsState, target: number): number {
+    const v = this.st(vps);
     const src = this.nodes[v.node]!;
     const dst = this.nodes[target]!;
     let s = 0;
     for (const m of METRICS) {
+      const amount = m === "cpu" ? v.vps.cpuUsed : v.vps.memoryBytes;
       let sum = this.sum[m];
       let sumSq = this.sumSq[m];
-      const amount = m === "cpu" ? v.vps.cpuUsed : v.vps.memoryBytes;
-      for (const [n, sign] of [
-        [src, -1],
-        [dst, 1],
-      ] as const) {
-        if (!n.active) continue;
-        const cap = m === "cpu" ? n.load.cpus : n.load.memoryBytes;
-        const before = this.util(n.index, m);
-        const after = cap > 0 ? before + (sign * amount) / cap : 0;
-        sum += after - before;
-        sumSq += after * after - before * before;
+      if (src.active) {
+        const b = this.util(src.index, m);
+        const a = b - amount / (m === "cpu" ? src.load.cpus : src.load.memoryBytes || 1);
+        sum += a - b;
+        sumSq += a * a - b * b;
+      }
+      if (dst.active) {
+        const b = this.util(dst.index, m);
+        const a = b + amount / (m === "cpu" ? dst.load.cpus : dst.load.memoryBytes || 1);
+        sum += a - b;
+        sumSq += a * a - b * b;
       }
       s += SCORE.weights[m] * this.std(sum, sumSq);
     }
@@ -180,25 +192,33 @@ export class Workspace {
    * (weighted over the metrics). Unlike the change of the cluster score, this does not shrink as
    * the cluster grows, so one minimum improvement per move means the same on 3 nodes or 1,000.
    */
-  localGain(vpsId: string, target: number): number {
-    const v = this.vpses.get(vpsId)!;
+  localGain(vps: string | VpsState, target: number): number {
+    const v = this.st(vps);
+    const src = this.nodes[v.node]!;
+    const dst = this.nodes[target]!;
     let g = 0;
     for (const m of METRICS) {
       const mean = this.mean(m);
       const amount = m === "cpu" ? v.vps.cpuUsed : v.vps.memoryBytes;
-      for (const [node, sign] of [
-        [v.node, -1],
-        [target, 1],
-      ] as const) {
-        const n = this.nodes[node]!;
-        if (!n.active) continue;
-        const cap = m === "cpu" ? n.load.cpus : n.load.memoryBytes;
-        const before = this.util(node, m);
-        const after = cap > 0 ? before + (sign * amount) / cap : 0;
-        g += SCORE.weights[m] * (Math.abs(before - mean) - Math.abs(after - mean));
+      if (amount === 0) continue;
+      if (src.active) {
+        const b = this.util(src.index, m);
+        const a = b - amount / (m === "cpu" ? src.load.cpus : src.load.memoryBytes || 1);
+        g += SCORE.weights[m] * (Math.abs(b - mean) - Math.abs(a - mean));
+      }
+      if (dst.active) {
+        const b = this.util(dst.index, m);
+        const a = b + amount / (m === "cpu" ? dst.load.cpus : dst.load.memoryBytes || 1);
+        g += SCORE.weights[m] * (Math.abs(b - mean) - Math.abs(a - mean));
       }
     }
     return g;
+  }
+
+  /** Above the mean on some metric: only VPSes of such nodes can gain anything by moving. */
+  aboveMean(node: number): boolean {
+    for (const m of METRICS) if (this.util(node, m) > this.mean(m) + 1e-12) return true;
+    return false;
   }
 
   /**
@@ -225,8 +245,8 @@ export class Workspace {
   }
 
   /** Why `target` cannot take the VPS now (capacity, health, maintenance, strict group rules). */
-  refusal(vpsId: string, target: number): string | null {
-    const v = this.vpses.get(vpsId)!;
+  refusal(vps: string | VpsState, target: number): string | null {
+    const v = this.st(vps);
     const n = this.nodes[target]!;
     if (v.node === target) return "already there";
     for (const f of TARGET_FILTERS) {
@@ -280,8 +300,8 @@ export class Workspace {
   }
 
   /** Change of the group penalty if the VPS moved to `target` (O(1)). */
-  penaltyDelta(vpsId: string, target: number): number {
-    const v = this.vpses.get(vpsId)!;
+  penaltyDelta(vps: string | VpsState, target: number): number {
+    const v = this.st(vps);
     const g = v.group;
     if (!g) return 0;
     const from = this.membersOn(g.id, v.node);
@@ -298,16 +318,16 @@ export class Workspace {
   }
 
   /** Estimated migration time of the VPS: its RAM and disk, inflated by re-sending dirtied pages. */
-  migrationSeconds(vpsId: string): number {
-    const v = this.vpses.get(vpsId)!.vps;
+  migrationSeconds(vps: string | VpsState): number {
+    const v = this.st(vps).vps;
     const dirtyBps = v.dirtyPagesPerSec * SCORE.pageBytes;
     // Pre-copy rounds send about bytes × (1 + ρ + ρ² + …) when the guest dirties at ρ × link.
     const rho = Math.min(0.9, dirtyBps / SCORE.linkBytesPerSec);
     return (v.memoryBytes + v.diskBytes) / (1 - rho) / SCORE.linkBytesPerSec;
   }
 
-  moveCost(vpsId: string): number {
-    return this.migrationSeconds(vpsId) * SCORE.costPerSecond;
+  moveCost(vps: string | VpsState): number {
+    return this.migrationSeconds(vps) * SCORE.costPerSecond;
   }
 
   /** Applies a move to the model. */
@@ -339,17 +359,13 @@ export class Workspace {
 
   private shift(v: VpsState, node: number, sign: 1 | -1): void {
     const n = this.nodes[node]!;
-    const r = n.load.reserved;
-    n.load = {
-      ...n.load,
-      reserved: {
-        vpsCount: r.vpsCount + sign,
-        vcpus: r.vcpus + sign * v.vps.vcpus,
-        cpuShare: r.cpuShare + sign * v.vps.cpuShare,
-        memoryBytes: r.memoryBytes + sign * v.vps.memoryBytes,
-        diskBytes: r.diskBytes + sign * v.vps.diskBytes,
-      },
-    };
+    // The workspace's own copy: updated in place (moves are the planner's inner loop).
+    const r = n.reserved;
+    r.vpsCount += sign;
+    r.vcpus += sign * v.vps.vcpus;
+    r.cpuShare += sign * v.vps.cpuShare;
+    r.memoryBytes += sign * v.vps.memoryBytes;
+    r.diskBytes += sign * v.vps.diskBytes;
     n.cpuUsed += sign * v.vps.cpuUsed;
     n.dirtyPagesPerSec += sign * v.vps.dirtyPagesPerSec;
     if (sign > 0) n.vpsIds.add(v.vps.id);

@@ -1,4 +1,5 @@
 import { DelayedError, type Job, Worker } from "bullmq";
+import { startBalancerWorker } from "../balancer/worker.js";
 import type { BullQueues, LifecycleJob, MigrationJob, ProvisionJob } from "../queues.js";
 import { QUEUE_NAMES } from "../queues.js";
 import type { StaleVm } from "../services/nodes.js";
@@ -83,6 +84,7 @@ export async function startWorkers(
     { connection, prefix, ...recovery, concurrency: 4 },
   );
   const workers = [provision, lifecycle, migration, maint] as Worker[];
+  workers.push(await startBalancerWorker(ctx, queues, { deadAfterMs: maintenance.nodeDeadAfterMs }));
   for (const w of workers) {
     w.on("failed", (job, err) =>
       ctx.log.warn(
