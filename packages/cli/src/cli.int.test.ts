@@ -1,8 +1,8 @@
 /**
  * The built `skiff` against a real API process, started as the local cluster starts it
  * (packages/devkit/src/cluster): throwaway PostgreSQL and Redis, `migrate.js --seed`, then
- * apps/api/dist/main.js on a free port. With the node agent built, one real agent joins so a VPS
- * can go all the way to running and back to deleted.
+ * apps/api/dist/main.js on a free port. With the node agent built, two real agents join so a VPS
+ * can go all the way to running, move live from one to the other, and end deleted.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -38,11 +38,11 @@ interface Result {
 const tmp = makeTempDir("skiff-cli-int-");
 let services: TestServices | undefined;
 let api: Supervised | undefined;
-let agent: Supervised | undefined;
+const agents: Supervised[] = [];
 let url = "";
 const operatorToken = `skiff_op_cli_${Date.now()}`;
 const agentToken = "cli-test-agent-secret";
-const agentDataDir = join(tmp.path, "agent");
+const agentDir = (name: string) => join(tmp.path, "agents", name);
 
 /** Runs the built skiff in its own process, as a user would. */
 function skiff(
@@ -143,8 +143,8 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
   });
 
   afterAll(async () => {
-    await agent?.stop().catch(() => undefined);
-    killVmms(agentDataDir);
+    for (const a of agents) await a.stop().catch(() => undefined);
+    for (const a of agents) killVmms(agentDir(a.name));
     await api?.stop().catch(() => undefined);
     await services?.stop();
     tmp.remove();
@@ -236,29 +236,32 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     }
   });
 
-  describe.skipIf(!agentBuilt)("with one real node agent", () => {
+  describe.skipIf(!agentBuilt)("with two real node agents", () => {
     beforeAll(async () => {
-      agent = startProcess("agent", process.execPath, [AGENT_MAIN], {
-        env: {
-          ...process.env,
-          LOG_LEVEL: "warn",
-          SKIFF_API_URL: url,
-          SKIFF_AGENT_TOKEN: agentToken,
-          SKIFF_REPO_ROOT: root,
-          SKIFF_AGENT_NAME: "node-1",
-          SKIFF_AGENT_GRPC_PORT: String(await freePort()),
-          SKIFF_AGENT_DATA_DIR: agentDataDir,
-          SKIFF_AGENT_SHARED_DIR: join(tmp.path, "shared"),
-          SKIFF_AGENT_CPUS: "2",
-          SKIFF_AGENT_MEMORY: "256M",
-          HOST: "127.0.0.1",
-        },
-      });
+      for (const name of ["node-1", "node-2"]) {
+        const proc = startProcess(name, process.execPath, [AGENT_MAIN], {
+          env: {
+            ...process.env,
+            LOG_LEVEL: "warn",
+            SKIFF_API_URL: url,
+            SKIFF_AGENT_TOKEN: agentToken,
+            SKIFF_REPO_ROOT: root,
+            SKIFF_AGENT_NAME: name,
+            SKIFF_AGENT_GRPC_PORT: String(await freePort()),
+            SKIFF_AGENT_DATA_DIR: agentDir(name),
+            SKIFF_AGENT_SHARED_DIR: join(tmp.path, "shared"),
+            SKIFF_AGENT_CPUS: "2",
+            SKIFF_AGENT_MEMORY: "256M",
+            HOST: "127.0.0.1",
+          },
+        });
+        agents.push(proc);
+      }
       await waitUntil(
-        "node-1 registered",
+        "both nodes registered",
         async () =>
-          (await json<{ items: unknown[] }>(["nodes", "list", "--status", "ready"])).items.length === 1,
-        { proc: agent, timeoutMs: 30_000, intervalMs: 300 },
+          (await json<{ items: unknown[] }>(["nodes", "list", "--status", "ready"])).items.length === 2,
+        { timeoutMs: 30_000, intervalMs: 300 },
       );
       // A tiny guest that stays up and echoes its console: the agent's test firmware.
       const mod = (await import(pathToFileURL(ECHO_FIRMWARE).href)) as { echoFirmware(): Uint8Array };
@@ -271,12 +274,13 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     it("shows the node, drains and undrains it by name", async () => {
       const nodes = await skiff(["nodes", "list"]);
       expect(nodes.stdout).toMatch(/node-1\s+ready\s+127\.0\.0\.1:\d+\s+0\s+0\/2\s+0 B\/256 MiB/);
+      expect(nodes.stdout).toMatch(/node-2\s+ready\s+127\.0\.0\.1:\d+\s+0\s+0\/2\s+0 B\/256 MiB/);
       expect((await skiff(["nodes", "drain", "node-1"])).stdout).toMatch(/^node-1\s+ready,maintenance/);
       expect((await json<{ maintenance: boolean }>(["nodes", "get", "node-1"])).maintenance).toBe(true);
       expect((await skiff(["nodes", "undrain", "node-1"])).stdout).toMatch(/^node-1\s+ready\s/);
     });
 
-    it("creates a VPS and follows it to running, talks to its console, stops and deletes it", async () => {
+    it("creates a VPS and follows it to running, talks to its console, migrates, stops and deletes it", async () => {
       const created = await skiff(["vps", "create", "fw-1", "--plan", "fw", "--image", "echo", "--wait"]);
       expect(created.code, created.stderr).toBe(0);
       expect(created.stdout).toBe("fw-1  running\n");
@@ -291,6 +295,24 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       expect(con.code, con.stderr).toBe(0);
       expect(con.stdout, JSON.stringify(con)).toContain("fw ready"); // the replayed screen
       expect(con.stdout, JSON.stringify(con)).toContain("hello skiff");
+
+      // Live migration to the other node, followed to its end.
+      const before = await json<{ nodeId: string; epoch: number }>(["vps", "get", "fw-1"]);
+      const moved = await skiff(["vps", "migrate", "fw-1", "--max-downtime", "100ms", "--wait"]);
+      expect(moved.code, moved.stderr).toBe(0);
+      expect(moved.stdout).toMatch(/^state:\s+completed$/m);
+      expect(moved.stdout).toMatch(/ROUND\s+PHASE\s+PAGES/);
+      const after = await json<{ nodeId: string; epoch: number; state: string }>(["vps", "get", "fw-1"]);
+      expect(after.nodeId).not.toBe(before.nodeId);
+      expect(after).toMatchObject({ state: "running", epoch: before.epoch + 1 });
+      const migrations = await json<{ items: { state: string; vpsId: string }[] }>([
+        "migrations",
+        "list",
+        "--vps",
+        "fw-1",
+      ]);
+      expect(migrations.items.map((m) => m.state)).toEqual(["completed"]);
+      expectCodedError(await skiff(["migrate", "fw-1", "--to", after.nodeId]), "UNPROCESSABLE");
 
       expect((await skiff(["vps", "stop", "fw-1", "--wait"])).stdout).toBe("fw-1  stopped\n");
       expectCodedError(await skiff(["vps", "pause", "fw-1"]), "INVALID_STATE");

@@ -1,10 +1,18 @@
 import { describe, expect, it } from "vitest";
-import type { Migration, NodeInfo, SkiffEvent, Vps } from "../types.js";
-import { renderBalancerPlan, renderBalancerStatus } from "./balancer.js";
+import type {
+  BalancerPlan,
+  BalancerView,
+  DrainProgress,
+  Migration,
+  NodeInfo,
+  SkiffEvent,
+  Vps,
+} from "../types.js";
+import { renderBalancerView, renderDryRun, settingsPatch } from "./balancer.js";
 import { closeError, consoleUrl, ESCAPE_BYTE, splitAtEscape } from "./console.js";
 import { eventLine, sinceToIso } from "./events.js";
 import { describeMigration, migrationTable } from "./migrations.js";
-import { nodeTable } from "./nodes.js";
+import { drainLine, nodeTable } from "./nodes.js";
 import { vpsStatusLine, vpsTable } from "./vps.js";
 
 const vps: Vps = {
@@ -122,17 +130,154 @@ describe("console", () => {
 });
 
 describe("balancer output", () => {
-  it("renders per-node scores as a table and an empty plan as balanced", () => {
-    const s = renderBalancerStatus({
-      enabled: true,
-      mode: "spread",
-      score: 0.42,
-      nodes: [{ name: "node-1", score: 0.9, vpsCount: 30 }],
+  const settings: BalancerView["settings"] = {
+    enabled: true,
+    mode: "spread",
+    threshold: 0.1,
+    minImprovement: 0.01,
+    hysteresis: 0.5,
+    cooldownSeconds: 300,
+    maxMovesPerRound: 2,
+    maxConcurrent: 4,
+    maxConcurrentPerNode: 2,
+    packMaxUtilization: 0.9,
+  };
+
+  it("shows the score and one row per node, deviations signed", () => {
+    const out = renderBalancerView({
+      settings,
+      state: { balancing: true, lastRunAt: "2026-01-01T00:00:00.000Z", lastScore: 0.31 },
+      score: {
+        mode: "spread",
+        current: 0.3123,
+        spread: 0.3123,
+        pack: 0.6,
+        penalty: 0,
+        threshold: 0.1,
+        floor: 0.05,
+      },
+      nodes: [
+        {
+          nodeId: "a",
+          name: "node-1",
+          status: "ready",
+          maintenance: false,
+          active: true,
+          vpsCount: 30,
+          cpu: 0.81,
+          memory: 0.5,
+          dirtyPagesPerSec: 256,
+          deviation: 0.42,
+        },
+        {
+          nodeId: "b",
+          name: "node-2",
+          status: "ready",
+          maintenance: true,
+          active: false,
+          vpsCount: 0,
+          cpu: 0,
+          memory: 0,
+          dirtyPagesPerSec: 0,
+          deviation: -0.2,
+        },
+      ],
     });
-    expect(s).toContain("enabled:  true");
-    expect(s).toMatch(/NODE\s+SCORE\s+VPS/);
-    expect(s).toMatch(/node-1\s+0\.9\s+30/);
-    expect(renderBalancerPlan({ scoreBefore: 0.1, scoreAfter: 0.1, moves: [] })).toContain("No moves");
+    expect(out).toContain("balancer:   enabled, mode spread (balancing)");
+    expect(out).toContain("score:      0.312 (threshold 0.1, stops under 0.05;");
+    expect(out).toMatch(/NODE\s+STATUS\s+VPS\s+CPU\s+MEMORY\s+DIRTY RATE\s+DEVIATION/);
+    expect(out).toMatch(/node-1\s+ready\s+30\s+81%\s+50%\s+1 MiB\/s\s+\+0\.42\n/);
+    expect(out).toMatch(/node-2\s+ready,maintenance\s+0\s+0%\s+0%\s+0 B\/s\s+\(not counted\)\n/);
+    expect(out).toContain("  cooldownSeconds:       300");
+  });
+
+  it("shows a dry run's moves and what blocks a drain", () => {
+    const plan: BalancerPlan = {
+      mode: "spread",
+      threshold: 0.1,
+      floor: 0.05,
+      scoreBefore: 0.4,
+      scoreAfter: 0.04,
+      penaltyBefore: 0,
+      penaltyAfter: 0,
+      moves: [
+        {
+          vpsId: "v",
+          vpsName: "web-3",
+          fromNodeId: "a",
+          fromNode: "node-1",
+          toNodeId: "b",
+          toNode: "node-3",
+          scoreBefore: 0.4,
+          scoreAfter: 0.2,
+          gain: 0.2,
+          estimatedSeconds: 1.2,
+          reason: "spread: node-1 is busiest",
+        },
+      ],
+      outcome: "balanced",
+      balancing: true,
+      skipped: { cooldown: 1, groups: 0 },
+    };
+    const out = renderDryRun({
+      settings,
+      plan,
+      nextRound: { ...plan, outcome: "capped" },
+      drain: {
+        moves: [],
+        waiting: [],
+        blocked: [{ vpsId: "x", vpsName: "db-1", nodeId: "c", reason: "strict anti-affinity" }],
+      },
+    });
+    expect(out).toContain(
+      "plan:       score 0.4 → 0.04 in 1 move (mode spread, threshold 0.1, floor 0.05): balanced; skipped: cooldown 1",
+    );
+    expect(out).toMatch(/web-3\s+node-1\s+node-3\s+0\.4 → 0\.2\s+0\.2\s+2s\s+spread: node-1 is busiest/);
+    expect(out).toContain("blocked:\n  db-1: strict anti-affinity\n");
+    expect(
+      renderDryRun({
+        settings,
+        plan: { ...plan, moves: [] },
+        nextRound: plan,
+        drain: { moves: [], waiting: [], blocked: [] },
+      }),
+    ).toContain("No moves");
+  });
+
+  it("turns options into a settings patch, checking each", () => {
+    expect(settingsPatch({ mode: "pack", threshold: "0.2", cooldown: "60", "max-per-node": "1" })).toEqual({
+      mode: "pack",
+      threshold: 0.2,
+      cooldownSeconds: 60,
+      maxConcurrentPerNode: 1,
+    });
+    expect(() => settingsPatch({ mode: "chaos" })).toThrow("--mode must be spread or pack");
+    expect(() => settingsPatch({ "max-moves": "1.5" })).toThrow("whole number");
+    expect(() => settingsPatch({ threshold: "-1" })).toThrow("non-negative");
+  });
+});
+
+describe("drain progress", () => {
+  it("says what is left and why some VPSes cannot move", () => {
+    const d: DrainProgress = {
+      nodeId: "n",
+      name: "node-2",
+      maintenance: true,
+      done: false,
+      remaining: 3,
+      migrating: 1,
+      completed: 2,
+      failed: 0,
+      next: [],
+      waiting: [],
+      blocked: [{ vpsId: "x", vpsName: "db-1", nodeId: "n", reason: "no other node fits" }],
+    };
+    expect(drainLine(d)).toBe(
+      "node-2: 3 VPSes left, 1 migrating, 2 moved, 0 failed\n  blocked: db-1: no other node fits\n",
+    );
+    expect(drainLine({ ...d, done: true, remaining: 0, migrating: 0, completed: 5, blocked: [] })).toBe(
+      "node-2: drained (5 moved)\n",
+    );
   });
 });
 
@@ -144,6 +289,13 @@ describe("migrations output", () => {
       sourceNodeId: "n1",
       targetNodeId: "n2",
       state: "completed",
+      trigger: "manual",
+      reason: null,
+      totalMs: 900,
+      errorCode: null,
+      error: null,
+      startedAt: null,
+      finishedAt: null,
       rounds: [
         {
           round: 0,
@@ -181,8 +333,8 @@ describe("migrations output", () => {
     expect(out).toContain("downtimeMs:    7.3 ms");
     expect(out).toContain("rounds:        2");
     expect(out).toMatch(/ROUND\s+PHASE\s+PAGES\s+ZERO\s+BLOCKS\s+SENT\s+TIME\s+DIRTY RATE\s+THROTTLE/);
-    expect(out).toMatch(/\n\s+0\s+precopy\s+16384\s+100\s+0\s+64 MiB\s+210\.5 ms\s+10 MiB\/s\s+0\n/);
+    expect(out).toMatch(/\n\s+0\s+precopy\s+16384\s+100\s+0\s+64 MiB\s+210\.5 ms\s+10 MiB\/s\s+0%\n/);
     const row = migrationTable([m], names).split("\n")[1]!;
-    expect(row).toMatch(/^m1\s+11111111\s+completed\s+node-1\s+node-2\s+2\s+64 MiB\s+7\.3 ms\s+0s$/);
+    expect(row).toMatch(/^m1\s+11111111\s+completed\s+manual\s+node-1\s+node-2\s+2\s+64 MiB\s+7\.3 ms\s+0s$/);
   });
 });

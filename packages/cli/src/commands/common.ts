@@ -57,8 +57,9 @@ export async function waitFor<T>(
   what: string,
   fetch: () => Promise<T>,
   done: (value: T) => boolean,
+  defaultTimeoutMs = 300_000,
 ): Promise<T> {
-  const timeoutMs = durationMsOpt(ctx.args.values, "timeout") ?? 300_000;
+  const timeoutMs = durationMsOpt(ctx.args.values, "timeout") ?? defaultTimeoutMs;
   const deadline = Date.now() + timeoutMs;
   let delay = 250;
   for (;;) {

@@ -1,27 +1,12 @@
-import { positionals, stringOpt } from "../args.js";
+import { flag, positionals, stringOpt } from "../args.js";
 import { type Command, emit } from "../command.js";
 import { describe, formatAge, formatBytes, formatMs, orDash, shortId, table } from "../format.js";
-import { nodeNames, vpsId } from "../resolve.js";
-import type { Migration } from "../types.js";
+import { nodeId, nodeNames, vpsId } from "../resolve.js";
+import type { Migration, MigrationRound } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
 /** States a migration does not leave (issue 8's state machine). */
-export const TERMINAL_MIGRATION_STATES: ReadonlySet<string> = new Set([
-  "completed",
-  "rolled-back",
-  "rolled_back",
-  "failed",
-  "cancelled",
-  "canceled",
-]);
-
-function bytesOf(m: Migration): number | undefined {
-  return m.bytesSent ?? m.bytesTransferred;
-}
-
-function roundsOf(m: Migration): string {
-  return Array.isArray(m.rounds) ? String(m.rounds.length) : orDash(m.rounds);
-}
+export const TERMINAL_MIGRATION_STATES: ReadonlySet<string> = new Set(["completed", "rolled-back", "failed"]);
 
 function node(names: ReadonlyMap<string, string>, id: string | null | undefined): string {
   return id ? (names.get(id) ?? shortId(id)) : "-";
@@ -32,10 +17,11 @@ export function migrationTable(items: readonly Migration[], names: ReadonlyMap<s
     { header: "id", value: (m) => m.id },
     { header: "vps", value: (m) => shortId(m.vpsId) },
     { header: "state", value: (m) => m.state },
+    { header: "trigger", value: (m) => orDash(m.trigger) },
     { header: "from", value: (m) => node(names, m.sourceNodeId) },
     { header: "to", value: (m) => node(names, m.targetNodeId) },
-    { header: "rounds", value: roundsOf, align: "right" },
-    { header: "sent", value: (m) => formatBytes(bytesOf(m)), align: "right" },
+    { header: "rounds", value: (m) => String(m.rounds.length), align: "right" },
+    { header: "sent", value: (m) => formatBytes(m.bytesSent), align: "right" },
     { header: "downtime", value: (m) => formatMs(m.downtimeMs), align: "right" },
     { header: "age", value: (m) => formatAge(m.createdAt), align: "right" },
   ]);
@@ -50,58 +36,59 @@ export function describeMigration(m: Migration, names: ReadonlyMap<string, strin
   }
   if (typeof m.downtimeMs === "number") shown.downtimeMs = formatMs(m.downtimeMs);
   if (typeof m.totalMs === "number") shown.totalMs = formatMs(m.totalMs);
-  const rounds = Array.isArray(m.rounds) ? m.rounds : undefined;
-  if (rounds) shown.rounds = rounds.length;
-  const perRound = rounds && rounds.length > 0 && rounds.every(isObject) ? `\n${roundTable(rounds)}` : "";
-  return describe(shown) + perRound;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function field(r: Record<string, unknown>, ...names: string[]): unknown {
-  for (const n of names) if (r[n] !== undefined) return r[n];
-  return undefined;
+  if (typeof m.throughputBytesPerSec === "number")
+    shown.throughputBytesPerSec = `${formatBytes(m.throughputBytesPerSec)}/s`;
+  shown.rounds = m.rounds.length;
+  return describe(shown) + (m.rounds.length > 0 ? `\n${roundTable(m.rounds)}` : "");
 }
 
 /**
- * Pre-copy rounds as the source agent reported them (proto MigrationRound: round, phase, pages,
- * zeroPages, blocks, bytes, ms, dirtyPagesPerSec, throttlePercent).
+ * Pre-copy rounds as the source agent reported them: what each sent, how long it took, how fast
+ * the guest dirtied memory meanwhile and how hard auto-converge held it back.
  */
-export function roundTable(rounds: readonly Record<string, unknown>[]): string {
-  const n = (v: unknown) => (typeof v === "number" ? v : undefined);
-  const dirty = (r: Record<string, unknown>) => {
-    const pps = n(field(r, "dirtyPagesPerSec"));
-    return pps === undefined ? "-" : `${formatBytes(pps * 4096)}/s`;
-  };
-  return table(
-    rounds.map((r, i) => ({ r, i })),
-    [
-      { header: "round", value: ({ r, i }) => orDash(field(r, "round") ?? i), align: "right" },
-      { header: "phase", value: ({ r }) => orDash(field(r, "phase")) },
-      { header: "pages", value: ({ r }) => orDash(field(r, "pages")), align: "right" },
-      { header: "zero", value: ({ r }) => orDash(field(r, "zeroPages")), align: "right" },
-      { header: "blocks", value: ({ r }) => orDash(field(r, "blocks")), align: "right" },
-      { header: "sent", value: ({ r }) => formatBytes(n(field(r, "bytes", "bytesSent"))), align: "right" },
-      { header: "time", value: ({ r }) => formatMs(n(field(r, "ms", "durationMs"))), align: "right" },
-      { header: "dirty rate", value: ({ r }) => dirty(r), align: "right" },
-      { header: "throttle", value: ({ r }) => orDash(field(r, "throttlePercent")), align: "right" },
-    ],
-  );
+export function roundTable(rounds: readonly MigrationRound[]): string {
+  return table(rounds, [
+    { header: "round", value: (r) => String(r.round), align: "right" },
+    { header: "phase", value: (r) => r.phase },
+    { header: "pages", value: (r) => String(r.pages), align: "right" },
+    { header: "zero", value: (r) => String(r.zeroPages), align: "right" },
+    { header: "blocks", value: (r) => String(r.blocks), align: "right" },
+    { header: "sent", value: (r) => formatBytes(r.bytes), align: "right" },
+    { header: "time", value: (r) => formatMs(r.ms), align: "right" },
+    // A page is 4 KiB: the rate people compare with link bandwidth.
+    { header: "dirty rate", value: (r) => `${formatBytes(r.dirtyPagesPerSec * 4096)}/s`, align: "right" },
+    { header: "throttle", value: (r) => `${r.throttlePercent}%`, align: "right" },
+  ]);
 }
 
 const list: Command = {
   path: ["migrations", "list"],
-  usage: "[--vps VPS] [--state S]",
+  usage: "[--vps VPS] [--node NODE] [--state S] [--active] [--trigger manual|drain|balancer|recovery]",
   summary: "list live migrations (operators)",
-  details: LIST_HELP,
-  options: { ...LIST_OPTIONS, vps: { type: "string" }, state: { type: "string" } },
+  details: [
+    "  --node NODE   migrations from or to a node      --active   only those still in flight",
+    LIST_HELP,
+  ].join("\n"),
+  options: {
+    ...LIST_OPTIONS,
+    vps: { type: "string" },
+    node: { type: "string" },
+    state: { type: "string" },
+    active: { type: "boolean" },
+    trigger: { type: "string" },
+  },
   async run(ctx) {
     positionals(ctx.args, []);
     const v = ctx.args.values;
     const vps = stringOpt(v, "vps");
-    const query = { vpsId: vps ? await vpsId(ctx.api, vps) : undefined, state: stringOpt(v, "state") };
+    const node = stringOpt(v, "node");
+    const query = {
+      vpsId: vps ? await vpsId(ctx.api, vps) : undefined,
+      nodeId: node ? await nodeId(ctx.api, node) : undefined,
+      state: stringOpt(v, "state"),
+      active: flag(v, "active") ? "true" : undefined,
+      trigger: stringOpt(v, "trigger"),
+    };
     const names = ctx.json ? new Map<string, string>() : await nodeNames(ctx.api);
     return listCommand<Migration>(
       ctx,
@@ -134,7 +121,7 @@ const cancel: Command = {
   async run(ctx) {
     const [id] = positionals(ctx.args, ["id"]);
     const m = await ctx.api.post<Migration>(`/v1/migrations/${id}/cancel`, undefined, idempotencyKey(ctx));
-    emit(ctx, m, () => `migration ${m.id}  ${m.state}\n`);
+    emit(ctx, m, () => `migration ${m.id}  ${m.state}${m.cancelRequestedAt ? "  (cancel requested)" : ""}\n`);
     return 0;
   },
 };

@@ -2,8 +2,16 @@ import { flag, positionals, stringOpt, UsageError } from "../args.js";
 import { type Command, emit } from "../command.js";
 import { describe, formatAge, formatBytes, table } from "../format.js";
 import { nodeId } from "../resolve.js";
-import type { NodeInfo } from "../types.js";
-import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
+import type { DrainProgress, NodeInfo } from "../types.js";
+import {
+  idempotencyKey,
+  LIST_HELP,
+  LIST_OPTIONS,
+  listCommand,
+  MUTATE_OPTIONS,
+  WAIT_OPTIONS,
+  waitFor,
+} from "./common.js";
 
 function vpsCount(n: number): string {
   return n === 1 ? "1 VPS" : `${n} VPSes`;
@@ -71,28 +79,74 @@ const get: Command = {
   },
 };
 
-function maintenanceCommand(verb: "drain" | "undrain"): Command {
-  return {
-    path: ["nodes", verb],
-    usage: "<node>",
-    summary:
-      verb === "drain"
-        ? "put a node in maintenance: nothing new is placed there, its VPSes move off"
-        : "return a node to service",
-    options: MUTATE_OPTIONS,
-    async run(ctx) {
-      const [ref] = positionals(ctx.args, ["node"]);
-      const id = await nodeId(ctx.api, ref!);
-      const n = await ctx.api.post<NodeInfo>(`/v1/nodes/${id}/${verb}`, undefined, idempotencyKey(ctx));
-      emit(ctx, n, () => `${n.name}  ${nodeStatus(n)}  (${vpsCount(n.reserved.vpsCount)})\n`);
-      return 0;
-    },
-  };
+/** "node-2: 3 VPSes left, 1 migrating, 2 moved, 0 failed" (+ why some cannot move). */
+export function drainLine(d: DrainProgress): string {
+  const head = d.done
+    ? `${d.name}: drained (${d.completed} moved${d.failed ? `, ${d.failed} failed attempts` : ""})`
+    : `${d.name}: ${vpsCount(d.remaining)} left, ${d.migrating} migrating, ${d.completed} moved, ${d.failed} failed`;
+  const stuck = [
+    ...d.waiting.map((x) => ["waiting", x] as const),
+    ...d.blocked.map((x) => ["blocked", x] as const),
+  ];
+  return `${head}\n${stuck.map(([k, x]) => `  ${k}: ${x.vpsName}: ${x.reason}\n`).join("")}`;
 }
 
-export const nodeCommands: Command[] = [
-  list,
-  get,
-  maintenanceCommand("drain"),
-  maintenanceCommand("undrain"),
-];
+const drainStatus: Command = {
+  path: ["nodes", "drain-status"],
+  usage: "<node>",
+  summary: "how far a drain has come: VPSes left, migrating, moved, and what blocks the rest",
+  async run(ctx) {
+    const [ref] = positionals(ctx.args, ["node"]);
+    const d = await ctx.api.get<DrainProgress>(`/v1/nodes/${await nodeId(ctx.api, ref!)}/drain`);
+    emit(ctx, d, () => (d.maintenance ? drainLine(d) : `${d.name}: not draining (in service)\n`));
+    return 0;
+  },
+};
+
+const drain: Command = {
+  path: ["nodes", "drain"],
+  usage: "<node> [--wait]",
+  summary: "put a node in maintenance: nothing new is placed there, its VPSes move off",
+  details: "  --wait   follow the drain until the node is empty, printing progress on stderr (--timeout 30m)",
+  options: { ...MUTATE_OPTIONS, ...WAIT_OPTIONS },
+  async run(ctx) {
+    const [ref] = positionals(ctx.args, ["node"]);
+    const id = await nodeId(ctx.api, ref!);
+    const n = await ctx.api.post<NodeInfo>(`/v1/nodes/${id}/drain`, undefined, idempotencyKey(ctx));
+    if (!flag(ctx.args.values, "wait")) {
+      emit(ctx, n, () => `${n.name}  ${nodeStatus(n)}  (${vpsCount(n.reserved.vpsCount)})\n`);
+      return 0;
+    }
+    let last = "";
+    const d = await waitFor(
+      ctx,
+      `the drain of ${n.name}`,
+      () => ctx.api.get<DrainProgress>(`/v1/nodes/${id}/drain`),
+      (p) => {
+        const line = drainLine(p);
+        if (!ctx.json && line !== last && !p.done) ctx.io.err(line);
+        last = line;
+        return p.done || !p.maintenance;
+      },
+      30 * 60_000,
+    );
+    emit(ctx, d, () => (d.done ? drainLine(d) : `${d.name}: drain stopped (the node is back in service)\n`));
+    return 0;
+  },
+};
+
+const undrain: Command = {
+  path: ["nodes", "undrain"],
+  usage: "<node>",
+  summary: "return a node to service",
+  options: MUTATE_OPTIONS,
+  async run(ctx) {
+    const [ref] = positionals(ctx.args, ["node"]);
+    const id = await nodeId(ctx.api, ref!);
+    const n = await ctx.api.post<NodeInfo>(`/v1/nodes/${id}/undrain`, undefined, idempotencyKey(ctx));
+    emit(ctx, n, () => `${n.name}  ${nodeStatus(n)}  (${vpsCount(n.reserved.vpsCount)})\n`);
+    return 0;
+  },
+};
+
+export const nodeCommands: Command[] = [list, get, drain, drainStatus, undrain];

@@ -1,4 +1,4 @@
-import { bytesOpt, durationMsOpt, flag, positionals, stringOpt, UsageError } from "../args.js";
+import { bytesOpt, durationMsOpt, flag, intOpt, positionals, stringOpt, UsageError } from "../args.js";
 import { ApiError } from "../client.js";
 import { type Command, type Context, emit } from "../command.js";
 import { describe, formatAge, formatBytes, orDash, shortId, table } from "../format.js";
@@ -182,13 +182,16 @@ function actionCommand(action: (typeof VPS_ACTIONS)[number]): Command {
 
 const migrate: Command = {
   path: ["vps", "migrate"],
-  usage: "<vps> [--to NODE] [--max-downtime MS] [--bandwidth BYTES/S] [--wait]",
+  usage: "<vps> [--to NODE] [--max-downtime MS] [--bandwidth RATE] [--max-rounds N] [--wait]",
   summary: "move a running VPS live to another node (operators)",
   details: [
-    "  --to NODE          target node (id or name); the scheduler picks one when left out",
-    "  --max-downtime MS  downtime target for the final stop-and-copy (e.g. 50 or 50ms)",
-    "  --bandwidth RATE   cap on the migration stream, bytes per second (e.g. 100M)",
-    "  --wait             follow the migration to its end and print its figures",
+    "  --to NODE            target node (id or name); the scheduler picks one when left out",
+    "  --max-downtime MS    downtime target for the final stop-and-copy (e.g. 50 or 50ms)",
+    "  --bandwidth RATE     cap on the migration stream, bytes per second (e.g. 100M)",
+    "  --max-rounds N       pre-copy rounds at most before stop-and-copy",
+    "  --give-up-after DUR  abort (and roll back) a migration that takes longer (e.g. 10m)",
+    "  --reason TEXT        recorded with the migration and its events",
+    "  --wait               follow the migration to its end and print its figures (exit 1 unless it completed)",
   ].join("\n"),
   options: {
     ...MUTATE_OPTIONS,
@@ -196,42 +199,38 @@ const migrate: Command = {
     to: { type: "string" },
     "max-downtime": { type: "string" },
     bandwidth: { type: "string" },
+    "max-rounds": { type: "string" },
+    "give-up-after": { type: "string" },
+    reason: { type: "string" },
   },
   async run(ctx) {
     const [ref] = positionals(ctx.args, ["vps"]);
     const v = ctx.args.values;
     // Options are checked before any request, so a typo costs no round trip.
-    const maxDowntimeMs = durationMsOpt(v, "max-downtime");
-    const bandwidthBytesPerSec = bytesOpt(v, "bandwidth");
-    const to = stringOpt(v, "to");
-    const id = await vpsId(ctx.api, ref!);
     const body = {
-      targetNode: to ? await nodeId(ctx.api, to) : undefined,
-      maxDowntimeMs,
-      bandwidthBytesPerSec,
+      targetNode: stringOpt(v, "to"), // the API takes a node id or name
+      maxDowntimeMs: durationMsOpt(v, "max-downtime"),
+      bandwidthBytesPerSec: bytesOpt(v, "bandwidth"),
+      maxRounds: intOpt(v, "max-rounds", 1, 1000),
+      timeoutMs: durationMsOpt(v, "give-up-after"),
+      reason: stringOpt(v, "reason"),
     };
-    const answer = await ctx.api.post<Migration | { migration: Migration }>(
-      `/v1/vps/${id}/migrate`,
-      body,
-      idempotencyKey(ctx),
-    );
-    let m = "migration" in answer ? answer.migration : answer;
+    const id = await vpsId(ctx.api, ref!);
+    let m = await ctx.api.post<Migration>(`/v1/vps/${id}/migrate`, body, idempotencyKey(ctx));
     if (flag(v, "wait")) {
+      const first = m;
       m = await waitFor(
         ctx,
         `migration ${m.id}`,
-        () => ctx.api.get<Migration>(`/v1/migrations/${m.id}`),
+        () => ctx.api.get<Migration>(`/v1/migrations/${first.id}`),
         (x) => TERMINAL_MIGRATION_STATES.has(x.state),
       );
     }
     const names = ctx.json ? new Map<string, string>() : await nodeNames(ctx.api);
     emit(ctx, m, () => describeMigration(m, names));
     if (flag(v, "wait") && m.state !== "completed") {
-      throw new ApiError(
-        0,
-        "MIGRATION_NOT_COMPLETED",
-        `migration ${m.id} ended ${m.state}: ${orDash(m.error)}`,
-      );
+      const why = m.errorCode ? `${m.errorCode}: ${orDash(m.error)}` : orDash(m.error);
+      throw new ApiError(0, "MIGRATION_NOT_COMPLETED", `migration ${m.id} ended ${m.state}: ${why}`);
     }
     return 0;
   },
