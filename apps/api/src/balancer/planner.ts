@@ -497,7 +497,20 @@ function tryEvacuate(
     }
   }
   ids.sort((a, b) => ws.vps(b)!.vps.memoryBytes - ws.vps(a)!.vps.memoryBytes || (a < b ? -1 : 1));
-  let targets = active.filter((i) => i !== source && !freed.has(i) && ws.nodes[i]!.vpsIds.size > 0);
+  // Targets: nodes in use (an empty one stays empty) with room under the limit for at least the
+  // least demanding VPS, in memory and in CPU (else full nodes crowd out the pruned list).
+  const least = { memory: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
+  for (const id of ids) {
+    const v = ws.vps(id)!.vps;
+    least.memory = Math.min(least.memory, v.memoryBytes);
+    least.cpu = Math.min(least.cpu, v.cpuUsed);
+  }
+  const max = settings.packMaxUtilization;
+  let targets = active.filter((i) => {
+    const n = ws.nodes[i]!;
+    if (i === source || freed.has(i) || n.vpsIds.size === 0) return false;
+    return n.reserved.memoryBytes + least.memory <= max * n.load.memoryBytes && n.cpuUsed + least.cpu <= max * n.load.cpus;
+  });
   targets.sort((a, b) => ws.combined(b) - ws.combined(a));
   if (limitTargets) targets = targets.slice(0, opts.targets ?? PRUNED_TARGETS);
   const plan: { vpsId: string; target: number }[] = [];
