@@ -45,7 +45,10 @@ function skewedStart() {
     ["4 per node, 8 in all", { ...S, maxConcurrentPerNode: 4, maxConcurrent: 8, maxMovesPerRound: 8 }],
   ] as const) {
     // Each round's migrations finish before the next round (a 64 MiB VPS moves in well under the interval).
-    const { model: end, trace } = simulate(model, settings, DEFAULT_POLICY, { rounds: 40, roundsInFlight: 1 });
+    const { model: end, trace } = simulate(model, settings, DEFAULT_POLICY, {
+      rounds: 40,
+      roundsInFlight: 1,
+    });
     const moves = trace.flatMap((t) => t.plan.moves).length;
     const lastActive = trace.findLastIndex((t) => t.plan.moves.length > 0);
     const quietAfter = trace.slice(lastActive + 1).every((t) => t.plan.moves.length === 0);

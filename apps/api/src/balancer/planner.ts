@@ -509,7 +509,10 @@ function tryEvacuate(
   let targets = active.filter((i) => {
     const n = ws.nodes[i]!;
     if (i === source || freed.has(i) || n.vpsIds.size === 0) return false;
-    return n.reserved.memoryBytes + least.memory <= max * n.load.memoryBytes && n.cpuUsed + least.cpu <= max * n.load.cpus;
+    return (
+      n.reserved.memoryBytes + least.memory <= max * n.load.memoryBytes &&
+      n.cpuUsed + least.cpu <= max * n.load.cpus
+    );
   });
   targets.sort((a, b) => ws.combined(b) - ws.combined(a));
   if (limitTargets) targets = targets.slice(0, opts.targets ?? PRUNED_TARGETS);
