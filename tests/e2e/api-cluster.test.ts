@@ -267,10 +267,15 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       if (isBinary) text += Buffer.from(data as Buffer).toString("utf8");
     });
     await new Promise<void>((resolve, reject) => {
-      ws.once("open", () => resolve());
+      ws.once("open", () => {
+        // Typed the instant the socket opens, before the API has looked the VPS up: not lost.
+        ws.send(Buffer.from("early"), { binary: true });
+        resolve();
+      });
       ws.once("error", reject);
     });
     await waitFor("banner", async () => text.includes("fw ready"), 20_000);
+    await waitFor("early input echoed", async () => text.includes("early"), 20_000);
     ws.send(Buffer.from("hello"), { binary: true });
     await waitFor("echo", async () => text.includes("hello"), 20_000);
     ws.close();

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { RawData } from "ws";
 import { z } from "zod";
 import { tokenPrincipal } from "../http/auth.js";
 import { IdParams } from "../http/schemas.js";
@@ -31,6 +32,11 @@ export const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (socket, req) => {
+      // Frames that arrive while the VPS and its node are looked up are kept, not dropped (ws
+      // discards messages nobody listens to): a client may type as soon as the socket opens.
+      const early: { data: RawData; isBinary: boolean }[] = [];
+      const keep = (data: RawData, isBinary: boolean) => early.push({ data, isBinary });
+      socket.on("message", keep);
       const p = tokenPrincipal(req);
       const { id } = req.params as { id: string };
       const q = req.query as { readOnly?: string; replay?: string };
@@ -57,7 +63,7 @@ export const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
           );
         }
       });
-      socket.on("message", (data, isBinary) => {
+      const onMessage = (data: RawData, isBinary: boolean) => {
         const bytes = Buffer.isBuffer(data)
           ? data
           : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
@@ -72,7 +78,10 @@ export const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
           // Text that is not a control message is typed input (e.g. from simple clients).
           if (!readOnly) session.input(bytes);
         }
-      });
+      };
+      socket.off("message", keep);
+      socket.on("message", onMessage);
+      for (const m of early.splice(0)) onMessage(m.data, m.isBinary);
       socket.on("close", () => session.close());
     },
   );
