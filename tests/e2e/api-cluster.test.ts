@@ -347,6 +347,59 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     300_000,
   );
 
+  it.skipIf(!agentMigrates)(
+    "settles a migration whose API process was killed mid-way: one copy, the DB agrees",
+    async () => {
+      const v = (
+        await c.call("POST", "/v1/vps", { name: "crash-mover", plan: "fw", image: "echo" }, tenant.token)
+      ).body;
+      const before = await until(v.id, "running");
+      const tty = await openConsole(v.id);
+      tty.type("xy?");
+      await waitFor("count 3", async () => tty.text().includes("00000003"), 20_000);
+      tty.close();
+      // A bandwidth cap keeps the transfer in flight long enough to kill the worker during it.
+      const r = await c.call("POST", `/v1/vps/${v.id}/migrate`, { bandwidthBytesPerSec: 512 * 1024 });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      await waitFor("the transfer has started", async () => {
+        const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
+        return ["precopy", "stopcopy", "committing"].includes(m.state) || m.finishedAt !== null;
+      });
+      await c.api.stop("SIGKILL");
+      await c.startApi();
+      const done = await waitFor(
+        "the migration is settled after the restart",
+        async () => {
+          const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
+          return m.finishedAt ? m : undefined;
+        },
+        180_000,
+      );
+      expect(["completed", "rolled-back"]).toContain(done.state);
+      console.log(
+        `migration killed mid-way ended ${done.state} (${done.errorCode ?? "-"}: ${done.error ?? ""})`,
+      );
+      const after = await until(v.id, "running");
+      expect(after.nodeId).toBe(done.state === "completed" ? done.targetNodeId : before.nodeId);
+      expect(after.epoch).toBe(done.state === "completed" ? 2 : 1);
+      // The guest went on where it was, on whichever node the DB says.
+      const again = await openConsole(v.id);
+      again.type("?");
+      await waitFor("count 4", async () => again.text().includes("00000004"), 20_000);
+      again.close();
+      // Every node runs exactly the VMs the database places on it: no second copy anywhere.
+      await waitFor(
+        "agents and database agree",
+        async () => {
+          const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
+          return nodes.every((n) => n.usage.vmCount === n.reserved.vpsCount);
+        },
+        30_000,
+      );
+    },
+    300_000,
+  );
+
   it("finishes a provisioning whose API process was killed mid-job, exactly once", async () => {
     const created = await Promise.all(
       [1, 2, 3, 4].map((i) =>
