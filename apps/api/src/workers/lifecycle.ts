@@ -64,16 +64,28 @@ export async function runLifecycle(
   const ref = { vmId: v.id, epoch: v.epoch };
   try {
     if (job.action === "delete") {
-      if (agent) {
-        await agent.destroyVm(ref).catch((err: unknown) => {
-          if (!isAgentError(err, "VM_NOT_FOUND")) throw err;
-        });
+      let leftBehind = false;
+      // A node that is down cannot destroy anything now. Deleting must not wait for it: the VM it
+      // still holds is destroyed as stale when the node reports it again (it never resumes).
+      if (agent && node?.status === "ready") {
+        try {
+          await agent.destroyVm(ref);
+        } catch (err) {
+          if (!isAgentError(err, "VM_NOT_FOUND")) {
+            if (!(isAgentError(err) && err.retryable) || !isLastAttempt(attempt)) throw err;
+            leftBehind = true;
+          }
+        }
+      } else if (agent) {
+        leftBehind = true;
       }
       const done = await db.$transaction((tx) =>
         moveVps(tx, v, "deleted", {
           actor: SYSTEM,
           actionId: job.actionId,
-          reason: null,
+          reason: leftBehind
+            ? `node ${node?.name} was unreachable: it destroys the VM when it reports again`
+            : null,
           set: { ...CLEAR_ACTION, nodeId: null, deletedAt: new Date() },
         }),
       );

@@ -125,6 +125,50 @@ describe("lifecycle worker", () => {
   });
 });
 
+describe("deleting on a node that is down", () => {
+  it("deletes at once when the node is unreachable; its VM is left to stale-VM cleanup", async () => {
+    const v = await createVps("orphaned");
+    await h.db.vps.update({
+      where: { id: v.id },
+      data: { state: "unknown", nodeId: deadNodeId, epoch: 1, action: null, actionId: null },
+    });
+    await h.db.node.update({ where: { id: deadNodeId }, data: { status: "unreachable" } });
+    try {
+      const r = await h.call(tenant.token, "DELETE", `/v1/vps/${v.id}`);
+      expect(r.status).toBe(202);
+      const { actionId } = await h.db.vps.findUniqueOrThrow({ where: { id: v.id } });
+      expect(
+        await runLifecycle(
+          ctx,
+          { vpsId: v.id, action: "delete", actionId: actionId! },
+          { number: 1, max: 5 },
+        ),
+      ).toBe("done");
+      const gone = await h.db.vps.findUniqueOrThrow({ where: { id: v.id } });
+      expect(gone).toMatchObject({ state: "deleted", nodeId: null, action: null });
+      expect(gone.stateReason).toMatch(/destroys the VM when it reports again/);
+    } finally {
+      await h.db.node.update({ where: { id: deadNodeId }, data: { status: "ready" } });
+    }
+  });
+
+  it("retries an agent that does not answer, then deletes anyway on the last try", async () => {
+    const v = await createVps("flaky-delete");
+    await h.db.vps.update({
+      where: { id: v.id },
+      data: { state: "running", nodeId: deadNodeId, epoch: 1, action: null, actionId: null },
+    });
+    await h.call(tenant.token, "DELETE", `/v1/vps/${v.id}`);
+    const { actionId } = await h.db.vps.findUniqueOrThrow({ where: { id: v.id } });
+    const job = { vpsId: v.id, action: "delete" as const, actionId: actionId! };
+    await expect(runLifecycle(ctx, job, { number: 1, max: 2 })).rejects.toMatchObject({
+      code: "AGENT_UNAVAILABLE",
+    });
+    expect(await runLifecycle(ctx, job, { number: 2, max: 2 })).toBe("done");
+    expect((await h.db.vps.findUniqueOrThrow({ where: { id: v.id } })).state).toBe("deleted");
+  });
+});
+
 describe("maintenance", () => {
   it("re-enqueues an action whose job was lost", async () => {
     const v = await createVps("orphan");
