@@ -159,6 +159,19 @@ describe("validation", () => {
     const cursor = await h.call(h.operatorToken, "GET", "/v1/vps?cursor=garbage");
     expect([cursor.status, cursor.body.error.code]).toEqual([400, "INVALID_CURSOR"]);
     expect((await h.call(h.operatorToken, "GET", "/v1/events?cursor=abc")).status).toBe(400);
+    // Well-formed base64 JSON that this API never produced is refused too (not a 500 from the DB).
+    const forged = Buffer.from(JSON.stringify({ t: "2020-01-01T00:00:00Z", id: "x" })).toString("base64url");
+    expect((await h.call(h.operatorToken, "GET", `/v1/vps?cursor=${forged}`)).status).toBe(400);
+    expect((await h.call(h.operatorToken, "GET", "/v1/events?since=2020-13-45T00:00:00Z")).status).toBe(400);
+    expect((await h.call(h.operatorToken, "GET", "/v1/events?afterId=99999999999999999999")).status).toBe(
+      400,
+    );
+    expect((await h.call(h.operatorToken, "GET", "/v1/vps?name=%00")).status).toBe(400);
+    const nulBody = await h.call(h.operatorToken, "POST", "/v1/tokens", {
+      name: "a\u0000b",
+      projectId: h.defaultProjectId,
+    });
+    expect([nulBody.status, nulBody.body.error.code]).toEqual([400, "VALIDATION_FAILED"]);
     const action = await h.call(h.operatorToken, "POST", `/v1/vps/${crypto.randomUUID()}/actions/explode`);
     expect(action.status).toBe(400);
     const bigBody = await h.call(h.operatorToken, "POST", "/v1/vps", {

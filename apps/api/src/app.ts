@@ -25,7 +25,7 @@ import { balancerRoutes } from "./balancer/routes.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { bearerToken, registerAuth } from "./http/auth.js";
-import { errorBody, statusOf } from "./http/errors.js";
+import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
 import type { BullQueues, JobQueues } from "./queues.js";
@@ -69,6 +69,13 @@ declare module "fastify" {
 }
 
 export type App = FastifyInstance;
+
+function containsNul(v: unknown, depth = 0): boolean {
+  if (typeof v === "string") return v.includes("\u0000");
+  if (depth > 32 || v === null || typeof v !== "object") return false;
+  for (const [k, x] of Object.entries(v)) if (k.includes("\u0000") || containsNul(x, depth + 1)) return true;
+  return false;
+}
 
 /** The HTTP API: plugins, one error shape, and a plugin per resource. */
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -196,6 +203,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // Hooks that must also cover the routes of the plugins registered below.
   registerAuth(app, { db: deps.db, agentToken: deps.agentToken });
+  // PostgreSQL text cannot hold NUL: refuse it up front rather than fail in the database.
+  app.addHook("preValidation", async (req) => {
+    for (const [where, value] of [
+      ["query", req.query],
+      ["body", req.body],
+      ["params", req.params],
+    ] as const) {
+      if (containsNul(value)) {
+        throw apiError(
+          "VALIDATION_FAILED",
+          `invalid request ${where}: text must not contain NUL characters`,
+          {
+            in: where,
+          },
+        );
+      }
+    }
+  });
   registerIdempotency(app, deps.db);
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";

@@ -1,3 +1,4 @@
+import { isUuid } from "../services/refs.js";
 import { apiError } from "./errors.js";
 
 /**
@@ -22,6 +23,7 @@ export function decodeCursor(raw: string | undefined): Cursor | undefined {
       typeof v === "object" &&
       typeof (v as Cursor).t === "string" &&
       typeof (v as Cursor).id === "string" &&
+      isUuid((v as Cursor).id) &&
       !Number.isNaN(Date.parse((v as Cursor).t))
     ) {
       return v as Cursor;
