@@ -145,9 +145,15 @@ export class NodeService {
         nodeId: true,
         action: true,
         actionId: true,
+        updatedAt: true,
       },
     });
     const known = new Map(vpses.map((v) => [v.id, v]));
+    // A report may have been taken before the last action ended (the agent builds a heartbeat,
+    // then the action lands first): trust reports only about VPSes that have been settled longer
+    // than two heartbeats. A real change (a crash, a guest poweroff) is seen in the next ones. A
+    // VPS whose node went silent (unknown) takes the first report of the node that came back.
+    const settledBefore = Date.now() - 2 * this.deps.heartbeatIntervalMs;
     for (const r of reports) {
       const v = known.get(r.vmId);
       if (v && !isStale(v, node.id, r.epoch)) continue;
@@ -159,6 +165,7 @@ export class NodeService {
     if (node.status !== "ready") return;
     for (const v of vpses) {
       if (v.nodeId !== node.id || v.action || !RECONCILED.includes(v.state)) continue;
+      if (v.state !== "unknown" && v.updatedAt.getTime() > settledBefore) continue;
       const r = byId.get(v.id);
       let to: VpsState;
       let reason: string;
