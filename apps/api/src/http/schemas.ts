@@ -140,9 +140,9 @@ export const RegisterNodeResponse = z.object({ nodeId: id, heartbeatIntervalMs: 
 
 export const HeartbeatBody = z.object({
   usage: z.object({
-    cpuPercent: z.number().min(0),
+    cpuPercent: z.number().min(0).max(100_000),
     memoryUsedBytes: z.number().int().min(0),
-    vmCount: z.number().int().min(0),
+    vmCount: z.number().int().min(0).max(1_000_000),
   }),
   vms: z.array(VmReport).max(10_000).default([]),
 });
