@@ -1,5 +1,8 @@
 import { int, loadConfig, oneOf, port, str } from "@skiff/common";
 
+// The balancer's own variables, listed with the API's in docs/configuration.md.
+export { balancerSpec } from "./balancer/config.js";
+
 /** The API process: HTTP server, BullMQ workers and the health/balancer jobs (one binary). */
 export const apiSpec = {
   databaseUrl: str("DATABASE_URL", "PostgreSQL connection URL"),

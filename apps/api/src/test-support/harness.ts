@@ -36,7 +36,7 @@ export interface Harness {
   /** app.inject with a bearer token and JSON body. */
   call(
     token: string | null,
-    method: "GET" | "POST" | "DELETE" | "PATCH",
+    method: "GET" | "POST" | "PUT" | "DELETE" | "PATCH",
     url: string,
     body?: unknown,
     headers?: Record<string, string>,
