@@ -113,6 +113,13 @@ async function hop(vm: Vm): Promise<{
   // The source's console ends when its VMM exits: then it holds every line printed there.
   await waitUntil("source console ends", () => vm.console.ended, { timeoutMs: 15_000 });
   const last = counterLines(vm.console.text).at(-1);
+  const bad = counterLines(vm.console.text).findIndex((l) => l.status !== "ok");
+  if (bad >= 0) {
+    const at = vm.console.text.indexOf(`counter ${counterLines(vm.console.text)[bad]!.n} `);
+    console.log(
+      `--- ${vm.id}: first bad line before the hop:\n${vm.console.text.slice(Math.max(0, at - 1500), at + 300)}`,
+    );
+  }
   vm.epoch++;
   vm.on = to;
   const got = await call(cl(to), "getVm", { vmId: vm.id });
@@ -138,6 +145,8 @@ async function counterGoesOn(vm: Vm, after: number, n = 3) {
   await waitUntil("counter lines", () => counterLines(vm.console.text).length >= n, { timeoutMs: 60_000 });
   const lines = counterLines(vm.console.text);
   // The same process counts on: no restart at 1, no lines lost or repeated.
+  const firstBad = lines.find((l) => l.status !== "ok");
+  if (firstBad) console.log(`--- bad counter on ${vm.id}:\n${vm.console.text.slice(-3000)}`);
   if (after > 0) expect(lines[0]!.n).toBe(after + 1);
   for (let i = 1; i < lines.length; i++) expect(lines[i]!.n).toBe(lines[i - 1]!.n + 1);
   for (const l of lines) expect(l.status).toBe("ok");

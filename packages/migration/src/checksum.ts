@@ -5,21 +5,41 @@
  * for every page, without reading all of guest RAM while the guest is paused.
  */
 
-/** FNV-1a over 32-bit words (as the guest's `counter` does), seeded apart from an all-zero page. */
+/**
+ * A Fletcher-style sum over 32-bit words in four lanes (order-sensitive through the running sum
+ * `b`). Not cryptographic: it guards against lost, misplaced or mangled pages, and runs at memory
+ * speed in JS, which matters because both ends sum every page they move.
+ */
 export function blockSum(u8: Uint8Array, offset: number, length: number): number {
-  // Aligned 32-bit reads: every block starts at a multiple of 4 in its buffer.
-  const words = length >>> 2;
   const abs = u8.byteOffset + offset;
-  if ((abs & 3) === 0) {
-    const w = new Int32Array(u8.buffer, abs, words);
-    let h = 0x811c9dc5 | 0;
-    for (let i = 0; i < words; i++) h = Math.imul(h ^ w[i]!, 16777619);
-    return h >>> 0;
+  if ((abs & 3) === 0) return sumWords(new Int32Array(u8.buffer, abs, length >>> 2));
+  // Unaligned (a view into a received message): sum an aligned copy, the same function.
+  if (scratch.length < length) scratch = new Uint8Array(length);
+  scratch.set(u8.subarray(offset, offset + length));
+  return sumWords(new Int32Array(scratch.buffer, 0, length >>> 2));
+}
+
+let scratch = new Uint8Array(4096);
+
+function sumWords(w: Int32Array): number {
+  let a0 = 1;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let b = 0;
+  const n = w.length & ~3;
+  for (let i = 0; i < n; i += 4) {
+    a0 = (a0 + w[i]!) | 0;
+    a1 = (a1 + w[i + 1]!) | 0;
+    a2 = (a2 + w[i + 2]!) | 0;
+    a3 = (a3 + w[i + 3]!) | 0;
+    b = (b + a0 + a1 + a2 + a3) | 0;
   }
-  const dv = new DataView(u8.buffer, abs, length);
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < words; i++) h = Math.imul(h ^ dv.getInt32(i * 4, true), 16777619);
-  return h >>> 0;
+  for (let i = n; i < w.length; i++) {
+    a0 = (a0 + w[i]!) | 0;
+    b = (b + a0) | 0;
+  }
+  return (Math.imul(b, 0x9e3779b1) ^ Math.imul(a0 ^ (a1 << 1), 0x85ebca6b) ^ a2 ^ (a3 << 3)) >>> 0;
 }
 
 const zeroSums = new Map<number, number>();
@@ -39,6 +59,13 @@ export function foldSums(sums: Uint32Array): number {
   let h = 0x811c9dc5 | 0;
   for (let i = 0; i < sums.length; i++) h = Math.imul(h ^ sums[i]!, 16777619);
   return h >>> 0;
+}
+
+const ZERO = Buffer.alloc(1 << 20);
+
+/** True when [offset, offset + length) is all zero; native compare, for long ranges (≤ 1 MiB). */
+export function isZeroRange(u8: Uint8Array, offset: number, length: number): boolean {
+  return Buffer.compare(u8.subarray(offset, offset + length), ZERO.subarray(0, length)) === 0;
 }
 
 /** True when the block is all zero bytes. */

@@ -15,6 +15,12 @@ const WT_VARINT = 0;
 const WT_I64 = 1;
 const WT_LEN = 2;
 const WT_I32 = 5;
+/**
+ * grpc-js hands a received message to the deserializer as a view 5 bytes (its frame header) into
+ * an 8-byte aligned buffer; data at 3 (mod 8) within the record is then 8-byte aligned in memory.
+ */
+const FRAME_HEADER = 5;
+const RECORD_DATA_ALIGN = 3;
 
 export type BatchKind = "pages" | "disk";
 
@@ -70,14 +76,27 @@ export function allocBatch(
 ): BatchMessage {
   const itemsBytes = packedSize(items);
   const zeroBytes = packedSize(zeroItems);
+  let fixed = 0;
+  if (round !== 0) fixed += 1 + varintSize(round);
+  if (items.length > 0) fixed += 1 + varintSize(itemsBytes) + itemsBytes;
+  if (zeroItems.length > 0) fixed += 1 + varintSize(zeroBytes) + zeroBytes;
+  if (compression !== 0) fixed += 1 + varintSize(compression);
+  const dataField = 1 + varintSize(dataLength) + dataLength;
+  // Pick the padding that puts `data` at RECORD_DATA_ALIGN (mod 8) within the record.
+  let pad = 0;
   let inner = 0;
-  if (round !== 0) inner += 1 + varintSize(round);
-  if (items.length > 0) inner += 1 + varintSize(itemsBytes) + itemsBytes;
-  if (zeroItems.length > 0) inner += 1 + varintSize(zeroBytes) + zeroBytes;
-  if (compression !== 0) inner += 1 + varintSize(compression);
-  inner += 1 + varintSize(dataLength) + dataLength;
+  for (; pad < 8; pad++) {
+    inner = fixed + 2 + pad + dataField;
+    const dataAt = 1 + varintSize(inner) + fixed + 2 + pad + 1 + varintSize(dataLength);
+    if (dataAt % 8 === RECORD_DATA_ALIGN) break;
+  }
+  if (pad === 8) {
+    pad = 0;
+    inner = fixed + 2 + dataField;
+  }
   const total = 1 + varintSize(inner) + inner;
-  const buf = Buffer.allocUnsafe(total);
+  // The record sits FRAME_HEADER bytes into its buffer, as a received one does in grpc-js's.
+  const buf = Buffer.allocUnsafe(total + FRAME_HEADER).subarray(FRAME_HEADER);
   let p = 0;
   buf[p++] = ((kind === "pages" ? FIELD_PAGES : FIELD_DISK) << 3) | WT_LEN;
   p = writeVarint(buf, p, inner);
@@ -95,16 +114,18 @@ export function allocBatch(
     p = writeVarint(buf, p, zeroBytes);
     for (let i = 0; i < zeroItems.length; i++) p = writeVarint(buf, p, zeroItems[i]!);
   }
-  buf[p++] = (4 << 3) | WT_LEN;
-  p = writeVarint(buf, p, dataLength);
-  const data = buf.subarray(p, p + dataLength);
-  p += dataLength;
-  // Field order as protobuf encoders write it (by number), so the bytes match theirs exactly.
+  // Fields in number order, as protobuf encoders write them: the bytes match theirs exactly.
   if (compression !== 0) {
     buf[p++] = (5 << 3) | WT_VARINT;
-    writeVarint(buf, p, compression);
+    p = writeVarint(buf, p, compression);
   }
-  return { message: buf, data };
+  buf[p++] = (6 << 3) | WT_LEN;
+  buf[p++] = pad;
+  buf.fill(0, p, p + pad);
+  p += pad;
+  buf[p++] = (7 << 3) | WT_LEN;
+  p = writeVarint(buf, p, dataLength);
+  return { message: buf, data: buf.subarray(p, p + dataLength) };
 }
 
 /** Any record through the generic (ts-proto) encoder. */
@@ -203,7 +224,7 @@ function decodeBatch(buf: Uint8Array, start: number, end: number): Batch {
     if (field === 1 && wt === WT_VARINT) batch.round = u32(r.varint());
     else if (field === 2) readUint32s(r, wt, batch.items);
     else if (field === 3) readUint32s(r, wt, batch.zeroItems);
-    else if (field === 4 && wt === WT_LEN) {
+    else if (field === 7 && wt === WT_LEN) {
       const n = r.len();
       batch.data = buf.subarray(r.pos, r.pos + n);
       r.pos += n;

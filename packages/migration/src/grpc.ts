@@ -104,9 +104,12 @@ export class IncomingStream implements ReceiverPort, AsyncIterable<Uint8Array> {
   private done = false;
   private error: Error | undefined;
   private paused = false;
+  /** Wall-clock ms the last record arrived from the socket (diagnostics). */
+  lastArrivalAtMs = 0;
 
   constructor(readonly call: ServerDuplexStream<Buffer, MigrationReply>) {
     call.on("data", (b: Buffer) => {
+      this.lastArrivalAtMs = performance.timeOrigin + performance.now();
       this.queue.push(b);
       if (this.queue.length >= RECEIVE_QUEUE && !this.paused) {
         this.paused = true;

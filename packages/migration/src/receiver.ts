@@ -30,6 +30,11 @@ export interface TargetVm {
   /** Opens (creating or resizing) the VM's disk for `bytes`; returns a writable descriptor. */
   openDisk(bytes: number): number;
   /**
+   * The device state arrived (every page and block is in place by then): a target may restore it
+   * now, off the critical path, and find out at commit whether that worked.
+   */
+  prepare?(deviceState: Uint8Array): void;
+  /**
    * Makes the VM this node's and runs it. Throws only if it did not commit (nothing persisted);
    * resolves with the wall-clock time (ms) of the guest's first instruction.
    */
@@ -51,8 +56,9 @@ export class MigrationReceiver {
   private lastRound = -1;
   private deviceState: Uint8Array | undefined;
   private pausedAtMs = 0;
-  /** Wall-clock ms when the commit record arrived (downtime accounting). */
+  /** Wall-clock ms when the device state and the commit records were processed (diagnostics). */
   commitAtMs = 0;
+  stateAtMs = 0;
 
   constructor(
     private readonly expect: ReceiverExpectations,
@@ -97,6 +103,8 @@ export class MigrationReceiver {
         break;
       case "roundEnd":
         this.need("transfer", "round_end");
+        // Flush what the round wrote to the disk now, so the commit does not wait for it.
+        if (this.diskFd >= 0) this.syncDisk();
         if (k.value.round <= this.lastRound) {
           throw migrationError(
             MigrationErrorCode.PROTOCOL,
@@ -112,9 +120,11 @@ export class MigrationReceiver {
         this.need("transfer", "device_state");
         if (k.value.snapshot.length === 0)
           throw migrationError(MigrationErrorCode.PROTOCOL, "empty device state");
+        this.stateAtMs = performance.timeOrigin + performance.now();
         this.deviceState = k.value.snapshot;
         this.pausedAtMs = k.value.pausedAtMs;
         this.stage = "state";
+        this.target.prepare?.(k.value.snapshot);
         break;
       case "commit":
         this.need("state", "commit");
@@ -189,11 +199,17 @@ export class MigrationReceiver {
     const ledger = this.ram!;
     const data = this.batchData(b, this.pages, PAGE_SIZE, "page");
     const ram = this.target.ram;
-    for (let k = 0; k < b.items.length; k++) {
-      const p = b.items[k]!;
-      ram.set(data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), p * PAGE_SIZE);
-      ledger.setData(p, blockSum(data, k * PAGE_SIZE, PAGE_SIZE));
+    const items = b.items;
+    for (let k = 0; k < items.length; ) {
+      // Runs of neighbouring pages in one copy.
+      let j = k + 1;
+      while (j < items.length && items[j] === items[k]! + (j - k)) j++;
+      ram.set(data.subarray(k * PAGE_SIZE, j * PAGE_SIZE), items[k]! * PAGE_SIZE);
+      k = j;
     }
+    // Summed where they landed: page-aligned, and exactly what the guest will see.
+    for (let k = 0; k < items.length; k++)
+      ledger.setData(items[k]!, blockSum(ram, items[k]! * PAGE_SIZE, PAGE_SIZE));
     for (const p of b.zeroItems) {
       ram.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
       ledger.setZero(p);
@@ -215,6 +231,14 @@ export class MigrationReceiver {
         this.writeBlock(blk, zero);
         ledger.setZero(blk);
       }
+    }
+  }
+
+  private syncDisk(): void {
+    try {
+      fdatasyncSync(this.diskFd);
+    } catch (err) {
+      throw migrationError(MigrationErrorCode.TARGET_FAILED, `disk sync: ${errorMessage(err)}`);
     }
   }
 
@@ -253,11 +277,6 @@ export class MigrationReceiver {
       if (c.nonzeroBlocks !== this.disk.nonZeroBlocks)
         fail(`source has ${c.nonzeroBlocks} non-zero disk blocks, destination ${this.disk.nonZeroBlocks}`);
       if (c.diskChecksum !== this.disk.checksum()) fail("disk checksum mismatch");
-      try {
-        fdatasyncSync(this.diskFd);
-      } catch (err) {
-        throw migrationError(MigrationErrorCode.TARGET_FAILED, `disk sync: ${errorMessage(err)}`);
-      }
     }
     const verifyMs = performance.now() - t0;
     this.stage = "committing";

@@ -235,7 +235,14 @@ describe("receiver checks", () => {
       encodeRecord({
         kind: {
           $case: "pages",
-          value: { round: 0, pages: items, zeroPages: [], data: Buffer.alloc(dataLen), compression: 0 },
+          value: {
+            round: 0,
+            pages: items,
+            zeroPages: [],
+            data: Buffer.alloc(dataLen),
+            compression: 0,
+            align: Buffer.alloc(0),
+          },
         },
       });
     const cases: [string, Uint8Array[]][] = [
@@ -271,7 +278,14 @@ describe("receiver checks", () => {
           encodeRecord({
             kind: {
               $case: "disk",
-              value: { round: 0, blocks: [0], zeroBlocks: [], data: Buffer.alloc(4096), compression: 0 },
+              value: {
+                round: 0,
+                blocks: [0],
+                zeroBlocks: [],
+                data: Buffer.alloc(4096),
+                compression: 0,
+                align: Buffer.alloc(0),
+              },
             },
           }),
         ],
@@ -283,7 +297,14 @@ describe("receiver checks", () => {
           encodeRecord({
             kind: {
               $case: "pages",
-              value: { round: 0, pages: [1], zeroPages: [], data: Buffer.alloc(10), compression: 1 },
+              value: {
+                round: 0,
+                pages: [1],
+                zeroPages: [],
+                data: Buffer.alloc(10),
+                compression: 1,
+                align: Buffer.alloc(0),
+              },
             },
           }),
         ],

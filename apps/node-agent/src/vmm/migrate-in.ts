@@ -3,9 +3,9 @@
  * MigrationStream, lets the receiver write pages straight into this VMM's guest RAM and blocks into
  * the VM's disk, and at the commit record makes the VM this node's:
  *
- *   verify (receiver) -> trial restore of the device state -> write vms/<id>/config.json (atomic
- *   rename: THE COMMIT POINT) -> restore in the waiting vCPU worker -> guest runs -> the agent
- *   adopts the VM -> reply `committed` to the source.
+ *   device state arrives -> the waiting vCPU worker restores it (in parallel) -> commit record ->
+ *   verify (receiver) -> restore succeeded? -> write vms/<id>/config.json (atomic rename: THE
+ *   COMMIT POINT) -> `go`: the guest runs -> the agent adopts the VM -> reply `committed`.
  *
  * Until the commit point, anything (the source's abort, a broken stream, the agent's connection
  * closing, incomingAbort, no stream in time) discards the shell: the VM dir goes, the VMM exits.
@@ -15,7 +15,7 @@
 import { closeSync, ftruncateSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, SkiffError } from "@skiff/common";
-import { type DiskConfig, diskDirtyLogBytes, Machine } from "@skiff/hv-core";
+import { diskDirtyLogBytes } from "@skiff/hv-core";
 import {
   type IncomingStream,
   MigrationReceiver,
@@ -27,6 +27,7 @@ import {
 } from "@skiff/migration";
 import { writeRecord } from "../vm/record.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migrate-host.js";
+import { raiseForMigration } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 
 /** How long a committed VMM waits for its agent to adopt the VM before it answers the source. */
@@ -52,6 +53,9 @@ export class IncomingMigration {
   private diskFd = -1;
   private diskDirty: SharedArrayBuffer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private restoring: Promise<void> | undefined;
+  private lower: () => void = () => undefined;
+  private receiver: MigrationReceiver | undefined;
   private adopted: () => void = () => undefined;
   private readonly adoptedOnce: Promise<void>;
 
@@ -70,6 +74,7 @@ export class IncomingMigration {
 
   /** Serves the stream; the shell discards itself if no source connects in time. */
   async start(): Promise<void> {
+    this.lower = raiseForMigration();
     this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s));
     this.timer = setTimeout(() => this.discard("no migration stream arrived in time"), this.plan.timeoutMs);
     this.host.log.info(
@@ -109,7 +114,7 @@ export class IncomingMigration {
     this.stream = s;
     clearTimeout(this.timer);
     const { record, token, migrationId } = this.plan;
-    const receiver = new MigrationReceiver(
+    const receiver = (this.receiver = new MigrationReceiver(
       {
         migrationId,
         vmId: record.vmId,
@@ -118,7 +123,7 @@ export class IncomingMigration {
         memoryBytes: record.spec.memoryBytes,
       },
       this.target(),
-    );
+    ));
     void receiveMigration(receiver, s, s).then((r) => {
       if (!r.committed) this.discard(r.error ? `${r.error.code}: ${r.error.message}` : "stream ended");
     });
@@ -140,59 +145,69 @@ export class IncomingMigration {
         this.diskDirty = new SharedArrayBuffer(diskDirtyLogBytes(bytes));
         return this.diskFd;
       },
-      commit: (state) => this.commit(state),
+      prepare: (state) => this.prepare(state),
+      commit: () => this.commit(),
     };
   }
 
-  private disks(): DiskConfig[] {
-    const path = this.host.spec.diskPath;
-    return path === "" ? [] : [{ path }];
+  /** The device state arrived: the waiting vCPU restores it while the rest is verified. */
+  private prepare(state: Uint8Array): void {
+    const vcpu = this.host.vcpu();
+    this.restoring = vcpu
+      ? vcpu.prepareIncoming(state, this.diskDirty)
+      : Promise.reject(new SkiffError("MIGRATION_TARGET_FAILED", "no vcpu"));
+    // Looked at in commit(); never an unhandled rejection meanwhile.
+    this.restoring.catch(() => undefined);
   }
 
-  private async commit(state: Uint8Array): Promise<{ resumedAtMs: number }> {
+  private async commit(): Promise<{ resumedAtMs: number }> {
     const host = this.host;
     const t0 = performance.now();
     if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
-    // Restore once off to the side: a state this build cannot restore fails here, before the
-    // commit point, and the source simply resumes.
-    const scratch = { ram: host.memory.ram, dirty: new SharedArrayBuffer(host.dirty.words.byteLength) };
+    // A state this build cannot restore fails here, before the commit point: the source resumes.
     try {
-      Machine.restore(state, { memory: scratch, disks: this.disks() }).close();
+      await (this.restoring ?? Promise.reject(new Error("no device state")));
     } catch (err) {
       throw new SkiffError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
     }
     if (this.diskFd >= 0) closeSync(this.diskFd);
     this.diskFd = -1;
+    const tRestored = performance.now();
+    // The abort check and the commit point run in one synchronous step (see the file comment).
     if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
-    const tTrial = performance.now();
     // THE COMMIT POINT: from here the VM is this node's (epoch = the target epoch).
     writeRecord(host.paths.config, this.plan.record);
-    const tRecord = performance.now();
     this.committed = true;
-    rmSync(incomingPlanPath(host.paths.dir), { force: true });
+    const tRecord = performance.now();
     let resumedAtMs = wallMs();
     try {
       const vcpu = host.vcpu();
       if (!vcpu) throw new Error("no vcpu");
-      resumedAtMs = await vcpu.restoreIncoming(state, this.diskDirty);
+      resumedAtMs = await vcpu.go();
       if (this.diskDirty) host.memory.diskDirty = this.diskDirty;
       host.setState("running");
       host.started(0);
-      host.log.info(
-        {
-          migrationId: this.plan.migrationId,
-          epoch: this.plan.record.epoch,
-          trialRestoreMs: tTrial - t0,
-          recordMs: tRecord - tTrial,
-          restoreMs: performance.now() - tRecord,
-        },
-        "migration in: committed, guest running",
-      );
     } catch (err) {
       // Committed all the same: the VM is this node's and crashed here; the source must not resume.
       host.log.error({ err: errorMessage(err) }, "migration in: the guest did not start after the commit");
     }
+    rmSync(incomingPlanPath(host.paths.dir), { force: true });
+    host.log.info(
+      {
+        migrationId: this.plan.migrationId,
+        epoch: this.plan.record.epoch,
+        stateAfterPauseMs: (this.receiver?.stateAtMs ?? 0) - (this.receiver?.sourcePausedAtMs ?? 0),
+        commitArrivedAfterPauseMs:
+          (this.stream?.lastArrivalAtMs ?? 0) - (this.receiver?.sourcePausedAtMs ?? 0),
+        commitAfterPauseMs: (this.receiver?.commitAtMs ?? 0) - (this.receiver?.sourcePausedAtMs ?? 0),
+        restoreWaitMs: tRestored - t0,
+        recordMs: tRecord - tRestored,
+        goMs: performance.now() - tRecord,
+      },
+      "migration in: committed, guest running",
+    );
     void this.server?.close();
+    this.lower();
     await Promise.race([this.adoptedOnce, new Promise((r) => setTimeout(r, ADOPT_WAIT_MS))]);
     return { resumedAtMs };
   }

@@ -26,8 +26,10 @@ export type ToVcpu =
   | { t: "input"; bytes: Uint8Array }
   /** Auto-converge during a live migration: hold the vCPU back this share of the time. */
   | { t: "throttle"; percent: number }
-  /** Incoming migration: the device state to restore (RAM is already in place); starts the guest. */
+  /** Incoming migration: the device state to restore (RAM is in place); answered by `restored`. */
   | { t: "restore"; id: number; snapshot: Uint8Array; diskDirty: SharedArrayBuffer | undefined }
+  /** Incoming migration, after the commit point: run the restored guest. */
+  | { t: "go" }
   | { t: "break" }
   | { t: "exit" };
 
@@ -41,6 +43,7 @@ export interface GuestEnd {
 /** Worker → main thread. */
 export type FromVcpu =
   | { t: "ready"; instret: number; atMs?: number }
+  | { t: "restored"; id: number; error: string }
   | { t: "output"; bytes: Uint8Array }
   | { t: "ack"; id: number; snapshot?: Uint8Array }
   | { t: "stats"; instret: number; busyMs: number; wallMs: number }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { DirtyBitmap, type ExitReason, type Machine, type StateRecord } from "@skiff/hv-core";
 import { bootGuest, restoreGuest } from "./guest.js";
+import { raiseForMigration } from "./migrate-priority.js";
 import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
 
 const SLICE_TARGET_MS = 20;
@@ -54,12 +55,19 @@ function fresh(clear: boolean): Machine {
   return wire(bootGuest(data.spec, data.memory));
 }
 
+/** An incoming guest's vCPU drops back to the VMM's priority after its first slice. */
+let lowerAfterIncoming: (() => void) | undefined;
+
 /**
  * A live-migration target: sleep until the main thread sends the device state (RAM is already in
- * place, written by the migration receiver), then restore. This thread starts before the stream
- * does, so the downtime does not include starting it.
+ * place, written by the migration receiver), restore it while the main thread verifies the
+ * migration, then wait for `go` (sent right after the commit point) and run. This thread starts
+ * before the stream does, and restores before the commit: the downtime includes neither.
  */
 function awaitIncoming(): Machine | undefined {
+  // Waiting costs nothing; restoring and the first instruction are on the migration's pause.
+  lowerAfterIncoming = raiseForMigration();
+  let restored: Machine | undefined;
   for (;;) {
     const seq = Atomics.load(ctl, WAKE);
     for (let got = receiveMessageOnPort(port); got !== undefined; got = receiveMessageOnPort(port)) {
@@ -67,7 +75,16 @@ function awaitIncoming(): Machine | undefined {
       if (msg.t === "exit") return undefined;
       if (msg.t === "restore") {
         if (msg.diskDirty) data.memory.diskDirty = msg.diskDirty;
-        return restoreGuest(msg.snapshot, data.memory, data.spec);
+        try {
+          restored?.close();
+          restored = restoreGuest(msg.snapshot, data.memory, data.spec);
+          post({ t: "restored", id: msg.id, error: "" });
+        } catch (err) {
+          restored = undefined;
+          post({ t: "restored", id: msg.id, error: (err as Error).message || String(err) });
+        }
+      } else if (msg.t === "go" && restored) {
+        return restored;
       }
     }
     Atomics.wait(ctl, WAKE, seq, MAX_IDLE_WAIT_MS);
@@ -140,7 +157,8 @@ function drain(): boolean {
         migrationThrottle = Math.max(0, Math.min(99, msg.percent));
         break;
       case "restore":
-        // Only an incoming VMM's first message; a running guest has its state.
+      case "go":
+        // Only an incoming VMM's first messages; a running guest has its state.
         break;
       case "exit":
         return false;
@@ -176,6 +194,10 @@ for (;;) {
   }
   const t1 = performance.now();
   const dt = t1 - t0;
+  if (lowerAfterIncoming) {
+    lowerAfterIncoming();
+    lowerAfterIncoming = undefined;
+  }
   busyMs += dt;
   if (exit.kind === "budget") {
     budget = Math.round(

@@ -33,6 +33,7 @@ export class Vcpu {
   readonly ready: Promise<number>;
   /** Wall-clock ms (performance.timeOrigin based) just before the guest's first instruction. */
   readyAtMs = 0;
+  private readonly restoring = new Map<number, (error: string) => void>();
 
   constructor(
     spec: VmSpecRecord,
@@ -80,6 +81,10 @@ export class Vcpu {
         case "rebooted":
           this.on.rebooted();
           break;
+        case "restored":
+          this.restoring.get(msg.id)?.(msg.error);
+          this.restoring.delete(msg.id);
+          break;
         case "ack": {
           const w = this.waiting.get(msg.id);
           this.waiting.delete(msg.id);
@@ -106,6 +111,8 @@ export class Vcpu {
     this.ended = true;
     for (const w of this.waiting.values()) w.reject(new SkiffError("VMM_GUEST_ENDED", e.message));
     this.waiting.clear();
+    for (const r of this.restoring.values()) r(`the vcpu ended: ${e.message}`);
+    this.restoring.clear();
     this.on.end(e);
   }
 
@@ -147,12 +154,24 @@ export class Vcpu {
   }
 
   /**
-   * Incoming migration: restores the device state in the waiting worker (RAM is in place) and
-   * resolves once the guest runs, with the wall-clock ms of its first instruction.
+   * Incoming migration: the waiting worker restores the device state (RAM is in place) but does
+   * not run it yet. Rejects when the state does not restore.
    */
-  async restoreIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<number> {
+  prepareIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<void> {
+    if (this.ended) return Promise.reject(new SkiffError("VMM_GUEST_ENDED", "the guest has ended"));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.restoring.set(id, (error) =>
+        error === "" ? resolve() : reject(new SkiffError("VMM_RESTORE_FAILED", error)),
+      );
+      this.send({ t: "restore", id, snapshot, diskDirty });
+    });
+  }
+
+  /** Runs the prepared guest; resolves with the wall-clock ms of its first instruction. */
+  async go(): Promise<number> {
     if (this.ended) throw new SkiffError("VMM_GUEST_ENDED", "the guest has ended");
-    this.send({ t: "restore", id: this.nextId++, snapshot, diskDirty });
+    this.send({ t: "go" });
     await this.ready;
     return this.readyAtMs;
   }

@@ -1,0 +1,218 @@
+#!/usr/bin/env node
+/**
+ * Live-migration benchmark: two real agent processes on 127.0.0.1, the Linux guest (guests/linux)
+ * migrated back and forth between them, idle or running `dirty <MiB> <rate>` (a working set of a
+ * quarter of its RAM rewritten at that rate). Per scenario: downtime p50/p99 (source pause to the
+ * destination's first guest instruction), total time, rounds, bytes sent against the guest's
+ * non-zero RAM, and the page throughput of the link (round 0).
+ *
+ *   pnpm bench:migration [--guests 64,256] [--rates 0,20,100] [--hops 10] [--keep] [--json]
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { MigrationOutcome, type MigrationResult } from "@skiff/proto";
+import { startHop } from "../migration/testing.js";
+import {
+  type AgentProcess,
+  agentClient,
+  ConsoleViewer,
+  call,
+  killVmms,
+  linuxVm,
+  makeTempDir,
+  startAgent,
+  waitUntil,
+} from "../testing/harness.js";
+
+const { values } = parseArgs({
+  options: {
+    guests: { type: "string", default: "64,256" },
+    rates: { type: "string", default: "0,20,100" },
+    hops: { type: "string", default: "10" },
+    downtime: { type: "string", default: "30" },
+    keep: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  },
+});
+const guests = values.guests.split(",").map(Number);
+const rates = values.rates.split(",").map(Number);
+const hops = Number(values.hops);
+const say = (s: string) => {
+  if (!values.json) console.log(s);
+};
+
+export interface ScenarioResult {
+  guestMiB: number;
+  dirtyMiBps: number;
+  migrations: number;
+  downtimeP50Ms: number;
+  downtimeP99Ms: number;
+  totalMs: number;
+  rounds: number;
+  bytesSent: number;
+  nonZeroBytes: number;
+  throughputMBps: number;
+  maxThrottlePercent: number;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return 0;
+  // Nearest rank: with 10 samples p99 is the largest.
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+const median = (xs: number[]) => percentile(xs, 50);
+
+/** Link throughput of a migration: its largest round (round 0), bytes over time. */
+function throughput(r: MigrationResult): number {
+  const rounds = r.stats?.rounds ?? [];
+  const big = rounds.reduce((a, b) => (b.bytes > a.bytes ? b : a), rounds[0]!);
+  return big && big.ms > 0 ? big.bytes / big.ms / 1000 : 0;
+}
+
+async function main(): Promise<void> {
+  const tmp = makeTempDir("skiff-bench-migration-");
+  const dirs = [join(tmp.path, "a"), join(tmp.path, "b")];
+  if (values.verbose) process.env.AGENT_LOG_LEVEL = "info";
+  const agents: AgentProcess[] = await Promise.all(dirs.map((d) => startAgent({ dataDir: d })));
+  if (values.verbose) {
+    // Where each stop-and-copy spent its time (the source agent logs it).
+    for (const a of agents) {
+      a.proc.child.stdout?.on("data", (b: Buffer) => {
+        for (const line of b.toString().split("\n")) {
+          if (line.includes('"migration ended"')) {
+            const j = JSON.parse(line) as { stopCopy?: unknown; downtimeMs?: number };
+            console.error(`    stop-copy ${JSON.stringify(j.stopCopy)}`);
+          }
+        }
+      });
+    }
+  }
+  const clients = agents.map((a) => agentClient(a.port));
+  const results: ScenarioResult[] = [];
+  try {
+    for (const guestMiB of guests) {
+      for (const rate of rates) {
+        const r = await scenario(guestMiB, rate);
+        results.push(r);
+        if (values.json) console.log(JSON.stringify(r));
+      }
+    }
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(agents.map((a) => a.stop()));
+    for (const d of dirs) killVmms(d);
+    if (values.keep) console.error(`kept ${tmp.path}`);
+    else tmp.remove();
+  }
+  if (!values.json) printTable(results);
+
+  async function scenario(guestMiB: number, rate: number): Promise<ScenarioResult> {
+    const vmId = `bench-${guestMiB}-${rate}`;
+    const req = linuxVm(vmId, guestMiB);
+    await call(clients[0]!, "createVm", req);
+    let viewer = new ConsoleViewer(clients[0]!, vmId, 1);
+    await viewer.waitFor("skiff# ", 300_000);
+    const workingSet = Math.max(4, guestMiB / 4);
+    if (rate > 0) {
+      viewer.type(`dirty ${workingSet} ${rate} &\n`);
+      await viewer.waitFor(`dirty: ${workingSet} MiB`, 60_000);
+      // Let it sweep the working set once, so the pages hold data.
+      await new Promise((r) => setTimeout(r, Math.min(10_000, (workingSet / rate) * 1000 + 1000)));
+    }
+    say(`${guestMiB} MiB guest, ${rate ? `dirty ${workingSet} ${rate}` : "idle"}: ${hops} migrations`);
+    let on = 0;
+    let epoch = 1;
+    const out: MigrationResult[] = [];
+    for (let i = 0; i < hops; i++) {
+      const to = 1 - on;
+      const h = await startHop({
+        from: clients[on]!,
+        to: clients[to]!,
+        toAgentAddress: `127.0.0.1:${agents[to]!.port}`,
+        vmId,
+        epoch,
+        spec: req.spec!,
+        migrationId: `${vmId}-${i}`,
+        options: {
+          maxDowntimeMs: Number(values.downtime),
+          bandwidthBytesPerSec: 0,
+          maxRounds: 0,
+          timeoutMs: 0,
+          disableAutoConverge: false,
+          compression: 0,
+        },
+      });
+      const r = await h.done;
+      if (r.outcome !== MigrationOutcome.MIGRATION_OUTCOME_COMMITTED) {
+        throw new Error(`migration ${i} of ${vmId}: ${r.errorCode} ${r.errorMessage}`);
+      }
+      const s = r.stats!;
+      say(
+        `  #${i + 1} -> ${to === 0 ? "a" : "b"}: downtime ${s.downtimeMs.toFixed(1)} ms, ${s.rounds.length} rounds, ` +
+          `${(s.bytesSent / 1048576).toFixed(1)} MiB sent, ${s.totalMs.toFixed(0)} ms, ${throughput(r).toFixed(0)} MB/s` +
+          (s.maxThrottlePercent ? `, throttle ${s.maxThrottlePercent}%` : ""),
+      );
+      if (values.verbose) {
+        // The destination VMM's own account of its commit (its log goes when the VM moves on).
+        const log = readFileSync(join(dirs[to]!, "vms", vmId, "vmm.log"), "utf8");
+        const line = log.split("\n").findLast((l) => l.includes("migration in: committed"));
+        if (line) {
+          const j = JSON.parse(line) as Record<string, number>;
+          console.error(
+            `    destination (ms after the pause): state ${j.stateAfterPauseMs?.toFixed(1)}, commit arrived ${j.commitArrivedAfterPauseMs?.toFixed(1)}, processed ${j.commitAfterPauseMs?.toFixed(1)}; restore wait ${j.restoreWaitMs?.toFixed(1)} ms, record ${j.recordMs?.toFixed(1)} ms, go ${j.goMs?.toFixed(1)} ms`,
+          );
+        }
+      }
+      out.push(r);
+      on = to;
+      epoch++;
+    }
+    viewer.close();
+    viewer = new ConsoleViewer(clients[on]!, vmId, epoch);
+    viewer.type("\n");
+    await waitUntil("guest answers after the last hop", () => viewer.text.includes("skiff# "), {
+      timeoutMs: 30_000,
+    });
+    viewer.close();
+    await call(clients[on]!, "destroyVm", { ref: { vmId, epoch } });
+    const stats = out.map((r) => r.stats!);
+    const downtimes = stats.map((s) => s.downtimeMs);
+    return {
+      guestMiB,
+      dirtyMiBps: rate,
+      migrations: out.length,
+      downtimeP50Ms: round1(median(downtimes)),
+      downtimeP99Ms: round1(percentile(downtimes, 99)),
+      totalMs: Math.round(median(stats.map((s) => s.totalMs))),
+      rounds: median(stats.map((s) => s.rounds.length)),
+      bytesSent: Math.round(median(stats.map((s) => s.bytesSent))),
+      nonZeroBytes: Math.round(median(stats.map((s) => s.nonzeroBytes))),
+      throughputMBps: Math.round(median(out.map(throughput))),
+      maxThrottlePercent: Math.max(...stats.map((s) => s.maxThrottlePercent)),
+    };
+  }
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+function printTable(rows: ScenarioResult[]): void {
+  const mib = (b: number) => (b / 1048576).toFixed(1);
+  console.log("");
+  console.log(
+    "| guest | workload | downtime p50 | downtime p99 | total (p50) | rounds (p50) | sent / non-zero RAM | link throughput | max throttle |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.guestMiB} MiB | ${r.dirtyMiBps ? `dirty ${Math.max(4, r.guestMiB / 4)} MiB at ${r.dirtyMiBps} MiB/s` : "idle"} | ` +
+        `${r.downtimeP50Ms} ms | ${r.downtimeP99Ms} ms | ${r.totalMs} ms | ${r.rounds} | ` +
+        `${mib(r.bytesSent)} / ${mib(r.nonZeroBytes)} MiB (${(r.bytesSent / Math.max(1, r.nonZeroBytes)).toFixed(2)}x) | ` +
+        `${r.throughputMBps} MB/s | ${r.maxThrottlePercent}% |`,
+    );
+  }
+}
+
+await main();
