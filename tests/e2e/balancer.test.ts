@@ -63,6 +63,8 @@ describe.skipIf(!built || !agentMigrates)("balancer, drain and node failure with
         SKIFF_BALANCER_INTERVAL_MS: "1000",
         SKIFF_NODE_DEAD_AFTER_MS: "3000",
         SKIFF_NODE_FENCE_AFTER_MS: "4000",
+        // This test polls a lot.
+        SKIFF_RATE_LIMIT_PER_MINUTE: "100000",
       },
     });
     for (const n of await nodes()) ids.set(n.name, n.id);
@@ -158,6 +160,7 @@ describe.skipIf(!built || !agentMigrates)("balancer, drain and node failure with
     const node2 = ids.get("node-2")!;
     const before = (await spread()).get("node-2")!;
     expect(before).toBeGreaterThan(5);
+    const drainStarted = Date.now();
     expect((await c.call("POST", `/v1/nodes/${node2}/drain`, {})).status).toBe(200);
     // Load while it drains: new VPSes arrive (never onto the draining node).
     const extra = await Promise.all(
@@ -179,6 +182,7 @@ describe.skipIf(!built || !agentMigrates)("balancer, drain and node failure with
       240_000,
     );
     expect(progress).toMatchObject({ remaining: 0, migrating: 0, completed: before, blocked: [] });
+    console.log(`drain: ${before} VPSes off node-2 in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s`);
     expect(most).toBeGreaterThan(0);
     expect(most).toBeLessThanOrEqual(2);
     expect(seen.some((p) => p.remaining > 0 && p.remaining < before)).toBe(true);
@@ -249,6 +253,16 @@ describe.skipIf(!built || !agentMigrates)("balancer, drain and node failure with
           `+${((Date.parse(e.at) - killedAt) / 1000).toFixed(1)}s ${e.type} ${e.fromState ?? ""}>${e.toState ?? ""} ${e.message}`,
       );
     console.log(timeline.join("\n"));
+    // How long each took: fenced at about deadline + grace, then restarted one after another.
+    const restarts: number[] = [];
+    for (const v of vpses) {
+      const evs = (await c.call("GET", `/v1/events?resourceId=${v.id}&limit=100`)).body.items as Json[];
+      const running = evs.filter((e) => e.toState === "running" && Date.parse(e.at) > killedAt);
+      restarts.push((Date.parse(running.at(-1).at) - killedAt) / 1000);
+    }
+    console.log(
+      `restarted VPSes running after ${Math.min(...restarts).toFixed(1)}-${Math.max(...restarts).toFixed(1)} s`,
+    );
 
     // It comes back with its old VMs still running: they are destroyed, not resumed, and the
     // node is readmitted once clean.

@@ -1,5 +1,5 @@
 import type { Prisma } from "../db/client.js";
-import { type Actor, type EventInput, recordEvent } from "../services/events.js";
+import { type Actor, recordEvent } from "../services/events.js";
 
 /** Balancer decisions and settings changes are events on the resource ("balancer", "cluster"). */
 export const BALANCER_RESOURCE = { type: "balancer", id: "cluster" } as const;
@@ -8,10 +8,5 @@ export async function recordBalancerEvent(
   db: Pick<Prisma.TransactionClient, "event">,
   e: { actor: Actor; type: string; message: string; details?: Record<string, unknown> },
 ): Promise<void> {
-  await recordEvent(db, {
-    ...e,
-    // The audit log's resource types are listed in services/events.ts; "balancer" is requested there.
-    resourceType: BALANCER_RESOURCE.type as EventInput["resourceType"],
-    resourceId: BALANCER_RESOURCE.id,
-  });
+  await recordEvent(db, { ...e, resourceType: BALANCER_RESOURCE.type, resourceId: BALANCER_RESOURCE.id });
 }
