@@ -15,6 +15,8 @@ CROSS=riscv64-linux-gnu-
 DISK_MIB=8
 # Fixed values so two builds of the same inputs give the same bytes.
 export KBUILD_BUILD_TIMESTAMP="2026-01-01 00:00:00 UTC" KBUILD_BUILD_USER=skiff KBUILD_BUILD_HOST=skiff
+# the build number (#N in the version string) otherwise counts rebuilds of the work dir
+export KBUILD_BUILD_VERSION=1
 export SOURCE_DATE_EPOCH=1767225600 E2FSPROGS_FAKE_TIME=1767225600
 
 log() { printf '[build.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }

@@ -80,6 +80,31 @@ async function functionalRun(disk) {
       guest,
     );
 
+    // In the foreground both workloads run until a key (the console is in character mode meanwhile).
+    await guest.type("counter");
+    await guest.expect(/counter 3 [0-9a-f]{8} \d+:\d+ ok\r?\n/, "foreground counter runs");
+    guest.child.stdin.write("q");
+    await guest.expect(PROMPT, "a key stops the foreground counter");
+    await guest.type("dirty 1 1");
+    await guest.expect("dirty: 1 MiB at 1 MiB/s", "foreground dirty starts");
+    await new Promise((r) => setTimeout(r, 500)); // let it write some pages (256 per second)
+    guest.child.stdin.write("x");
+    await guest.expect(/dirty: stopped after \d+ pages/, "a key stops the foreground dirty");
+    await guest.expect(PROMPT, "prompt after foreground dirty");
+    check(
+      lines(await guest.run("echo back")).join("|") === "back",
+      "a key stops foreground workloads; the console echoes again",
+      guest,
+    );
+
+    // The checker must notice a page that missed its last write (what a lost migration copy is).
+    await guest.run("dirty lose 0");
+    check(
+      /^counter 1 [0-9a-f]{8} \d+:\d+ bad=1$/m.test(await guest.run("counter 1")),
+      "counter reports bad=1 after dirty lose 0 reverts one page (writer stopped)",
+      guest,
+    );
+
     // Persistence: a file written to /data is there after a reboot.
     const token = `persist-${process.pid}-${Date.now()}`;
     await guest.run(`write /data/smoke.txt ${token}`);

@@ -490,7 +490,7 @@ static const struct builtin builtins[] = {
 	{ "free", cmd_free, "free", 0 },
 	{ "sleep", cmd_sleep, "sleep <seconds>", 0 },
 	{ "kill", cmd_kill, "kill [-<signal>] <pid>", 0 },
-	{ "dirty", cmd_dirty, "dirty <MiB> <MiB/s> [<seconds>] | dirty stop   rewrite a buffer", dirty_prepare },
+	{ "dirty", cmd_dirty, "dirty <MiB> <MiB/s> [<seconds>] | dirty stop | dirty lose <page>", dirty_prepare },
 	{ "counter", cmd_counter, "counter [<lines>]   print `counter <n> <checksum> <sweep>:<page> ok`", 0 },
 	{ "instret", cmd_instret, "instret   retired instructions since boot", 0 },
 	{ "poweroff", cmd_poweroff, "poweroff", 0 },
