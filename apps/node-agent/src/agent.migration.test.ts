@@ -275,6 +275,46 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration between two agents", 
     for (const l of [r.last!, ...lines]) expect(l.sum).toBe(before.sum);
   }, 300_000);
 
+  it("auto-converge: a guest that dirties faster than the (capped) link still moves, throttled", async () => {
+    const vm = busy;
+    // (A writer may still run when this test runs alone.)
+    vm.console.type("dirty stop\n");
+    await new Promise((r) => setTimeout(r, 1000));
+    vm.console.type("dirty 16 40 &\n");
+    await vm.console.waitFor("dirty: 16 MiB at 40", 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    // 40 MiB/s of writes over an 8 MB/s link: without throttling it never converges.
+    const h = await begin(vm, {
+      options: {
+        ...slow,
+        bandwidthBytesPerSec: 8_000_000,
+        maxDowntimeMs: 100,
+        maxRounds: 60,
+        timeoutMs: 120_000,
+      },
+    });
+    const result = await h.done;
+    expect(result.errorMessage).toBe("");
+    expect(result.outcome).toBe(MigrationOutcome.MIGRATION_OUTCOME_COMMITTED);
+    const s = result.stats!;
+    console.log(
+      `auto-converge: ${s.rounds.length} rounds, throttle up to ${s.maxThrottlePercent}%, downtime ${s.downtimeMs.toFixed(1)} ms, ` +
+        `${(s.totalMs / 1000).toFixed(1)} s, rounds ${s.rounds.map((r) => `${r.pages}p@${r.throttlePercent}%`).join(" ")}`,
+    );
+    expect(s.maxThrottlePercent).toBeGreaterThan(0);
+    // The progress stream carried every pre-copy round.
+    expect(h.rounds.length).toBeGreaterThanOrEqual(s.rounds.length - 1);
+    // Finish the hop's bookkeeping like hop() does, then let the guest check itself.
+    await waitUntil("source console ends", () => vm.console.ended, { timeoutMs: 15_000 });
+    const last = counterLines(vm.console.text).at(-1)!;
+    vm.epoch++;
+    vm.on = other(vm.on);
+    vm.console = new ConsoleViewer(cl(vm.on), vm.id, vm.epoch);
+    await counterGoesOn(vm, last.n);
+    vm.console.type("dirty stop\n");
+    await vm.console.waitFor("dirty: stopped", 30_000);
+  }, 240_000);
+
   it("rolls back when the destination VMM is killed mid-stream", async () => {
     const vm = idle;
     const dst = other(vm.on);

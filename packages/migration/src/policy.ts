@@ -88,7 +88,10 @@ export class ConvergencePolicy {
     this.stalled = shrinking ? 0 : this.stalled + 1;
     // The guest dirties more than half of what the link carries: it outruns the copy.
     this.hot = r.round >= 1 && r.dirtyBytesPerSec > 0.5 * this.bandwidth ? this.hot + 1 : 0;
-    if (this.limits.autoConverge && (this.hot >= 2 || (this.stalled >= 2 && r.round >= 2))) {
+    // Two hot rounds start the throttle (one burst should not); once throttled, every hot round
+    // steps it up, so a guest far faster than the link does not take dozens of rounds to tame.
+    const needHot = this.throttle === 0 ? 2 : 1;
+    if (this.limits.autoConverge && (this.hot >= needHot || (this.stalled >= 2 && r.round >= 2))) {
       if (this.throttle < THROTTLE_MAX) {
         this.throttle =
           this.throttle === 0 ? THROTTLE_INITIAL : Math.min(THROTTLE_MAX, this.throttle + THROTTLE_STEP);
