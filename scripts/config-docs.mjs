@@ -31,8 +31,11 @@ export async function renderConfigDocs() {
     const path = join(root, file);
     if (!existsSync(path)) continue;
     const mod = await import(pathToFileURL(path).href);
-    // A module may hold several programs' specs (e.g. the API server and its migrate tool).
-    const specs = Object.entries(mod).filter(([, v]) => isSpec(v));
+    // A module may hold several programs' specs (e.g. the API server and its migrate tool). Sorted
+    // by name: a module namespace's key order differs between Node and vitest's module runner.
+    const specs = Object.entries(mod)
+      .filter(([, v]) => isSpec(v))
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     for (const [name, spec] of specs) {
       const program = name.replace(/Spec$/, "");
       parts.push(describeConfig(specs.length > 1 ? `${title}: ${program}` : title, spec));
