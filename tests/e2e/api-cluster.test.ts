@@ -336,6 +336,11 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       const rounds = (await c.call("GET", `/v1/events?resourceId=${hops[0].id}&type=migration.round`)).body
         .items;
       expect(rounds.length).toBe(hops[0].rounds.length);
+      // Every state of the migration's machine was entered, live and in order.
+      const changes = (
+        await c.call("GET", `/v1/events?resourceId=${hops[0].id}&type=migration.state_changed&limit=50`)
+      ).body.items as Json[];
+      expect(changes.map((e) => e.toState)).toEqual(["preparing", "precopy", "stopcopy", "committing"]);
       // Only the destination runs it: the old source reports no VM.
       const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
       const other = nodes.find((n) => n.id === hops[0].targetNodeId)!;

@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MigrationPhase } from "@skiff/proto";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeRecord } from "./codec.js";
 import { MigrationErrorCode } from "./format.js";
@@ -84,9 +85,12 @@ describe("sender and receiver", () => {
   it("moves RAM and disk of a VM that keeps writing, and both ends agree at commit", async () => {
     const s = setup({ writesPerTick: 200 });
     const rounds: number[] = [];
+    const phases: string[] = [];
     const report = await new MigrationSender(s.vm, s.link.sender, {
       ...s.options,
       onRound: (r) => rounds.push(r.round),
+      // Entered phases, in the order the control plane sees them (with the pause state then).
+      onPhase: (p) => phases.push(`${MigrationPhase[p]} paused=${s.vm.paused}`),
     }).run();
     s.vm.stop();
     s.target.close();
@@ -95,6 +99,10 @@ describe("sender and receiver", () => {
     expect((await s.received).committed).toBe(true);
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     expect(rounds).toEqual(report.rounds.map((r) => r.round));
+    expect(phases).toEqual([
+      "MIGRATION_PHASE_STOPCOPY paused=true",
+      "MIGRATION_PHASE_COMMITTING paused=true",
+    ]);
     // Paused at the end (the source never resumes after a commit), RAM and disk identical.
     expect(s.vm.paused).toBe(true);
     expect(s.vm.resumes).toBe(0);
@@ -107,10 +115,16 @@ describe("sender and receiver", () => {
 
   it("rolls back when the destination refuses the hello, and the source resumes", async () => {
     const s = setup();
-    const report = await new MigrationSender(s.vm, s.link.sender, { ...s.options, token: "wrong" }).run();
+    const phases: MigrationPhase[] = [];
+    const report = await new MigrationSender(s.vm, s.link.sender, {
+      ...s.options,
+      token: "wrong",
+      onPhase: (p) => phases.push(p),
+    }).run();
     s.vm.stop();
     s.target.close();
     expect(report.outcome).toBe("rolled-back");
+    expect(phases).toEqual([]);
     expect(report.error?.code).toBe(MigrationErrorCode.REFUSED);
     expect((await s.received).committed).toBe(false);
     expect(s.vm.paused).toBe(false);

@@ -70,6 +70,8 @@ export interface SenderOptions {
   readonly signal?: AbortSignal;
   /** Called after every round (progress for the control plane). */
   readonly onRound?: (round: RoundReport) => void;
+  /** Called as the source enters stop-and-copy (vCPU paused) and sends the commit. */
+  readonly onPhase?: (phase: MigrationPhase) => void;
 }
 
 export interface RoundReport {
@@ -578,6 +580,7 @@ export class MigrationSender {
     await vm.pause();
     this.paused = true;
     const pausedAtMs = wallMs();
+    this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_STOPCOPY);
     const tPaused = performance.now();
     const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
     await this.sendItems("pages", this.rounds.length, vm.dirty.fetchAndClear(), tally);
@@ -604,6 +607,7 @@ export class MigrationSender {
     this.check();
     // From here on the destination may commit at any moment.
     this.phase = "commit-sent";
+    this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_COMMITTING);
     await this.send(commit);
     this.link.end();
     const committed = await this.expect("committed");

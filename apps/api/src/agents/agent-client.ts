@@ -113,6 +113,8 @@ export interface MigrationOutcomeInfo {
 
 export type MigrationProgress =
   | { readonly kind: "round"; readonly round: MigrationRoundInfo }
+  /** The source paused the guest (stopcopy) or sent the commit (committing). */
+  | { readonly kind: "phase"; readonly phase: MigrationRoundInfo["phase"] }
   | { readonly kind: "result"; readonly result: MigrationOutcomeInfo };
 
 export interface ConsoleSession {

@@ -63,6 +63,7 @@ function roundOf(r: MigrationRound): MigrationRoundInfo {
 
 function progressOf(m: MigrateVmProgress): MigrationProgress | null {
   if (m.kind?.$case === "round") return { kind: "round", round: roundOf(m.kind.value) };
+  if (m.kind?.$case === "phase") return { kind: "phase", phase: PHASES[m.kind.value] ?? "unknown" };
   if (m.kind?.$case === "result") {
     const r = m.kind.value;
     const st = r.stats;

@@ -115,6 +115,7 @@ export async function runMigration(
     });
     for await (const p of stream) {
       if (p.kind === "round") await recordRound(ctx, m, v.projectId, p.round);
+      else if (p.kind === "phase") await enterPhase(ctx, m, p.phase);
       else result = p.result;
     }
   } catch (err) {
@@ -304,6 +305,15 @@ async function setState(ctx: WorkerContext, m: Migration, to: MigrationState): P
   });
 }
 
+async function enterPhase(
+  ctx: WorkerContext,
+  m: Migration,
+  phase: MigrationRoundInfo["phase"],
+): Promise<void> {
+  const to = PHASE_STATE[phase];
+  if (to) await setState(ctx, m, to);
+}
+
 /** A pre-copy round: appended to the migration (rounds, bytes) and published as an event. */
 async function recordRound(
   ctx: WorkerContext,
@@ -311,8 +321,7 @@ async function recordRound(
   projectId: string,
   r: MigrationRoundInfo,
 ): Promise<void> {
-  const phase = PHASE_STATE[r.phase];
-  if (phase) await setState(ctx, m, phase);
+  await enterPhase(ctx, m, r.phase);
   await ctx.db.$transaction(async (tx) => {
     await tx.$executeRaw`
       UPDATE migrations

@@ -125,8 +125,13 @@ export function migrationService(deps: MigrationServiceDeps): Pick<NodeAgentServ
           targetAgentAddress: req.targetAgentAddress,
           options: optionsOf(req.options),
         },
-        (round) => {
-          if (!call.cancelled) call.write({ kind: { $case: "round", value: round } });
+        {
+          round: (round) => {
+            if (!call.cancelled) call.write({ kind: { $case: "round", value: round } });
+          },
+          phase: (phase) => {
+            if (!call.cancelled) call.write({ kind: { $case: "phase", value: phase } });
+          },
         },
         ac.signal,
       );

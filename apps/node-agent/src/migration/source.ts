@@ -8,7 +8,7 @@
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
 import type { MigrationReport } from "@skiff/migration";
-import { type AbortMigrationTargetResponse, NodeAgentClient } from "@skiff/proto";
+import { type AbortMigrationTargetResponse, type MigrationPhase, NodeAgentClient } from "@skiff/proto";
 import { readExitRecord } from "../vm/record.js";
 import type { VmRef, VmRegistry, VmView } from "../vm/registry.js";
 import { VmmClient } from "../vmm/client.js";
@@ -46,7 +46,7 @@ export class MigrationSources {
 
   async migrate(
     req: MigrateRequest,
-    onRound: (r: RoundProgress) => void,
+    progress: { round(r: RoundProgress): void; phase(p: MigrationPhase): void },
     signal: AbortSignal,
   ): Promise<MigrationReport> {
     if (req.migrationId === "") throw new SkiffError("INVALID_ARGUMENT", "migration_id is required");
@@ -65,7 +65,11 @@ export class MigrationSources {
     return this.deps.registry.withRunningVm(req.ref, async (vm) => {
       // Its own connection: progress messages come on it, and if this agent dies it closes and
       // the VMM rolls the migration back.
-      const client = await VmmClient.connect(vm.paths.socket, { migration: onRound }, 3000);
+      const client = await VmmClient.connect(
+        vm.paths.socket,
+        { migration: progress.round, migrationPhase: progress.phase },
+        3000,
+      );
       this.running.set(vmId, { migrationId: req.migrationId, client });
       const cancel = () =>
         void client.request("migrateCancel", { migrationId: req.migrationId }).catch(() => undefined);

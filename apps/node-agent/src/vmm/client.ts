@@ -1,5 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { errorMessage, SkiffError } from "@skiff/common";
+import type { MigrationPhase } from "@skiff/proto";
 import type { ExitRecord } from "../vm/record.js";
 import type { RoundProgress } from "./migrate-protocol.js";
 import {
@@ -21,6 +22,8 @@ export interface VmmClientEvents {
   output?(bytes: Uint8Array, replay: boolean): void;
   /** A live migration's progress (on the connection that asked for migrateOut). */
   migration?(round: RoundProgress): void;
+  /** The migration entered stop-and-copy or sent its commit. */
+  migrationPhase?(phase: MigrationPhase): void;
 }
 
 /** The agent's end of one connection to a VMM's control socket. */
@@ -143,6 +146,8 @@ export class VmmClient {
       this.exit = msg.exit;
     } else if (msg.t === "migration") {
       this.on.migration?.(msg.round);
+    } else if (msg.t === "migration-phase") {
+      this.on.migrationPhase?.(msg.phase);
     }
   }
 

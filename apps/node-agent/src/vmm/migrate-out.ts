@@ -99,6 +99,7 @@ export class OutgoingMigrations {
         compression: args.compression,
         signal: abort.signal,
         onRound: (round) => conn.send({ t: "migration", round }),
+        onPhase: (phase) => conn.send({ t: "migration-phase", phase }),
       }).run();
       host.log.info(
         {

@@ -5,6 +5,7 @@
  * `hello` naming its protocol version; a client that does not speak it hangs up.
  */
 import { SkiffError } from "@skiff/common";
+import type { MigrationPhase } from "@skiff/proto";
 import type { ExitRecord } from "../vm/record.js";
 import type { MigrationVmmOps, MigrationVmmState, RoundProgress } from "./migrate-protocol.js";
 
@@ -115,7 +116,9 @@ export type VmmMessage =
   /** Sent to every connection just before the VMM exits on purpose (exit.json is written first). */
   | { t: "exiting"; exit: ExitRecord }
   /** Progress of an outgoing live migration, to the connection that asked for it. */
-  | { t: "migration"; round: RoundProgress };
+  | { t: "migration"; round: RoundProgress }
+  /** The outgoing migration entered stop-and-copy or sent its commit. */
+  | { t: "migration-phase"; phase: MigrationPhase };
 
 export function parseJson(payload: Buffer): VmmMessage {
   const msg = JSON.parse(payload.toString("utf8")) as VmmMessage;
