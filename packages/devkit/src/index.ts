@@ -4,3 +4,4 @@ export * from "./process.js";
 export * from "./redis.js";
 export * from "./services.js";
 export * from "./temp.js";
+export * from "./watchdog.js";

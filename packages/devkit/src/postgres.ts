@@ -10,6 +10,8 @@ export interface PostgresServer {
   readonly url: string;
   readonly port: number;
   readonly database: string;
+  /** The postmaster's pid (its backends share its process group). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -102,27 +104,35 @@ export async function startPostgres(opts: {
       "-c",
       "fsync=off",
     ],
-    asUser,
+    // SIGINT is PostgreSQL's fast shutdown: SIGTERM would wait for every client to disconnect.
+    { ...asUser, stopSignal: "SIGINT" },
   );
-  await waitUntil("postgres to accept connections", () => tcpOpen(port), { proc, timeoutMs: 30_000 });
-  await waitUntil(
-    "postgres to be ready",
-    () => {
-      execFileSync(join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
-      return true;
-    },
-    { proc, timeoutMs: 30_000 },
-  );
-  const psql = (sql: string, db = "postgres") =>
-    execFileSync("psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", db, "-tAc", sql], {
-      encoding: "utf8",
-    }).trim();
-  if (psql(`SELECT 1 FROM pg_database WHERE datname='${database}'`) !== "1")
-    psql(`CREATE DATABASE "${database}"`);
+  try {
+    await waitUntil("postgres to accept connections", () => tcpOpen(port), { proc, timeoutMs: 30_000 });
+    await waitUntil(
+      "postgres to be ready",
+      () => {
+        execFileSync(join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+        return true;
+      },
+      { proc, timeoutMs: 30_000 },
+    );
+    const psql = (sql: string, db = "postgres") =>
+      execFileSync("psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", db, "-tAc", sql], {
+        encoding: "utf8",
+      }).trim();
+    if (psql(`SELECT 1 FROM pg_database WHERE datname='${database}'`) !== "1")
+      psql(`CREATE DATABASE "${database}"`);
+  } catch (err) {
+    // A server that never became usable is not left running behind the error.
+    await proc.stop();
+    throw err;
+  }
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/${database}`,
     port,
     database,
+    pid: proc.child.pid ?? 0,
     stop: () => proc.stop("SIGINT", 15_000),
   };
 }

@@ -1,36 +1,75 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { guardProcessGroup } from "./watchdog.js";
 
 /** A child process we started and must stop; output is kept for error messages. */
 export interface Supervised {
   readonly name: string;
   readonly child: ChildProcess;
   output(): string;
+  /** `signal` (default: the process's stop signal) to the process, SIGKILL to its group after `timeoutMs`. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
 }
 
-export function startProcess(name: string, cmd: string, args: string[], opts: SpawnOptions = {}): Supervised {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts });
+export interface StartOptions extends Omit<SpawnOptions, "detached" | "stdio"> {
+  /** Also append everything the process prints to this file. */
+  readonly logFile?: string;
+  /** What `stop()` and the watchdog send first (default SIGTERM). */
+  readonly stopSignal?: NodeJS.Signals;
+}
+
+const SIGKILL_GRACE_MS = 10_000;
+
+/**
+ * Starts `cmd` in its own process group, so a Ctrl-C at the terminal reaches only our own process
+ * (which then stops its children in its own order), and ties that group to this process with the
+ * watchdog: if this process dies without stopping it, even by SIGKILL, the group is stopped too.
+ */
+export function startProcess(name: string, cmd: string, args: string[], opts: StartOptions = {}): Supervised {
+  const { logFile, stopSignal = "SIGTERM", ...spawnOpts } = opts;
+  const child = spawn(cmd, args, { ...spawnOpts, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const release = child.pid
+    ? guardProcessGroup(child.pid, { signal: stopSignal, graceMs: SIGKILL_GRACE_MS })
+    : () => undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.once("error", () => resolve());
+  });
+  const log = logFile ? createWriteStream(logFile, { flags: "a" }) : undefined;
   let out = "";
   const keep = (b: Buffer) => {
     out = (out + b.toString()).slice(-16_384);
+    log?.write(b);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   child.on("error", (err) => keep(Buffer.from(`spawn error: ${err.message}\n`)));
+  const gone = () => child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  // Exited by itself: whatever it left in its group goes too, and the watchdog lets go.
+  void exited.then(() => {
+    killGroup("SIGKILL");
+    release();
+    log?.end();
+  });
   return {
     name,
     child,
     output: () => out,
-    async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once("exit", () => r()));
-      child.kill(signal);
-      const timer = sleep(timeoutMs).then(() => "timeout" as const);
-      if ((await Promise.race([exited, timer])) === "timeout") {
-        child.kill("SIGKILL");
-        await exited;
+    async stop(signal: NodeJS.Signals = stopSignal, timeoutMs = SIGKILL_GRACE_MS) {
+      if (!gone()) {
+        child.kill(signal);
+        const timer = sleep(timeoutMs).then(() => "timeout" as const);
+        if ((await Promise.race([exited, timer])) === "timeout") killGroup("SIGKILL");
       }
+      await exited;
     },
   };
 }

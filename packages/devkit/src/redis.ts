@@ -6,6 +6,8 @@ import { type Supervised, startProcess, waitUntil } from "./process.js";
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
+  /** The server's pid (its own process group). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -38,12 +40,17 @@ export async function startRedis(opts: { dataDir?: string; port?: number } = {})
     args.push("--appendonly", "no");
   }
   const proc: Supervised = startProcess("redis-server", "redis-server", args);
-  await waitUntil(
-    "redis to answer PING",
-    async () => (await redisCommand(port, "PING")).startsWith("+PONG"),
-    {
-      proc,
-    },
-  );
-  return { url: `redis://127.0.0.1:${port}`, port, stop: () => proc.stop() };
+  try {
+    await waitUntil(
+      "redis to answer PING",
+      async () => (await redisCommand(port, "PING")).startsWith("+PONG"),
+      {
+        proc,
+      },
+    );
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, pid: proc.child.pid ?? 0, stop: () => proc.stop() };
 }

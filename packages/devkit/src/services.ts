@@ -12,7 +12,9 @@ export interface TestServices {
 
 /**
  * Throwaway Redis + PostgreSQL for integration tests, on free ports in a temp dir. Call `stop()`
- * in afterAll; processes are also killed if the test process exits first.
+ * in afterAll. If the test process ends first (a crash, a timeout, kill -9), the servers are
+ * stopped all the same: each runs in its own process group, watched by a watchdog process that
+ * stops the group once this process is gone (see watchdog.ts). Only the temp dir stays then.
  */
 export async function startTestServices(): Promise<TestServices> {
   const tmp = makeTempDir("skiff-svc-");
