@@ -68,12 +68,25 @@ export function buildTestElf(spec: TestElfSpec): Uint8Array {
   return out;
 }
 
-/** Encodes RV32I instructions used by the tests' tiny programs. */
+function store(f3: number, rs2: number, rs1: number, imm: number): number {
+  return (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | 0x23;
+}
+
+/** Encodes the RV32IA instructions used by the tests' tiny programs. */
 export const rv = {
   addi: (rd: number, rs1: number, imm: number) => ((imm & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13,
   lui: (rd: number, imm20: number) => ((imm20 & 0xfffff) << 12) | (rd << 7) | 0x37,
-  sw: (rs2: number, rs1: number, imm: number) =>
-    (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((imm & 0x1f) << 7) | 0x23,
+  lw: (rd: number, rs1: number, imm: number) =>
+    ((imm & 0xfff) << 20) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x03,
+  sw: (rs2: number, rs1: number, imm: number) => store(2, rs2, rs1, imm),
+  sh: (rs2: number, rs1: number, imm: number) => store(1, rs2, rs1, imm),
+  sb: (rs2: number, rs1: number, imm: number) => store(0, rs2, rs1, imm),
+  /** AMO*.W by funct5 (0 add, 1 swap, 4 xor, 8 or, 0xc and, 0x10 min, 0x14 max, 0x18 minu, 0x1c maxu). */
+  amo: (funct5: number, rd: number, rs1: number, rs2: number) =>
+    (funct5 << 27) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x2f,
+  lr: (rd: number, rs1: number) => (2 << 27) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x2f,
+  sc: (rd: number, rs1: number, rs2: number) =>
+    (3 << 27) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x2f,
   jal: (rd: number, off: number) =>
     (((off >> 20) & 1) << 31) |
     (((off >> 1) & 0x3ff) << 21) |

@@ -307,6 +307,12 @@ export class Machine {
 
   /** The complete machine state; RAM is left out with `includeRam: false` (migration sends it apart). */
   snapshot(opts: { includeRam?: boolean } = {}): Uint8Array {
+    // A snapshot is a synchronization point: the TLB is not part of it (a restore starts empty),
+    // so this machine must continue from an empty TLB too. Otherwise a translation cached here
+    // keeps serving accesses after the guest changed the PTE without SFENCE.VMA (legal: Privileged
+    // spec §4.2.1), e.g. Linux clearing A in ptep_clear_flush_young, while the restored copy walks
+    // the table and sets A again: the two copies would diverge.
+    this.hart.flushTlb();
     return encodeSnapshot({
       components: this.saveComponents(),
       ram: opts.includeRam === false ? undefined : this.ram,
