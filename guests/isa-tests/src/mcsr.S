@@ -5,8 +5,21 @@
  * back), medeleg (bit 11 read-only zero, the delegable exceptions writable), mideleg, mie/mip
  * (writable bits, MSIP/MTIP/MEIP read-only in mip), sie/sip masked by mideleg, mepc/sepc low bits,
  * mcause/scause, mtval/stval, mscratch/sscratch, satp (Sv32 MODE and PPN held in M-mode),
- * mcounteren/scounteren. */
+ * mcounteren/scounteren, menvcfg/menvcfgh/senvcfg (FIOM only), mcountinhibit (TM read-only zero,
+ * an inhibit bit that holds stops its counter), mhpmcounter3-31[h] and mhpmevent3-31 (event 0
+ * counts nothing, hpmcounterN shadows), the trigger CSRs (tselect, tdata1-3, tinfo: Debug spec
+ * 0.13 §5.2; a machine without triggers reads type 0 with everything else zero) and the
+ * M-only/S-only access rules for all of these. */
 #include "skiff_test.h"
+
+/* csr from privilege mpp traps as illegal with mtval = the instruction bits; back in M after. */
+#define TEST_ILLEGAL_IN(n, mpp, ...)                                                            \
+  li gp, n; GOTO_MODE(mpp); EXPECT_TRAP(99f); 98: __VA_ARGS__; j skiff_fail;                   \
+  99: CHECK_CAUSE(CAUSE_ILLEGAL); CHECK_EPC(98b); la t5, 98b; lw t5, 0(t5); CHECK_TVAL_REG(t5)
+/* x5 = csr, or x5 = 0x77 with x8 = 1 when reading it traps (illegal instruction). */
+#define TRY_READ(csr)                                                                           \
+  li x5, 0x77; li x8, 0; EXPECT_TRAP(99f); csrr x5, csr; CLEAR_EXPECT; j 98f;                  \
+  99: CHECK_CAUSE(CAUSE_ILLEGAL); li x8, 1; 98:
 
 TEST_BEGIN
 
@@ -425,6 +438,188 @@ TEST_BEGIN
   csrw scounteren, x0
   csrr x5, scounteren
   bnez x5, skiff_fail
+
+  /* ---- envcfg (§3.1.18, §4.1.10): without Zicbom/Zicboz/Svpbmt/Sstc only FIOM exists ---- */
+  li gp, 100
+  li x6, -1
+  csrw menvcfg, x6
+  csrr x5, menvcfg
+  andi x7, x5, 1
+  FAIL_IF_NE(x7, 1)               /* FIOM holds a 1 */
+  andi x5, x5, ~1
+  IF_QEMU(1f)                     /* QEMU 7.2 also holds CBIE/CBCFE/CBZE (bits 4-7) */
+  bnez x5, skiff_fail
+  j 2f
+1: andi x5, x5, ~0xf0
+  bnez x5, skiff_fail
+2: csrw menvcfg, x0
+  csrr x5, menvcfg
+  bnez x5, skiff_fail
+  li gp, 101                      /* menvcfgh: PBMTE (Svpbmt) and STCE (Sstc) read-only zero */
+  IF_QEMU(1f)                     /* QEMU 7.2 holds both with svpbmt and sstc off */
+  li x6, -1
+  csrw menvcfgh, x6
+  csrr x5, menvcfgh
+  bnez x5, skiff_fail
+1: csrw menvcfgh, x0
+  li gp, 102                      /* senvcfg from S: FIOM, independent of menvcfg */
+  GOTO_MODE(MPP_S)
+  li x6, -1
+  csrw senvcfg, x6
+  csrr x5, senvcfg
+  GOTO_M
+  andi x7, x5, 1
+  FAIL_IF_NE(x7, 1)
+  andi x5, x5, ~1
+  IF_QEMU(1f)                     /* as menvcfg */
+  bnez x5, skiff_fail
+  j 2f
+1: andi x5, x5, ~0xf0
+  bnez x5, skiff_fail
+2: csrr x5, menvcfg
+  bnez x5, skiff_fail
+  csrw senvcfg, x0
+  csrr x5, senvcfg
+  bnez x5, skiff_fail
+  TEST_ILLEGAL_IN(103, MPP_U, csrr x5, senvcfg)
+  TEST_ILLEGAL_IN(104, MPP_S, csrr x5, menvcfg)
+  TEST_ILLEGAL_IN(105, MPP_S, csrw menvcfgh, x0)
+
+  /* ---- mcountinhibit (§3.1.13): WARL; a set bit that holds stops that counter ---- */
+  li gp, 110                      /* bit 1 (time) does not exist: read-only zero */
+  li x6, -1
+  csrw mcountinhibit, x6
+  csrr x5, mcountinhibit
+  csrw mcountinhibit, x0
+  andi x5, x5, 2
+  IF_QEMU(1f)                     /* QEMU 7.2 holds bit 1 */
+  bnez x5, skiff_fail
+1: li gp, 111                     /* IR: minstret stops if the bit holds, counts otherwise */
+  csrwi mcountinhibit, 4
+  csrr x9, mcountinhibit
+  csrr x5, minstret
+  nop
+  nop
+  csrr x6, minstret
+  csrw mcountinhibit, x0
+  andi x9, x9, 4
+  beqz x9, 1f
+  IF_QEMU(2f)                     /* QEMU 7.2 reads an inhibited counter wrongly (0, or jumps) */
+  bne x5, x6, skiff_fail
+  j 2f
+1: beq x5, x6, skiff_fail
+2: li gp, 112                     /* CY likewise for mcycle */
+  csrwi mcountinhibit, 1
+  csrr x9, mcountinhibit
+  csrr x5, mcycle
+  li x7, 100
+3: addi x7, x7, -1
+  bnez x7, 3b
+  csrr x6, mcycle
+  csrw mcountinhibit, x0
+  andi x9, x9, 1
+  beqz x9, 1f
+  IF_QEMU(2f)                     /* as for minstret */
+  bne x5, x6, skiff_fail
+  j 2f
+1: beq x5, x6, skiff_fail
+2: li gp, 113                     /* cleared again: both count */
+  csrr x5, minstret
+  csrr x6, minstret
+  beq x5, x6, skiff_fail
+  TEST_ILLEGAL_IN(114, MPP_S, csrr x5, mcountinhibit)
+
+  /* ---- mhpmcounter3-31, mhpmevent3-31 (§3.1.10, §3.1.11): event 0 is "no event" ---- */
+  li gp, 120                      /* event 0 reads back as 0 */
+  .irp n, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+  csrw mhpmevent\n, x0
+  csrr x5, mhpmevent\n
+  bnez x5, skiff_fail
+  .endr
+  li gp, 121                      /* a counter with no event holds its value, or is zero */
+  .irp n, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+  li x6, 0x5a5a0000 + \n
+  csrw mhpmcounter\n, x6
+  csrr x5, mhpmcounter\n
+  csrr x7, mhpmcounter\n
+  bne x5, x7, skiff_fail
+  beqz x5, 1f
+  bne x5, x6, skiff_fail
+1: li x6, 0xa5a50000 + \n
+  csrw mhpmcounter\n\()h, x6
+  csrr x5, mhpmcounter\n\()h
+  beqz x5, 1f
+  bne x5, x6, skiff_fail
+1: csrr x7, hpmcounter\n         /* M reads the unprivileged shadows, the same values */
+  csrr x5, mhpmcounter\n
+  bne x5, x7, skiff_fail
+  csrr x7, hpmcounter\n\()h
+  csrr x5, mhpmcounter\n\()h
+  bne x5, x7, skiff_fail
+  csrw mhpmcounter\n, x0
+  csrw mhpmcounter\n\()h, x0
+  .endr
+  li gp, 122                      /* any event value may be written (WARL); 0 restores */
+  li x6, -1
+  csrw mhpmevent3, x6
+  csrw mhpmevent3, x0
+  csrr x5, mhpmevent3
+  bnez x5, skiff_fail
+  TEST_ILLEGAL_IN(123, MPP_S, csrr x5, mhpmcounter3)
+  TEST_ILLEGAL_IN(124, MPP_S, csrr x5, mhpmcounter31h)
+  TEST_ILLEGAL_IN(125, MPP_S, csrw mhpmevent3, x0)
+  TEST_ILLEGAL_IN(126, MPP_U, csrr x5, mhpmevent31)
+
+  /* ---- trigger module (Debug spec 0.13 §5.2) ---- */
+  li gp, 130                      /* tselect 0 is always a legal index */
+  csrw tselect, x0
+  csrr x5, tselect
+  bnez x5, skiff_fail
+  csrr x5, tdata1
+  srli x9, x5, 28                 /* x9 = type of trigger 0 */
+  bnez x9, 5f
+  /* type 0: no trigger at 0, and as triggers are numbered from 0, none at all */
+  li gp, 131                      /* type 0: dmode and data are zero too */
+  bnez x5, skiff_fail
+  csrr x5, tdata2
+  csrr x5, tdata3
+  li gp, 132                      /* writes cannot create one */
+  li x6, -1
+  csrw tdata1, x6
+  csrw tdata2, x6
+  csrw tdata3, x6
+  csrr x5, tdata1
+  bnez x5, skiff_fail
+  li gp, 133                      /* nor is there one at index 1, whatever tselect reads back */
+  csrwi tselect, 1
+  csrr x5, tdata1
+  srli x5, x5, 28
+  bnez x5, skiff_fail
+  li x6, -1
+  csrw tselect, x6
+  csrr x5, tdata1
+  srli x5, x5, 28
+  bnez x5, skiff_fail
+  csrw tselect, x0
+  li gp, 134                      /* tinfo: 1 for a trigger that doesn't exist, or not there */
+  TRY_READ(tinfo)
+  bnez x8, 6f
+  slli x5, x5, 16
+  srli x5, x5, 16
+  FAIL_IF_NE(x5, 1)
+  j 6f
+5: li gp, 135                     /* triggers exist: tinfo, if present, lists trigger 0's type */
+  TRY_READ(tinfo)
+  bnez x8, 6f
+  srl x5, x5, x9
+  andi x5, x5, 1
+  FAIL_IF_NE(x5, 1)
+6: csrw tselect, x0
+  TEST_ILLEGAL_IN(136, MPP_S, csrr x5, tselect)
+  TEST_ILLEGAL_IN(137, MPP_S, csrw tselect, x0)
+  TEST_ILLEGAL_IN(138, MPP_S, csrr x5, tdata1)
+  TEST_ILLEGAL_IN(139, MPP_U, csrr x5, tdata2)
+  TEST_ILLEGAL_IN(140, MPP_U, csrr x5, tinfo)
 
 TEST_END
 

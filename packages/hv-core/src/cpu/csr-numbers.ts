@@ -42,6 +42,12 @@ export const Csr = {
   mcause: 0x342,
   mtval: 0x343,
   mip: 0x344,
+  // Debug trigger module (Debug spec 0.13 §5.2): present as "no triggers"
+  tselect: 0x7a0,
+  tdata1: 0x7a1,
+  tdata2: 0x7a2,
+  tdata3: 0x7a3,
+  tinfo: 0x7a4,
   mcycle: 0xb00,
   minstret: 0xb02,
   mcycleh: 0xb80,

@@ -1007,6 +1007,19 @@ export class Hart implements InterruptTarget {
         return this.mtval;
       case Csr.mip:
         return this.mipSw | this.mipHw;
+      // The trigger module with zero triggers (Debug spec 0.13 §5.2), so that software probing
+      // for triggers (debuggers, riscv-tests' breakpoint test) finds none instead of trapping.
+      // tselect is WARL and holds only 0; tdata1 reads type 0 ("no trigger at this tselect")
+      // with dmode and data zero; tdata2/tdata3 read 0; writes are ignored (csrWrite's default).
+      case Csr.tselect:
+      case Csr.tdata1:
+      case Csr.tdata2:
+      case Csr.tdata3:
+        return 0;
+      // tinfo: "if the currently selected trigger doesn't exist, this field contains 1" (§5.2, tinfo).
+      // It could be left out (type is not writable), but reading 1 answers the probe directly.
+      case Csr.tinfo:
+        return 1;
     }
     // Unimplemented performance counters and events read as zero (writes ignored); PMP has zero
     // entries (all of its CSRs read-only zero).
