@@ -6,7 +6,10 @@
  * destination's first guest instruction), total time, rounds, bytes sent against the guest's
  * non-zero RAM, and the page throughput of the link (round 0).
  *
- *   pnpm bench:migration [--guests 64,256] [--rates 0,20,100] [--hops 10] [--keep] [--json]
+ * A last scenario measures the link itself: a 256 MiB guest whose workload wrote 192 MiB once and
+ * stopped, so round 0 carries mostly data (not zero-page scanning) while the vCPU is idle.
+ *
+ *   pnpm bench:migration [--guests 64,256] [--rates 0,20,100] [--hops 10] [--no-link] [--keep] [--json]
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     hops: { type: "string", default: "10" },
     downtime: { type: "string", default: "30" },
     keep: { type: "boolean", default: false },
+    "no-link": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
@@ -45,6 +49,9 @@ const say = (s: string) => {
 
 export interface ScenarioResult {
   guestMiB: number;
+  /** What the guest does: idle, a quarter of its RAM rewritten at dirtyMiBps, or RAM written once. */
+  workload: string;
+  workingSetMiB: number;
   dirtyMiBps: number;
   migrations: number;
   downtimeP50Ms: number;
@@ -95,10 +102,15 @@ async function main(): Promise<void> {
   try {
     for (const guestMiB of guests) {
       for (const rate of rates) {
-        const r = await scenario(guestMiB, rate);
+        const r = await scenario(guestMiB, rate > 0 ? { kind: "dirty", rate } : { kind: "idle" });
         results.push(r);
         if (values.json) console.log(JSON.stringify(r));
       }
+    }
+    if (!values["no-link"]) {
+      const r = await scenario(256, { kind: "filled", mib: 192 });
+      results.push(r);
+      if (values.json) console.log(JSON.stringify(r));
     }
   } finally {
     for (const c of clients) c.close();
@@ -109,20 +121,26 @@ async function main(): Promise<void> {
   }
   if (!values.json) printTable(results);
 
-  async function scenario(guestMiB: number, rate: number): Promise<ScenarioResult> {
-    const vmId = `bench-${guestMiB}-${rate}`;
+  async function scenario(guestMiB: number, load: Workload): Promise<ScenarioResult> {
+    const rate = load.kind === "dirty" ? load.rate : 0;
+    const vmId = `bench-${guestMiB}-${load.kind}-${rate}`;
     const req = linuxVm(vmId, guestMiB);
     await call(clients[0]!, "createVm", req);
     let viewer = new ConsoleViewer(clients[0]!, vmId, 1);
     await viewer.waitFor("skiff# ", 300_000);
-    const workingSet = Math.max(4, guestMiB / 4);
-    if (rate > 0) {
+    const workingSet =
+      load.kind === "filled" ? load.mib : load.kind === "dirty" ? Math.max(4, guestMiB / 4) : 0;
+    if (load.kind === "dirty") {
       viewer.type(`dirty ${workingSet} ${rate} &\n`);
       await viewer.waitFor(`dirty: ${workingSet} MiB`, 60_000);
       // Let it sweep the working set once, so the pages hold data.
       await new Promise((r) => setTimeout(r, Math.min(10_000, (workingSet / rate) * 1000 + 1000)));
+    } else if (load.kind === "filled") {
+      // Write the buffer (as fast as the guest can, for a bounded time), then stop: RAM holds data.
+      viewer.type(`dirty ${workingSet} 1000 ${FILL_SECONDS}\n`);
+      await viewer.waitFor("dirty: stopped after", FILL_SECONDS * 1000 + 60_000);
     }
-    say(`${guestMiB} MiB guest, ${rate ? `dirty ${workingSet} ${rate}` : "idle"}: ${hops} migrations`);
+    say(`${guestMiB} MiB guest, ${describe(load, workingSet)}: ${hops} migrations`);
     let on = 0;
     let epoch = 1;
     const out: MigrationResult[] = [];
@@ -182,6 +200,8 @@ async function main(): Promise<void> {
     const downtimes = stats.map((s) => s.downtimeMs);
     return {
       guestMiB,
+      workload: describe(load, workingSet),
+      workingSetMiB: workingSet,
       dirtyMiBps: rate,
       migrations: out.length,
       downtimeP50Ms: round1(median(downtimes)),
@@ -196,6 +216,16 @@ async function main(): Promise<void> {
   }
 }
 
+type Workload = { kind: "idle" } | { kind: "dirty"; rate: number } | { kind: "filled"; mib: number };
+/** How long the filled scenario's writer runs (long enough to sweep its whole buffer). */
+const FILL_SECONDS = 4;
+
+function describe(load: Workload, workingSetMiB: number): string {
+  if (load.kind === "dirty") return `dirty ${workingSetMiB} MiB at ${load.rate} MiB/s`;
+  if (load.kind === "filled") return `${workingSetMiB} MiB written once, then idle`;
+  return "idle";
+}
+
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 function printTable(rows: ScenarioResult[]): void {
@@ -207,7 +237,7 @@ function printTable(rows: ScenarioResult[]): void {
   console.log("|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
     console.log(
-      `| ${r.guestMiB} MiB | ${r.dirtyMiBps ? `dirty ${Math.max(4, r.guestMiB / 4)} MiB at ${r.dirtyMiBps} MiB/s` : "idle"} | ` +
+      `| ${r.guestMiB} MiB | ${r.workload} | ` +
         `${r.downtimeP50Ms} ms | ${r.downtimeP99Ms} ms | ${r.totalMs} ms | ${r.rounds} | ` +
         `${mib(r.bytesSent)} / ${mib(r.nonZeroBytes)} MiB (${(r.bytesSent / Math.max(1, r.nonZeroBytes)).toFixed(2)}x) | ` +
         `${r.throughputMBps} MB/s | ${r.maxThrottlePercent}% |`,
