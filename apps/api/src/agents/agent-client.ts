@@ -48,7 +48,7 @@ export interface AgentClient {
   /** The VM's serial console: replayed screen first, then live output. */
   openConsole(ref: VmRef, opts: { readOnly: boolean; skipReplay: boolean }): ConsoleSession;
 
-  // Live migration (MIGRATION-CONTRACT): destination side, then source side.
+  // Live migration (packages/migration/README.md): destination side, then source side.
   prepareMigrationTarget(
     ref: VmRef,
     spec: VmSpecInput,

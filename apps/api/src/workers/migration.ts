@@ -33,7 +33,7 @@ const PHASE_STATE: Record<MigrationRoundInfo["phase"], MigrationState | null> = 
 const ORDER: readonly MigrationState[] = ["queued", "preparing", "precopy", "stopcopy", "committing"];
 
 /**
- * One live migration, driven per MIGRATION-CONTRACT: the destination prepares a shell, the source
+ * One live migration (packages/migration/README.md): the destination prepares a shell, the source
  * streams to it (progress per round is recorded and is an event), and the outcome is written with
  * the VPS's new node and epoch in one transaction. A run that finds the migration already past
  * `queued` belongs to a worker that died: it never transfers again, it asks the agents what
@@ -187,7 +187,7 @@ async function settle(
 }
 
 /**
- * Reconstructs the outcome from the agents (MIGRATION-CONTRACT, "Recovery after a worker crash"):
+ * Reconstructs the outcome from the agents (packages/migration/README.md, "Exactly one running copy"):
  * the destination says whether it committed (and discards its shell if not); otherwise the
  * source must still hold the VM, which is resumed if it waits in doubt.
  */
