@@ -1,3 +1,4 @@
+export * from "./built.js";
 export * from "./ports.js";
 export * from "./postgres.js";
 export * from "./process.js";

@@ -63,6 +63,8 @@ export async function startPostgres(opts: {
   dataDir: string;
   port?: number;
   database?: string;
+  /** Also append the server's output to this file. */
+  logFile?: string;
 }): Promise<PostgresServer> {
   const bin = findPostgresBin();
   const port = opts.port ?? (await freePort());
@@ -73,9 +75,12 @@ export async function startPostgres(opts: {
   const sockDir = join(opts.dataDir, "..", `${opts.dataDir.split("/").pop()}-sock`);
   mkdirSync(sockDir, { recursive: true });
   if (who) {
-    // The server user must be able to reach its data dir (mkdtemp makes 0700 dirs).
-    const parent = dirname(opts.dataDir);
-    chmodSync(parent, statSync(parent).mode | 0o011);
+    // The server user must be able to reach its data dir through every parent (mkdtemp makes 0700
+    // dirs, so does a root home): search permission only, nothing becomes listable or readable.
+    for (let dir = dirname(opts.dataDir); dir !== dirname(dir); dir = dirname(dir)) {
+      const mode = statSync(dir).mode;
+      if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o011);
+    }
     chownSync(opts.dataDir, who.uid, who.gid);
     chownSync(sockDir, who.uid, who.gid);
   }
@@ -105,7 +110,7 @@ export async function startPostgres(opts: {
       "fsync=off",
     ],
     // SIGINT is PostgreSQL's fast shutdown: SIGTERM would wait for every client to disconnect.
-    { ...asUser, stopSignal: "SIGINT" },
+    { ...asUser, stopSignal: "SIGINT", ...(opts.logFile ? { logFile: opts.logFile } : {}) },
   );
   try {
     await waitUntil("postgres to accept connections", () => tcpOpen(port), { proc, timeoutMs: 30_000 });

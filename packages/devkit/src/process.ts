@@ -1,5 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { guardProcessGroup } from "./watchdog.js";
 
@@ -66,8 +66,10 @@ export function startProcess(name: string, cmd: string, args: string[], opts: St
     async stop(signal: NodeJS.Signals = stopSignal, timeoutMs = SIGKILL_GRACE_MS) {
       if (!gone()) {
         child.kill(signal);
-        const timer = sleep(timeoutMs).then(() => "timeout" as const);
-        if ((await Promise.race([exited, timer])) === "timeout") killGroup("SIGKILL");
+        // Cleared once it exits: a pending timer would keep a stopping launcher alive for nothing.
+        const timer = setTimeout(() => killGroup("SIGKILL"), timeoutMs);
+        await exited;
+        clearTimeout(timer);
       }
       await exited;
     },
@@ -96,5 +98,32 @@ export async function waitUntil(
       throw new Error(`timed out waiting for ${what}${opts.proc ? `\n${opts.proc.output()}` : ""}`);
     }
     await sleep(opts.intervalMs ?? 50);
+  }
+}
+
+/**
+ * True while `pid` runs. A zombie counts as gone: it has exited, and where nothing reaps orphans
+ * (some containers' init) a killed process's children stay zombies for good.
+ */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The name field may hold spaces and parentheses; the state follows its last ")".
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** The argument vector of `pid` from /proc (empty once it is gone). */
+export function processArgv(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((a) => a !== "");
+  } catch {
+    return [];
   }
 }

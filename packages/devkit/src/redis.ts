@@ -30,7 +30,9 @@ function redisCommand(port: number, cmd: string): Promise<string> {
  * A private redis-server on a free loopback port. With `dataDir` it persists (AOF) there, as the
  * local cluster wants; without, it keeps nothing on disk, as tests want.
  */
-export async function startRedis(opts: { dataDir?: string; port?: number } = {}): Promise<RedisServer> {
+export async function startRedis(
+  opts: { dataDir?: string; port?: number; logFile?: string } = {},
+): Promise<RedisServer> {
   const port = opts.port ?? (await freePort());
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "yes"];
   if (opts.dataDir) {
@@ -39,7 +41,9 @@ export async function startRedis(opts: { dataDir?: string; port?: number } = {})
   } else {
     args.push("--appendonly", "no");
   }
-  const proc: Supervised = startProcess("redis-server", "redis-server", args);
+  const proc: Supervised = startProcess("redis-server", "redis-server", args, {
+    ...(opts.logFile ? { logFile: opts.logFile } : {}),
+  });
   try {
     await waitUntil(
       "redis to answer PING",

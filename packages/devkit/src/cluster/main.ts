@@ -1,21 +1,19 @@
 #!/usr/bin/env node
-// `npm start`: a local Skiff cluster under .skiff/cluster — private Redis and PostgreSQL on loopback,
-// database migrations, the API with its workers and three node agents. Data persists across
-// restarts; Ctrl-C stops everything cleanly.
+// `npm start`: a local Skiff cluster under .skiff/cluster (SKIFF_STATE_DIR) — private Redis and
+// PostgreSQL on loopback, database migrations, the API with its workers and three node agents.
+// Data persists across restarts; Ctrl-C stops everything, in order.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { errorMessage } from "@skiff/common";
 import { clusterConfig } from "./config.js";
-import { type ClusterPlan, planCluster } from "./plan.js";
+import { planCluster } from "./plan.js";
 import { runCluster } from "./run.js";
 
 const repoRoot = resolve(import.meta.dirname, "..", "..", "..", "..");
-const config = clusterConfig();
-const stateDir = resolve(repoRoot, config.stateDir);
-mkdirSync(stateDir, { recursive: true });
 
-/** Secrets and ports chosen on the first start are kept so restarts find the same cluster. */
-function loadOrCreateState(): { operatorToken: string; agentToken: string } {
+/** Secrets chosen on the first start are kept so restarts find the same cluster. */
+function loadOrCreateSecrets(stateDir: string): { operatorToken: string; agentToken: string } {
   const file = join(stateDir, "secrets.json");
   if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
   const state = {
@@ -26,13 +24,30 @@ function loadOrCreateState(): { operatorToken: string; agentToken: string } {
   return state;
 }
 
-const secrets = loadOrCreateState();
-const plan: ClusterPlan = await planCluster({
-  repoRoot,
-  stateDir,
-  agents: config.agents,
-  apiPort: config.apiPort,
-  operatorToken: config.operatorToken ?? secrets.operatorToken,
-  agentToken: secrets.agentToken,
-});
-process.exitCode = await runCluster(plan);
+async function main(): Promise<number> {
+  const config = clusterConfig();
+  const stateDir = resolve(repoRoot, config.stateDir);
+  mkdirSync(stateDir, { recursive: true });
+  const secrets = loadOrCreateSecrets(stateDir);
+  const plan = await planCluster({
+    repoRoot,
+    stateDir,
+    agents: config.agents,
+    apiPort: config.apiPort,
+    agentMemory: config.agentMemory,
+    operatorToken: config.operatorToken ?? secrets.operatorToken,
+    agentToken: secrets.agentToken,
+  });
+  return runCluster(plan);
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // Configuration and port problems: one line that says what to change, no stack.
+    console.error(`[cluster] ERROR: ${errorMessage(err)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,11 +1,16 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { totalmem } from "node:os";
 import { join } from "node:path";
+import { SkiffError } from "@skiff/common";
 import { freePort } from "../ports.js";
 
 export interface AgentPlan {
   readonly name: string;
   readonly grpcPort: number;
   readonly dataDir: string;
+  /** Memory this agent offers the control plane (its share of the host). */
+  readonly memoryBytes: number;
 }
 
 export interface ClusterPlan {
@@ -21,25 +26,7 @@ export interface ClusterPlan {
   readonly has: { api: boolean; migrations: boolean; agent: boolean };
 }
 
-/** Reuses the ports of the previous start when they are still free, so URLs stay the same. */
-async function stablePorts(
-  stateDir: string,
-  names: string[],
-  fixed: Record<string, number>,
-): Promise<Record<string, number>> {
-  const file = join(stateDir, "ports.json");
-  const previous: Record<string, number> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
-  const out: Record<string, number> = {};
-  for (const n of names) {
-    const want = fixed[n] || previous[n];
-    out[n] = want && (await isFree(want)) ? want : await freePort();
-  }
-  writeFileSync(file, JSON.stringify(out, null, 2));
-  return out;
-}
-
-async function isFree(port: number): Promise<boolean> {
-  const { createServer } = await import("node:net");
+function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once("error", () => resolve(false));
@@ -47,19 +34,67 @@ async function isFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Ports for each part. A port the operator set (`fixed`) must be free: the printed URL would
+ * otherwise not be the one they asked for. Others reuse the previous start's port when it is
+ * still free, so URLs stay the same across restarts, and move to a free one when it is not.
+ */
+async function choosePorts(
+  stateDir: string,
+  names: string[],
+  fixed: Record<string, { port: number; env: string }>,
+): Promise<Record<string, number>> {
+  const file = join(stateDir, "ports.json");
+  const previous: Record<string, number> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const out: Record<string, number> = {};
+  for (const n of names) {
+    const set = fixed[n];
+    if (set && set.port > 0) {
+      if (!(await isFree(set.port))) {
+        throw new SkiffError(
+          "PORT_IN_USE",
+          `${set.env}=${set.port}: that port is already in use on 127.0.0.1 (another Skiff, or another program?). ` +
+            `Stop what holds it, choose another port, or unset ${set.env} to get a free one.`,
+          { env: set.env, port: set.port },
+        );
+      }
+      out[n] = set.port;
+      continue;
+    }
+    const want = previous[n];
+    out[n] = want && (await isFree(want)) ? want : await freePort();
+  }
+  writeFileSync(file, JSON.stringify(out, null, 2));
+  return out;
+}
+
+const MiB = 2 ** 20;
+
+/**
+ * What each agent offers: several agents on one host would otherwise each offer all of its memory,
+ * and placement would overcommit the host that many times. Half the host is shared out by default,
+ * leaving the rest to PostgreSQL, Redis, the API, the agents themselves and everything else.
+ */
+export function agentMemoryShare(agents: number, configured: number, hostBytes = totalmem()): number {
+  if (configured > 0) return configured;
+  return Math.max(64 * MiB, Math.floor(hostBytes / 2 / Math.max(1, agents) / MiB) * MiB);
+}
+
 export async function planCluster(opts: {
   repoRoot: string;
   stateDir: string;
   agents: number;
   apiPort: number;
+  agentMemory: number;
   operatorToken: string;
   agentToken: string;
 }): Promise<ClusterPlan> {
   const agentNames = Array.from({ length: opts.agents }, (_, i) => `node-${i + 1}`);
-  const ports = await stablePorts(opts.stateDir, ["redis", "postgres", "api", ...agentNames], {
-    api: opts.apiPort,
+  const ports = await choosePorts(opts.stateDir, ["redis", "postgres", "api", ...agentNames], {
+    api: { port: opts.apiPort, env: "SKIFF_API_PORT" },
   });
   const built = (p: string) => existsSync(join(opts.repoRoot, p));
+  const memoryBytes = agentMemoryShare(opts.agents, opts.agentMemory);
   return {
     repoRoot: opts.repoRoot,
     stateDir: opts.stateDir,
@@ -72,6 +107,7 @@ export async function planCluster(opts: {
       name,
       grpcPort: ports[name]!,
       dataDir: join(opts.stateDir, "agents", name),
+      memoryBytes,
     })),
     has: {
       api: built("apps/api/dist/main.js"),
