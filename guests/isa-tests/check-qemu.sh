@@ -16,7 +16,9 @@ if [[ $# -gt 0 ]]; then names=("$@"); else
   names=(); for f in "$HERE"/build/*.elf; do names+=("$(basename "$f" .elf)"); done
 fi
 NM="$(command -v riscv64-unknown-elf-nm || echo nm)"
-run() { timeout 20 "$QEMU" -M spike -bios none -nographic -cpu "$CPU" -kernel "$1" </dev/null; }
+# Tests with the symbol skiff_virt need the PLIC and UART: QEMU's virt machine (see skiff_test.h).
+machine() { if $NM "$1" 2>/dev/null | grep -q ' skiff_virt$'; then echo virt; else echo spike; fi; }
+run() { timeout 20 "$QEMU" -M "$(machine "$1")" -bios none -nographic -cpu "$CPU" -kernel "$1" </dev/null; }
 pass=0; fail=0
 for name in "${names[@]}"; do
   out="$(run "$HERE/build/$name.elf" 2>&1)"; rc=$?

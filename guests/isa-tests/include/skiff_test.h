@@ -30,6 +30,12 @@
  *
  * Build with -DSKIFF_DUMP for the QEMU reference variant: on pass it prints the signature words
  * through the HTIF console (8 hex digits a line), on fail the last trap's cause, epc and tval.
+ *
+ * A test that needs the PLIC and the UART defines SKIFF_VIRT before the include. QEMU's spike
+ * machine has neither, so check-qemu.sh runs such a test (it has the symbol skiff_virt) on QEMU's
+ * virt machine, which has no HTIF: there the runtime ends through the SiFive test finisher
+ * (0x5555 = pass, test << 16 | 0x3333 = fail; QEMU exits with the test number) and the dump
+ * variant prints through the UART. Skiff's firmware mode has the PLIC, the UART and HTIF.
  */
 #ifndef SKIFF_TEST_H
 #define SKIFF_TEST_H
@@ -95,6 +101,20 @@
 #define CLINT_MSIP     0x02000000
 #define CLINT_MTIMECMP 0x02004000
 #define CLINT_MTIME    0x0200BFF8
+
+/* ---- PLIC, ns16550a UART (QEMU virt and Skiff; not on QEMU spike) ---- */
+#define PLIC_PRIORITY  0x0C000000 /* + 4 * source */
+#define PLIC_PENDING   0x0C001000
+#define PLIC_ENABLE    0x0C002000 /* + 0x80 * context */
+#define PLIC_THRESHOLD 0x0C200000 /* + 0x1000 * context; claim/complete at + 4 */
+#define PLIC_CTX_M 0              /* hart 0 M-mode: MEIP */
+#define PLIC_CTX_S 1              /* hart 0 S-mode: SEIP */
+#define UART_BASE 0x10000000
+#define UART_IER  (UART_BASE + 1)
+#define UART_IIR  (UART_BASE + 2)
+#define UART_LSR  (UART_BASE + 5)
+#define UART_IRQ  10
+#define SIFIVE_TEST 0x00100000    /* QEMU virt's test finisher */
 
 /* Physical addresses with nothing behind them on Skiff and QEMU spike: access faults. */
 #define UNMAPPED_PA  0x40000000
@@ -290,14 +310,33 @@ skiff_body:
   li x18, 0; li x19, 0; li x20, 0; li x21, 0; li x22, 0; li x23, 0; li x24, 0; li x25, 0;      \
   li x26, 0; li x27, 0; li x28, 0; li x29, 0; li x30, 0; li x31, 0
 
-#ifdef SKIFF_DUMP
-#define SKIFF_DUMP_CODE                                                                         \
-/* a0 = char; clobbers t0-t2. HTIF console putchar, waits for the host's answer. */           \
+#ifdef SKIFF_VIRT
+/* a0 = char; clobbers t0-t1. UART putchar (waits for THRE). */
+#define SKIFF_PUTC_CODE                                                                         \
+skiff_putc:                                                                                    \
+  li t0, UART_BASE; 1: lbu t1, 5(t0); andi t1, t1, 0x20; beqz t1, 1b; sb a0, 0(t0); ret;
+/* On QEMU (virt): end through the test finisher instead of HTIF. a0 = tohost value. */
+#define SKIFF_VIRT_EXIT                                                                         \
+  la t0, skiff_qemu; lw t0, 0(t0); beqz t0, 4f; li t1, 0x5555; li t2, 1; beq a0, t2, 3f;      \
+  srli t1, a0, 1; slli t1, t1, 16; li t2, 0x3333; or t1, t1, t2;                               \
+3: li t0, SIFIVE_TEST; sw t1, 0(t0);                                                           \
+4:
+#define SKIFF_VIRT_DATA .globl skiff_virt; skiff_virt: .word 1;
+#else
+/* a0 = char; clobbers t0-t2. HTIF console putchar, waits for the host's answer. */
+#define SKIFF_PUTC_CODE                                                                         \
 skiff_putc:                                                                                    \
   la t0, tohost; li t1, 0x01010000; sw a0, 0(t0); sw t1, 4(t0);                                \
   la t0, fromhost;                                                                             \
 1: lw t1, 0(t0); lw t2, 4(t0); or t1, t1, t2; beqz t1, 1b;                                    \
-  sw zero, 0(t0); sw zero, 4(t0); ret;                                                         \
+  sw zero, 0(t0); sw zero, 4(t0); ret;
+#define SKIFF_VIRT_EXIT
+#define SKIFF_VIRT_DATA
+#endif
+
+#ifdef SKIFF_DUMP
+#define SKIFF_DUMP_CODE                                                                         \
+  SKIFF_PUTC_CODE                                                                              \
 /* a1 = word; prints 8 hex digits and a newline; clobbers a0, a2, a3, t0-t2, ra saved in a4 */ \
 skiff_puthex:                                                                                  \
   mv a4, ra; li a2, 28;                                                                        \
@@ -383,6 +422,7 @@ skiff_fail:                                                                     
   slli a0, gp, 1; ori a0, a0, 1; li t0, 1; bne a0, t0, 1f; li a0, 0x7ff;                       \
 1: SKIFF_EXIT_JUMP;                                                                           \
 skiff_write_tohost:                                                                            \
+  SKIFF_VIRT_EXIT                                                                              \
   la t0, tohost; sw a0, 0(t0); sw zero, 4(t0);                                                 \
 1: j 1b;                                                                                      \
   SKIFF_DUMP_CODE                                                                              \
@@ -395,6 +435,7 @@ skiff_write_tohost:                                                             
 skiff_trap: .fill TR_SIZE / 4, 4, 0;                                                           \
   .globl skiff_qemu;                                                                           \
 skiff_qemu: .word 0;                                                                           \
+  SKIFF_VIRT_DATA                                                                              \
 skiff_sig_ptr: .word skiff_sig_begin;                                                          \
   .balign 16;                                                                                  \
 skiff_sig_begin:                                                                               \

@@ -34,6 +34,7 @@ const IRQ_PRIORITY = [IRQ.MEI, IRQ.MSI, IRQ.MTI, IRQ.SEI, IRQ.SSI, IRQ.STI];
 /** Bits of mip software may write at M level (the rest are device lines). */
 const MIP_SW_MASK = S_INTERRUPTS;
 const SSIP = 1 << IRQ.SSI;
+const SEIP = 1 << IRQ.SEI;
 
 const enum Sys {
   ECALL = 0x0000_0073,
@@ -822,7 +823,10 @@ export class Hart implements InterruptTarget {
       return false;
     }
     if (writes) {
-      const v = op === 1 ? operand : op === 2 ? old | operand : old & ~operand;
+      // CSRRS/CSRRC on mip modify only the software-writable SEIP bit, not the OR with the PLIC's
+      // line that reads return (Privileged spec §3.1.9): setting SSIP must not latch SEIP.
+      const base = csr === Csr.mip ? (old & ~SEIP) | (this.mipSw & SEIP) : old;
+      const v = op === 1 ? operand : op === 2 ? base | operand : base & ~operand;
       if (!this.csrWrite(csr, v | 0)) {
         this.trap(Cause.IllegalInstruction, insn);
         return false;
