@@ -13,6 +13,7 @@ import { HostStats } from "./host/stats.js";
 import { migrationService } from "./migration/service.js";
 import { MigrationSources } from "./migration/source.js";
 import { MigrationTargets } from "./migration/target.js";
+import { SharedStorage, type StorageReport } from "./storage/shared.js";
 import { VmRegistry, type VmView } from "./vm/registry.js";
 
 export const AGENT_VERSION: string = (
@@ -37,6 +38,8 @@ export class Agent {
   private link: ControlPlaneLink | undefined;
   /** Incoming live migrations (this node as the destination). */
   private readonly targets: MigrationTargets;
+  /** Where VM disks live, as told to the control plane. */
+  readonly storage: StorageReport;
   port = 0;
 
   constructor(
@@ -49,8 +52,12 @@ export class Agent {
       memoryBytes: config.memoryBytes,
       diskBytes: config.diskBytes,
     });
+    const shared = config.storage.kind === "shared" ? SharedStorage.open(config.storage.dir) : undefined;
+    this.storage = shared ? { backend: "shared", id: shared.id } : { backend: "local", id: "" };
     this.registry = new VmRegistry({
       dataDir: config.dataDir,
+      storage: shared,
+      nodeName: config.name,
       repoRoot: config.repoRoot,
       log,
       vmmNice: config.vmmNice,
@@ -78,6 +85,7 @@ export class Agent {
         token: c.token,
         nodeName: c.name,
         agentVersion: AGENT_VERSION,
+        storage: this.storage,
         log: this.log,
       }),
       ...migrationService({
@@ -94,7 +102,7 @@ export class Agent {
     });
     this.server = server;
     this.log.info(
-      { address: `${c.host}:${this.port}`, vms: this.registry.list().length },
+      { address: `${c.host}:${this.port}`, vms: this.registry.list().length, storage: this.storage },
       "node agent serving",
     );
     if (c.apiUrl !== "") {
@@ -110,6 +118,7 @@ export class Agent {
               grpcAddress: `${c.advertiseHost}:${this.port}`,
               capacity: { cpus: cap.cpus, memoryBytes: cap.memoryBytes, diskBytes: cap.diskBytes },
               labels: { ...c.labels },
+              storage: { ...this.storage },
               agentVersion: AGENT_VERSION,
               vms: this.registry.list().map(report),
             };

@@ -27,6 +27,28 @@ describe("agent config", () => {
     });
   });
 
+  it("takes the storage backend from SKIFF_AGENT_STORAGE (auto: shared when a shared dir is set)", () => {
+    const base = { SKIFF_AGENT_TOKEN: "t", SKIFF_REPO_ROOT: "/srv/skiff" };
+    expect(loadAgentConfig(base).storage).toEqual({ kind: "local" });
+    expect(loadAgentConfig({ ...base, SKIFF_AGENT_SHARED_DIR: "shared" }).storage).toEqual({
+      kind: "shared",
+      dir: "/srv/skiff/shared",
+    });
+    expect(
+      loadAgentConfig({ ...base, SKIFF_AGENT_STORAGE: "local", SKIFF_AGENT_SHARED_DIR: "/nfs" }).storage,
+    ).toEqual({ kind: "local" });
+    expect(
+      loadAgentConfig({ ...base, SKIFF_AGENT_STORAGE: "shared", SKIFF_AGENT_SHARED_DIR: "/nfs" }).storage,
+    ).toEqual({ kind: "shared", dir: "/nfs" });
+    expect(() => loadAgentConfig({ ...base, SKIFF_AGENT_STORAGE: "shared" })).toThrow(
+      expect.objectContaining({
+        code: "CONFIG_INVALID",
+        message: expect.stringContaining("SKIFF_AGENT_SHARED_DIR"),
+      }),
+    );
+    expect(() => loadAgentConfig({ ...base, SKIFF_AGENT_STORAGE: "nfs" })).toThrow(/SKIFF_AGENT_STORAGE/);
+  });
+
   it("fails fast, naming the variable", () => {
     try {
       loadAgentConfig({});

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { bytes, int, loadConfig, port, str } from "@skiff/common";
+import { bytes, int, loadConfig, oneOf, port, SkiffError, str } from "@skiff/common";
 
 /** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
 export const agentConfigSpec = {
@@ -22,10 +22,20 @@ export const agentConfigSpec = {
   ),
   dataDir: str(
     "SKIFF_AGENT_DATA_DIR",
-    "the agent's own disk: VM disks, snapshots, VMM sockets",
+    "the agent's own disk: VM records, VMM sockets, snapshots, and VM disks on local storage",
     ".skiff/agent",
   ),
-  sharedDir: str("SKIFF_AGENT_SHARED_DIR", "storage shared between the nodes of a cluster", "", "(none)"),
+  storage: oneOf(["auto", "local", "shared"] as const)(
+    "SKIFF_AGENT_STORAGE",
+    "where VM disks live: local (the data dir; a node failure leaves them down until it returns) or shared (SKIFF_AGENT_SHARED_DIR, which every node mounts; VPSes restart elsewhere from their disks); auto: shared when SKIFF_AGENT_SHARED_DIR is set",
+    "auto",
+  ),
+  sharedDir: str(
+    "SKIFF_AGENT_SHARED_DIR",
+    "storage every node of the cluster mounts (NFS or similar): VM disks and their ownership leases when SKIFF_AGENT_STORAGE is shared",
+    "",
+    "(none)",
+  ),
   repoRoot: str("SKIFF_REPO_ROOT", "base for relative kernel/initrd/disk paths in CreateVm", "", "(cwd)"),
   labels: str("SKIFF_AGENT_LABELS", "node labels for placement, as k=v,k2=v2", ""),
   cpus: int("SKIFF_AGENT_CPUS", "cores this node offers to the control plane (0: the host's)", 0, "(host)"),
@@ -58,7 +68,8 @@ export interface AgentConfig {
   readonly host: string;
   readonly advertiseHost: string;
   readonly dataDir: string;
-  readonly sharedDir: string;
+  /** Where VM disks live (see storage/shared.ts). */
+  readonly storage: StorageConfig;
   readonly repoRoot: string;
   readonly labels: Readonly<Record<string, string>>;
   /** Capacity overrides (0 = measure the host). */
@@ -69,6 +80,9 @@ export interface AgentConfig {
   readonly vmmNice: number;
   readonly vmmOverheadMib: number;
 }
+
+/** The storage backend of VM disks: the agent's data dir, or a directory every node mounts. */
+export type StorageConfig = { readonly kind: "local" } | { readonly kind: "shared"; readonly dir: string };
 
 export function parseLabels(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -86,12 +100,19 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
   const c = loadConfig(agentConfigSpec, env);
   const repoRoot = c.repoRoot === "" ? process.cwd() : resolve(c.repoRoot);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(repoRoot, p));
+  const { storage: kind, sharedDir, ...rest } = c;
+  if (kind === "shared" && sharedDir === "") {
+    throw new SkiffError("CONFIG_INVALID", "SKIFF_AGENT_STORAGE=shared needs SKIFF_AGENT_SHARED_DIR", {
+      variable: "SKIFF_AGENT_SHARED_DIR",
+    });
+  }
+  const shared = kind === "shared" || (kind === "auto" && sharedDir !== "");
   return {
-    ...c,
+    ...rest,
     name: c.name === "" ? hostname() : c.name,
     advertiseHost: c.advertiseHost === "" ? c.host : c.advertiseHost,
     dataDir: abs(c.dataDir),
-    sharedDir: c.sharedDir === "" ? "" : abs(c.sharedDir),
+    storage: shared ? { kind: "shared", dir: abs(sharedDir) } : { kind: "local" },
     repoRoot,
     labels: parseLabels(c.labels),
   };

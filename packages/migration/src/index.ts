@@ -3,6 +3,7 @@ export * from "./codec.js";
 export * from "./compress.js";
 export * from "./format.js";
 export * from "./grpc.js";
+export * from "./in-place.js";
 export * from "./link.js";
 export * from "./policy.js";
 export * from "./receiver.js";

@@ -12,6 +12,7 @@ import { blockSum, ContentLedger } from "./checksum.js";
 import { type Batch, decodeRecord } from "./codec.js";
 import { decompress } from "./compress.js";
 import { DISK_BLOCK_SIZE, FORMAT_VERSION, MigrationErrorCode, migrationError, PAGE_SIZE } from "./format.js";
+import { diskBlocksChecksum } from "./in-place.js";
 import type { ReceiverPort } from "./link.js";
 
 /** What the destination agent prepared: the hello must match it. */
@@ -29,6 +30,13 @@ export interface TargetVm {
   readonly ram: Uint8Array;
   /** Opens (creating or resizing) the VM's disk for `bytes`; returns a writable descriptor. */
   openDisk(bytes: number): number;
+  /**
+   * The source's disk (`bytes`) is on shared storage `storageId`. When this VM's disk is that very
+   * disk, returns a readable descriptor of it: no block is sent, the disk stays where it is. Else
+   * undefined (the disk is copied). Throws to refuse what must not be done, e.g. copying a disk
+   * onto itself.
+   */
+  openDiskInPlace?(storageId: string, bytes: number): number | undefined;
   /**
    * The device state arrived (every page and block is in place by then): a target may restore it
    * now, off the critical path, and find out at commit whether that worked.
@@ -51,6 +59,8 @@ export class MigrationReceiver {
   private disk: ContentLedger | undefined;
   private diskFd = -1;
   private diskBytes = 0;
+  /** The disk stays where it is on shared storage (nothing of it is sent). */
+  private diskInPlace = false;
   private records = 0;
   private bytes = 0;
   private lastRound = -1;
@@ -99,12 +109,19 @@ export class MigrationReceiver {
         this.need("hello", "hello");
         this.acceptHello(k.value);
         this.stage = "transfer";
-        replies = [{ kind: { $case: "ready", value: { formatVersion: FORMAT_VERSION } } }];
+        replies = [
+          {
+            kind: {
+              $case: "ready",
+              value: { formatVersion: FORMAT_VERSION, ...(this.diskInPlace ? { diskInPlace: true } : {}) },
+            },
+          },
+        ];
         break;
       case "roundEnd":
         this.need("transfer", "round_end");
         // Flush what the round wrote to the disk now, so the commit does not wait for it.
-        if (this.diskFd >= 0) this.syncDisk();
+        if (this.disk) this.syncDisk();
         if (k.value.round <= this.lastRound) {
           throw migrationError(
             MigrationErrorCode.PROTOCOL,
@@ -172,8 +189,16 @@ export class MigrationReceiver {
     this.ram = new ContentLedger(this.pages, PAGE_SIZE);
     if (h.diskBytes > 0) {
       this.diskBytes = h.diskBytes;
-      this.diskFd = this.target.openDisk(h.diskBytes);
-      this.disk = new ContentLedger(Math.ceil(h.diskBytes / DISK_BLOCK_SIZE), DISK_BLOCK_SIZE);
+      const inPlace = h.diskStorageId
+        ? this.target.openDiskInPlace?.(h.diskStorageId, h.diskBytes)
+        : undefined;
+      if (inPlace !== undefined) {
+        this.diskFd = inPlace;
+        this.diskInPlace = true;
+      } else {
+        this.diskFd = this.target.openDisk(h.diskBytes);
+        this.disk = new ContentLedger(Math.ceil(h.diskBytes / DISK_BLOCK_SIZE), DISK_BLOCK_SIZE);
+      }
     }
   }
 
@@ -218,7 +243,12 @@ export class MigrationReceiver {
 
   private applyBlocks(b: Batch): void {
     const ledger = this.disk;
-    if (!ledger) throw migrationError(MigrationErrorCode.PROTOCOL, "disk blocks for a VM without a disk");
+    if (!ledger) {
+      throw migrationError(
+        MigrationErrorCode.PROTOCOL,
+        this.diskInPlace ? "disk blocks for a disk kept in place" : "disk blocks for a VM without a disk",
+      );
+    }
     const data = this.batchData(b, ledger.blocks, DISK_BLOCK_SIZE, "disk block");
     for (let k = 0; k < b.items.length; k++) {
       const blk = b.items[k]!;
@@ -261,6 +291,7 @@ export class MigrationReceiver {
     ramChecksum: number;
     diskChecksum: number;
     records: number;
+    diskWritten?: { blocks: number[]; checksum: number } | undefined;
   }): Promise<MigrationReply> {
     this.commitAtMs = performance.timeOrigin + performance.now();
     const t0 = performance.now();
@@ -277,6 +308,16 @@ export class MigrationReceiver {
       if (c.nonzeroBlocks !== this.disk.nonZeroBlocks)
         fail(`source has ${c.nonzeroBlocks} non-zero disk blocks, destination ${this.disk.nonZeroBlocks}`);
       if (c.diskChecksum !== this.disk.checksum()) fail("disk checksum mismatch");
+    }
+    if (this.diskInPlace) {
+      // Nothing was sent: check that this end sees on the storage what the source's guest wrote.
+      const w = c.diskWritten;
+      if (!w) fail("the commit of a disk kept in place names no written blocks");
+      const blocks = Math.ceil(this.diskBytes / DISK_BLOCK_SIZE);
+      if (w!.blocks.some((b) => b >= blocks)) fail("written disk block out of range");
+      if (diskBlocksChecksum(this.diskFd, w!.blocks) !== w!.checksum) {
+        fail(`the disk on shared storage does not hold what the source wrote (${w!.blocks.length} blocks)`);
+      }
     }
     const verifyMs = performance.now() - t0;
     this.stage = "committing";

@@ -23,6 +23,7 @@ import {
   migrationError,
   PAGE_SIZE,
 } from "./format.js";
+import { diskBlocksChecksum, sampleBlocks } from "./in-place.js";
 import type { SenderLink } from "./link.js";
 import { ConvergencePolicy } from "./policy.js";
 
@@ -48,6 +49,10 @@ export interface SourceDisk {
   readonly bytes: number;
   /** Dirty bitmap of the disk (1 bit per DISK_BLOCK_SIZE block), set by the guest's writes. */
   readonly dirty: DirtyBitmap;
+  /** The shared storage the disk is on (absent: local to this node); see in-place.ts. */
+  readonly storageId?: string;
+  /** Makes the guest's writes visible to other nodes of the storage (called while paused). */
+  flush?(): void;
 }
 
 export interface SenderOptions {
@@ -107,6 +112,8 @@ export interface MigrationReport {
   readonly maxThrottlePercent: number;
   readonly targetEpoch: number;
   readonly stopReason: string;
+  /** The destination opened the disk where it is (shared storage): no block was sent. */
+  readonly diskInPlace?: boolean;
   /** Where the stop-and-copy time went (ms from the pause): diagnostics for tuning. */
   readonly stopCopy?: StopCopyTimes;
 }
@@ -153,6 +160,8 @@ export class MigrationSender {
   private readonly cap: number;
   private phase: Phase = "precopy";
   private paused = false;
+  /** The destination opens the disk on shared storage itself (its answer to the hello). */
+  private diskInPlace = false;
   private refused = false;
   private records = 0;
   private bytesSent = 0;
@@ -323,11 +332,19 @@ export class MigrationSender {
             pageSize: PAGE_SIZE,
             diskBytes: this.vm.disk?.bytes ?? 0,
             diskBlockSize: DISK_BLOCK_SIZE,
+            diskStorageId: this.vm.disk?.storageId ?? "",
           },
         },
       }),
     );
-    await this.expect("ready");
+    const ready = await this.expect("ready");
+    if (ready.diskInPlace && !this.vm.disk?.storageId) {
+      throw migrationError(
+        MigrationErrorCode.PROTOCOL,
+        "the destination keeps in place a disk not on shared storage",
+      );
+    }
+    this.diskInPlace = ready.diskInPlace === true;
   }
 
   /** Pre-copy rounds until the policy says stop; returns why it stopped. */
@@ -342,17 +359,18 @@ export class MigrationSender {
       const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
       if (round === 0) {
         await this.sendAllPages(tally);
-        await this.sendAllBlocks(tally);
+        if (!this.diskInPlace) await this.sendAllBlocks(tally);
         this.nonZeroBytes = this.ram.nonZeroBlocks * PAGE_SIZE;
       } else {
         await this.sendItems("pages", round, vm.dirty.fetchAndClear(), tally);
-        if (vm.disk) await this.sendItems("disk", round, vm.disk.dirty.fetchAndClear(), tally);
+        if (vm.disk && !this.diskInPlace)
+          await this.sendItems("disk", round, vm.disk.dirty.fetchAndClear(), tally);
       }
       await this.endRound(round, tally);
       const ms = performance.now() - t0;
       this.sendingMs += ms;
       const dirtyPages = vm.dirty.count();
-      const dirtyBlocks = vm.disk?.dirty.count() ?? 0;
+      const dirtyBlocks = this.diskInPlace ? 0 : (vm.disk?.dirty.count() ?? 0);
       const decision = this.policy.next({
         round,
         bytes: tally.bytes,
@@ -584,7 +602,9 @@ export class MigrationSender {
     const tPaused = performance.now();
     const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
     await this.sendItems("pages", this.rounds.length, vm.dirty.fetchAndClear(), tally);
-    if (vm.disk) await this.sendItems("disk", this.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
+    if (vm.disk && !this.diskInPlace)
+      await this.sendItems("disk", this.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
+    const written = this.diskInPlace ? this.diskWritten() : undefined;
     const tPages = performance.now();
     const state = await vm.deviceState();
     const tState = performance.now();
@@ -597,10 +617,11 @@ export class MigrationSender {
         value: {
           targetEpoch: this.opts.targetEpoch,
           nonzeroPages: this.ram.nonZeroBlocks,
-          nonzeroBlocks: this.disk?.nonZeroBlocks ?? 0,
+          nonzeroBlocks: written ? 0 : (this.disk?.nonZeroBlocks ?? 0),
           ramChecksum: this.ram.checksum(),
-          diskChecksum: this.disk?.checksum() ?? 0,
+          diskChecksum: written ? 0 : (this.disk?.checksum() ?? 0),
           records: this.records,
+          ...(written ? { diskWritten: written } : {}),
         },
       },
     });
@@ -627,6 +648,18 @@ export class MigrationSender {
     return Math.max(0, committed.resumedAtMs - pausedAtMs);
   }
 
+  /** Disk kept in place, guest paused: flush its writes, then sum what the storage holds for them. */
+  private diskWritten(): { blocks: number[]; checksum: number } {
+    const disk = this.vm.disk!;
+    try {
+      disk.flush?.();
+    } catch (err) {
+      throw new SkiffError("MIGRATION_DISK_FLUSH_FAILED", `disk flush: ${errorMessage(err)}`);
+    }
+    const blocks = sampleBlocks(disk.dirty.fetchAndClear());
+    return { blocks, checksum: diskBlocksChecksum(disk.fd, blocks) };
+  }
+
   private report(
     outcome: MigrationOutcomeName,
     started: number,
@@ -649,6 +682,7 @@ export class MigrationSender {
       maxThrottlePercent: this.maxThrottle,
       targetEpoch: this.opts.targetEpoch,
       stopReason,
+      ...(this.vm.disk ? { diskInPlace: this.diskInPlace } : {}),
       ...(this.stopCopyTimes ? { stopCopy: this.stopCopyTimes } : {}),
     };
   }

@@ -19,6 +19,8 @@ export interface Registration {
   grpcAddress: string;
   capacity: { cpus: number; memoryBytes: number; diskBytes: number };
   labels: Record<string, string>;
+  /** Where this node keeps VM disks (the control plane restarts shared-disk VPSes elsewhere). */
+  storage: { backend: "local" | "shared"; id: string };
   agentVersion: string;
   vms: VmReport[];
 }

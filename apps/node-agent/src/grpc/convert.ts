@@ -43,6 +43,7 @@ export function specFromProto(spec: VmSpec | undefined): VmSpecInput {
     cpuMillis: spec.limits?.cpuMillis ?? 0,
     vmmOverheadMib: spec.limits?.vmmOverheadMib ?? 0,
     labels: { ...spec.labels },
+    diskMustExist: spec.diskMustExist === true,
   };
 }
 

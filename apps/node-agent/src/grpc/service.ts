@@ -9,6 +9,7 @@ import type {
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
 import type { ConsoleRequest, ConsoleResponse, NodeAgentServer } from "@skiff/proto";
 import type { HostStats } from "../host/stats.js";
+import type { StorageReport } from "../storage/shared.js";
 import { hasVmm } from "../vm/lifecycle.js";
 import type { VmRegistry } from "../vm/registry.js";
 import type { VmmClient } from "../vmm/client.js";
@@ -21,6 +22,7 @@ export interface ServiceDeps {
   readonly token: string;
   readonly nodeName: string;
   readonly agentVersion: string;
+  readonly storage: StorageReport;
   readonly log: Logger;
 }
 
@@ -179,7 +181,7 @@ export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, Lifec
       vm: vmInfo(await registry.resume(refFromProto(req.ref))),
     })),
     destroyVm: unary("DestroyVm", async (req) => {
-      await registry.destroy(refFromProto(req.ref));
+      await registry.destroy(refFromProto(req.ref), req.deleteDisk === true);
       return {};
     }),
     getVm: unary("GetVm", (req) => ({ vm: vmInfo(registry.get(req.vmId)) })),
@@ -210,6 +212,8 @@ export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, Lifec
           .filter((v) => hasVmm(v.record.state))
           .reduce((sum, v) => sum + v.record.spec.memoryBytes, 0),
         vms: vms.map(vmUsage),
+        storageBackend: deps.storage.backend,
+        storageId: deps.storage.id,
       };
     }),
   };

@@ -70,6 +70,7 @@ export function resultOf(r: MigrationReport): MigrationResult {
       throughputBytesPerSec: r.throughputBytesPerSec,
       maxThrottlePercent: r.maxThrottlePercent,
       targetEpoch: r.targetEpoch,
+      ...(r.diskInPlace !== undefined ? { diskInPlace: r.diskInPlace } : {}),
     },
   };
 }

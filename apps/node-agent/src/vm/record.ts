@@ -13,8 +13,10 @@ export interface VmSpecRecord {
   readonly kernelPath: string;
   /** "" when none. */
   readonly initrdPath: string;
-  /** The VM's own disk in its data dir; "" when it has none. */
+  /** The VM's own disk (in its data dir, or on shared storage); "" when it has none. */
   readonly diskPath: string;
+  /** Set when the disk is on shared storage: which one, and where its ownership leases are. */
+  readonly diskStorage?: DiskStorage;
   readonly diskBytes: number;
   readonly kernelArgs: string;
   /** Thousandths of a host core the vCPU may use (0 = no cap). */
@@ -22,6 +24,14 @@ export interface VmSpecRecord {
   /** Host memory the VMM may use above guest RAM, MiB. */
   readonly vmmOverheadMib: number;
   readonly labels: Readonly<Record<string, string>>;
+}
+
+/** A disk on shared storage (storage/shared.ts). */
+export interface DiskStorage {
+  /** The storage's identity (the same on every node that mounts it). */
+  readonly id: string;
+  /** The disk's directory, where its `lease.<epoch>` files are (storage/lease.ts). */
+  readonly leaseDir: string;
 }
 
 /** vms/<id>/config.json: what the agent knows of a VM, enough to report it after a restart. */
@@ -77,6 +87,11 @@ export interface ExitRecord {
   readonly code: number;
   readonly message: string;
   readonly atMs: number;
+  /**
+   * After "migrated": true when the destination opened the same disk on shared storage (it is
+   * the VPS's disk still), false when the disk was copied (the copy left behind is garbage).
+   */
+  readonly diskInPlace?: boolean;
 }
 
 export function writeExitRecord(path: string, exit: ExitRecord): void {

@@ -15,6 +15,8 @@ import {
 } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
+import { claimLease, LEASE_GRACE_MS, leaseHolder, pruneLeases } from "../storage/lease.js";
+import { deleteDiskDir, type SharedStorage } from "../storage/shared.js";
 import { VmmClient } from "../vmm/client.js";
 import { isAlive, isVmmFor, killVmm, rssOf } from "../vmm/process.js";
 import type { VmmStatus } from "../vmm/protocol.js";
@@ -49,6 +51,11 @@ export interface VmSpecInput {
   cpuMillis: number;
   vmmOverheadMib: number;
   labels: Record<string, string>;
+  /**
+   * The disk must exist already (shared storage: the VPS ran before, e.g. a cold restart after
+   * its node failed); a missing one is DISK_NOT_FOUND, never a fresh copy of the image.
+   */
+  diskMustExist: boolean;
 }
 
 /** What callers see of a VM. */
@@ -61,6 +68,10 @@ export interface VmView {
 
 export interface RegistryOptions {
   readonly dataDir: string;
+  /** Shared storage for VM disks; undefined: disks live in the data dir. */
+  readonly storage: SharedStorage | undefined;
+  /** This node's name, written into the disk leases it claims (for people reading them). */
+  readonly nodeName: string;
   readonly repoRoot: string;
   readonly log: Logger;
   readonly vmmNice: number;
@@ -73,6 +84,8 @@ class VmEntry {
   vmm: VmmClient | undefined;
   pid = 0;
   status: VmmStatus | undefined;
+  /** When this node took the VM's shared disk over from an older epoch (0: it did not). */
+  takeoverAtMs = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -186,7 +199,7 @@ export class VmRegistry {
     if (!hasVmm(r.state)) return;
     if (exit?.reason === "migrated") {
       // Live-migrated away (the destination runs it at a higher epoch): nothing of it stays here.
-      this.forget(entry, exit.message);
+      this.forget(entry, exit.message, exit);
       return;
     }
     let event: VmEvent;
@@ -256,9 +269,21 @@ export class VmRegistry {
       );
     }
     if (epoch > held) {
+      const ds = entry.record.spec.diskStorage;
+      const owner = ds ? leaseHolder(ds.leaseDir) : 0;
+      if (ds && owner > epoch) {
+        throw new SkiffError(
+          "STALE_EPOCH",
+          `the disk of vm ${entry.record.vmId} is owned by epoch ${owner}, command carries ${epoch}`,
+          { vmId: entry.record.vmId, held: owner, given: epoch },
+        );
+      }
       this.log.info({ vmId: entry.record.vmId, from: held, to: epoch }, "epoch raised");
       entry.record.epoch = epoch;
       this.persist(entry);
+      // A running VMM now holds the disk at the new epoch (it re-reads its record when it sees it).
+      if (ds && hasVmm(entry.record.state))
+        claimLease(ds.leaseDir, entry.record.vmId, epoch, this.opts.nodeName);
     }
   }
 
@@ -300,14 +325,16 @@ export class VmRegistry {
     if (input.cpuMillis < 0 || input.cpuMillis > 1000) bad("cpu_millis must be 0..1000");
   }
 
-  private specRecord(input: VmSpecInput, paths: VmPaths): VmSpecRecord {
+  private specRecord(vmId: string, input: VmSpecInput, paths: VmPaths): VmSpecRecord {
+    const shared = input.diskImagePath !== "" ? this.opts.storage : undefined;
     return {
       memoryBytes: input.memoryBytes,
       vcpus: 1,
       bootMode: input.bootMode,
       kernelPath: this.resolvePath(input.kernelPath),
       initrdPath: input.initrdPath === "" ? "" : this.resolvePath(input.initrdPath),
-      diskPath: input.diskImagePath === "" ? "" : paths.disk,
+      diskPath: input.diskImagePath === "" ? "" : shared ? shared.diskPath(vmId) : paths.disk,
+      ...(shared ? { diskStorage: { id: shared.id, leaseDir: shared.diskDir(vmId) } } : {}),
       diskBytes: input.diskBytes,
       kernelArgs: input.kernelArgs,
       cpuMillis: input.cpuMillis,
@@ -335,7 +362,7 @@ export class VmRegistry {
     this.validate(input);
     const paths = vmPaths(this.opts.dataDir, ref.vmId);
     const now = Date.now();
-    const spec = this.specRecord(input, paths);
+    const spec = this.specRecord(ref.vmId, input, paths);
     const entry = new VmEntry(
       {
         version: 1,
@@ -356,15 +383,14 @@ export class VmRegistry {
       try {
         rmSync(paths.dir, { recursive: true, force: true });
         mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-        if (input.diskImagePath !== "") {
-          // A reflink where the filesystem has them, else a copy; then grown (sparse) to disk_bytes.
-          copyFileSync(this.resolvePath(input.diskImagePath), paths.disk, constants.COPYFILE_FICLONE);
-          if (input.diskBytes > statSync(paths.disk).size) truncateSync(paths.disk, input.diskBytes);
-        }
+        if (input.diskImagePath !== "") this.makeDisk(entry, input);
         this.persist(entry);
       } catch (err) {
         this.vms.delete(ref.vmId);
+        // Only this node's part: a disk on shared storage is the VPS's, whoever made it.
         rmSync(paths.dir, { recursive: true, force: true });
+        if (err instanceof SkiffError && (err.code === "STALE_EPOCH" || err.code === "DISK_NOT_FOUND"))
+          throw err;
         throw new SkiffError("VM_CREATE_FAILED", `create ${ref.vmId}: ${errorMessage(err)}`);
       }
       this.log.info({ vmId: ref.vmId, epoch: ref.epoch, memoryBytes: spec.memoryBytes }, "vm created");
@@ -373,9 +399,74 @@ export class VmRegistry {
     });
   }
 
+  /**
+   * The VM's disk at create. Local: a reflink where the filesystem has them, else a copy, grown
+   * (sparse) to disk_bytes. Shared: the VPS's disk on the storage, made from the image only if it
+   * has none yet, and claimed for this epoch (a higher epoch owning it refuses the create).
+   */
+  private makeDisk(entry: VmEntry, input: VmSpecInput): void {
+    const { vmId, epoch, spec } = entry.record;
+    const storage = this.opts.storage;
+    const ds = spec.diskStorage;
+    if (!storage || !ds) {
+      if (input.diskMustExist) {
+        throw new SkiffError(
+          "DISK_NOT_FOUND",
+          `vm ${vmId} must start from its existing disk, and this node keeps disks locally`,
+          { vmId },
+        );
+      }
+      copyFileSync(this.resolvePath(input.diskImagePath), spec.diskPath, constants.COPYFILE_FICLONE);
+      if (input.diskBytes > statSync(spec.diskPath).size) truncateSync(spec.diskPath, input.diskBytes);
+      return;
+    }
+    const owner = leaseHolder(ds.leaseDir);
+    if (owner > epoch) {
+      throw new SkiffError(
+        "STALE_EPOCH",
+        `the disk of vm ${vmId} on shared storage is owned by epoch ${owner}, CreateVm carries ${epoch}`,
+        { vmId, held: owner, given: epoch },
+      );
+    }
+    const { created } = storage.ensureDisk(
+      vmId,
+      this.resolvePath(input.diskImagePath),
+      input.diskBytes,
+      input.diskMustExist,
+    );
+    const claim = claimLease(ds.leaseDir, vmId, epoch, this.opts.nodeName);
+    if (claim.tookOverFrom !== undefined) entry.takeoverAtMs = Date.now();
+    this.log.info(
+      { vmId, epoch, storage: ds.id, tookOverFrom: claim.tookOverFrom },
+      created ? "disk made on shared storage from the image" : "the VPS's disk on shared storage, reused",
+    );
+  }
+
+  /**
+   * Before a VMM opens a disk on shared storage: own it at this epoch, and after taking it over
+   * from an older one give that one's VMM the grace to notice and stop writing.
+   */
+  private async ownDisk(entry: VmEntry): Promise<void> {
+    const r = entry.record;
+    const ds = r.spec.diskStorage;
+    if (!ds) return;
+    const claim = claimLease(ds.leaseDir, r.vmId, r.epoch, this.opts.nodeName);
+    if (claim.tookOverFrom !== undefined) entry.takeoverAtMs = Date.now();
+    const wait = entry.takeoverAtMs + LEASE_GRACE_MS - Date.now();
+    if (wait > 0) {
+      this.log.info(
+        { vmId: r.vmId, epoch: r.epoch, waitMs: wait },
+        "disk taken over: waiting out the lease grace",
+      );
+      await new Promise((res) => setTimeout(res, wait));
+    }
+    pruneLeases(ds.leaseDir, r.epoch);
+  }
+
   private async boot(entry: VmEntry, restore: boolean): Promise<void> {
     const r = entry.record;
     const next = transition(r.vmId, r.state, restore ? "resumeSuspended" : "start");
+    await this.ownDisk(entry);
     rmSync(entry.paths.exit, { force: true });
     // Never two VMMs on one disk (a leftover from an agent that died mid-start).
     await killVmm(Number.parseInt(readOrEmpty(entry.paths.pid), 10) || 0, entry.paths.dir);
@@ -494,21 +585,44 @@ export class VmRegistry {
     });
   }
 
-  /** Kills the VMM if any and removes everything of the VM. A VM this node does not hold is fine. */
-  async destroy(ref: VmRef): Promise<void> {
+  /**
+   * Kills the VMM if any and removes what this node holds of the VM. A VM this node does not hold
+   * is fine. A disk on shared storage stays: it is the VPS's, not this VM's (a stale VM destroyed
+   * after its VPS was restarted elsewhere shares it with the live one). Only `deleteDisk` (the VPS
+   * itself is deleted) removes it, and only if no epoch above the command's owns it.
+   */
+  async destroy(ref: VmRef, deleteDisk = false): Promise<void> {
     this.guard();
-    if (!this.vms.has(ref.vmId)) return;
-    await this.command(ref, async (e) => {
-      const client = e.vmm;
-      e.vmm = undefined;
-      if (client) {
-        client.close();
-        await killVmm(client.hello.pid, e.paths.dir);
-      }
-      rmSync(e.paths.dir, { recursive: true, force: true });
-      this.vms.delete(ref.vmId);
-      this.log.info({ vmId: ref.vmId }, "vm destroyed");
-    });
+    validateVmId(ref.vmId);
+    let leaseDir =
+      this.vms.get(ref.vmId)?.record.spec.diskStorage?.leaseDir ?? this.opts.storage?.diskDir(ref.vmId);
+    // A delete the disk's newer owner would refuse changes nothing at all, not even this node.
+    const owner = deleteDisk && leaseDir !== undefined ? leaseHolder(leaseDir) : 0;
+    if (owner > ref.epoch) {
+      throw new SkiffError(
+        "STALE_EPOCH",
+        `the disk of vm ${ref.vmId} is owned by epoch ${owner}: not deleted for epoch ${ref.epoch}`,
+        { vmId: ref.vmId, held: owner, given: ref.epoch },
+      );
+    }
+    if (this.vms.has(ref.vmId)) {
+      await this.command(ref, async (e) => {
+        const client = e.vmm;
+        e.vmm = undefined;
+        if (client) {
+          client.close();
+          await killVmm(client.hello.pid, e.paths.dir);
+        }
+        rmSync(e.paths.dir, { recursive: true, force: true });
+        this.vms.delete(ref.vmId);
+        // Its record says where its disk is (storage settings may have changed since).
+        leaseDir = e.record.spec.diskStorage?.leaseDir ?? leaseDir;
+        this.log.info({ vmId: ref.vmId, epoch: ref.epoch }, "vm destroyed");
+      });
+    }
+    if (deleteDisk && leaseDir !== undefined && deleteDiskDir(leaseDir, ref.vmId, ref.epoch)) {
+      this.log.info({ vmId: ref.vmId, epoch: ref.epoch }, "the VPS's disk on shared storage deleted");
+    }
   }
 
   get(vmId: string): VmView {
@@ -588,13 +702,26 @@ export class VmRegistry {
 
   // ---- live migration (apps/node-agent/src/migration/*) ----
 
-  /** Removes a VM that left this node by live migration: its record, its dir, its entry. */
-  private forget(entry: VmEntry, why: string): void {
+  /**
+   * Removes a VM that left this node by live migration: its record, its dir, its entry. A disk on
+   * shared storage the destination opened in place is the VPS's still and stays; one the
+   * destination copied is left-over and goes (unless someone newer owns it). Not knowing which
+   * (no exit record): it stays — a leak, never a loss.
+   */
+  private forget(entry: VmEntry, why: string, exit?: ExitRecord): void {
     entry.vmm = undefined;
     entry.pid = 0;
     rmSync(entry.paths.dir, { recursive: true, force: true });
     if (this.vms.get(entry.record.vmId) === entry) this.vms.delete(entry.record.vmId);
-    this.log.info({ vmId: entry.record.vmId, why }, "vm migrated away");
+    const ds = entry.record.spec.diskStorage;
+    if (ds && exit?.diskInPlace === false) {
+      try {
+        deleteDiskDir(ds.leaseDir, entry.record.vmId, entry.record.epoch);
+      } catch (err) {
+        this.log.warn({ vmId: entry.record.vmId, err: errorMessage(err) }, "left-over shared disk kept");
+      }
+    }
+    this.log.info({ vmId: entry.record.vmId, why, diskInPlace: exit?.diskInPlace }, "vm migrated away");
   }
 
   /**
@@ -625,8 +752,8 @@ export class VmRegistry {
         drop: async () => {
           // The VMM exits by itself after the commit; the supervisor must not settle it as a crash.
           if (e.vmm === client) e.vmm = undefined;
-          await this.awaitExit(e, client);
-          this.forget(e, "migration committed");
+          const exit = await this.awaitExit(e, client);
+          this.forget(e, "migration committed", exit);
         },
       });
     });
@@ -647,7 +774,7 @@ export class VmRegistry {
   migrationSpec(vmId: string, input: VmSpecInput): VmSpecRecord {
     validateVmId(vmId);
     this.validate(input);
-    return this.specRecord(input, vmPaths(this.opts.dataDir, vmId));
+    return this.specRecord(vmId, input, vmPaths(this.opts.dataDir, vmId));
   }
 
   /** True when this node holds the VM. */

@@ -48,7 +48,7 @@ process.on("unhandledRejection", (err) => die(`vmm: ${errorMessage(err)}`, 70));
 rmSync(paths.exit, { force: true });
 writePidFile(paths.pid);
 const overhead = (record.spec.vmmOverheadMib > 0 ? record.spec.vmmOverheadMib : 192) * 1024 * 1024;
-const vmm = new Vmm(record.vmId, paths, record.spec, log, record.spec.memoryBytes + overhead);
+const vmm = new Vmm(record.vmId, paths, record.spec, log, record.spec.memoryBytes + overhead, record.epoch);
 process.on("SIGTERM", () => {
   void vmm.finish({ reason: "stop", code: 0, message: "SIGTERM", atMs: Date.now() });
 });

@@ -11,8 +11,15 @@
  * closing, incomingAbort, no stream in time) discards the shell: the VM dir goes, the VMM exits.
  * The check for an abort and the rename run in one synchronous step, so incomingAbort's answer
  * ("committed" or not) is always the truth.
+ *
+ * A disk on the same shared storage as the source's is not received: it is the same file. The
+ * vCPU opens it when it restores (the source is paused and has flushed by then), and right after
+ * the commit point this VMM claims it at the target epoch (storage/lease.ts). A disk copied onto
+ * shared storage (the source's was elsewhere) is claimed before the first block lands, which
+ * fences whatever stale VMM might still have the old file there open.
  */
-import { closeSync, ftruncateSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { errorMessage, SkiffError } from "@skiff/common";
 import { diskDirtyLogBytes } from "@skiff/hv-core";
@@ -25,6 +32,7 @@ import {
   type TargetVm,
   wallMs,
 } from "@skiff/migration";
+import { claimLease, leaseHolder } from "../storage/lease.js";
 import { writeRecord } from "../vm/record.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migrate-host.js";
 import { raiseForMigration } from "./migrate-priority.js";
@@ -51,6 +59,7 @@ export class IncomingMigration {
   private committed = false;
   private aborted = false;
   private diskFd = -1;
+  private diskInPlace = false;
   private diskDirty: SharedArrayBuffer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private restoring: Promise<void> | undefined;
@@ -140,8 +149,37 @@ export class IncomingMigration {
             "the source sends a disk, the prepared VM has none",
           );
         }
+        const ds = host.spec.diskStorage;
+        if (ds) {
+          mkdirSync(ds.leaseDir, { recursive: true });
+          this.claim(ds.leaseDir);
+        }
         this.diskFd = openSync(host.spec.diskPath, "w+");
         ftruncateSync(this.diskFd, bytes);
+        this.diskDirty = new SharedArrayBuffer(diskDirtyLogBytes(bytes));
+        return this.diskFd;
+      },
+      openDiskInPlace: (storageId, bytes) => {
+        const ds = host.spec.diskStorage;
+        if (!ds || ds.id !== storageId) return undefined; // another storage (or none here): copy
+        // The same storage: this VM's disk is the source's own file; a copy would overwrite it.
+        let size: number;
+        try {
+          size = statSync(host.spec.diskPath).size;
+        } catch {
+          throw new SkiffError(
+            "MIGRATION_TARGET_REFUSED",
+            `shared storage ${storageId} holds no disk for vm ${this.plan.record.vmId}`,
+          );
+        }
+        if (size !== bytes) {
+          throw new SkiffError(
+            "MIGRATION_TARGET_REFUSED",
+            `the disk on shared storage is ${size} bytes, the source says ${bytes}`,
+          );
+        }
+        this.diskFd = openSync(host.spec.diskPath, "r");
+        this.diskInPlace = true;
         this.diskDirty = new SharedArrayBuffer(diskDirtyLogBytes(bytes));
         return this.diskFd;
       },
@@ -172,12 +210,29 @@ export class IncomingMigration {
     }
     if (this.diskFd >= 0) closeSync(this.diskFd);
     this.diskFd = -1;
+    const ds = host.spec.diskStorage;
+    const sourceEpoch = this.receiver?.acceptedHello?.sourceEpoch ?? 0;
+    if (ds && this.diskInPlace && leaseHolder(ds.leaseDir) > sourceEpoch) {
+      // Someone newer than the source took the disk meanwhile (its VPS restarted elsewhere).
+      throw new SkiffError(
+        "MIGRATION_TARGET_FAILED",
+        `epoch ${leaseHolder(ds.leaseDir)} owns the disk on shared storage, the source runs ${sourceEpoch}`,
+      );
+    }
     const tRestored = performance.now();
     // The abort check and the commit point run in one synchronous step (see the file comment).
     if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
     // THE COMMIT POINT: from here the VM is this node's (epoch = the target epoch).
     writeRecord(host.paths.config, this.plan.record);
     this.committed = true;
+    if (ds && this.diskInPlace) {
+      try {
+        this.claim(ds.leaseDir);
+      } catch (err) {
+        // Committed all the same; the agent's next StartVm claims it (or is refused as stale).
+        host.log.error({ err: errorMessage(err) }, "migration in: cannot claim the disk's lease");
+      }
+    }
     const tRecord = performance.now();
     let resumedAtMs = wallMs();
     try {
@@ -210,6 +265,12 @@ export class IncomingMigration {
     this.lower();
     await Promise.race([this.adoptedOnce, new Promise((r) => setTimeout(r, ADOPT_WAIT_MS))]);
     return { resumedAtMs };
+  }
+
+  /** Owns the disk on shared storage at the target epoch (STALE_EPOCH when a newer one does). */
+  private claim(leaseDir: string): void {
+    const { vmId, epoch } = this.plan.record;
+    claimLease(leaseDir, vmId, epoch, hostname());
   }
 
   /** Throws the shell away (never after the commit). */

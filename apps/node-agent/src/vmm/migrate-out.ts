@@ -4,7 +4,7 @@
  * Committed: the VMM exits with reason "migrated" (the guest lives on elsewhere). Rolled back: the
  * guest runs on here. In doubt: held paused until the agent settles it with migrateResolve.
  */
-import { closeSync, openSync, statSync } from "node:fs";
+import { closeSync, fdatasyncSync, openSync, statSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
 import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
@@ -20,13 +20,24 @@ interface Running {
 interface InDoubt {
   readonly migrationId: string;
   readonly wasPaused: boolean;
+  readonly diskInPlace: boolean | undefined;
 }
 
 export class OutgoingMigrations {
   private running: Running | undefined;
   private inDoubt: InDoubt | undefined;
+  private tolerated: number | undefined;
 
   constructor(private readonly host: MigrationHost) {}
+
+  /**
+   * The target epoch of a migration that may have committed: the destination owns the disk on
+   * shared storage at that epoch once it commits, and this VMM (paused, about to exit) must not
+   * take that for being fenced. Cleared when the migration rolled back.
+   */
+  get toleratedEpoch(): number | undefined {
+    return this.tolerated;
+  }
 
   /** True while the dirty bitmaps belong to a migration. */
   get active(): boolean {
@@ -57,11 +68,13 @@ export class OutgoingMigrations {
     const onClose = () => abort.abort();
     conn.socket.once("close", onClose);
     this.running = { migrationId: args.migrationId, abort };
+    this.tolerated = args.targetEpoch;
     const lower = raiseForMigration();
     let diskFd = -1;
     let deviceState: Promise<Uint8Array> | undefined;
+    let disk: SourceVm["disk"];
     try {
-      const disk = this.disk();
+      disk = this.disk();
       diskFd = disk?.fd ?? -1;
       const source: SourceVm = {
         ram: new Uint8Array(host.memory.ram),
@@ -121,11 +134,23 @@ export class OutgoingMigrations {
               code: 0,
               message: `to epoch ${args.targetEpoch} (${args.migrationId})`,
               atMs: Date.now(),
+              ...(disk ? { diskInPlace: report.diskInPlace === true } : {}),
             }),
         };
       }
-      if (report.outcome === "in-doubt") this.inDoubt = { migrationId: args.migrationId, wasPaused };
+      if (report.outcome === "in-doubt") {
+        this.inDoubt = {
+          migrationId: args.migrationId,
+          wasPaused,
+          diskInPlace: disk ? report.diskInPlace === true : undefined,
+        };
+      } else {
+        this.tolerated = undefined;
+      }
       return { result: report };
+    } catch (err) {
+      this.tolerated = undefined;
+      throw err;
     } finally {
       conn.socket.off("close", onClose);
       lower();
@@ -145,10 +170,20 @@ export class OutgoingMigrations {
       );
     }
     const bytes = statSync(spec.diskPath).size;
+    const fd = openSync(spec.diskPath, "r");
     return {
-      fd: openSync(spec.diskPath, "r"),
+      fd,
       bytes,
       dirty: new DirtyBitmap(Math.ceil(bytes / DISK_DIRTY_BLOCK), memory.diskDirty),
+      // On shared storage the destination may open this very file instead of receiving a copy.
+      ...(spec.diskStorage
+        ? {
+            storageId: spec.diskStorage.id,
+            // The guest's writes, out of this host's cache and onto the storage (per file: any
+            // descriptor of it flushes them all).
+            flush: () => fdatasyncSync(fd),
+          }
+        : {}),
     };
   }
 
@@ -175,9 +210,11 @@ export class OutgoingMigrations {
             code: 0,
             message: `resolved (${migrationId})`,
             atMs: Date.now(),
+            ...(d.diskInPlace !== undefined ? { diskInPlace: d.diskInPlace } : {}),
           }),
       };
     }
+    this.tolerated = undefined;
     if (!d.wasPaused) {
       await host.vcpu()?.resume();
       host.setState("running");

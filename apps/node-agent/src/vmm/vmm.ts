@@ -9,10 +9,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
 import { DirtyBitmap } from "@skiff/hv-core";
 import type { VmPaths } from "../vm/layout.js";
-import { type ExitRecord, type VmSpecRecord, writeExitRecord } from "../vm/record.js";
+import { type ExitRecord, readRecord, type VmSpecRecord, writeExitRecord } from "../vm/record.js";
 import { ConsoleLog } from "./console-log.js";
 import { ConsoleRing } from "./console-ring.js";
 import { type GuestMemory, guestMemoryFor } from "./guest.js";
+import { assertLeaseHeld, LeaseWatch } from "./lease-watch.js";
 import type { MigrationHost } from "./migrate-host.js";
 import { VmmMigration } from "./migrate-ops.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
@@ -82,6 +83,8 @@ export class Vmm {
   private memoryCheck = true;
   /** Live migration, out of this VMM or into it (migrate-*.ts). */
   private readonly migration: VmmMigration;
+  /** Watches the lease of a disk on shared storage while the guest runs. */
+  private leaseWatch: LeaseWatch | undefined;
 
   constructor(
     private readonly vmId: string,
@@ -89,6 +92,8 @@ export class Vmm {
     private readonly spec: VmSpecRecord,
     private readonly log: Logger,
     private readonly memoryCapBytes: number,
+    /** The epoch this VMM runs the VM at (fences its disk on shared storage). */
+    private epoch: number,
   ) {
     this.consoleLog = new ConsoleLog(paths.consoleLog);
     this.memory = guestMemoryFor(spec.memoryBytes, spec.diskPath);
@@ -112,6 +117,7 @@ export class Vmm {
       started: (instret) => {
         this.instret = instret;
         this.sampler ??= setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+        this.watchLease();
       },
     };
   }
@@ -121,6 +127,10 @@ export class Vmm {
    * comes from a live migration instead: the vCPU waits for its state, the stream is served.
    */
   async start(restore: boolean, incoming?: IncomingPlan): Promise<void> {
+    // The vCPU worker opens the disk: never one a newer generation owns. (An incoming VMM's
+    // disk is owned by the source until the commit; migrate-in.ts checks and claims it.)
+    const ds = this.spec.diskStorage;
+    if (ds && !incoming) assertLeaseHeld(this.vmId, ds.leaseDir, this.epoch);
     const vcpu = new Vcpu(
       this.spec,
       this.memory,
@@ -147,7 +157,39 @@ export class Vmm {
     this.state = "running";
     await this.listen();
     this.sampler = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+    this.watchLease();
     this.log.info({ restore, memoryBytes: this.spec.memoryBytes }, "guest running");
+  }
+
+  /** A disk on shared storage: stop the guest as soon as a newer generation owns the disk. */
+  private watchLease(): void {
+    const ds = this.spec.diskStorage;
+    if (!ds || this.leaseWatch) return;
+    this.leaseWatch = new LeaseWatch({
+      vmId: this.vmId,
+      leaseDir: ds.leaseDir,
+      epoch: (fresh) => {
+        if (fresh) {
+          try {
+            this.epoch = Math.max(this.epoch, readRecord(this.paths.config).epoch);
+          } catch {
+            // no readable record: the epoch this VMM started with stands
+          }
+        }
+        return this.epoch;
+      },
+      tolerated: () => this.migration.outgoing.toleratedEpoch,
+      lost: (holder) => void this.fenced(holder),
+    });
+    this.leaseWatch.start();
+  }
+
+  private async fenced(holder: number): Promise<void> {
+    const message = `fenced: epoch ${holder} owns the disk on shared storage (this VMM ran epoch ${this.epoch})`;
+    this.log.error({ holder, epoch: this.epoch }, "disk lease lost: stopping the guest");
+    // Stop the vCPU first: not one more write to a disk that is someone else's now.
+    await this.vcpu?.pause().catch(() => undefined);
+    await this.finish({ reason: "fatal", code: 75, message, atMs: Date.now() });
   }
 
   status(): VmmStatus {
@@ -434,6 +476,7 @@ export class Vmm {
     this.state = "exiting";
     this.log.info({ exit }, "vmm exiting");
     clearInterval(this.sampler);
+    this.leaseWatch?.stop();
     try {
       writeExitRecord(this.paths.exit, exit);
     } catch (err) {

@@ -2,14 +2,17 @@
  * A VM without a CPU for protocol tests: RAM and disk that a timer scribbles on (marking the dirty
  * bitmaps as the real vCPU and virtio-blk do), with pause, resume and throttle.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { DirtyBitmap } from "@skiff/hv-core";
 import type { SourceVm } from "../sender.js";
 
 export class SyntheticVm implements SourceVm {
   readonly ram: Uint8Array;
   readonly dirty: DirtyBitmap;
-  readonly disk: { fd: number; bytes: number; dirty: DirtyBitmap } | undefined;
+  readonly disk:
+    | { fd: number; bytes: number; dirty: DirtyBitmap; storageId?: string; flush?(): void }
+    | undefined;
+  flushes = 0;
   paused = false;
   throttle = 0;
   pauses = 0;
@@ -19,7 +22,14 @@ export class SyntheticVm implements SourceVm {
 
   constructor(
     memoryBytes: number,
-    opts: { diskPath?: string; diskBytes?: number; fill?: number; writesPerTick?: number } = {},
+    opts: {
+      diskPath?: string;
+      diskBytes?: number;
+      fill?: number;
+      writesPerTick?: number;
+      /** The disk is on this shared storage (the destination may keep it in place). */
+      storageId?: string;
+    } = {},
   ) {
     this.ram = new Uint8Array(new SharedArrayBuffer(memoryBytes));
     this.dirty = new DirtyBitmap(memoryBytes / 4096);
@@ -30,7 +40,20 @@ export class SyntheticVm implements SourceVm {
     }
     if (opts.diskPath && opts.diskBytes) {
       const fd = openSync(opts.diskPath, "r+");
-      this.disk = { fd, bytes: opts.diskBytes, dirty: new DirtyBitmap(Math.ceil(opts.diskBytes / 4096)) };
+      this.disk = {
+        fd,
+        bytes: opts.diskBytes,
+        dirty: new DirtyBitmap(Math.ceil(opts.diskBytes / 4096)),
+        ...(opts.storageId !== undefined
+          ? {
+              storageId: opts.storageId,
+              flush: () => {
+                this.flushes++;
+                fdatasyncSync(fd);
+              },
+            }
+          : {}),
+      };
     }
     const writes = opts.writesPerTick ?? 0;
     if (writes > 0) {
