@@ -48,18 +48,18 @@ function bootLinux(extra: string[] = []) {
       }
       return output.slice(from, output.indexOf(text, from) + text.length);
     },
-    /** Types a command and returns what the console printed up to the next prompt. */
+    /** Types a command and returns what the console printed up to the next prompt (no CRs). */
     async run(command: string): Promise<string> {
       const from = output.length;
       child.stdin.write(`${command}\n`);
-      return this.waitFor("skiff# ", from + command.length);
+      return (await this.waitFor("skiff# ", from + command.length)).replaceAll("\r", "");
     },
     kill: () => child.kill("SIGKILL"),
   };
 }
 
 describe("hv boot (Linux guest)", () => {
-  it("boots to the shell prompt, runs commands on the serial console and powers off with status 0", async () => {
+  it("boots to the prompt, runs commands, keeps /data across a reboot and powers off with status 0", async () => {
     const vm = bootLinux(["--append", "skiff.test=1"]);
     try {
       await vm.waitFor("skiff# ", 0);
@@ -68,12 +68,29 @@ describe("hv boot (Linux guest)", () => {
       expect(await vm.run("cat /proc/cmdline")).toContain("skiff.test=1");
       expect(await vm.run("ls /data")).toContain("lost+found");
       expect(await vm.run("ls /proc")).toContain("uptime");
+      const ps = await vm.run("ps");
+      expect(ps).toMatch(/^\s+PID\s+PPID S COMMAND$/m);
+      expect(ps).toMatch(/^\s+1\s+0 S \/init$/m);
+      expect(ps).toMatch(/\ssh$/m);
+      expect(await vm.run("uptime")).toMatch(/^up [\d.]+ s, load [\d.]+ [\d.]+ [\d.]+$/m);
+      expect(await vm.run("free")).toMatch(/^Mem:\s+\d+\s+\d+\s+\d+\s+\d+$/m);
+      expect(await vm.run("mount")).toMatch(/^\/dev\/vda \/data ext2 rw/m);
+      // A file on /data survives a guest reboot: SRST cold reboot restarts the machine on the
+      // same disk file, with the console carrying on.
+      await vm.run("write /data/reboot.txt written before the reboot");
+      const beforeReboot = vm.output.length;
+      vm.run("reboot").catch(() => {});
+      await vm.waitFor("Linux version 6.1", beforeReboot);
+      await vm.waitFor("skiff# ", beforeReboot);
+      expect(vm.output.slice(beforeReboot)).toContain("/dev/vda mounted on /data");
+      expect(await vm.run("cat /data/reboot.txt")).toContain("written before the reboot");
+      expect(await vm.run("cat /proc/cmdline")).toContain("skiff.test=1");
       vm.run("poweroff").catch(() => {});
       expect(await vm.exited).toBe(0);
     } finally {
       vm.kill();
     }
-  }, 120_000);
+  }, 180_000);
 
   it("refuses a file that is not a Linux Image with a clear error", async () => {
     const child = spawn(process.execPath, [cli, "boot", "--kernel", join(linux, "initramfs.cpio")], {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SkiffError } from "@skiff/common";
+import type { MachineConfig } from "../machine/config.js";
 import { Machine } from "../machine/machine.js";
 
 /** Instructions per run slice before the event loop gets a turn (console input, signals). */
@@ -18,6 +19,13 @@ export function parseSize(text: string): number {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A freshly reset machine for `config`, its console on stdout. */
+function boot(config: MachineConfig): Machine {
+  const machine = Machine.create(config);
+  machine.onConsoleOutput = (bytes) => process.stdout.write(bytes);
+  return machine;
+}
 
 export async function main(argv: string[]): Promise<number> {
   let values: Record<string, string | undefined>;
@@ -42,21 +50,22 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  let config: MachineConfig;
   let machine: Machine;
   try {
-    machine = Machine.create({
+    config = {
       mode: "hypervisor",
       memoryBytes: parseSize(values.mem ?? "128M"),
       image: readFileSync(values.kernel),
       initrd: values.initrd ? readFileSync(values.initrd) : undefined,
       disks: values.disk ? [{ path: values.disk }] : [],
       bootargs: values.append ? `${DEFAULT_BOOTARGS} ${values.append}` : DEFAULT_BOOTARGS,
-    });
+    };
+    machine = boot(config);
   } catch (e) {
     process.stderr.write(`hv boot: ${(e as Error).message}\n`);
     return 1;
   }
-  machine.onConsoleOutput = (bytes) => process.stdout.write(bytes);
 
   let quit = false;
   let escaped = false;
@@ -104,8 +113,17 @@ export async function main(argv: string[]): Promise<number> {
         case "poweroff":
           return exit.code;
         case "reboot":
-          process.stderr.write("\nhv boot: guest requested a reboot; exiting\n");
-          return 0;
+          // A cold reboot (SBI SRST): a fresh machine with the same kernel, initrd, command line
+          // and disk file, as after a reset; the console carries on. The old machine closes its
+          // disk first (the guest synced it; writes reach the file as they happen).
+          machine.close();
+          try {
+            machine = boot(config);
+          } catch (e) {
+            process.stderr.write(`\nhv boot: reboot failed: ${(e as Error).message}\n`);
+            return 1;
+          }
+          break;
         case "htif":
           return exit.code;
         case "fatal":
@@ -114,6 +132,7 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
   } finally {
+    machine.close();
     if (stdin.isTTY) stdin.setRawMode(false);
     stdin.off("data", onInput);
     stdin.pause();
