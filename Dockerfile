@@ -26,7 +26,9 @@ FROM node:20-bookworm-slim AS node-agent
 WORKDIR /app
 COPY --from=build /out/node-agent /app
 COPY --from=build /out/guests /app/guests
-ENV NODE_ENV=production SKIFF_AGENT_GRPC_PORT=7070 SKIFF_AGENT_DATA_DIR=/var/lib/skiff
+# HOST: a container's loopback is its own, so the agent binds every interface; set
+# SKIFF_AGENT_ADVERTISE_HOST to the name the control plane reaches it by.
+ENV NODE_ENV=production HOST=0.0.0.0 SKIFF_AGENT_GRPC_PORT=7070 SKIFF_AGENT_DATA_DIR=/var/lib/skiff
 EXPOSE 7070
 VOLUME /var/lib/skiff
 CMD ["node", "dist/main.js"]

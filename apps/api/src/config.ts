@@ -45,12 +45,12 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
   return loadConfig(apiSpec, env);
 }
 
-/** What `migrate.js --seed` reads (a separate spec: the migrate step needs no Redis). */
+/** What `migrate.js [--seed | --bootstrap]` reads (a separate spec: the migrate step needs no Redis). */
 export const migrateSpec = {
   databaseUrl: str("DATABASE_URL", "PostgreSQL connection URL"),
   operatorToken: str(
     "SKIFF_OPERATOR_TOKEN",
-    "with --seed: the operator token to create (skipped when empty)",
+    "with --seed: an operator token that works afterwards (created when missing); with --bootstrap: a region's first operator token, created only while no usable operator token exists (at least 24 characters)",
     "",
     "(none)",
   ),

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -137,6 +138,72 @@ describe("seed", () => {
       expect(tokens[0]!.hash).toBe(hashToken("skiff_op_local_secret"));
       expect(tokens[0]!.scope).toBe("operator");
       expect(JSON.stringify(tokens)).not.toContain("local_secret");
+    } finally {
+      await db.$disconnect();
+    }
+  });
+});
+
+describe("bootstrap (a region's migrate job)", () => {
+  const first = "skiff_op_bootstrap_0123456789abcdef";
+
+  it("creates the first operator token only while the region has none, and never revives it", async () => {
+    const url = await freshDatabase();
+    await migrate(url, repoMigrations());
+    const db = createDb(url, { max: 2 });
+    try {
+      const a = await seed(db, { operatorToken: first, operatorTokenPolicy: "first" });
+      expect([a.operatorTokenCreated, a.operatorTokenSeeded]).toEqual([true, true]);
+      // Re-running the job: nothing new.
+      const again = await seed(db, { operatorToken: first, operatorTokenPolicy: "first" });
+      expect(again.operatorTokenCreated).toBe(false);
+      expect(await db.plan.count()).toBe(SEED_PLANS.length);
+      expect(await db.image.count({ where: { isDefault: true } })).toBe(1);
+
+      // Operators made their own token: a changed SKIFF_OPERATOR_TOKEN is not added.
+      await db.apiToken.create({
+        data: { name: "ops", prefix: "x", hash: hashToken("own"), scope: "operator" },
+      });
+      const other = await seed(db, { operatorToken: `${first}-other`, operatorTokenPolicy: "first" });
+      expect(other.operatorTokenCreated).toBe(false);
+      expect(other.operatorTokenNote).toMatch(/already/);
+
+      // The bootstrap token revoked: re-running the job leaves it revoked.
+      await db.apiToken.updateMany({ where: { hash: hashToken(first) }, data: { revokedAt: new Date() } });
+      const revoked = await seed(db, { operatorToken: first, operatorTokenPolicy: "first" });
+      expect(revoked.operatorTokenSeeded).toBe(false);
+      expect(
+        (await db.apiToken.findUniqueOrThrow({ where: { hash: hashToken(first) } })).revokedAt,
+      ).not.toBeNull();
+      expect(await db.apiToken.count({ where: { scope: "operator" } })).toBe(2);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it("migrate.js --bootstrap: migrations, catalog and the first token; placeholders refused", async () => {
+    const url = await freshDatabase();
+    const run = (token: string) =>
+      spawnSync(
+        process.execPath,
+        ["--import", "tsx", join(import.meta.dirname, "migrate.ts"), "--bootstrap"],
+        {
+          env: { ...process.env, DATABASE_URL: url, SKIFF_OPERATOR_TOKEN: token, LOG_LEVEL: "info" },
+          encoding: "utf8",
+        },
+      );
+    const weak = run("changeme");
+    expect(weak.status).toBe(1);
+    expect(weak.stdout + weak.stderr).toContain("WEAK_OPERATOR_TOKEN");
+    for (const _ of [1, 2]) {
+      const r = run(first);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+    }
+    const db = createDb(url, { max: 1 });
+    try {
+      const rows = await db.apiToken.findMany({ select: { scope: true, hash: true } });
+      expect(rows).toEqual([{ scope: "operator", hash: hashToken(first) }]);
+      expect(await db.plan.count()).toBe(SEED_PLANS.length);
     } finally {
       await db.$disconnect();
     }
