@@ -3,6 +3,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 import type {
   MigrateVmProgress,
   MigrateVmRequest,
+  MigrationPhase,
   MigrationResult,
   MigrationRound,
   NodeAgentClient,
@@ -27,17 +28,21 @@ export function prepareTarget(
 
 export interface MigrateCall {
   readonly rounds: MigrationRound[];
+  /** Phases the source entered (stop-and-copy, committing), as they were reported. */
+  readonly phases: MigrationPhase[];
   readonly done: Promise<MigrationResult>;
   cancel(): void;
 }
 
 export function migrateVm(client: NodeAgentClient, req: MigrateVmRequest): MigrateCall {
   const rounds: MigrationRound[] = [];
+  const phases: MigrationPhase[] = [];
   const stream = client.migrateVm(req, auth());
   const done = new Promise<MigrationResult>((resolve, reject) => {
     let result: MigrationResult | undefined;
     stream.on("data", (p: MigrateVmProgress) => {
       if (p.kind?.$case === "round") rounds.push(p.kind.value);
+      else if (p.kind?.$case === "phase") phases.push(p.kind.value);
       else if (p.kind?.$case === "result") result = p.kind.value;
     });
     stream.on("error", reject);
@@ -47,7 +52,7 @@ export function migrateVm(client: NodeAgentClient, req: MigrateVmRequest): Migra
   });
   // Callers may look at the outcome late (after killing an agent): never an unhandled rejection.
   done.catch(() => undefined);
-  return { rounds, done, cancel: () => stream.cancel() };
+  return { rounds, phases, done, cancel: () => stream.cancel() };
 }
 
 export interface Hop {

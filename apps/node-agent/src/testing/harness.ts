@@ -84,6 +84,7 @@ interface Unaries {
   suspendVm: [P.SuspendVmRequest, P.SuspendVmResponse];
   resumeSuspendedVm: [P.ResumeSuspendedVmRequest, P.ResumeSuspendedVmResponse];
   nodeStats: [P.NodeStatsRequest, P.NodeStatsResponse];
+  abortMigrationTarget: [P.AbortMigrationTargetRequest, P.AbortMigrationTargetResponse];
 }
 type Unary = (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 
