@@ -166,6 +166,11 @@ describe("validation", () => {
     expect((await h.call(h.operatorToken, "GET", "/v1/events?afterId=99999999999999999999")).status).toBe(
       400,
     );
+    // 19 digits, but past a 64-bit event id: refused as a cursor, not a database error.
+    const overflow = await h.call(h.operatorToken, "GET", "/v1/events?afterId=9223372036854775808");
+    expect([overflow.status, overflow.body.error.code]).toEqual([400, "INVALID_CURSOR"]);
+    const largest = await h.call(h.operatorToken, "GET", "/v1/events?cursor=9223372036854775807");
+    expect([largest.status, largest.body.items]).toEqual([200, []]);
     expect((await h.call(h.operatorToken, "GET", "/v1/vps?name=%00")).status).toBe(400);
     const nulBody = await h.call(h.operatorToken, "POST", "/v1/tokens", {
       name: "a\u0000b",
@@ -481,6 +486,27 @@ describe("catalog, tokens, projects", () => {
 });
 
 describe("rate limiting", () => {
+  it("counts invalid tokens against the client address: rotating made-up tokens does not escape", async () => {
+    const limited = await startHarness({ rateLimitPerMinute: 5 });
+    try {
+      const bogus = () => `skiff_op_${crypto.randomUUID()}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await limited.call(bogus(), "GET", "/v1/plans")).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+      // No token at all: the same address, the same bucket.
+      expect((await limited.call(null, "GET", "/v1/plans")).status).toBe(429);
+      // A valid token has its own bucket, whatever its address did.
+      expect((await limited.call(limited.operatorToken, "GET", "/v1/plans")).status).toBe(200);
+      // Another client address has its own (behind a proxy: X-Forwarded-For).
+      const other = await limited.call(bogus(), "GET", "/v1/plans", undefined, {
+        "x-forwarded-for": "127.0.0.2",
+      });
+      expect(other.status).toBe(401);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("429 in the error shape past the per-token limit", async () => {
     const limited = await startHarness({ rateLimitPerMinute: 5 });
     try {

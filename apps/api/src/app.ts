@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -24,7 +23,7 @@ import type { AgentDirectory } from "./agents/agent-client.js";
 import { balancerRoutes } from "./balancer/routes.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
-import { bearerToken, registerAuth } from "./http/auth.js";
+import { rateLimitKey, registerAuth } from "./http/auth.js";
 import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
@@ -160,17 +159,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   );
 
   await app.register(rateLimit, {
-    global: true,
+    // Not per route (route hooks run after the app's own, i.e. after authentication refused a bad
+    // token, uncounted): one app-level hook ahead of authentication, added below.
+    global: false,
     max: deps.rateLimitPerMinute,
     timeWindow: 60_000,
     redis: deps.redis,
     nameSpace: "skiff-ratelimit-",
     skipOnError: true,
-    // Per token when there is one (hashed: the key lands in Redis), else per client address.
-    keyGenerator: (req) => {
-      const t = bearerToken(req);
-      return t ? `t:${createHash("sha256").update(t).digest("hex").slice(0, 32)}` : `ip:${req.ip}`;
-    },
+    // Per valid token, else per client address (see rateLimitKey).
+    keyGenerator: (req) => rateLimitKey(req, { db: deps.db, agentToken: deps.agentToken }),
     allowList: (req) => req.routeOptions.config?.auth === "public",
     errorResponseBuilder: (_req, ctx) => {
       const e = Object.assign(
@@ -201,7 +199,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
   await app.register(websocket);
 
-  // Hooks that must also cover the routes of the plugins registered below.
+  // Hooks that must also cover the routes of the plugins registered below, in this order: every
+  // request is counted first, so failed authentications are limited too.
+  app.addHook("onRequest", app.rateLimit());
   registerAuth(app, { db: deps.db, agentToken: deps.agentToken });
   // PostgreSQL text cannot hold NUL: refuse it up front rather than fail in the database.
   app.addHook("preValidation", async (req) => {

@@ -71,6 +71,36 @@ async function lookupToken(db: Db, hash: string, now: number): Promise<ApiToken 
   return row;
 }
 
+function usable(row: ApiToken | null, now: number): row is ApiToken {
+  return !!row && !row.revokedAt && !(row.expiresAt && row.expiresAt.getTime() <= now);
+}
+
+/**
+ * Whom a request counts against for rate limiting. The limiter runs before authentication, so it
+ * checks the token itself (the same cached lookup authentication then reuses): a token that
+ * authenticates has its own bucket; a missing, unknown, revoked or expired one counts against the
+ * client address. Keyed on whatever token was sent, a client rotating made-up tokens would get a
+ * fresh bucket each time, and could guess tokens without limit.
+ */
+export async function rateLimitKey(
+  req: FastifyRequest,
+  deps: { db: Db; agentToken: string },
+): Promise<string> {
+  const token = bearerToken(req);
+  if (!token || req.routeOptions.config?.auth === "public") return `ip:${req.ip}`;
+  // Every agent presents the one shared secret: per address, or a large region's heartbeats would
+  // share one bucket.
+  if (deps.agentToken && sameSecret(token, deps.agentToken)) return `agent:${req.ip}`;
+  try {
+    const now = Date.now();
+    const row = await lookupToken(deps.db, hashToken(token), now);
+    if (usable(row, now)) return `t:${row.id}`;
+  } catch {
+    // The database is unreachable: authentication will answer; limit by address meanwhile.
+  }
+  return `ip:${req.ip}`;
+}
+
 export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: string }): void {
   app.decorateRequest("principal", null);
   app.addHook("onRequest", async (req) => {
@@ -86,7 +116,7 @@ export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: s
     }
     const now = Date.now();
     const row = await lookupToken(deps.db, hashToken(token), now);
-    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) {
+    if (!usable(row, now)) {
       throw apiError("UNAUTHENTICATED", "invalid, expired or revoked token");
     }
     if (row.scope === "operator") {

@@ -27,7 +27,21 @@ const WEIRD: unknown[] = [
   { nested: { deeper: { deepest: [{}] } } },
 ];
 
-const QUERY_VALUES = ["", "-1", "0", "1e309", "abc", "%00", "true", "null", "[]", "a".repeat(3000)];
+const QUERY_VALUES = [
+  "",
+  "-1",
+  "0",
+  "1e309",
+  "abc",
+  "%00",
+  "true",
+  "null",
+  "[]",
+  "a".repeat(3000),
+  // Fits a 19-digit pattern, overflows a 64-bit integer (2^63 and the largest 19-digit number).
+  "9223372036854775808",
+  "9999999999999999999",
+];
 
 function fill(path: string): string[] {
   const ids = [crypto.randomUUID(), "not-a-uuid", "0"];

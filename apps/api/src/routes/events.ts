@@ -5,6 +5,16 @@ import { eventDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
 import { ERROR_RESPONSES, EventSchema, ListEventsQuery, page } from "../http/schemas.js";
 
+/** Event ids are PostgreSQL bigints: 19 digits can still overflow one (PostgreSQL would answer 500). */
+export const MAX_EVENT_ID = 2n ** 63n - 1n;
+
+/** An event id from a cursor or afterId; anything else is a client error, not a database one. */
+export function eventIdOf(raw: string): bigint {
+  const id = /^\d{1,19}$/.test(raw) ? BigInt(raw) : -1n;
+  if (id < 0n || id > MAX_EVENT_ID) throw apiError("INVALID_CURSOR", "cursor is not one this API produced");
+  return id;
+}
+
 /**
  * The audit log, oldest first. Cursors are event ids; to follow the log, poll with
  * `afterId=<id of the last event seen>`.
@@ -26,12 +36,8 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
     async (req) => {
       const p = tokenPrincipal(req);
       const q = req.query;
-      let after: bigint | undefined;
       const raw = q.cursor ?? q.afterId;
-      if (raw !== undefined) {
-        if (!/^\d{1,19}$/.test(raw)) throw apiError("INVALID_CURSOR", "cursor is not one this API produced");
-        after = BigInt(raw);
-      }
+      const after = raw === undefined ? undefined : eventIdOf(raw);
       const where: Prisma.EventWhereInput = {
         ...(p.kind === "tenant" ? { projectId: p.projectId } : q.projectId ? { projectId: q.projectId } : {}),
         ...(q.resourceType ? { resourceType: q.resourceType } : {}),
