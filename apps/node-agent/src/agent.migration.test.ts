@@ -39,14 +39,14 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration between two agents", 
   let busy: Vm;
 
   it("boots two Linux VMs on agent a", async () => {
-    [idle, busy] = await Promise.all([boot("mig-idle", 64), boot("mig-busy", 64)]);
+    [idle, busy] = await Promise.all([boot("mig-idle", 64), boot("mig-busy", 128)]);
     // idle: a 16 MiB buffer written once, then only the counter reads it (its checksum holds).
     idle.console.type("dirty 16 64 1\n");
     await idle.console.waitFor("dirty: stopped", 60_000);
     idle.console.type("counter &\n");
-    // busy: rewrites 16 MiB at 20 MiB/s all along, the counter checking every page.
-    busy.console.type("dirty 16 20 &\n");
-    await busy.console.waitFor("dirty: 16 MiB", 30_000);
+    // busy: rewrites 64 MiB at 20 MiB/s all along, the counter checking every page.
+    busy.console.type("dirty 64 20 &\n");
+    await busy.console.waitFor("dirty: 64 MiB", 30_000);
     busy.console.type("counter &\n");
     await Promise.all(
       [idle, busy].map((v) =>
@@ -67,7 +67,7 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration between two agents", 
     }
   }, 300_000);
 
-  it("moves the VM running dirty 16 20 back and forth; the counter's checks stay ok", async () => {
+  it("moves the VM running dirty 64 20 back and forth; the counter's checks stay ok", async () => {
     for (let i = 0; i < 4; i++) {
       const r = await hop(busy);
       console.log(
