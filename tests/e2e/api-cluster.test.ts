@@ -3,15 +3,14 @@
  * three real node agents running VMs in hv-core (the agents' echo firmware as the guest image).
  */
 
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { built, type Cluster, root, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
 
 /** Live migration needs the agent's migration side (apps/node-agent/src/migration). */
-const agentMigrates = existsSync(join(root, "apps/node-agent/dist/migration"));
+const agentMigrates = builtForTests(root, ["apps/node-agent/dist/migration"]);
 
 const MiB = 2 ** 20;
 let c: Cluster;

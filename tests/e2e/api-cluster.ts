@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
+  builtForTests,
   freePort,
   makeTempDir,
   type Supervised,
@@ -21,7 +22,8 @@ const API_MAIN = join(root, "apps/api/dist/main.js");
 const MIGRATE = join(root, "apps/api/dist/db/migrate.js");
 const AGENT_MAIN = join(root, "apps/node-agent/dist/main.js");
 
-export const built = existsSync(API_MAIN) && existsSync(MIGRATE) && existsSync(AGENT_MAIN);
+// Under CI a missing build fails the suites instead of skipping them (see builtForTests).
+export const built = builtForTests(root, [API_MAIN, MIGRATE, AGENT_MAIN]);
 
 export interface Agent {
   readonly name: string;
@@ -32,6 +34,8 @@ export interface Agent {
 
 export interface Cluster {
   readonly url: string;
+  /** The directory every agent is given as SKIFF_AGENT_SHARED_DIR. */
+  readonly sharedDir: string;
   readonly operatorToken: string;
   readonly agents: Agent[];
   readonly dir: string;
@@ -49,6 +53,8 @@ export interface ClusterOptions {
   readonly apiEnv?: Record<string, string>;
   /** Extra environment for every agent (e.g. SKIFF_AGENT_MEMORY: the capacity it offers). */
   readonly agentEnv?: Record<string, string>;
+  /** Extra environment for one agent, by name (e.g. SKIFF_AGENT_STORAGE: local for one node). */
+  readonly agentEnvFor?: (name: string) => Record<string, string>;
 }
 
 function killVmms(dataDir: string): void {
@@ -115,6 +121,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const cluster: Cluster = {
     url,
+    sharedDir: join(tmp.path, "shared"),
     operatorToken,
     agents,
     dir: tmp.path,
@@ -146,6 +153,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           SKIFF_AGENT_SHARED_DIR: join(tmp.path, "shared"),
           HOST: "127.0.0.1",
           ...opts.agentEnv,
+          ...opts.agentEnvFor?.(a.name),
         },
       });
     },

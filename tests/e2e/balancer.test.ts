@@ -4,9 +4,8 @@
  * between them. Timing is fast (balancer round every second, a node is unreachable after 3 s of
  * silence and fenced 4 s later) so the scenarios fit in a test.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { built, type Cluster, root, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
 
@@ -14,7 +13,7 @@ import { built, type Cluster, root, startCluster, waitFor, writeEchoFirmware } f
 type Json = any;
 
 const MiB = 2 ** 20;
-const agentMigrates = existsSync(join(root, "apps/node-agent/dist/migration"));
+const agentMigrates = builtForTests(root, ["apps/node-agent/dist/migration"]);
 let c: Cluster;
 const ids = new Map<string, string>(); // node name → id
 

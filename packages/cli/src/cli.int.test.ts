@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
+  builtForTests,
   freePort,
   makeTempDir,
   type Supervised,
@@ -26,8 +27,9 @@ const MIGRATE = join(root, "apps/api/dist/db/migrate.js");
 const AGENT_MAIN = join(root, "apps/node-agent/dist/main.js");
 const ECHO_FIRMWARE = join(root, "apps/node-agent/dist/testing/echo-firmware.js");
 
-const apiBuilt = existsSync(SKIFF) && existsSync(API_MAIN) && existsSync(MIGRATE);
-const agentBuilt = existsSync(AGENT_MAIN) && existsSync(ECHO_FIRMWARE);
+// Under CI a missing build fails these suites instead of skipping them (see builtForTests).
+const apiBuilt = builtForTests(root, [SKIFF, API_MAIN, MIGRATE]);
+const agentBuilt = builtForTests(root, [AGENT_MAIN, ECHO_FIRMWARE]);
 
 interface Result {
   code: number | null;
