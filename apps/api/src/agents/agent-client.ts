@@ -31,6 +31,11 @@ export interface VmSpecInput {
   /** Host CPU cap in thousandths of a core (0 = none). */
   readonly cpuMillis: number;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The VPS ran before: its disk on shared storage must exist already; the agent refuses
+   * (DISK_NOT_FOUND) rather than make a fresh one from the image.
+   */
+  readonly diskMustExist?: boolean;
 }
 
 export interface AgentClient {
@@ -42,7 +47,12 @@ export interface AgentClient {
   resumeVm(ref: VmRef): Promise<VmStatus>;
   suspendVm(ref: VmRef): Promise<VmStatus>;
   resumeSuspendedVm(ref: VmRef): Promise<VmStatus>;
-  destroyVm(ref: VmRef): Promise<void>;
+  /**
+   * Destroys the node's VM. A disk on shared storage stays, unless `deleteDisk` (the VPS itself is
+   * deleted; refused as STALE_EPOCH if a newer epoch owns the disk). A VM the node does not hold
+   * is fine (with `deleteDisk`, any node on that storage can remove the disk).
+   */
+  destroyVm(ref: VmRef, opts?: { deleteDisk?: boolean }): Promise<void>;
   /** null when the agent has no such VM. */
   getVm(vmId: string): Promise<VmStatus | null>;
   /** The VM's serial console: replayed screen first, then live output. */

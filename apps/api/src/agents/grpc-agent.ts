@@ -135,6 +135,7 @@ function protoSpec(spec: VmSpecInput) {
     kernelArgs: spec.kernelArgs,
     limits: { cpuMillis: spec.cpuMillis, vmmOverheadMib: 0 },
     labels: { ...spec.labels },
+    ...(spec.diskMustExist ? { diskMustExist: true } : {}),
   };
 }
 
@@ -294,8 +295,11 @@ export class GrpcAgentClient implements AgentClient {
   resumeSuspendedVm(ref: VmRef) {
     return this.refCall("ResumeSuspendedVm", this.client.resumeSuspendedVm, ref, {}, 120_000);
   }
-  async destroyVm(ref: VmRef): Promise<void> {
-    await this.call("DestroyVm", this.client.destroyVm as Unary<unknown, unknown>, { ref });
+  async destroyVm(ref: VmRef, opts: { deleteDisk?: boolean } = {}): Promise<void> {
+    await this.call("DestroyVm", this.client.destroyVm as Unary<unknown, unknown>, {
+      ref,
+      ...(opts.deleteDisk ? { deleteDisk: true } : {}),
+    });
   }
   async getVm(vmId: string): Promise<VmStatus | null> {
     try {

@@ -57,13 +57,16 @@ beforeEach(async () => {
   await h.db.event.deleteMany();
 });
 
-/** Registers a node through the agents' endpoint (no agent listens on its address). */
-async function node(name: string, memoryMiB = 4096, labels: Record<string, string> = {}): Promise<string> {
+/**
+ * Registers a node through the agents' endpoint (no agent listens on its address), keeping disks
+ * locally or on the shared storage `sharedStorage` names.
+ */
+async function node(name: string, memoryMiB = 4096, sharedStorage?: string): Promise<string> {
   const r = await h.call(AGENT_TOKEN, "POST", "/v1/nodes/register", {
     name,
     grpcAddress: `127.0.0.1:${await freePort()}`,
     capacity: { cpus: 8, memoryBytes: memoryMiB * MiB, diskBytes: 100_000 * MiB },
-    labels,
+    ...(sharedStorage ? { storage: { backend: "shared", id: sharedStorage } } : {}),
   });
   expect(r.status).toBe(200);
   return r.body.nodeId;
@@ -72,7 +75,12 @@ async function node(name: string, memoryMiB = 4096, labels: Record<string, strin
 async function vps(
   nodeId: string,
   name: string,
-  opts: { state?: "running" | "stopped" | "unknown"; imageId?: string; memoryMiB?: number } = {},
+  opts: {
+    state?: "running" | "stopped" | "unknown";
+    imageId?: string;
+    memoryMiB?: number;
+    diskStorageId?: string;
+  } = {},
 ) {
   return h.db.vps.create({
     data: {
@@ -87,6 +95,7 @@ async function vps(
       memoryBytes: BigInt((opts.memoryMiB ?? 64) * MiB),
       diskBytes: 0n,
       cpuShare: 10,
+      diskStorageId: opts.diskStorageId ?? null,
     },
   });
 }
@@ -383,24 +392,82 @@ describe("node failure", () => {
     expect(enqueued).toHaveLength(4);
   });
 
-  it("restarts a shared-storage VPS with a disk, and waits when nothing has room", async () => {
-    const dead = await node("dead", 4096, { storage: "shared" });
-    const small = await node("small", 100);
-    await vps(dead, "big", { imageId: linuxImageId, memoryMiB: 512 });
-    await vps(dead, "disk", { imageId: linuxImageId });
+  it("restarts a VPS whose disk is on shared storage from it, only where that storage is mounted", async () => {
+    const dead = await node("dead", 4096, "storage-1");
+    const small = await node("small", 100, "storage-1");
+    // Room, but not where the disks are: never chosen for them.
+    await node("local-roomy", 8192);
+    await node("other-storage", 8192, "storage-2");
+    const dto = (await h.call(op(), "GET", `/v1/nodes/${dead}`)).body;
+    expect(dto.storage).toEqual({ backend: "shared", id: "storage-1" });
+    await vps(dead, "big", { imageId: linuxImageId, memoryMiB: 512, diskStorageId: "storage-1" });
+    await vps(dead, "disk", { imageId: linuxImageId, diskStorageId: "storage-1" });
+    // Placed on the shared node before its disk was there (made locally): stays down.
+    await vps(dead, "local-disk", { imageId: linuxImageId });
     await silence(dead, 60_000);
     const r = await runRecovery(deps);
     expect(r.restarted.map((x) => x.to)).toEqual(["small"]);
     const big = await h.db.vps.findFirstOrThrow({ where: { name: "big" } });
     expect(big).toMatchObject({ state: "unknown", nodeId: dead });
     expect(big.stateReason).toMatch(/^node dead failed; waiting for room elsewhere/);
-    expect(await h.db.vps.findFirstOrThrow({ where: { name: "disk" } })).toMatchObject({
+    const disk = await h.db.vps.findFirstOrThrow({ where: { name: "disk" } });
+    expect(disk).toMatchObject({
       state: "provisioning",
       nodeId: small,
+      epoch: 2,
+      diskStorageId: "storage-1",
     });
-    // Room appears: it goes then.
-    await node("roomy");
+    const evs = await h.db.event.findMany({ where: { resourceId: disk.id, type: "vps.recovered" } });
+    expect(evs).toHaveLength(1);
+    expect(evs[0]!.message).toBe(
+      "node dead failed: cold-restarted on small from its disk on shared storage (epoch 1 → 2)",
+    );
+    expect(evs[0]!.details).toMatchObject({ disk: "shared", storageId: "storage-1" });
+    const local = await h.db.vps.findFirstOrThrow({ where: { name: "local-disk" } });
+    expect(local).toMatchObject({ state: "unknown", nodeId: dead, epoch: 1 });
+    expect(local.stateReason).toMatch(/disk is local to it: down until the node returns/);
+    // Room appears where the disk is: it goes then.
+    await node("roomy", 4096, "storage-1");
     expect((await runRecovery(deps)).restarted.map((x) => x.to)).toEqual(["roomy"]);
+  });
+
+  it("keeps a shared-disk VPS down when no other node mounts its storage", async () => {
+    const dead = await node("dead", 4096, "storage-1");
+    await node("elsewhere", 4096, "storage-2");
+    await vps(dead, "alone", { imageId: linuxImageId, diskStorageId: "storage-1" });
+    await silence(dead, 60_000);
+    expect((await runRecovery(deps)).restarted).toEqual([]);
+    const v = await h.db.vps.findFirstOrThrow({ where: { name: "alone" } });
+    expect(v).toMatchObject({ state: "unknown", nodeId: dead, epoch: 1 });
+    expect(v.stateReason).toMatch(/no other node mounts the shared storage its disk is on/);
+  });
+
+  it("records where a VPS's disk is when it is placed and when it migrates", async () => {
+    const shared = await node("shared-a", 4096, "storage-1");
+    const local = await node("local-b", 4096);
+    const v = await vps(shared, "mover", { imageId: linuxImageId, diskStorageId: "storage-1" });
+    for (const [to, want] of [
+      [local, null],
+      [shared, "storage-1"],
+    ] as const) {
+      const cur = await h.db.vps.findUniqueOrThrow({ where: { id: v.id } });
+      const m = await h.db.migration.create({
+        data: {
+          vpsId: v.id,
+          sourceNodeId: cur.nodeId!,
+          targetNodeId: to,
+          sourceEpoch: cur.epoch,
+          targetEpoch: cur.epoch + 1,
+          state: "committing",
+        },
+      });
+      await h.db.vps.update({ where: { id: v.id }, data: { action: "migrate", actionId: m.id } });
+      await finishMigration(h.db, m.id, { state: "completed", actor: { type: "system", id: null } });
+      expect(await h.db.vps.findUniqueOrThrow({ where: { id: v.id } })).toMatchObject({
+        nodeId: to,
+        diskStorageId: want,
+      });
+    }
   });
 });
 

@@ -2,12 +2,15 @@
  * Node failure. The node-health job marks a node whose heartbeats stop as unreachable (and its
  * VPSes unknown). Here, after a grace period on top of that deadline, the node is fenced, and:
  *
- * - a VPS that can live without the dead node's disk — its image has no disk, or the node keeps
- *   disks on shared storage (node label `storage=shared`, the agent's configuration) — and that
- *   was running is cold-restarted elsewhere, exactly once: the move unknown → provisioning with a
- *   new node and epoch + 1 is one conditional update, and the provisioning job boots it there.
- *   The epoch bump is the revocation: the dead node's copy carries the old epoch, so when the
- *   node returns its VM is stale and is destroyed, never resumed.
+ * - a VPS that can live without the dead node — its image has no disk, or its disk is on shared
+ *   storage (Vps.diskStorageId: the storage its node reported when the disk was made or moved
+ *   there) — and that was running is cold-restarted elsewhere, exactly once: the move unknown →
+ *   provisioning with a new node and epoch + 1 is one conditional update, and the provisioning job
+ *   boots it there: a shared-disk VPS only on a node that mounts the same storage, from its disk
+ *   (the agent refuses to make a fresh one, DISK_NOT_FOUND). The epoch bump is the revocation: the
+ *   dead node's copy carries the old epoch, so when the node returns its VM is stale and is
+ *   destroyed, never resumed (its agent keeps the shared disk); on the storage, the new epoch
+ *   owns the disk, and a stale VMM still running there stops itself (the agents' disk leases).
  * - a VPS whose disk was local to the dead node stays down (unknown, with the reason) until the
  *   node returns: it is never silently recreated empty. Its epoch is kept, so the VM the node
  *   still holds, if any, is the one copy and comes back as it is.
@@ -56,14 +59,6 @@ const WAS_RUNNING: readonly string[] = [
   "provisioning",
 ];
 
-/** Node label that says the agent keeps VM disks on storage every node mounts. */
-export const SHARED_STORAGE_LABEL = { key: "storage", value: "shared" } as const;
-
-function sharedStorage(node: Pick<Node, "labels">): boolean {
-  const labels = node.labels as Record<string, unknown> | null;
-  return labels?.[SHARED_STORAGE_LABEL.key] === SHARED_STORAGE_LABEL.value;
-}
-
 export async function runRecovery(deps: RecoveryDeps, now = Date.now()): Promise<RecoveryResult> {
   const fenced = await fenceSilentNodes(deps, now);
   const readmitted = await readmitReturnedNodes(deps, now);
@@ -93,7 +88,7 @@ async function fenceSilentNodes(deps: RecoveryDeps, now: number): Promise<string
         fromState: "unreachable",
         toState: "fenced",
         message: `no heartbeat since ${n.lastHeartbeatAt?.toISOString() ?? "registration"}: fenced; VPSes that can restart elsewhere get a new epoch there, so this node's copies are stale if it returns`,
-        details: { sharedStorage: sharedStorage(n) },
+        details: { storage: n.storageBackend, storageId: n.storageId },
       });
       return true;
     });
@@ -198,10 +193,16 @@ async function recoverVpses(
       if (r.vms.some((vm) => vm.vmId === v.id && vm.epoch === v.epoch)) continue;
     }
     const before = await stateBeforeUnknown(db, v.id);
-    const canRestart = !v.image.rootfsPath || sharedStorage(node);
+    // Diskless, or its disk outlives the node on shared storage; a local disk is the node's.
+    const disk: Disk = !v.image.rootfsPath
+      ? "none"
+      : v.diskStorageId
+        ? { storageId: v.diskStorageId }
+        : "local";
+    const canRestart = disk !== "local";
     const wasRunning = before !== null && WAS_RUNNING.includes(before);
     if (canRestart && wasRunning) {
-      const to = await restartElsewhere(deps, v.id, node, before, now);
+      const to = await restartElsewhere(deps, v.id, node, before, disk, now);
       if (to) restarted.push({ vpsId: v.id, from: node.name, to });
       continue;
     }
@@ -226,7 +227,7 @@ async function recoverVpses(
         actionId: null,
         // Nothing of it is left on a node that came back without it: release its reservation.
         ...(back ? { set: { nodeId: null } } : {}),
-        details: { node: node.name, stateBefore: before, localDisk: !canRestart },
+        details: { node: node.name, stateBefore: before, localDisk: !canRestart, disk },
       });
     });
     if (said) down.push(v.id);
@@ -239,11 +240,15 @@ async function recoverVpses(
  * lock; only if the row is still unknown on the dead node with no action (exactly once, however
  * many rounds race). Then the provisioning job creates and boots it there.
  */
+/** Where a VPS's disk is, for recovery. */
+type Disk = "none" | "local" | { readonly storageId: string };
+
 async function restartElsewhere(
   deps: RecoveryDeps,
   vpsId: string,
   dead: Node,
   before: string,
+  disk: Exclude<Disk, "local">,
   now: number,
 ): Promise<string | null> {
   const { db, policy } = deps;
@@ -255,7 +260,13 @@ async function restartElsewhere(
     const group = cur.placementGroupId
       ? await tx.placementGroup.findUnique({ where: { id: cur.placementGroupId } })
       : null;
-    const loads = await nodeLoads(tx, { groupId: group?.id ?? null });
+    let loads = await nodeLoads(tx, { groupId: group?.id ?? null });
+    if (disk !== "none") {
+      // Only where its disk is: nodes that mount the same shared storage.
+      const sharers = await tx.node.findMany({ where: { storageId: disk.storageId }, select: { id: true } });
+      const ids = new Set(sharers.map((n) => n.id));
+      loads = loads.filter((l) => ids.has(l.id));
+    }
     // The VPS still counts on the dead node; it does not hold a place in its group elsewhere.
     const members = loads.reduce((n, l) => n + (l.id === dead.id ? 0 : l.groupMembers), 0);
     const decision = place(
@@ -271,7 +282,10 @@ async function restartElsewhere(
       policy,
     );
     if (!decision.ok) {
-      const why = `node ${dead.name} failed; waiting for room elsewhere: ${decision.summary}`;
+      const why =
+        loads.length === 0 || (loads.length === 1 && loads[0]!.id === dead.id && dead.status !== "ready")
+          ? `node ${dead.name} failed; no other node mounts the shared storage its disk is on: down until one does or the node returns`
+          : `node ${dead.name} failed; waiting for room elsewhere: ${decision.summary}`;
       if (cur.stateReason !== why) {
         await moveVps(tx, cur, "unknown", {
           actor: SYSTEM,
@@ -284,11 +298,12 @@ async function restartElsewhere(
     }
     const target = loads.find((l) => l.id === decision.nodeId)!;
     const how = dead.status === "ready" ? "the node came back without it" : `node ${dead.name} failed`;
+    const from = disk === "none" ? "" : " from its disk on shared storage";
     const moved = await moveVps(tx, cur, "provisioning", {
       actor: SYSTEM,
       type: "vps.recovered",
       actionId: null,
-      reason: `${how}: cold-restarted on ${target.name} (epoch ${cur.epoch} → ${cur.epoch + 1})`,
+      reason: `${how}: cold-restarted on ${target.name}${from} (epoch ${cur.epoch} → ${cur.epoch + 1})`,
       set: {
         nodeId: target.id,
         epoch: { increment: 1 },
@@ -303,7 +318,8 @@ async function restartElsewhere(
         toNodeId: target.id,
         stateBefore: before,
         epoch: cur.epoch + 1,
-        sharedStorage: sharedStorage(dead),
+        disk: disk === "none" ? "none" : "shared",
+        ...(disk !== "none" ? { storageId: disk.storageId } : {}),
       },
     });
     return moved ? target.name : null;

@@ -58,6 +58,7 @@ export function nodeDto(n: Node, reserved: NodeReservation): z.infer<typeof Node
     status: n.status,
     maintenance: n.maintenance,
     labels: (n.labels ?? {}) as Record<string, string>,
+    storage: { backend: n.storageBackend, id: n.storageId ?? "" },
     agentVersion: n.agentVersion,
     capacity: { cpus: n.cpus, memoryBytes: Number(n.memoryBytes), diskBytes: Number(n.diskBytes) },
     reserved,

@@ -86,6 +86,12 @@ export const ListVpsQuery = PageQuery.extend({
 
 export const ActionParams = z.object({ id, action: VpsActionSchema });
 
+const NodeStorage = z.object({
+  backend: z.enum(["local", "shared"]),
+  /** The shared storage's identity; "" for local. */
+  id: z.string().max(100),
+});
+
 export const NodeSchema = z
   .object({
     id,
@@ -94,6 +100,9 @@ export const NodeSchema = z
     status: z.enum(["ready", "unreachable", "fenced"]),
     maintenance: z.boolean(),
     labels: z.record(z.string(), z.string()),
+    storage: NodeStorage.describe(
+      "where the node keeps VM disks: local (its own disk) or shared (storage every node with the same id mounts)",
+    ),
     agentVersion: z.string(),
     capacity: z.object({
       cpus: z.number().int(),
@@ -132,6 +141,10 @@ export const RegisterNodeBody = z.object({
     diskBytes: z.number().int().min(0),
   }),
   labels: z.record(z.string().max(100), z.string().max(200)).default({}),
+  // Agents before shared storage existed send none: their disks are local.
+  storage: NodeStorage.refine((s) => (s.backend === "shared") === (s.id !== ""), {
+    message: "shared storage has an id, local storage none",
+  }).default({ backend: "local", id: "" }),
   agentVersion: z.string().max(100).default(""),
   vms: z.array(VmReport).max(10_000).default([]),
 });

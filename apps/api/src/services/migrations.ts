@@ -188,6 +188,15 @@ export async function finishMigration(db: Db, migrationId: string, f: FinishInpu
   return db.$transaction(async (tx) => finishIn(tx, migrationId, f));
 }
 
+/** Where a VPS of `imageId` placed on `nodeId` has its disk: the node's shared storage, or null. */
+async function diskStorageOn(tx: Tx, nodeId: string, imageId: string): Promise<string | null> {
+  const [node, image] = await Promise.all([
+    tx.node.findUnique({ where: { id: nodeId }, select: { storageBackend: true, storageId: true } }),
+    tx.image.findUnique({ where: { id: imageId }, select: { rootfsPath: true } }),
+  ]);
+  return node?.storageBackend === "shared" && image?.rootfsPath ? node.storageId : null;
+}
+
 export async function finishIn(tx: Tx, migrationId: string, f: FinishInput): Promise<boolean> {
   const m = await tx.migration.findUnique({ where: { id: migrationId } });
   if (!m || m.finishedAt) return false;
@@ -208,6 +217,9 @@ export async function finishIn(tx: Tx, migrationId: string, f: FinishInput): Pro
   if (v && v.actionId === m.id) {
     const back = (f.vpsState ?? m.vpsState) as VpsState;
     const completed = f.state === "completed";
+    // The disk is where the target keeps disks now: its shared storage (the same file when the
+    // source shares it, a copy otherwise), or its own disk.
+    const diskStorageId = completed ? await diskStorageOn(tx, m.targetNodeId, v.imageId) : null;
     await moveVps(tx, v, back, {
       actor: f.actor,
       type: completed ? "vps.migrated" : "vps.migration_ended",
@@ -217,7 +229,7 @@ export async function finishIn(tx: Tx, migrationId: string, f: FinishInput): Pro
         action: null,
         actionId: null,
         actionStartedAt: null,
-        ...(completed ? { nodeId: m.targetNodeId, epoch: m.targetEpoch } : {}),
+        ...(completed ? { nodeId: m.targetNodeId, epoch: m.targetEpoch, diskStorageId } : {}),
       },
       details: { migrationId: m.id, outcome: f.state },
     });

@@ -61,6 +61,8 @@ export class NodeService {
       memoryBytes: BigInt(body.capacity.memoryBytes),
       diskBytes: BigInt(body.capacity.diskBytes),
       labels: body.labels,
+      storageBackend: body.storage.backend,
+      storageId: body.storage.backend === "shared" ? body.storage.id : null,
       agentVersion: body.agentVersion,
       lastHeartbeatAt: now,
     };
@@ -74,7 +76,7 @@ export class NodeService {
           resourceId: created.id,
           type: "node.registered",
           toState: "ready",
-          details: { grpcAddress: body.grpcAddress, capacity: body.capacity },
+          details: { grpcAddress: body.grpcAddress, capacity: body.capacity, storage: body.storage },
         });
         return created;
       }
@@ -88,7 +90,7 @@ export class NodeService {
         type: "node.reregistered",
         fromState: existing.status,
         toState: status,
-        details: { grpcAddress: body.grpcAddress, agentVersion: body.agentVersion },
+        details: { grpcAddress: body.grpcAddress, agentVersion: body.agentVersion, storage: body.storage },
       });
       return updated;
     });

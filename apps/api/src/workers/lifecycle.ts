@@ -67,17 +67,28 @@ export async function runLifecycle(
       let leftBehind = false;
       // A node that is down cannot destroy anything now. Deleting must not wait for it: the VM it
       // still holds is destroyed as stale when the node reports it again (it never resumes).
+      // The VPS's disk on shared storage goes with it (deleteDisk): by its node, or, that node
+      // down, by any node that mounts the same storage.
       if (agent && node?.status === "ready") {
         try {
-          await agent.destroyVm(ref);
+          await agent.destroyVm(ref, { deleteDisk: true });
         } catch (err) {
           if (!isAgentError(err, "VM_NOT_FOUND")) {
             if (!(isAgentError(err) && err.retryable) || !isLastAttempt(attempt)) throw err;
             leftBehind = true;
           }
         }
-      } else if (agent) {
-        leftBehind = true;
+      } else {
+        leftBehind = agent !== null;
+        const sharer = v.diskStorageId ? await sharerOf(ctx, v.diskStorageId) : null;
+        if (sharer) {
+          try {
+            await sharer.destroyVm(ref, { deleteDisk: true });
+          } catch (err) {
+            if (isAgentError(err) && err.retryable && !isLastAttempt(attempt)) throw err;
+            ctx.log.warn({ err, vps: v.id }, "the VPS's disk on shared storage could not be deleted");
+          }
+        }
       }
       const done = await db.$transaction((tx) =>
         moveVps(tx, v, "deleted", {
@@ -115,6 +126,15 @@ export async function runLifecycle(
     await settle(ctx, v, job, await observedState(agent, v), `${job.action} failed: ${errorMessage(err)}`);
     return "failed";
   }
+}
+
+/** The agent of a ready node that mounts the shared storage `storageId` (null when none). */
+async function sharerOf(ctx: WorkerContext, storageId: string): Promise<AgentClient | null> {
+  const n = await ctx.db.node.findFirst({
+    where: { storageId, status: "ready" },
+    orderBy: { lastHeartbeatAt: "desc" },
+  });
+  return n ? ctx.agents.forNode(n) : null;
 }
 
 async function observedState(agent: AgentClient | null, v: Vps): Promise<VpsState> {

@@ -49,15 +49,21 @@ export async function reconcileOrphans(
   return requeued;
 }
 
-/** Destroys a VM a node should not be running (its VPS was deleted or placed elsewhere). */
+/**
+ * Destroys a VM a node should not be running (its VPS was deleted or placed elsewhere). Its disk
+ * on shared storage stays unless the VPS is deleted: the VPS restarted elsewhere runs on it.
+ */
 export async function destroyStaleVm(ctx: WorkerContext, vm: StaleVm): Promise<boolean> {
   const node = await ctx.db.node.findUnique({ where: { id: vm.nodeId } });
   if (!node) return false;
   // Judge again now, not by the heartbeat that queued this: the VPS may have moved there since.
   const v = await ctx.db.vps.findUnique({ where: { id: vm.vmId } });
   if ((v && !isStale(v, vm.nodeId, vm.epoch)) || v?.action) return false;
-  await ctx.agents.forNode(node).destroyVm({ vmId: vm.vmId, epoch: vm.epoch });
-  ctx.log.info({ node: node.name, vm: vm.vmId, epoch: vm.epoch }, "destroyed a stale VM");
+  // Its disk goes too only if this was the deleted VPS's last generation (a newer one owns the
+  // disk otherwise, and deleted it with the VPS).
+  const deleted = v?.state === "deleted" && vm.epoch >= v.epoch;
+  await ctx.agents.forNode(node).destroyVm({ vmId: vm.vmId, epoch: vm.epoch }, { deleteDisk: deleted });
+  ctx.log.info({ node: node.name, vm: vm.vmId, epoch: vm.epoch, deleted }, "destroyed a stale VM");
   return true;
 }
 

@@ -1,6 +1,6 @@
 import { errorMessage, SkiffError } from "@skiff/common";
 import { type AgentCallError, isAgentError, type VmSpecInput } from "../agents/agent-client.js";
-import type { Image, Vps } from "../db/client.js";
+import type { Db, Image, Vps } from "../db/client.js";
 import { place } from "../domain/placement.js";
 import type { ProvisionJob } from "../queues.js";
 import { nodeLoads, PLACEMENT_LOCK } from "../services/capacity.js";
@@ -52,8 +52,10 @@ export async function runProvision(
     const image = await db.image.findUniqueOrThrow({ where: { id: v.imageId } });
     const agent = ctx.agents.forNode(node);
     const ref = { vmId: v.id, epoch: v.epoch };
+    // A VPS that ran before (a cold restart after its node failed) comes back from its disk only.
+    const spec = { ...vmSpec(v, image), diskMustExist: await hasRun(db, v.id) };
     try {
-      await agent.createVm(ref, vmSpec(v, image), true);
+      await agent.createVm(ref, spec, true);
     } catch (err) {
       // VM_EXISTS: an earlier try got this far; make sure it runs.
       if (!isAgentError(err, "VM_EXISTS")) throw err;
@@ -72,6 +74,15 @@ export async function runProvision(
     await failProvision(ctx, job, errorMessage(err));
     return "error";
   }
+}
+
+/** True once the VPS has been running somewhere (its disk holds its data since). */
+async function hasRun(db: Db, vpsId: string): Promise<boolean> {
+  const e = await db.event.findFirst({
+    where: { resourceType: "vps", resourceId: vpsId, toState: "running" },
+    select: { id: true },
+  });
+  return e !== null;
 }
 
 export async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): Promise<Vps | null> {
@@ -99,18 +110,28 @@ export async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): P
     );
     if (!decision.ok) return { vps: null, noCapacity: decision.summary };
     const node = loads.find((l) => l.id === decision.nodeId)!;
+    // Its disk is made where the node keeps disks: on shared storage it outlives the node.
+    const [storage, image] = await Promise.all([
+      tx.node.findUniqueOrThrow({
+        where: { id: decision.nodeId },
+        select: { storageBackend: true, storageId: true },
+      }),
+      tx.image.findUniqueOrThrow({ where: { id: cur.imageId }, select: { rootfsPath: true } }),
+    ]);
+    const diskStorageId = storage.storageBackend === "shared" && image.rootfsPath ? storage.storageId : null;
     await moveVps(tx, cur, "provisioning", {
       actor: SYSTEM,
       type: "vps.placed",
       actionId: job.actionId,
       reason: null,
-      set: { nodeId: decision.nodeId, epoch: { increment: 1 } },
+      set: { nodeId: decision.nodeId, epoch: { increment: 1 }, diskStorageId },
       details: {
         node: node.name,
         nodeId: node.id,
         score: decision.score,
         candidates: decision.candidates,
         mode: policy.mode,
+        diskStorageId,
       },
     });
     return { vps: await tx.vps.findUniqueOrThrow({ where: { id: v.id } }) };
