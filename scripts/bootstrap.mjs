@@ -51,12 +51,21 @@ function findPostgresBin() {
   return versions.length ? join(base, versions[0], "bin") : null;
 }
 
+/** What `npm test` needs beyond `npm start`: QEMU, the reference machine guests are checked on. */
+const forTests = process.argv.includes("--test");
+
 function ensureSystemPackages() {
   const missing = [];
+  const why = [];
   if (!tryOutput("sh", ["-c", "command -v redis-server"])) missing.push("redis-server");
   if (!findPostgresBin()) missing.push("postgresql");
+  if (missing.length > 0) why.push("Skiff keeps its state in PostgreSQL and its queues in Redis");
+  if (forTests && !tryOutput("sh", ["-c", "command -v qemu-system-riscv32"])) {
+    missing.push("qemu-system-misc");
+    why.push("the tests check the guest images and ISA tests on QEMU, the reference machine");
+  }
   if (missing.length === 0) return;
-  log(`missing ${missing.join(" and ")}: Skiff keeps its state in PostgreSQL and its queues in Redis`);
+  log(`missing ${missing.join(", ")}: ${why.join("; ")}`);
   const isRoot = process.getuid?.() === 0;
   const sudo = !isRoot && tryOutput("sudo", ["-n", "true"]) !== null;
   if (!isRoot && !sudo) {
