@@ -3,7 +3,6 @@
  * three real node agents running VMs in hv-core (the agents' echo firmware as the guest image).
  */
 
-import { setTimeout as sleep } from "node:timers/promises";
 import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -351,58 +350,77 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     300_000,
   );
 
-  it.skipIf(!agentMigrates)(
-    "settles a migration whose API process was killed mid-way: one copy, the DB agrees",
-    async () => {
-      const v = (
-        await c.call("POST", "/v1/vps", { name: "crash-mover", plan: "fw", image: "echo" }, tenant.token)
-      ).body;
-      const before = await until(v.id, "running");
-      const tty = await openConsole(v.id);
-      tty.type("xy?");
-      await waitFor("count 3", async () => tty.text().includes("00000003"), 20_000);
-      tty.close();
-      // A bandwidth cap keeps the transfer in flight long enough to kill the worker during it.
-      const r = await c.call("POST", `/v1/vps/${v.id}/migrate`, { bandwidthBytesPerSec: 512 * 1024 });
-      expect(r.status, JSON.stringify(r.body)).toBe(202);
-      await waitFor("the transfer has started", async () => {
-        const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
-        return ["precopy", "stopcopy", "committing"].includes(m.state) || m.finishedAt !== null;
-      });
-      await c.api.stop("SIGKILL");
-      await c.startApi();
-      const done = await waitFor(
-        "the migration is settled after the restart",
-        async () => {
-          const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
-          return m.finishedAt ? m : undefined;
-        },
-        180_000,
-      );
-      expect(["completed", "rolled-back"]).toContain(done.state);
-      console.log(
-        `migration killed mid-way ended ${done.state} (${done.errorCode ?? "-"}: ${done.error ?? ""})`,
-      );
-      const after = await until(v.id, "running");
-      expect(after.nodeId).toBe(done.state === "completed" ? done.targetNodeId : before.nodeId);
-      expect(after.epoch).toBe(done.state === "completed" ? 2 : 1);
-      // The guest went on where it was, on whichever node the DB says.
-      const again = await openConsole(v.id);
-      again.type("?");
-      await waitFor("count 4", async () => again.text().includes("00000004"), 20_000);
-      again.close();
-      // Every node runs exactly the VMs the database places on it: no second copy anywhere.
-      await waitFor(
-        "agents and database agree",
-        async () => {
-          const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
-          return nodes.every((n) => n.usage.vmCount === n.reserved.vpsCount);
-        },
-        30_000,
-      );
-    },
-    300_000,
-  );
+  // The API (HTTP and workers) killed -9 while the destination prepares, and mid-transfer.
+  for (const [when, states] of [
+    ["while the destination prepares", ["preparing"]],
+    ["mid-transfer", ["precopy", "stopcopy", "committing"]],
+  ] as const) {
+    it.skipIf(!agentMigrates)(
+      `settles a migration whose API process was killed ${when}: one copy, the DB agrees`,
+      async () => {
+        const v = (
+          await c.call(
+            "POST",
+            "/v1/vps",
+            { name: `crash-mover-${states[0]}`, plan: "fw", image: "echo" },
+            tenant.token,
+          )
+        ).body;
+        const before = await until(v.id, "running");
+        const tty = await openConsole(v.id);
+        tty.type("xy?");
+        await waitFor("count 3", async () => tty.text().includes("00000003"), 20_000);
+        tty.close();
+        // A bandwidth cap keeps the transfer in flight long enough to kill the worker during it.
+        const r = await c.call("POST", `/v1/vps/${v.id}/migrate`, { bandwidthBytesPerSec: 512 * 1024 });
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        const seen = await waitFor(
+          `the migration ${when}`,
+          async () => {
+            const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
+            if ((states as readonly string[]).includes(m.state)) return m.state as string;
+            // Past the point (a slow poll): kill all the same, the outcome must hold.
+            const order = ["queued", "preparing", "precopy", "stopcopy", "committing"];
+            const past = m.finishedAt || order.indexOf(m.state) > order.indexOf(states.at(-1)!);
+            return past ? `${m.state} (past ${states.at(-1)})` : undefined;
+          },
+          60_000,
+        );
+        await c.api.stop("SIGKILL");
+        await c.startApi();
+        const done = await waitFor(
+          "the migration is settled after the restart",
+          async () => {
+            const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
+            return m.finishedAt ? m : undefined;
+          },
+          180_000,
+        );
+        expect(["completed", "rolled-back"]).toContain(done.state);
+        console.log(
+          `migration killed ${when} (seen ${seen}) ended ${done.state} (${done.errorCode ?? "-"}: ${done.error ?? ""})`,
+        );
+        const after = await until(v.id, "running");
+        expect(after.nodeId).toBe(done.state === "completed" ? done.targetNodeId : before.nodeId);
+        expect(after.epoch).toBe(done.state === "completed" ? 2 : 1);
+        // The guest went on where it was, on whichever node the DB says.
+        const again = await openConsole(v.id);
+        again.type("?");
+        await waitFor("count 4", async () => again.text().includes("00000004"), 20_000);
+        again.close();
+        // Every node runs exactly the VMs the database places on it: no second copy anywhere.
+        await waitFor(
+          "agents and database agree",
+          async () => {
+            const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
+            return nodes.every((n) => n.usage.vmCount === n.reserved.vpsCount);
+          },
+          30_000,
+        );
+      },
+      300_000,
+    );
+  }
 
   it("finishes a provisioning whose API process was killed mid-job, exactly once", async () => {
     const created = await Promise.all(
@@ -411,7 +429,18 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       ),
     );
     // Kill -9 the API (HTTP and workers) while the jobs are in flight, then start it again.
-    await sleep(150);
+    await waitFor(
+      "a provisioning job in flight",
+      async () => {
+        const states = await Promise.all(
+          created.map(
+            async (r) => (await c.call("GET", `/v1/vps/${r.body.id}`, undefined, tenant.token)).body.state,
+          ),
+        );
+        return states.includes("provisioning") || states.includes("pending");
+      },
+      10_000,
+    );
     await c.api.stop("SIGKILL");
     await c.startApi();
     const running = await Promise.all(created.map((r) => until(r.body.id, "running", 120_000)));
@@ -428,5 +457,14 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       (v: Json) => v.nodeId !== null,
     ).length;
     expect(reserved).toBe(live);
+    // And the agents run exactly those VMs: a retried job never created a second one.
+    await waitFor(
+      "agents report what the database places on them",
+      async () => {
+        const fresh = (await c.call("GET", "/v1/nodes")).body.items as Json[];
+        return fresh.every((n) => n.usage.vmCount === n.reserved.vpsCount);
+      },
+      30_000,
+    );
   }, 240_000);
 });
