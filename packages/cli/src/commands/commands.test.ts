@@ -10,7 +10,7 @@ import type {
 } from "../types.js";
 import { renderBalancerView, renderDryRun, settingsPatch } from "./balancer.js";
 import { closeError, consoleUrl, ESCAPE_BYTE, splitAtEscape } from "./console.js";
-import { eventLine, sinceToIso } from "./events.js";
+import { EventFollower, eventLine, sinceToIso } from "./events.js";
 import { describeMigration, migrationTable } from "./migrations.js";
 import { drainLine, nodeTable } from "./nodes.js";
 import { vpsStatusLine, vpsTable } from "./vps.js";
@@ -77,6 +77,22 @@ describe("nodes output", () => {
 });
 
 describe("events", () => {
+  it("--follow prints an event that committed after later ones, and nothing twice", () => {
+    const t0 = Date.parse("2026-12-02T10:00:00Z");
+    const ev = (id: number, s: number) =>
+      ({ id: String(id), at: new Date(t0 + s * 1000).toISOString() }) as SkiffEvent;
+    const f = new EventFollower(t0, 10_000);
+    // Poll 1 sees 1 and 3; event 2's transaction has not committed yet.
+    expect(f.take([ev(1, 1), ev(3, 2)]).map((e) => e.id)).toEqual(["1", "3"]);
+    expect(f.from).toBe(t0);
+    // Poll 2 re-reads the window: 2 has appeared, 4 is new; 1 and 3 are not printed again.
+    expect(f.take([ev(1, 1), ev(2, 1), ev(3, 2), ev(4, 30)]).map((e) => e.id)).toEqual(["2", "4"]);
+    // The window trails the newest event; ids before it are forgotten, never read again.
+    expect(f.from).toBe(t0 + 20_000);
+    f.prune();
+    expect(f.take([ev(4, 30), ev(5, 31)]).map((e) => e.id)).toEqual(["5"]);
+  });
+
   it("prints one line per event with its state change", () => {
     const e: SkiffEvent = {
       id: "7",

@@ -45,32 +45,73 @@ async function filters(ctx: Context) {
 }
 
 /**
- * Follows the log by polling `afterId` (event ids are a sequence, so nothing is missed or
- * repeated). Starts at --since, or now. Runs until interrupted.
+ * What --follow prints of each poll. Event ids are taken when a transaction inserts but become
+ * visible when it commits, so a longer transaction's event can appear after later ids were
+ * printed: following by id alone would skip it. So each poll re-reads a trailing window (by the
+ * event's time: its transaction's start in PostgreSQL) and this prints only ids not printed yet.
  */
+export class EventFollower {
+  private readonly printed = new Map<string, number>();
+  private newest: number;
+
+  constructor(
+    private readonly start: number,
+    private readonly windowMs = 10_000,
+  ) {
+    this.newest = start;
+  }
+
+  /** Where the next poll starts (ms since the epoch). */
+  get from(): number {
+    return Math.max(this.start, this.newest - this.windowMs);
+  }
+
+  /** The events of a page not printed before, in the page's order. */
+  take(items: readonly SkiffEvent[]): SkiffEvent[] {
+    const fresh: SkiffEvent[] = [];
+    for (const e of items) {
+      const at = Date.parse(e.at);
+      this.newest = Math.max(this.newest, at);
+      if (this.printed.has(e.id)) continue;
+      this.printed.set(e.id, at);
+      fresh.push(e);
+    }
+    return fresh;
+  }
+
+  /** Forgets ids that fell out of the window (they are never read again). */
+  prune(): void {
+    const from = this.from;
+    for (const [id, at] of this.printed) if (at < from) this.printed.delete(id);
+  }
+}
+
+/** Follows the log from --since (or now) until interrupted, each event printed once. */
 async function follow(ctx: Context): Promise<number> {
   const query = await filters(ctx);
   const intervalMs = durationMsOpt(ctx.args.values, "interval") ?? 1000;
-  let since: string | undefined = query.since ?? new Date().toISOString();
-  let afterId: string | undefined;
+  const follower = new EventFollower(Date.parse(query.since ?? new Date().toISOString()));
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
     while (!stop.signal.aborted) {
-      const page = await ctx.api.get<Page<SkiffEvent>>("/v1/events", {
-        ...query,
-        since: afterId ? undefined : since,
-        afterId,
-        limit: 500,
-      });
-      for (const e of page.items) ctx.io.out(ctx.json ? `${JSON.stringify(e)}\n` : eventLine(e));
-      if (page.items.length > 0) {
-        afterId = page.items[page.items.length - 1]!.id;
-        since = undefined;
-      }
-      if (page.nextCursor) continue; // more right away
+      const since = new Date(follower.from).toISOString();
+      let afterId: string | undefined;
+      do {
+        const page = await ctx.api.get<Page<SkiffEvent>>("/v1/events", {
+          ...query,
+          since,
+          afterId,
+          limit: 500,
+        });
+        for (const e of follower.take(page.items)) {
+          ctx.io.out(ctx.json ? `${JSON.stringify(e)}\n` : eventLine(e));
+        }
+        afterId = page.nextCursor ?? undefined;
+      } while (afterId && !stop.signal.aborted);
+      follower.prune();
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
     }
   } finally {
