@@ -6,7 +6,15 @@
 import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { built, type Cluster, root, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+import {
+  built,
+  type Cluster,
+  openApiConsole,
+  root,
+  startCluster,
+  waitFor,
+  writeEchoFirmware,
+} from "./api-cluster.js";
 
 /** Live migration needs the agent's migration side (apps/node-agent/src/migration). */
 const agentMigrates = builtForTests(root, ["apps/node-agent/dist/migration"]);
@@ -45,25 +53,8 @@ async function until(id: string, state: string, timeoutMs = 60_000): Promise<Jso
   }
 }
 
-/** A console over the API's WebSocket: what it printed so far, and typing. */
-async function openConsole(id: string): Promise<{ text(): string; type(s: string): void; close(): void }> {
-  const ws = new WebSocket(`${c.url.replace("http", "ws")}/v1/vps/${id}/console`, {
-    headers: { authorization: `Bearer ${tenant.token}` },
-  });
-  let text = "";
-  ws.on("message", (data, isBinary) => {
-    if (isBinary) text += Buffer.from(data as Buffer).toString("utf8");
-  });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  return {
-    text: () => text,
-    type: (s) => ws.send(Buffer.from(s), { binary: true }),
-    close: () => ws.close(),
-  };
-}
+/** A console over the API's WebSocket, as the tenant. */
+const openConsole = (id: string) => openApiConsole(c, id, tenant.token);
 
 async function act(id: string, action: string): Promise<Json> {
   const r = await c.call("POST", `/v1/vps/${id}/actions/${action}`, undefined, tenant.token);

@@ -16,6 +16,7 @@ import {
   startTestServices,
   waitUntil,
 } from "@skiff/devkit";
+import WebSocket from "ws";
 
 export const root = join(import.meta.dirname, "..", "..");
 const API_MAIN = join(root, "apps/api/dist/main.js");
@@ -214,4 +215,30 @@ export async function waitFor<T>(
     { timeoutMs },
   );
   return value as T;
+}
+
+/** A VPS's serial console over the API's WebSocket: what it printed so far, and typing. */
+export interface ApiConsole {
+  text(): string;
+  type(s: string): void;
+  close(): void;
+}
+
+export async function openApiConsole(c: Cluster, id: string, token: string): Promise<ApiConsole> {
+  const ws = new WebSocket(`${c.url.replace("http", "ws")}/v1/vps/${id}/console`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  let text = "";
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) text += Buffer.from(data as Buffer).toString("utf8");
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return {
+    text: () => text,
+    type: (s) => ws.send(Buffer.from(s), { binary: true }),
+    close: () => ws.close(),
+  };
 }

@@ -11,8 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { built, type Cluster, startCluster, waitFor } from "./api-cluster.js";
+import { built, type Cluster, openApiConsole, startCluster, waitFor } from "./api-cluster.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API
 type Json = any;
@@ -34,36 +33,25 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The serial console over the API's WebSocket. */
+/** The serial console over the API's WebSocket, with a way to run a shell command. */
 async function openConsole(id: string) {
-  const ws = new WebSocket(`${c.url.replace("http", "ws")}/v1/vps/${id}/console`, {
-    headers: { authorization: `Bearer ${c.operatorToken}` },
-  });
-  let text = "";
-  ws.on("message", (data, isBinary) => {
-    if (isBinary) text += Buffer.from(data as Buffer).toString("utf8");
-  });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
+  const con = await openApiConsole(c, id, c.operatorToken);
   return {
-    text: () => text,
+    ...con,
     /** Types a command and waits for a line of its output (not the echo of what was typed). */
     async run(cmd: string, line: string, timeoutMs = 30_000) {
       // Typing before the shell reads is lost: wait for its prompt (replayed, or once it boots).
-      await waitFor(`${id} at the prompt`, async () => text.includes("skiff# ") || undefined, 120_000);
-      const mark = text.length;
-      ws.send(Buffer.from(`${cmd}\n`), { binary: true });
+      await waitFor(`${id} at the prompt`, async () => con.text().includes("skiff# ") || undefined, 120_000);
+      const mark = con.text().length;
+      con.type(`${cmd}\n`);
       await waitFor(
         `"${cmd}" prints ${line}`,
-        async () => text.slice(mark).includes(`\n${line}\r\n`) || undefined,
+        async () => con.text().slice(mark).includes(`\n${line}\r\n`) || undefined,
         timeoutMs,
       ).catch((err: Error) => {
-        throw new Error(`${err.message}\n--- console ---\n${text.slice(-1500)}`);
+        throw new Error(`${err.message}\n--- console ---\n${con.text().slice(-1500)}`);
       });
     },
-    close: () => ws.close(),
   };
 }
 
