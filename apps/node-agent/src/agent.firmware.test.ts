@@ -1,8 +1,10 @@
 /**
  * The agent end to end with real processes on 127.0.0.1: an agent, one VMM process per VM, the
- * hv-core Machine running a firmware-mode echo guest (src/testing/echo-firmware.ts).
+ * hv-core Machine running a firmware-mode echo guest (src/testing/echo-firmware.ts), and guests
+ * that load their host beside it (src/testing/load-guests.ts): a runaway writer, a console flood,
+ * a guest making all its RAM resident.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +23,11 @@ import {
   vmmPid,
   waitUntil,
 } from "./testing/harness.js";
+import { CpuWindow, floodFirmware, hogFirmware, loadVm, writerFirmware } from "./testing/load-guests.js";
+import { rssOf } from "./vmm/process.js";
 
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tmp = makeTempDir("skiff-agent-");
 let agent: AgentProcess;
 let client: ReturnType<typeof agentClient>;
@@ -232,32 +238,164 @@ describe("node agent with firmware guests", () => {
     await call(client, "destroyVm", { ref: { vmId: "stats", epoch: 1 } });
   });
 
-  it("holds a runaway guest to its CPU share and a VMM over its memory cap is stopped", async () => {
+  it("holds a runaway guest to its CPU cap while its neighbour answers; NodeStats shows each one's CPU share and dirty pages", async () => {
+    await call(client, "createVm", loadVm(tmp.path, "runaway", writerFirmware(1 << 20), { cpuMillis: 250 }));
+    await call(client, "createVm", firmwareVm(tmp.path, "quiet"));
+    const runaway = new ConsoleViewer(client, "runaway", 1);
+    const quiet = new ConsoleViewer(client, "quiet", 1);
+    await Promise.all([runaway.waitFor("writer"), quiet.waitFor("fw ready")]);
+    const pid = { runaway: vmmPid(agent.dataDir, "runaway"), quiet: vmmPid(agent.dataDir, "quiet") };
+    // Past the first usage samples (boot; the ELF load dirties pages), then 4 s of /proc: long
+    // enough that 10 ms ticks and a noisy host average out.
+    await sleep(2500);
+    const window = new CpuWindow([pid.runaway, pid.quiet]);
+    const echoMs: number[] = [];
+    for (let i = 0; window.seconds() < 4; i++) {
+      const t = performance.now();
+      quiet.type(`<${i}>`);
+      await quiet.waitFor(`<${i}>`);
+      echoMs.push(performance.now() - t);
+      await sleep(200);
+    }
+    const cpu = window.shares();
+    const stats = await call(client, "nodeStats", {});
+    const usage = Object.fromEntries(stats.vms.map((v) => [v.vmId, v]));
+    console.log(
+      `runaway capped at 250 millicores: /proc ${cpu.get(pid.runaway)!.toFixed(3)}, NodeStats ` +
+        `${usage.runaway!.cpuShare.toFixed(3)}, ${usage.runaway!.dirtyPagesPerSec.toFixed(0)} dirty pages/s; ` +
+        `neighbour /proc ${cpu.get(pid.quiet)!.toFixed(3)}, NodeStats ${usage.quiet!.cpuShare.toFixed(3)}, ` +
+        `${usage.quiet!.dirtyPagesPerSec.toFixed(1)} dirty pages/s, echo ${Math.round(Math.max(...echoMs))} ms at worst`,
+    );
+    // The cap is a ceiling on the whole VMM. A busy host can give it less (VMMs are niced), so the
+    // lower bound only says it runs.
+    expect(cpu.get(pid.runaway)!).toBeLessThanOrEqual(0.3);
+    expect(cpu.get(pid.runaway)!).toBeGreaterThan(0.1);
+    expect(cpu.get(pid.quiet)!).toBeLessThan(0.05);
+    // NodeStats reports what the VMMs use: the same figure as /proc, over its own shorter window.
+    expect(Math.abs(usage.runaway!.cpuShare - cpu.get(pid.runaway)!)).toBeLessThan(0.1);
+    expect(usage.quiet!.cpuShare).toBeLessThan(0.05);
+    // The writer stores into 240 pages a round, many rounds per 2 s sample; the neighbour none.
+    expect(usage.runaway!.dirtyPagesPerSec).toBeGreaterThan(50);
+    expect(usage.quiet!.dirtyPagesPerSec).toBeLessThan(1);
+
+    // The runaway's VMM killed: the neighbour never notices.
+    process.kill(pid.runaway, "SIGKILL");
+    await waitUntil("runaway crashed", async () => (await state("runaway")) === VmState.VM_STATE_CRASHED);
+    quiet.type("still-here");
+    await quiet.waitFor("still-here");
+    expect(isAlive(pid.quiet)).toBe(true);
+    for (const v of [runaway, quiet]) v.close();
+    for (const id of ["runaway", "quiet"]) await call(client, "destroyVm", { ref: { vmId: id, epoch: 1 } });
+  });
+
+  it("paces a guest that floods its console: its VMM stays small and within its CPU cap, the log bounded, the neighbour answers", async () => {
+    await call(client, "createVm", loadVm(tmp.path, "flood", floodFirmware(1 << 20), { cpuMillis: 250 }));
+    await call(client, "createVm", firmwareVm(tmp.path, "calm"));
+    const flood = new ConsoleViewer(client, "flood", 1);
+    const calm = new ConsoleViewer(client, "calm", 1);
+    // The banner is long gone from the 64 KiB replay by the time the viewer attaches.
+    await waitUntil("the replay", () => flood.text.length > 0);
+    await calm.waitFor("fw ready");
+    const pid = vmmPid(agent.dataDir, "flood");
+    await sleep(1000);
+    const window = new CpuWindow([pid]);
+    const received = flood.text.length;
+    let maxRss = 0;
+    for (let i = 0; window.seconds() < 5; i++) {
+      maxRss = Math.max(maxRss, rssOf(pid));
+      calm.type(`<${i}>`);
+      await calm.waitFor(`<${i}>`);
+      await sleep(200);
+    }
+    const seconds = window.seconds();
+    // Unpaced, this guest took its VMM to 300-470 MiB (ended by the memory cap within 2 s) and
+    // up to a whole core under a 250 millicore cap, with console.log chunks of 60 MiB.
+    const info = (await call(client, "getVm", { vmId: "flood" })).vm;
+    expect(info?.state, `flood VMM: ${info?.lastExit}, RSS up to ${maxRss >> 20} MiB`).toBe(
+      VmState.VM_STATE_RUNNING,
+    );
+    const cpu = window.shares().get(pid)!;
+    // The flood is NUL bytes (its RAM's data pages): one character each in the viewer's text.
+    const rate = (flood.text.length - received) / seconds;
+    const calmRss = rssOf(vmmPid(agent.dataDir, "calm"));
+    const logBytes = statSync(join(agent.dataDir, "vms", "flood", "console.log")).size;
+    console.log(
+      `console flood: ${(rate / MiB).toFixed(2)} MiB/s to a viewer, VMM ${cpu.toFixed(3)} of a core, ` +
+        `RSS ${(maxRss / MiB).toFixed(0)} MiB at most (neighbour ${(calmRss / MiB).toFixed(0)} MiB), ` +
+        `console.log ${(logBytes / MiB).toFixed(1)} MiB`,
+    );
+    expect(maxRss).toBeLessThan(calmRss + 64 * MiB);
+    expect(cpu).toBeLessThanOrEqual(0.3);
+    expect(rate).toBeLessThan(1.5 * MiB);
+    expect(rate).toBeGreaterThan(0.25 * MiB);
+    expect(logBytes).toBeLessThanOrEqual(4 * MiB);
+    expect(flood.ended).toBe(false);
+    expect((await call(client, "listVms", {})).vms.map((v) => v.state)).toEqual([
+      VmState.VM_STATE_RUNNING,
+      VmState.VM_STATE_RUNNING,
+    ]);
+    for (const v of [flood, calm]) v.close();
+    for (const id of ["flood", "calm"]) await call(client, "destroyVm", { ref: { vmId: id, epoch: 1 } });
+  });
+
+  it("ends a VMM whose guest's resident RAM takes it over its memory cap; its neighbours and the agent carry on", async () => {
+    const mem = 128 * MiB;
+    // 16 MiB above guest RAM is less than the VMM's own footprint: the VMM fits while its guest
+    // leaves the RAM untouched, and is over once the guest has made all of it resident.
     await call(
       client,
       "createVm",
-      firmwareVm(tmp.path, "runaway", 1, true, { firmware: "spin", cpuMillis: 250 }),
+      loadVm(tmp.path, "hog-tight", hogFirmware(mem), { memoryBytes: mem, vmmOverheadMib: 16 }),
     );
-    await call(client, "createVm", firmwareVm(tmp.path, "free", 1, true, { firmware: "spin" }));
-    await new Promise((r) => setTimeout(r, 4500));
-    const share = async (id: string) => (await call(client, "getVm", { vmId: id })).vm?.cpuShare ?? -1;
-    const capped = await share("runaway");
-    const uncapped = await share("free");
-    console.log(
-      `spinning guest: capped at 250 millicores uses ${capped.toFixed(2)}, uncapped ${uncapped.toFixed(2)}`,
-    );
-    expect(capped).toBeGreaterThan(0.1);
-    expect(capped).toBeLessThan(0.35);
-    expect(uncapped).toBeGreaterThan(0.5);
-    await call(client, "destroyVm", { ref: { vmId: "free", epoch: 1 } });
-    await call(client, "destroyVm", { ref: { vmId: "runaway", epoch: 1 } });
+    // With the default allowance a guest using all of its RAM is within the cap.
+    await call(client, "createVm", loadVm(tmp.path, "hog-roomy", hogFirmware(mem), { memoryBytes: mem }));
+    await call(client, "createVm", firmwareVm(tmp.path, "bystander"));
+    const tight = new ConsoleViewer(client, "hog-tight", 1);
+    const roomy = new ConsoleViewer(client, "hog-roomy", 1);
+    const bystander = new ConsoleViewer(client, "bystander", 1);
+    await Promise.all([
+      tight.waitFor("hog ready"),
+      roomy.waitFor("hog ready"),
+      bystander.waitFor("fw ready"),
+    ]);
+    const pid = { tight: vmmPid(agent.dataDir, "hog-tight"), roomy: vmmPid(agent.dataDir, "hog-roomy") };
+    // A memory sample (every 2 s) has seen the untouched guest: within its cap.
+    await sleep(2500);
+    const idleRss = rssOf(pid.tight);
+    expect(await state("hog-tight")).toBe(VmState.VM_STATE_RUNNING);
+    expect(idleRss).toBeLessThan(mem + 16 * MiB);
 
-    // 1 MiB allowed above guest RAM: the VMM's own footprint alone is over it.
-    await call(client, "createVm", firmwareVm(tmp.path, "hungry", 1, true, { vmmOverheadMib: 1 }));
-    await waitUntil("over the cap", async () => (await state("hungry")) === VmState.VM_STATE_CRASHED, {
+    tight.type("g");
+    roomy.type("g");
+    await roomy.waitFor("touched");
+    // The tight one may be ended before its last output reaches the viewer.
+    await waitUntil("hog-tight touched its RAM", () => tight.text.includes("touched") || tight.ended);
+    await waitUntil("hog-tight ended", async () => (await state("hog-tight")) === VmState.VM_STATE_CRASHED, {
       timeoutMs: 10_000,
     });
-    expect((await call(client, "getVm", { vmId: "hungry" })).vm?.lastExit).toMatch(/^fatal: out of memory/);
-    await call(client, "destroyVm", { ref: { vmId: "hungry", epoch: 1 } });
+    const info = (await call(client, "getVm", { vmId: "hog-tight" })).vm;
+    console.log(`hog-tight: RSS ${(idleRss / MiB).toFixed(0)} MiB untouched; ${info?.lastExit}`);
+    expect(info?.lastExit).toMatch(/^fatal: out of memory/);
+    await waitUntil("hog-tight's VMM gone", () => !isAlive(pid.tight));
+
+    bystander.type("still-here");
+    await bystander.waitFor("still-here");
+    // All of the roomy guest's RAM is resident, and a memory sample after that let it be.
+    expect(rssOf(pid.roomy)).toBeGreaterThan(mem);
+    await sleep(2500);
+    expect(await state("hog-roomy")).toBe(VmState.VM_STATE_RUNNING);
+    roomy.type("ok");
+    await roomy.waitFor("touched\nok");
+    const stats = await call(client, "nodeStats", {});
+    const ours = stats.vms.filter((v) => ["bystander", "hog-roomy", "hog-tight"].includes(v.vmId));
+    expect(ours.map((v) => [v.vmId, v.state]).sort()).toEqual([
+      ["bystander", VmState.VM_STATE_RUNNING],
+      ["hog-roomy", VmState.VM_STATE_RUNNING],
+      ["hog-tight", VmState.VM_STATE_CRASHED],
+    ]);
+    for (const v of [tight, roomy, bystander]) v.close();
+    for (const id of ["hog-tight", "hog-roomy", "bystander"]) {
+      await call(client, "destroyVm", { ref: { vmId: id, epoch: 1 } });
+    }
   });
 });

@@ -63,7 +63,7 @@ export interface VmmStatus {
   readonly pid: number;
   /** Guest instructions retired since this VMM booted/restored the guest. */
   readonly instret: number;
-  /** Share of one host core the vCPU thread was busy over the last sampling window. */
+  /** Share of one host core the VMM process (all its threads) used over the last second or so. */
   readonly cpuShare: number;
   readonly dirtyPagesPerSec: number;
   readonly rssBytes: number;

@@ -27,11 +27,44 @@ function post(msg: FromVcpu, transfer: ArrayBuffer[] = []): void {
   toMain?.postMessage(msg, transfer);
 }
 
+/**
+ * Console output is paced like a serial line (a fast one): CONSOLE_BYTES_PER_MS sustained, in
+ * bursts of up to CONSOLE_BURST_BYTES; a guest past its rate waits, as for a busy transmitter.
+ * Every byte costs the host outside the guest's CPU share (copies here, the console log and each
+ * viewer on the main thread): unpaced, a 1 MiB firmware guest looping on HTIF write (1 MiB a
+ * call) took its VMM past 400 MiB and up to a whole core while capped at a quarter of one.
+ */
+const CONSOLE_BYTES_PER_MS = (1024 * 1024) / 1000;
+const CONSOLE_BURST_BYTES = 256 * 1024;
+/**
+ * In Linux mode a console byte costs the guest an instruction at least (UART store, SBI
+ * putchar), so a run of `credit` instructions cannot write much past the credit. A firmware
+ * guest's HTIF write sends up to 1 MiB per poll, and hv-core polls HTIF once per 20 000
+ * instructions: a firmware run is one poll long at most.
+ */
+const FIRMWARE_MAX_BUDGET = 20_000;
+const maxBudget = data.spec.bootMode === "firmware" ? FIRMWARE_MAX_BUDGET : MAX_BUDGET;
+let outputBytes = 0;
+let outputCredit = CONSOLE_BURST_BYTES;
+let outputCreditAt = performance.now();
+
 let pending: Uint8Array[] = [];
 function wire(m: Machine): Machine {
   // The machine may reuse its buffer: keep a copy.
-  m.onConsoleOutput = (bytes) => pending.push(bytes.slice());
+  m.onConsoleOutput = (bytes) => {
+    pending.push(bytes.slice());
+    outputBytes += bytes.length;
+  };
   return m;
+}
+
+/** The console credit at `now`: refilled at the line rate (at most a burst), less what was written since. */
+function chargeOutput(now: number): number {
+  outputCredit =
+    Math.min(CONSOLE_BURST_BYTES, outputCredit + (now - outputCreditAt) * CONSOLE_BYTES_PER_MS) - outputBytes;
+  outputBytes = 0;
+  outputCreditAt = now;
+  return outputCredit;
 }
 function flushOutput(): void {
   if (pending.length === 0) return;
@@ -103,7 +136,7 @@ post({ t: "ready", instret: Number(machine.instret), atMs: performance.timeOrigi
 let paused = false;
 /** Guest time at pause: restored on resume so the guest's clock stands still while paused. */
 let pausedClock: StateRecord | undefined;
-let budget = 200_000;
+let budget = Math.min(200_000, maxBudget);
 let busyMs = 0;
 let statsAt = performance.now();
 let statsBusy = 0;
@@ -183,6 +216,12 @@ for (;;) {
     Atomics.wait(ctl, WAKE, seq, MAX_IDLE_WAIT_MS);
     continue;
   }
+  const credit = chargeOutput(performance.now());
+  if (credit < 0) {
+    // Over the console rate: wait for the line (commands still wake this thread and are served).
+    Atomics.wait(ctl, WAKE, seq, Math.min(-credit / CONSOLE_BYTES_PER_MS, 200));
+    continue;
+  }
   const t0 = performance.now();
   let exit: ExitReason;
   try {
@@ -201,10 +240,16 @@ for (;;) {
   busyMs += dt;
   if (exit.kind === "budget") {
     budget = Math.round(
-      Math.min(MAX_BUDGET, Math.max(MIN_BUDGET, budget * (SLICE_TARGET_MS / Math.max(dt, 1)))),
+      Math.min(maxBudget, Math.max(MIN_BUDGET, budget * (SLICE_TARGET_MS / Math.max(dt, 1)))),
     );
   }
   flushOutput();
+  // A guest that wrote lately runs in short slices, so that one slice cannot write much past its
+  // credit before the check above makes it wait.
+  const left = chargeOutput(t1);
+  if (left < CONSOLE_BURST_BYTES) {
+    budget = Math.min(budget, data.spec.bootMode === "firmware" ? MIN_BUDGET : Math.max(MIN_BUDGET, left));
+  }
   reportStats(t1);
   if (exit.kind === "idle") {
     const ms = Number.isFinite(exit.wakeInMs) ? Math.min(exit.wakeInMs, MAX_IDLE_WAIT_MS) : MAX_IDLE_WAIT_MS;
