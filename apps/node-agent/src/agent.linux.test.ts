@@ -1,7 +1,8 @@
 /**
  * The agent running the real Linux guest (guests/linux: kernel, initramfs with the `skiff# ` shell,
  * ext2 disk): several VMs booting at once, console, graceful stop through SysRq, suspend/resume
- * with the guest's `counter` continuing, an idle booted guest's CPU cost.
+ * with the guest's `counter` continuing, kill -9 of the agent under a running `counter &`, an idle
+ * booted guest's CPU cost.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -76,7 +77,8 @@ describe.skipIf(!existsSync(LINUX.kernel))("node agent with the Linux guest", ()
     for (const vm of stats.vms) {
       expect(vm.state).toBe(VmState.VM_STATE_RUNNING);
       console.log(
-        `idle ${vm.vmId}: cpu ${(vm.cpuShare * 100).toFixed(2)}% of a core, rss ${vm.vmmRssBytes >> 20} MiB`,
+        `idle ${vm.vmId}: cpu ${(vm.cpuShare * 100).toFixed(2)}% of a core, rss ${vm.vmmRssBytes >> 20} MiB, ` +
+          `${vm.dirtyPagesPerSec.toFixed(1)} dirty pages/s`,
       );
       expect(vm.cpuShare).toBeLessThan(0.05);
     }
@@ -109,11 +111,71 @@ describe.skipIf(!existsSync(LINUX.kernel))("node agent with the Linux guest", ()
     await after.waitFor(PROMPT, 30_000);
   }, 180_000);
 
+  it("kill -9 of the agent leaves a Linux VM running `counter &`; the next agent reattaches and the count goes on", async () => {
+    const v = consoles.get("linux-b")!;
+    const pid = { a: vmmPid(agent.dataDir, "linux-a"), b: vmmPid(agent.dataDir, "linux-b") };
+    const mark = v.text.length;
+    v.type("counter &\n");
+    await waitUntil("background counter running", () => counterLines(v.text.slice(mark)).length >= 5, {
+      timeoutMs: 60_000,
+    });
+    const job = /\[(\d+)\]/.exec(v.text.slice(mark))?.[1];
+    expect(job).toBeDefined();
+    const { port, dataDir } = agent;
+    client.close();
+    await agent.stop("SIGKILL");
+    await waitUntil("consoles cut with the agent", () => [...consoles.values()].every((c) => c.ended));
+    const seen = counterLines(v.text.slice(mark));
+    const lastSeen = seen[seen.length - 1]!;
+    expect(isAlive(pid.a)).toBe(true);
+    expect(isAlive(pid.b)).toBe(true);
+    // A second with no agent at all: the guest counts on (ten lines a second).
+    await new Promise((r) => setTimeout(r, 1000));
+
+    agent = await startAgent({ dataDir, port });
+    client = agentClient(port);
+    for (const [id, p] of [
+      ["linux-a", pid.a],
+      ["linux-b", pid.b],
+    ] as const) {
+      const vm = (await call(client, "getVm", { vmId: id })).vm;
+      expect(vm?.state).toBe(VmState.VM_STATE_RUNNING);
+      expect(vm?.ref?.epoch).toBe(1);
+      expect(vm?.vmmPid).toBe(p);
+    }
+    // A new viewer gets the VMM's recent screen, then live output: from the job's start, one run
+    // of consecutive numbers across the time no agent was there.
+    const fresh = new ConsoleViewer(client, "linux-b", 1);
+    const sinceJob = () => counterLines(fresh.text.slice(Math.max(0, fresh.text.lastIndexOf(`[${job}]`))));
+    await waitUntil("counter going on", () => (sinceJob().at(-1) ?? 0) >= lastSeen + 15, {
+      timeoutMs: 60_000,
+    });
+    const lines = sinceJob();
+    console.log(
+      `counter at ${lastSeen} when the agent was killed, ${lines.at(-1)} seen through the next one`,
+    );
+    expect(lines[0]).toBe(1);
+    for (let i = 1; i < lines.length; i++) expect(lines[i]).toBe(lines[i - 1]! + 1);
+    fresh.type(`kill ${job}\n`);
+    // Two spaces typed (and echoed by the tty), one printed by `echo`: only its output matches.
+    fresh.type("echo counter  stopped\n");
+    await fresh.waitFor("counter stopped", 30_000);
+    consoles.set("linux-b", fresh);
+    const a = new ConsoleViewer(client, "linux-a", 1);
+    // Its replay in before the next test counts boots in it.
+    await a.waitFor(PROMPT);
+    consoles.set("linux-a", a);
+  }, 180_000);
+
   it(
     "reboots a Linux guest in its VMM: RebootVm (hard reset) and the guest's own reboot",
     async () => {
       const v = consoles.get("linux-a")!;
-      const boots = () => v.text.split("Run /init as init process").length - 1;
+      // Boots since the one running now: this viewer attached after the agent restart, and its
+      // replay may or may not reach back to the first boot's messages.
+      const inits = () => v.text.split("Run /init as init process").length - 1;
+      const before = inits();
+      const boots = () => 1 + inits() - before;
       const pid = vmmPid(agent.dataDir, "linux-a");
       const r = await call(client, "rebootVm", { ref: { vmId: "linux-a", epoch: 1 } });
       expect(r.vm?.state).toBe(VmState.VM_STATE_RUNNING);
