@@ -41,15 +41,3 @@ export function echoFirmware(): Uint8Array {
   a.align(8).label("tohost").bytes(new Uint8Array(8)).label("fromhost").bytes(new Uint8Array(8));
   return elf32(BASE, BASE, a.assemble(), { tohost: a.address("tohost"), fromhost: a.address("fromhost") });
 }
-
-/** A guest that never idles: prints "spin" and loops forever (a runaway VM). */
-export function spinFirmware(): Uint8Array {
-  const a = new Asm(BASE);
-  const { ra, s0, a0, zero, t0 } = X;
-  a.lui(s0, 0x10000).la(a0, "banner").jal(ra, "puts");
-  a.label("spin").addi(t0, t0, 1).jal(zero, "spin");
-  a.label("puts").lbu(t0, a0, 0).beq(t0, zero, "ret").sb(t0, s0, 0).addi(a0, a0, 1).jal(zero, "puts");
-  a.label("ret").jalr(zero, ra, 0);
-  a.label("banner").bytes(Buffer.from("spin\n\0"));
-  return elf32(BASE, BASE, a.assemble(), {});
-}

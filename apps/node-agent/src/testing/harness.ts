@@ -12,7 +12,7 @@ import {
   NodeAgentClient,
   VmState,
 } from "@skiff/proto";
-import { echoFirmware, spinFirmware } from "./echo-firmware.js";
+import { echoFirmware } from "./echo-firmware.js";
 
 const AGENT_MAIN = join(import.meta.dirname, "..", "..", "dist", "main.js");
 export const REPO_ROOT = join(import.meta.dirname, "..", "..", "..", "..");
@@ -107,11 +107,10 @@ export function firmwareVm(
   vmId: string,
   epoch = 1,
   start = true,
-  opts: { firmware?: "echo" | "spin"; cpuMillis?: number; vmmOverheadMib?: number } = {},
+  opts: { cpuMillis?: number; vmmOverheadMib?: number } = {},
 ): CreateVmRequest {
-  const firmware = opts.firmware ?? "echo";
-  const kernelPath = join(dir, `${firmware}-firmware.elf`);
-  writeFileSync(kernelPath, firmware === "echo" ? echoFirmware() : spinFirmware());
+  const kernelPath = join(dir, "echo-firmware.elf");
+  writeFileSync(kernelPath, echoFirmware());
   return {
     ref: { vmId, epoch },
     start,

@@ -46,6 +46,6 @@ export type FromVcpu =
   | { t: "restored"; id: number; error: string }
   | { t: "output"; bytes: Uint8Array }
   | { t: "ack"; id: number; snapshot?: Uint8Array }
-  | { t: "stats"; instret: number; busyMs: number; wallMs: number }
+  | { t: "stats"; instret: number }
   | { t: "rebooted" }
   | { t: "end"; end: GuestEnd };

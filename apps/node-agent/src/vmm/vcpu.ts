@@ -13,7 +13,7 @@ import {
 
 export interface VcpuEvents {
   output(bytes: Uint8Array): void;
-  stats(s: { instret: number; busyMs: number; wallMs: number }): void;
+  stats(s: { instret: number }): void;
   rebooted(): void;
   /** The guest ended (poweroff, fatal) or the worker died; called once. */
   end(e: GuestEnd): void;
