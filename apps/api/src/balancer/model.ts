@@ -16,6 +16,8 @@ export interface BalancerNode {
   readonly cpus: number;
   readonly memoryBytes: number;
   readonly diskBytes: number;
+  /** The shared storage the node mounts (absent or null: it keeps disks locally). */
+  readonly storageId?: string | null;
 }
 
 export interface BalancerVps {
@@ -25,6 +27,8 @@ export interface BalancerVps {
   readonly vcpus: number;
   readonly memoryBytes: number;
   readonly diskBytes: number;
+  /** The shared storage its disk is on (absent or null: on its node). */
+  readonly diskStorageId?: string | null;
   /** Reserved CPU weight (plan's cpuShare; 100 = one host CPU). */
   readonly cpuShare: number;
   /** Measured CPU use, in host cores (the VMM's busy share of a core, summed over vCPUs). */

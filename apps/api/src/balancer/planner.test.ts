@@ -41,6 +41,30 @@ describe("spread", () => {
     expect(Math.max(...seen.values())).toBe(1);
   });
 
+  it("counts a shared disk only where it would be copied: to a node on its storage only ownership moves", () => {
+    // node-0 holds everything; node-1 mounts the same shared storage, node-2 keeps disks locally.
+    const [n0, n1, n2] = simNodes(3);
+    const nodes = [
+      { ...n0!, storageId: "s1" },
+      { ...n1!, storageId: "s1" },
+      { ...n2!, storageId: null },
+    ];
+    const disk = { diskBytes: 8192 * MiB, diskStorageId: "s1" };
+    const model: ClusterModel = {
+      nodes,
+      vpses: Array.from({ length: 12 }, (_, i) => simVps(`v${String(i).padStart(2, "0")}`, n0!.id, disk)),
+      groups: [],
+      inFlight: [],
+    };
+    const plan = planRound(model, S, DEFAULT_POLICY, { balancing: false, now: NOW, respectCaps: false });
+    const to = (name: string) => plan.moves.filter((m) => m.toNode === name);
+    expect(to("node-0001").length).toBeGreaterThan(0);
+    // RAM alone (64 MiB) to node-1; RAM and the 8 GiB disk to node-2, which costs so much more
+    // that the planner leaves node-2 empty rather than copy disks there.
+    for (const m of to("node-0001")) expect(m.estimatedSeconds).toBeLessThan(1);
+    expect(to("node-0002")).toHaveLength(0);
+  });
+
   it("each planned move lowers the score by at least the minimum improvement", () => {
     const plan = planRound(skewed(), S, DEFAULT_POLICY, { balancing: false, now: NOW, respectCaps: false });
     expect(plan.moves.length).toBeGreaterThan(5);

@@ -209,11 +209,10 @@ function planSpread(ws: Workspace, settings: BalancerSettings, opts: PlanOptions
           continue;
         }
         if (!above[v.node] && !v.group) continue;
-        const cost = ws.moveCost(v);
         const extra = v.group ? groupNodes(ws, v.group.id, active) : [];
         for (const t of extra.length ? [...targets, ...extra] : targets) {
           if (t === v.node) continue;
-          const extraCost = ws.penaltyDelta(v, t) + cost;
+          const extraCost = ws.penaltyDelta(v, t) + ws.moveCost(v, t);
           // The guard is local (N-independent); the choice is global, as in hbal: the move that
           // lowers the cluster score most, its penalty and cost counted at one node in N.
           const gain = ws.localGain(v, t) - extraCost;
@@ -319,7 +318,7 @@ function moveOf(
     scoreBefore,
     scoreAfter,
     gain,
-    estimatedSeconds: ws.migrationSeconds(vpsId),
+    estimatedSeconds: ws.migrationSeconds(vpsId, to),
     reason,
   };
 }
@@ -410,7 +409,7 @@ function planPack(ws: Workspace, settings: BalancerSettings, opts: PlanOptions):
       }
       // The evacuation is applied in the workspace; record it, cut where caps or the budget stop it.
       // What it earns: a whole node (1), less what its migrations cost, shared by its moves.
-      const cost = done.plan.reduce((a, p) => a + ws.moveCost(p.vpsId), 0);
+      const cost = done.plan.reduce((a, p) => a + ws.moveCost(p.vpsId, p.target), 0);
       const gain = (1 - cost) / done.plan.length;
       if (gain < settings.minImprovement) {
         undo(ws, done.plan, done.source);

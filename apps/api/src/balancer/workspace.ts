@@ -22,6 +22,7 @@ interface NodeState {
   /** What the placement filters see; `reserved` is the same object as below. */
   readonly load: NodeLoad;
   readonly reserved: Reserved;
+  readonly storageId: string | null;
   cpuUsed: number;
   dirtyPagesPerSec: number;
   vpsIds: Set<string>;
@@ -62,6 +63,7 @@ export class Workspace {
         index,
         active: n.status === "ready" && !n.maintenance,
         reserved,
+        storageId: n.storageId ?? null,
         load: {
           id: n.id,
           name: n.name,
@@ -317,17 +319,23 @@ export class Workspace {
     return delta * (g.strict ? SCORE.strictViolation : SCORE.softViolation);
   }
 
-  /** Estimated migration time of the VPS: its RAM and disk, inflated by re-sending dirtied pages. */
-  migrationSeconds(vps: string | VpsState): number {
+  /**
+   * Estimated migration time of the VPS to `target`: its RAM, and its disk unless the target
+   * mounts the shared storage the disk is on (then only ownership moves), inflated by re-sending
+   * dirtied pages. Without a target, the disk counts.
+   */
+  migrationSeconds(vps: string | VpsState, target?: number): number {
     const v = this.st(vps).vps;
     const dirtyBps = v.dirtyPagesPerSec * SCORE.pageBytes;
     // Pre-copy rounds send about bytes × (1 + ρ + ρ² + …) when the guest dirties at ρ × link.
     const rho = Math.min(0.9, dirtyBps / SCORE.linkBytesPerSec);
-    return (v.memoryBytes + v.diskBytes) / (1 - rho) / SCORE.linkBytesPerSec;
+    const store = target === undefined ? null : this.nodes[target]!.storageId;
+    const inPlace = store !== null && store === (v.diskStorageId ?? null);
+    return (v.memoryBytes + (inPlace ? 0 : v.diskBytes)) / (1 - rho) / SCORE.linkBytesPerSec;
   }
 
-  moveCost(vps: string | VpsState): number {
-    return this.migrationSeconds(vps) * SCORE.costPerSecond;
+  moveCost(vps: string | VpsState, target?: number): number {
+    return this.migrationSeconds(vps, target) * SCORE.costPerSecond;
   }
 
   /** Applies a move to the model. */
