@@ -8,6 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { rng } from "@skiff/devkit";
 import { MigrationOutcome, MigrationPhase } from "@skiff/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MigrateCall } from "./migration/testing.js";
@@ -26,18 +27,6 @@ import {
 const pair = new MigrationPair("faults-");
 beforeAll(() => pair.start());
 afterAll(() => pair.stop());
-
-/** A small deterministic PRNG (mulberry32): the same seed cuts at the same offsets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * After a migration that may have gone either way: checks the VM runs only where the outcome says,
@@ -118,7 +107,7 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration under faults", () => 
     expect(full.outcome).toBe("committed");
     const length = full.passed;
     const seed = Number(process.env.SKIFF_TEST_SEED ?? 20261202);
-    const random = prng(seed);
+    const random = rng(seed);
     // Anywhere in the stream, and near its end, where the device state and the commit travel
     // (hops differ by a few pages, so a cut near the end may fall on either side of the commit).
     const offsets = [

@@ -4,10 +4,12 @@
  *
  *   pnpm --filter @skiff/api exec tsx src/balancer/balancer.bench.ts [--json]
  */
+
+import { rng } from "@skiff/devkit";
 import { DEFAULT_POLICY } from "../domain/placement.js";
 import { type BalancerSettings, type ClusterModel, DEFAULT_SETTINGS } from "./model.js";
 import { planRound } from "./planner.js";
-import { rng, simNodes, simulate, simVps, spreadOf } from "./simulate.js";
+import { simNodes, simulate, simVps, spreadOf } from "./simulate.js";
 
 const MiB = 2 ** 20;
 const json = process.argv.includes("--json");

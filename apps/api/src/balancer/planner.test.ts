@@ -1,8 +1,9 @@
+import { rng } from "@skiff/devkit";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_POLICY } from "../domain/placement.js";
 import { type BalancerSettings, type BalancerVps, type ClusterModel, DEFAULT_SETTINGS } from "./model.js";
 import { planEvacuation, planRound, scoreCluster } from "./planner.js";
-import { applyMoves, rng, simNodes, simulate, simVps, spreadOf } from "./simulate.js";
+import { applyMoves, simNodes, simulate, simVps, spreadOf } from "./simulate.js";
 
 const MiB = 2 ** 20;
 const NOW = 2_000_000_000;

@@ -51,18 +51,6 @@ export function simVps(id: string, nodeId: string, over: Partial<BalancerVps> = 
   };
 }
 
-/** A deterministic pseudo-random sequence (tests and benchmarks must repeat). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Applies moves to the model, as if their migrations committed. */
 export function applyMoves(model: ClusterModel, moves: readonly Move[], now: number): ClusterModel {
   const to = new Map(moves.map((m) => [m.vpsId, m.toNodeId]));
