@@ -7,6 +7,7 @@ import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
+  agentsAgreeWithDatabase,
   built,
   type Cluster,
   openApiConsole,
@@ -399,15 +400,7 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
         again.type("?");
         await waitFor("count 4", async () => again.text().includes("00000004"), 20_000);
         again.close();
-        // Every node runs exactly the VMs the database places on it: no second copy anywhere.
-        await waitFor(
-          "agents and database agree",
-          async () => {
-            const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
-            return nodes.every((n) => n.usage.vmCount === n.reserved.vpsCount);
-          },
-          30_000,
-        );
+        await agentsAgreeWithDatabase(c);
       },
       300_000,
     );
@@ -449,13 +442,6 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     ).length;
     expect(reserved).toBe(live);
     // And the agents run exactly those VMs: a retried job never created a second one.
-    await waitFor(
-      "agents report what the database places on them",
-      async () => {
-        const fresh = (await c.call("GET", "/v1/nodes")).body.items as Json[];
-        return fresh.every((n) => n.usage.vmCount === n.reserved.vpsCount);
-      },
-      30_000,
-    );
+    await agentsAgreeWithDatabase(c);
   }, 240_000);
 });

@@ -242,3 +242,21 @@ export async function openApiConsole(c: Cluster, id: string, token: string): Pro
     close: () => ws.close(),
   };
 }
+
+/**
+ * Waits until every node's agent reports running exactly the VMs the database places on it: no
+ * second copy anywhere, none lost.
+ */
+export async function agentsAgreeWithDatabase(c: Cluster, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    "agents and database agree",
+    async () => {
+      const nodes = (await c.call("GET", "/v1/nodes")).body.items as {
+        usage: { vmCount: number };
+        reserved: { vpsCount: number };
+      }[];
+      return nodes.every((n) => n.usage.vmCount === n.reserved.vpsCount);
+    },
+    timeoutMs,
+  );
+}

@@ -6,10 +6,15 @@
  * mid-transfer are in api-cluster.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { built, type Cluster, openApiConsole, startCluster, waitFor } from "./api-cluster.js";
+import {
+  agentsAgreeWithDatabase,
+  built,
+  type Cluster,
+  openApiConsole,
+  startCluster,
+  waitFor,
+} from "./api-cluster.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: tests inspect JSON bodies freely
-type Json = any;
 let c: Cluster;
 
 const COUNTER = /counter (\d+) ([0-9a-f]{8}) (\d+):(\d+) (ok|bad=\d+)/g;
@@ -90,15 +95,7 @@ describe.skipIf(!built)("a live migration whose API dies in stop-and-copy", () =
     const completed = done.state === "completed";
     expect(after.nodeId).toBe(completed ? done.targetNodeId : before.nodeId);
     expect(after.epoch).toBe(completed ? before.epoch + 1 : before.epoch);
-    // Every node runs exactly the VMs the database places on it: no second copy, none lost.
-    await waitFor(
-      "agents and database agree",
-      async () => {
-        const nodes = (await c.call("GET", "/v1/nodes")).body.items as Json[];
-        return nodes.every((n) => n.usage.vmCount === n.reserved.vpsCount) || undefined;
-      },
-      30_000,
-    );
+    await agentsAgreeWithDatabase(c);
     // The same guest counts on where it runs now: new lines, consecutive, every check ok.
     const again = await openApiConsole(c, before.id, c.operatorToken);
     const seen = () => counterLines(again.text());
