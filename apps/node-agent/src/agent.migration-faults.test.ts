@@ -222,6 +222,30 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration under faults", () => 
     return outcome;
   }
 
+  it("stream cut in stop-and-copy: rolled back, the source resumes, the guest intact", async () => {
+    const vm = busy;
+    let proxy: Awaited<ReturnType<typeof cuttingProxy>> | undefined;
+    const h = await pair.begin(vm, {
+      options: longStopCopy,
+      via: async (addr) => {
+        proxy = await cuttingProxy(addr, Number.POSITIVE_INFINITY);
+        return proxy.address;
+      },
+    });
+    // The paused copy of a 16 MiB working set over 8 MB/s takes about two seconds: a cut 300 ms in
+    // lands inside it, well before the commit.
+    await waitUntil("stop-and-copy", () => h.phases.includes(MigrationPhase.MIGRATION_PHASE_STOPCOPY), {
+      timeoutMs: 60_000,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    proxy!.cut();
+    const srcPid = vmmPid(pair.agents[vm.on]!.dataDir, vm.id);
+    expect(await settle(vm, h, srcPid)).toBe("rolled-back");
+    expect(vmmPid(pair.agents[vm.on]!.dataDir, vm.id)).toBe(srcPid);
+    console.log(`stream cut in stop-and-copy after ${proxy!.passed()} bytes: rolled back`);
+    proxy!.server.close();
+  }, 180_000);
+
   for (const phase of ["prepared", "stopcopy"] as const) {
     for (const victim of ["destination VMM", "destination agent", "source agent"] as const) {
       it(`${victim} killed -9 ${phase === "prepared" ? "once the destination prepared" : "in stop-and-copy"}: one copy, guest intact`, async () => {

@@ -122,6 +122,8 @@ export class MigrationPair {
     downtimeMs: number;
     rounds: number;
     totalMs: number;
+    /** What round 0 sent (every non-zero page): the stream is at least this long. */
+    round0Bytes: number;
     last: { n: number; sum: string } | undefined;
   }> {
     const from = vm.on;
@@ -132,7 +134,13 @@ export class MigrationPair {
     expect(result.outcome).toBe(MigrationOutcome.MIGRATION_OUTCOME_COMMITTED);
     const last = await this.movedOn(vm, srcPid);
     const s = result.stats!;
-    return { downtimeMs: s.downtimeMs, rounds: s.rounds.length, totalMs: s.totalMs, last };
+    return {
+      downtimeMs: s.downtimeMs,
+      rounds: s.rounds.length,
+      totalMs: s.totalMs,
+      round0Bytes: s.rounds[0]?.bytes ?? 0,
+      last,
+    };
   }
 
   /**
@@ -223,24 +231,26 @@ export async function counterStillRuns(vm: Vm) {
 /**
  * A TCP proxy that passes the first `limit` bytes source->destination, then cuts both ways
  * (Infinity: passes everything, counting). Exactly `limit` bytes arrive (the way on is ended after
- * them, not destroyed with writes pending); nothing more comes back to the source.
+ * them, not destroyed with writes pending); nothing more comes back to the source. `cut()` cuts at
+ * once, wherever the stream is (a test that waits for a phase, then cuts).
  */
 export function cuttingProxy(
   target: string,
   limit: number,
-): Promise<{ address: string; server: Server; passed: () => number }> {
+): Promise<{ address: string; server: Server; passed: () => number; cut: () => void }> {
   const [host, port] = [
     target.slice(0, target.lastIndexOf(":")),
     Number(target.slice(target.lastIndexOf(":") + 1)),
   ];
   let passed = 0;
   const sockets = new Set<Socket>();
+  const cut = () => {
+    limit = passed;
+    for (const s of sockets) s.destroy();
+  };
   const server = createServer((inbound) => {
     const outbound = connect(port, host);
     sockets.add(inbound).add(outbound);
-    const cut = () => {
-      for (const s of sockets) s.destroy();
-    };
     inbound.on("data", (chunk: Buffer) => {
       const room = limit - passed;
       if (room <= 0) return;
@@ -263,6 +273,7 @@ export function cuttingProxy(
         address: `127.0.0.1:${typeof a === "object" && a ? a.port : 0}`,
         server,
         passed: () => passed,
+        cut,
       });
     }),
   );
