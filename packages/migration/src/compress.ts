@@ -5,10 +5,8 @@
  * does not shrink enough turns compression off for the next BACKOFF batches.
  */
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { Compression } from "@skiff/proto";
+import { Compression, type CompressionModeName } from "@skiff/proto";
 import { MigrationErrorCode, migrationError } from "./format.js";
-
-export type CompressionMode = "auto" | "never" | "always";
 
 const FAST_LINK = 100 * 1000 * 1000;
 const SHRINK = 0.7;
@@ -20,7 +18,7 @@ export class CompressionGate {
   compressed = 0;
   saved = 0;
 
-  constructor(private readonly mode: CompressionMode) {}
+  constructor(private readonly mode: CompressionModeName) {}
 
   /** Whether to try compressing the next batch on a link of `bandwidth` bytes/s (0 = unknown). */
   shouldTry(bandwidth: number, cap: number): boolean {

@@ -5,6 +5,8 @@ export * from "./format.js";
 export * from "./grpc.js";
 export * from "./in-place.js";
 export * from "./link.js";
+export * from "./options.js";
 export * from "./policy.js";
 export * from "./receiver.js";
+export * from "./result.js";
 export * from "./sender.js";

@@ -11,10 +11,17 @@
 import { readSync } from "node:fs";
 import { errorMessage, SkiffError } from "@skiff/common";
 import type { DirtyBitmap } from "@skiff/hv-core";
-import { Compression, MigrationPhase, type MigrationReply } from "@skiff/proto";
+import {
+  Compression,
+  type CompressionModeName,
+  type MigrationOutcomeName,
+  MigrationPhase,
+  type MigrationReply,
+  type MigrationRound,
+} from "@skiff/proto";
 import { blockSum, ContentLedger, isZeroBlock, isZeroRange } from "./checksum.js";
 import { allocBatch, type BatchKind, encodeRecord } from "./codec.js";
-import { CompressionGate, type CompressionMode } from "./compress.js";
+import { CompressionGate } from "./compress.js";
 import {
   BATCH_ITEMS,
   DISK_BLOCK_SIZE,
@@ -25,6 +32,7 @@ import {
 } from "./format.js";
 import { diskBlocksChecksum, sampleBlocks } from "./in-place.js";
 import type { SenderLink } from "./link.js";
+import { resolveMigrationSettings } from "./options.js";
 import { ConvergencePolicy } from "./policy.js";
 
 /** The VM being migrated, as the sender sees it. */
@@ -61,17 +69,14 @@ export interface SenderOptions {
   readonly sourceEpoch: number;
   readonly targetEpoch: number;
   readonly token: string;
-  /** Default 30. */
+  /** Defaults: MIGRATION_DEFAULTS (options.ts). */
   readonly maxDowntimeMs?: number;
   /** Bytes/s, 0 = no cap. */
   readonly bandwidthBytesPerSec?: number;
-  /** Default 30. */
   readonly maxRounds?: number;
-  /** Default 300 000. */
   readonly timeoutMs?: number;
-  /** Default true. */
   readonly autoConverge?: boolean;
-  readonly compression?: CompressionMode;
+  readonly compression?: CompressionModeName;
   readonly signal?: AbortSignal;
   /** Called after every round (progress for the control plane). */
   readonly onRound?: (round: RoundReport) => void;
@@ -79,23 +84,13 @@ export interface SenderOptions {
   readonly onPhase?: (phase: MigrationPhase) => void;
 }
 
-export interface RoundReport {
-  readonly round: number;
-  readonly phase: MigrationPhase;
-  readonly pages: number;
-  readonly zeroPages: number;
-  readonly blocks: number;
-  readonly bytes: number;
-  readonly ms: number;
-  readonly dirtyPagesPerSec: number;
-  readonly throttlePercent: number;
-  readonly bandwidthBytesPerSec: number;
-}
+/** A round as the source reports it: the MigrationRound message itself. */
+export type RoundReport = MigrationRound;
 
-export type MigrationOutcomeName = "committed" | "rolled-back" | "in-doubt";
+export type MigrationEnd = Exclude<MigrationOutcomeName, "unknown">;
 
 export interface MigrationReport {
-  readonly outcome: MigrationOutcomeName;
+  readonly outcome: MigrationEnd;
   readonly error?: { readonly code: string; readonly message: string };
   readonly rounds: RoundReport[];
   /** Source pause to the destination's first guest instruction (committed only). */
@@ -188,14 +183,11 @@ export class MigrationSender {
     this.blocks = vm.disk ? Math.ceil(vm.disk.bytes / DISK_BLOCK_SIZE) : 0;
     this.ram = new ContentLedger(this.pages, PAGE_SIZE);
     this.disk = vm.disk ? new ContentLedger(this.blocks, DISK_BLOCK_SIZE) : undefined;
-    this.policy = new ConvergencePolicy({
-      maxDowntimeMs: opts.maxDowntimeMs || 30,
-      maxRounds: opts.maxRounds || 30,
-      autoConverge: opts.autoConverge ?? true,
-    });
-    this.gate = new CompressionGate(opts.compression ?? "auto");
-    this.deadline = Date.now() + (opts.timeoutMs || 300_000);
-    this.cap = opts.bandwidthBytesPerSec ?? 0;
+    const settings = resolveMigrationSettings(opts);
+    this.policy = new ConvergencePolicy(settings);
+    this.gate = new CompressionGate(settings.compression);
+    this.deadline = Date.now() + settings.timeoutMs;
+    this.cap = settings.bandwidthBytesPerSec;
   }
 
   /** Runs the migration to its outcome. Never throws: failures are the report's outcome. */
@@ -661,7 +653,7 @@ export class MigrationSender {
   }
 
   private report(
-    outcome: MigrationOutcomeName,
+    outcome: MigrationEnd,
     started: number,
     downtimeMs: number,
     stopReason: string,
