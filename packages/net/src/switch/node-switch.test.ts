@@ -1,0 +1,197 @@
+import { describe, expect, it } from "vitest";
+import { arpRequest, DhcpMessageType, dhcpFrame, sink, testMap, udpFrame } from "../fixtures.test-helpers.js";
+import { ipv4ToNumber, macToNumber } from "../wire/address.js";
+import { ARP_REPLY, parseArp } from "../wire/arp.js";
+import { DhcpOption, parseDhcp, readIpv4Option } from "../wire/dhcp.js";
+import { parseEthernet } from "../wire/ethernet.js";
+import { parseIpv4 } from "../wire/ipv4.js";
+import { parseUdp } from "../wire/udp.js";
+import { NodeSwitch } from "./node-switch.js";
+
+const A = { mac: "02:00:00:00:00:0a", ip: "10.1.0.10" };
+const B = { mac: "02:00:00:00:00:0b", ip: "10.1.0.11" };
+const C = { mac: "02:00:00:00:00:0c", ip: "10.2.0.12" };
+const D = { mac: "02:00:00:00:00:0d", ip: "10.1.0.13" };
+const GW1 = { mac: "02:00:00:01:00:01", ip: "10.1.0.1" };
+
+function setup() {
+  const sw = new NodeSwitch({ nodeId: "n1" });
+  sw.setMap(testMap());
+  const a = sink();
+  const c = sink();
+  const d = sink();
+  const ports = { a: sw.attach("a", a.output), c: sw.attach("c", c.output), d: sw.attach("d", d.output) };
+  return { sw, ports, a, c, d };
+}
+
+function arpReplyOf(frame: Buffer) {
+  const eth = parseEthernet(frame);
+  if (!eth.ok) throw new Error(eth.code);
+  const arp = parseArp(eth.value.payload);
+  if (!arp.ok) throw new Error(arp.code);
+  return { eth: eth.value, arp: arp.value };
+}
+
+function dhcpOf(frame: Buffer) {
+  const eth = parseEthernet(frame);
+  if (!eth.ok) throw new Error(eth.code);
+  const ip = parseIpv4(eth.value.payload);
+  if (!ip.ok) throw new Error(ip.code);
+  const udp = parseUdp(ip.value.payload, ip.value.src, ip.value.dst);
+  if (!udp.ok) throw new Error(udp.code);
+  const dhcp = parseDhcp(udp.value.payload);
+  if (!dhcp.ok) throw new Error(dhcp.code);
+  return { eth: eth.value, ip: ip.value, dhcp: dhcp.value };
+}
+
+describe("NodeSwitch", () => {
+  it("forwards unicast between two local ports of one network", () => {
+    const { ports, d, a } = setup();
+    const frame = udpFrame(A.mac, D.mac, A.ip, D.ip, "to d");
+    ports.a.input(frame);
+    expect(d.frames).toEqual([frame]);
+    expect(a.frames).toEqual([]);
+    expect(ports.a.counters.rxFrames).toBe(1);
+    expect(ports.d.counters.txFrames).toBe(1);
+  });
+
+  it("never forwards to another network, even with the right MAC and address", () => {
+    const { ports, c } = setup();
+    ports.a.input(udpFrame(A.mac, C.mac, A.ip, C.ip));
+    expect(c.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ unknownUnicast: 1 });
+  });
+
+  it("drops and counts per port a spoofed MAC, ARP sender and IPv4 source", () => {
+    const { ports, d } = setup();
+    ports.a.input(udpFrame(D.mac, D.mac, A.ip, D.ip)); // MAC of another port
+    ports.a.input(arpRequest(A.mac, D.mac, A.ip, D.ip)); // ARP sender MAC not its own
+    ports.a.input(arpRequest(A.mac, A.mac, D.ip, GW1.ip)); // ARP sender IP not its own
+    ports.a.input(udpFrame(A.mac, D.mac, "10.1.0.99", D.ip)); // IPv4 source not its own
+    ports.a.input(udpFrame(A.mac, D.mac, "0.0.0.0", D.ip)); // 0.0.0.0 only for DHCP
+    expect(d.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ spoofedMac: 1, spoofedArp: 2, spoofedIpv4: 2 });
+    expect(ports.a.counters.rxFrames).toBe(0);
+    expect(ports.d.counters.drops).toEqual({});
+  });
+
+  it("answers ARP for known addresses of the network and its gateway, not for others", () => {
+    const { ports, a, d } = setup();
+    for (const target of [D.ip, B.ip, GW1.ip]) ports.a.input(arpRequest(A.mac, A.mac, A.ip, target));
+    const replies = a.frames.map(arpReplyOf);
+    expect(replies.map((r) => r.arp.op)).toEqual([ARP_REPLY, ARP_REPLY, ARP_REPLY]);
+    expect(replies.map((r) => r.arp.senderMac)).toEqual([D.mac, B.mac, GW1.mac].map(macToNumber));
+    expect(
+      replies.every((r) => r.eth.dst === macToNumber(A.mac) && r.arp.targetIp === ipv4ToNumber(A.ip)),
+    ).toBe(true);
+    // Another network's address and an unassigned one: no answer, nothing flooded.
+    ports.a.input(arpRequest(A.mac, A.mac, A.ip, C.ip));
+    ports.a.input(arpRequest(A.mac, A.mac, A.ip, "10.1.0.200"));
+    expect(a.frames.length).toBe(3);
+    expect(d.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ arpUnknownTarget: 2 });
+  });
+
+  it("passes a gratuitous ARP to the network's other ports only; answers no probe", () => {
+    const { ports, a, c, d } = setup();
+    ports.a.input(arpRequest(A.mac, A.mac, A.ip, A.ip));
+    expect(d.frames.length).toBe(1);
+    expect(c.frames).toEqual([]);
+    expect(a.frames).toEqual([]);
+    ports.a.input(arpRequest(A.mac, A.mac, "0.0.0.0", A.ip)); // RFC 5227 probe
+    expect(a.frames).toEqual([]);
+    expect(d.frames.length).toBe(1);
+  });
+
+  it("answers DHCP from the map: offer, ack, nak for another address", () => {
+    const { ports, a } = setup();
+    ports.a.input(dhcpFrame(A.mac, DhcpMessageType.DISCOVER));
+    ports.a.input(dhcpFrame(A.mac, DhcpMessageType.REQUEST, A.ip));
+    ports.a.input(dhcpFrame(A.mac, DhcpMessageType.REQUEST, "10.1.0.99"));
+    const [offer, ack, nak] = a.frames.map(dhcpOf);
+    expect(offer.dhcp.messageType).toBe(DhcpMessageType.OFFER);
+    expect(offer.dhcp.yiaddr).toBe(ipv4ToNumber(A.ip));
+    expect(offer.eth.src).toBe(macToNumber(GW1.mac));
+    expect(offer.ip.src).toBe(ipv4ToNumber(GW1.ip));
+    expect(readIpv4Option(offer.dhcp, DhcpOption.ROUTER)).toBe(ipv4ToNumber(GW1.ip));
+    expect(readIpv4Option(offer.dhcp, DhcpOption.SUBNET_MASK)).toBe(ipv4ToNumber("255.255.255.0"));
+    expect(readIpv4Option(offer.dhcp, DhcpOption.SERVER_ID)).toBe(ipv4ToNumber(GW1.ip));
+    expect(Buffer.from(offer.dhcp.options.get(DhcpOption.HOSTNAME)!).toString()).toBe("host-a");
+    expect(Buffer.from(offer.dhcp.options.get(DhcpOption.LEASE_TIME)!).readUInt32BE(0)).toBe(86_400);
+    expect(Buffer.from(offer.dhcp.options.get(DhcpOption.MTU)!).readUInt16BE(0)).toBe(1500);
+    expect(ack.dhcp.messageType).toBe(DhcpMessageType.ACK);
+    expect(ack.dhcp.yiaddr).toBe(ipv4ToNumber(A.ip));
+    expect(nak.dhcp.messageType).toBe(DhcpMessageType.NAK);
+    expect(nak.dhcp.yiaddr).toBe(0);
+    // A DHCP message claiming another client's hardware address is a spoof.
+    const before = a.frames.length;
+    const spoofed = dhcpFrame(D.mac, DhcpMessageType.DISCOVER);
+    spoofed.set(Buffer.from(A.mac.replaceAll(":", ""), "hex"), 6); // Ethernet source = a, chaddr = d
+    ports.a.input(spoofed);
+    expect(a.frames.length).toBe(before);
+    expect(ports.a.counters.drops).toEqual({ spoofedMac: 1 });
+  });
+
+  it("does not flood: unknown unicast and broadcasts other than ARP/DHCP are dropped and counted", () => {
+    const { ports, d, c } = setup();
+    ports.a.input(udpFrame(A.mac, "02:00:00:00:00:99", A.ip, D.ip));
+    ports.a.input(udpFrame(A.mac, "ff:ff:ff:ff:ff:ff", A.ip, "10.1.0.255"));
+    ports.a.input(udpFrame(A.mac, "01:00:5e:00:00:01", A.ip, "224.0.0.1"));
+    expect(d.frames).toEqual([]);
+    expect(c.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ unknownUnicast: 1, broadcast: 2 });
+  });
+
+  it("drops malformed frames and frames of unsupported types, and counts them", () => {
+    const { ports, d } = setup();
+    ports.a.input(new Uint8Array(5));
+    const v6 = udpFrame(A.mac, D.mac, A.ip, D.ip);
+    v6.writeUInt16BE(0x86dd, 12);
+    ports.a.input(v6);
+    const badSum = udpFrame(A.mac, D.mac, A.ip, D.ip);
+    badSum[14 + 10] ^= 0xff;
+    ports.a.input(badSum);
+    expect(d.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ malformed: 2, unsupportedEthertype: 1 });
+  });
+
+  it("moves a port at a migration's commit and ignores stale map versions", () => {
+    const { sw, ports } = setup();
+    const b = sink();
+    const portB = sw.attach("b", b.output); // b's VMM arrives here before the commit
+    const toB = udpFrame(A.mac, B.mac, A.ip, B.ip);
+    ports.a.input(toB);
+    expect(b.frames).toEqual([]); // the map still says n2 (and this switch has no overlay)
+    expect(ports.a.counters.drops).toEqual({ notHere: 1 });
+    portB.input(udpFrame(B.mac, A.mac, B.ip, A.ip));
+    expect(portB.counters.drops).toEqual({ notInMap: 1 }); // not allowed to send before the commit
+
+    expect(sw.applyUpdate({ version: 2, kind: "movePort", vpsId: "b", node: "n1" })).toBe(true);
+    ports.a.input(toB);
+    expect(b.frames).toEqual([toB]);
+
+    // A late copy of an older map or update changes nothing.
+    expect(sw.applyUpdate({ version: 2, kind: "movePort", vpsId: "b", node: "n2" })).toBe(false);
+    expect(sw.setMap(testMap({ version: 1 }))).toBe(false);
+    ports.a.input(toB);
+    expect(b.frames.length).toBe(2);
+    expect(sw.mapVersion).toBe(2);
+  });
+
+  it("removes a port: frames to it are unknown unicast, its own are not in the map", () => {
+    const { sw, ports, d } = setup();
+    sw.applyUpdate({ version: 5, kind: "removePort", vpsId: "d" });
+    ports.a.input(udpFrame(A.mac, D.mac, A.ip, D.ip));
+    ports.d.input(udpFrame(D.mac, A.mac, D.ip, A.ip));
+    expect(d.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ unknownUnicast: 1 });
+    expect(ports.d.counters.drops).toEqual({ notInMap: 1 });
+  });
+
+  it("counts a full queue on the port that could not take the frame", () => {
+    const { sw, ports } = setup();
+    sw.attach("d", () => false);
+    ports.a.input(udpFrame(A.mac, D.mac, A.ip, D.ip));
+    expect(sw.portCounters("d")?.drops).toEqual({ queueFull: 1 });
+  });
+});

@@ -1,0 +1,294 @@
+import { createLogger, type Logger } from "@skiff/common";
+import {
+  type CompiledNetwork,
+  type CompiledPort,
+  MapState,
+  type MapUpdate,
+  type NetworkMap,
+} from "../map.js";
+import type { OverlayTransport } from "../overlay/transport.js";
+import { BROADCAST_MAC, isGroupMac } from "../wire/address.js";
+import { ARP_REQUEST, type ArpPacket, parseArp } from "../wire/arp.js";
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, parseDhcp } from "../wire/dhcp.js";
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, type EthernetFrame, parseEthernet } from "../wire/ethernet.js";
+import { IP_PROTO_UDP, parseIpv4 } from "../wire/ipv4.js";
+import { parseUdp } from "../wire/udp.js";
+import { parseVxlan } from "../wire/vxlan.js";
+import { answerArp } from "./arp-responder.js";
+import {
+  countDrop,
+  type DropCounts,
+  type DropReason,
+  newPortCounters,
+  type PortCounters,
+} from "./counters.js";
+import { answerDhcp } from "./dhcp-server.js";
+
+/** Hands a frame to a VMM (or the gateway's interface). False: its queue is full, the frame was not taken. */
+export type FrameOutput = (frame: Uint8Array) => boolean;
+
+/** A local port as its owner sees it: frames from the VM go in through `input`. */
+export interface SwitchPort {
+  readonly counters: PortCounters;
+  input(frame: Uint8Array): void;
+  detach(): void;
+}
+
+export interface NodeSwitchOptions {
+  nodeId: string;
+  /** Absent: a switch for one node only (tests, benchmarks). */
+  overlay?: OverlayTransport;
+  logger?: Logger;
+}
+
+/** Who a local port speaks for: a VPS's NIC, or a network's gateway on the gateway node. */
+type Owner = { kind: "vps"; vpsId: string } | { kind: "gateway"; networkId: string };
+
+interface LocalPort extends SwitchPort {
+  owner: Owner;
+  output: FrameOutput;
+}
+
+/** The identity a sending port must use, as the map says now. */
+interface Identity {
+  network: CompiledNetwork;
+  mac: number;
+  ip: number;
+  port: CompiledPort | undefined;
+}
+
+/**
+ * One node's virtual switch. Forwards only inside a network and only where the map says; answers
+ * ARP and DHCP itself; enforces each port's MAC and address; reaches other nodes by VXLAN.
+ */
+export class NodeSwitch {
+  readonly nodeId: string;
+  readonly drops: DropCounts = {};
+  private readonly map = new MapState();
+  private readonly vpsPorts = new Map<string, LocalPort>();
+  private readonly gatewayPorts = new Map<string, LocalPort>();
+  private readonly overlay: OverlayTransport | undefined;
+  private readonly log: Logger;
+
+  constructor(options: NodeSwitchOptions) {
+    this.nodeId = options.nodeId;
+    this.overlay = options.overlay;
+    this.log = options.logger ?? createLogger("net-switch");
+    this.overlay?.onDatagram((datagram, host, port) => this.fromOverlay(datagram, host, port));
+  }
+
+  get mapVersion(): number {
+    return this.map.version;
+  }
+
+  /** A whole map from the control plane. Returns false (and changes nothing) when it is stale. */
+  setMap(map: NetworkMap): boolean {
+    const applied = this.map.replace(map);
+    if (!applied)
+      this.log.debug({ version: map.version, current: this.map.version }, "stale network map ignored");
+    return applied;
+  }
+
+  /** One change (a port set, removed, moved at a migration's commit). False when it is stale. */
+  applyUpdate(update: MapUpdate): boolean {
+    const applied = this.map.apply(update);
+    if (!applied)
+      this.log.debug({ version: update.version, current: this.map.version }, "stale map update ignored");
+    return applied;
+  }
+
+  /** Plugs a VM's NIC in. The map decides what it may send and whether frames reach it. */
+  attach(vpsId: string, output: FrameOutput): SwitchPort {
+    this.vpsPorts.get(vpsId)?.detach();
+    const port = this.newPort({ kind: "vps", vpsId }, output, () => this.vpsPorts.delete(vpsId));
+    this.vpsPorts.set(vpsId, port);
+    return port;
+  }
+
+  /** Plugs a network's gateway interface in; only useful on the map's gateway node. */
+  attachGateway(networkId: string, output: FrameOutput): SwitchPort {
+    this.gatewayPorts.get(networkId)?.detach();
+    const port = this.newPort({ kind: "gateway", networkId }, output, () =>
+      this.gatewayPorts.delete(networkId),
+    );
+    this.gatewayPorts.set(networkId, port);
+    return port;
+  }
+
+  portCounters(vpsId: string): PortCounters | undefined {
+    return this.vpsPorts.get(vpsId)?.counters;
+  }
+
+  private newPort(owner: Owner, output: FrameOutput, forget: () => void): LocalPort {
+    const port: LocalPort = {
+      owner,
+      output,
+      counters: newPortCounters(),
+      input: (frame) => this.fromLocal(port, frame),
+      detach: () => {
+        forget();
+        port.input = () => {};
+      },
+    };
+    return port;
+  }
+
+  private identity(owner: Owner): Identity | undefined {
+    if (owner.kind === "vps") {
+      const port = this.map.ports.get(owner.vpsId);
+      if (!port || port.spec.node !== this.nodeId) return undefined;
+      return { network: port.network, mac: port.mac, ip: port.ip, port };
+    }
+    const network = this.map.networksById.get(owner.networkId);
+    if (!network || this.map.gatewayNode !== this.nodeId) return undefined;
+    return { network, mac: network.gatewayMac, ip: network.gatewayIp, port: undefined };
+  }
+
+  private drop(from: LocalPort | undefined, reason: DropReason) {
+    countDrop(from ? from.counters.drops : this.drops, reason);
+  }
+
+  /** A frame a local port sent. */
+  private fromLocal(from: LocalPort, frame: Uint8Array) {
+    const me = this.identity(from.owner);
+    if (!me) return this.drop(from, "notInMap");
+    const eth = parseEthernet(frame);
+    if (!eth.ok) return this.drop(from, "malformed");
+    if (eth.value.src !== me.mac) return this.drop(from, "spoofedMac");
+    if (eth.value.etherType === ETHERTYPE_ARP) return this.arpFromLocal(from, me, eth.value, frame);
+    if (eth.value.etherType !== ETHERTYPE_IPV4) return this.drop(from, "unsupportedEthertype");
+    const ip = parseIpv4(eth.value.payload);
+    if (!ip.ok) return this.drop(from, "malformed");
+    const toDhcpServer = ip.value.protocol === IP_PROTO_UDP && isDhcpToServer(ip.value.payload);
+    if (ip.value.src !== me.ip && !(ip.value.src === 0 && toDhcpServer))
+      return this.drop(from, "spoofedIpv4");
+    if (toDhcpServer && me.port) {
+      const udp = parseUdp(ip.value.payload, ip.value.src, ip.value.dst);
+      if (!udp.ok) return this.drop(from, "malformed");
+      const dhcp = parseDhcp(udp.value.payload);
+      if (!dhcp.ok) return this.drop(from, "malformed");
+      if (dhcp.value.chaddr !== me.mac) return this.drop(from, "spoofedMac");
+      from.counters.rxFrames++;
+      const reply = answerDhcp(me.network, me.port, dhcp.value);
+      if (!reply) return this.drop(from, "dhcpIgnored");
+      return this.toLocal(from, reply);
+    }
+    if (isGroupMac(eth.value.dst)) return this.drop(from, "broadcast");
+    from.counters.rxFrames++;
+    this.forward(me.network, eth.value.dst, frame, from, false);
+  }
+
+  private arpFromLocal(from: LocalPort, me: Identity, eth: EthernetFrame, frame: Uint8Array) {
+    const arp = parseArp(eth.payload);
+    if (!arp.ok) return this.drop(from, "malformed");
+    if (arp.value.senderMac !== me.mac) return this.drop(from, "spoofedArp");
+    const probe = arp.value.op === ARP_REQUEST && arp.value.senderIp === 0;
+    if (arp.value.senderIp !== me.ip && !probe) return this.drop(from, "spoofedArp");
+    from.counters.rxFrames++;
+    if (arp.value.op !== ARP_REQUEST) {
+      if (isGroupMac(eth.dst)) return this.drop(from, "broadcast");
+      return this.forward(me.network, eth.dst, frame, from, false);
+    }
+    if (arp.value.targetIp === me.ip) {
+      // An announcement (gratuitous ARP): neighbours refresh their caches. A probe needs no answer.
+      if (!probe) this.announce(me.network, frame, from);
+      return;
+    }
+    const reply = answerArp(me.network, arp.value);
+    if (!reply) return this.drop(from, "arpUnknownTarget");
+    this.toLocal(from, reply);
+  }
+
+  /** Unicast by the map: a local port, or the node the map places the destination on. */
+  private forward(
+    network: CompiledNetwork,
+    dst: number,
+    frame: Uint8Array,
+    from: LocalPort | undefined,
+    fromOverlay: boolean,
+  ) {
+    let node: string | undefined;
+    let local: LocalPort | undefined;
+    if (dst === network.gatewayMac) {
+      node = this.map.gatewayNode;
+      local = this.gatewayPorts.get(network.spec.id);
+    } else {
+      const port = network.portsByMac.get(dst);
+      if (!port) return this.drop(from, "unknownUnicast");
+      node = port.spec.node;
+      local = this.vpsPorts.get(port.spec.vpsId);
+    }
+    if (node === this.nodeId) {
+      if (!local) return this.drop(from, "portDown");
+      return this.toLocal(from, frame, local);
+    }
+    // Sent on at most once: a frame from the overlay that is not for here is dropped, never bounced.
+    if (fromOverlay || node === undefined) return this.drop(from, "notHere");
+    this.toNode(network, node, frame, from);
+  }
+
+  private announce(network: CompiledNetwork, frame: Uint8Array, from: LocalPort | undefined) {
+    for (const port of network.portsByMac.values()) {
+      if (port.spec.node !== this.nodeId) continue;
+      const local = this.vpsPorts.get(port.spec.vpsId);
+      if (local && local !== from) this.toLocal(undefined, frame, local);
+    }
+    const gateway = this.gatewayPorts.get(network.spec.id);
+    if (gateway && gateway !== from && this.map.gatewayNode === this.nodeId)
+      this.toLocal(undefined, frame, gateway);
+    if (from === undefined) return; // from the overlay: the sender's switch already told every node
+    const nodes = new Set<string>();
+    for (const port of network.portsByMac.values()) nodes.add(port.spec.node);
+    if (this.map.gatewayNode !== undefined) nodes.add(this.map.gatewayNode);
+    nodes.delete(this.nodeId);
+    for (const node of nodes) this.toNode(network, node, frame, from);
+  }
+
+  /** Counts a full queue on the port that could not take the frame. */
+  private toLocal(from: LocalPort | undefined, frame: Uint8Array, to: LocalPort = from!) {
+    if (!to.output(frame)) return countDrop(to.counters.drops, "queueFull");
+    to.counters.txFrames++;
+  }
+
+  private toNode(network: CompiledNetwork, nodeId: string, frame: Uint8Array, from: LocalPort | undefined) {
+    const node = this.map.nodes.get(nodeId);
+    if (!node || !this.overlay) return this.drop(from, "notHere");
+    this.overlay.send(node.host, node.port, network.spec.vni, frame);
+  }
+
+  /** A VXLAN datagram from the overlay. */
+  private fromOverlay(datagram: Buffer, host: string, port: number) {
+    if (!this.map.nodesByEndpoint.has(`${host}:${port}`)) return this.drop(undefined, "unregisteredSender");
+    const vxlan = parseVxlan(datagram);
+    if (!vxlan.ok) return this.drop(undefined, "malformed");
+    const network = this.map.networksByVni.get(vxlan.value.vni);
+    if (!network) return this.drop(undefined, "unknownVni");
+    const eth = parseEthernet(vxlan.value.frame);
+    if (!eth.ok) return this.drop(undefined, "malformed");
+    // The inner source must be a member of that network: a node cannot inject into another network.
+    if (eth.value.src !== network.gatewayMac && !network.portsByMac.has(eth.value.src)) {
+      return this.drop(undefined, "spoofedMac");
+    }
+    if (eth.value.dst === BROADCAST_MAC && eth.value.etherType === ETHERTYPE_ARP) {
+      const arp = parseArp(eth.value.payload);
+      if (!arp.ok) return this.drop(undefined, "malformed");
+      if (!isAnnouncement(arp.value)) return this.drop(undefined, "broadcast");
+      return this.announce(network, vxlan.value.frame, undefined);
+    }
+    if (isGroupMac(eth.value.dst)) return this.drop(undefined, "broadcast");
+    this.forward(network, eth.value.dst, vxlan.value.frame, undefined, true);
+  }
+}
+
+function isAnnouncement(arp: ArpPacket): boolean {
+  return arp.op === ARP_REQUEST && arp.senderIp === arp.targetIp;
+}
+
+/** UDP from the client port to the server port, read without a full parse. */
+function isDhcpToServer(udp: Uint8Array): boolean {
+  return (
+    udp.length >= 8 &&
+    ((udp[0] << 8) | udp[1]) === DHCP_CLIENT_PORT &&
+    ((udp[2] << 8) | udp[3]) === DHCP_SERVER_PORT
+  );
+}
