@@ -112,6 +112,10 @@ enter_s:
     li t1, 0x80000000
     or t0, t0, t1
     csrw satp, t0
+    li t0, -1                  # PMP entry 0: NAPOT over everything, RWX, so S and U may
+    csrw pmpaddr0, t0          # access memory at all (firmware mode resets PMP to all OFF)
+    li t0, 0x1f
+    csrw pmpcfg0, t0
     sfence.vma
     li t0, (1 << 8) | (1 << 12) | (1 << 13) | (1 << 15)
     csrw medeleg, t0           # ecall from U and page faults to S

@@ -42,6 +42,9 @@ export const Csr = {
   mcause: 0x342,
   mtval: 0x343,
   mip: 0x344,
+  // Physical memory protection: pmpcfg0..15, pmpaddr0..63 (§3.7)
+  pmpcfg0: 0x3a0,
+  pmpaddr0: 0x3b0,
   // Debug trigger module (Debug spec 0.13 §5.2): present as "no triggers"
   tselect: 0x7a0,
   tdata1: 0x7a1,

@@ -119,6 +119,7 @@ describe("CPU writes set the dirty bitmap", () => {
     m.ram.writeU32(l0 + 0x10 * 4, pte(data, V | R | W));
     m.hart.csrWrite(Csr.satp, 0x8000_0000 | (root >>> 12));
     m.hart.priv = Priv.S;
+    m.hart.pmp.openAll(); // firmware mode resets PMP to all OFF: S would be denied everything
     runSteps(m, setup.length, steps);
     expect(m.ram.readU32(l0 + 0x10 * 4) & (A | D)).toBe(A | D);
     expect(m.ram.readU32(root + 4) & (A | D)).toBe(A | D);

@@ -16,6 +16,7 @@ import {
 } from "./csr-numbers.js";
 import { Mmu, TLB_MASK, TRANSLATE_OK } from "./mmu.js";
 import { div, divu, mulh, mulhsu, mulhu, rem, remu } from "./muldiv.js";
+import { Pmp } from "./pmp.js";
 
 export interface HartOptions {
   hartId?: number;
@@ -56,6 +57,8 @@ export class Hart implements InterruptTarget {
   priv: PrivLevel = Priv.M;
   readonly hartId: number;
   readonly mmu: Mmu;
+  /** Physical memory protection: every entry OFF at reset (the machine opens it in hypervisor mode). */
+  readonly pmp: Pmp;
 
   // Trap and status CSRs (int32 values).
   mstatus = 0;
@@ -105,7 +108,9 @@ export class Hart implements InterruptTarget {
     private readonly opts: HartOptions,
   ) {
     this.hartId = opts.hartId ?? 0;
-    this.mmu = new Mmu(bus.ram);
+    // A rule change drops cached translations: they were checked against the old rules.
+    this.pmp = new Pmp(bus.ram.base, bus.ram.pages, () => this.mmu.flush());
+    this.mmu = new Mmu(bus.ram, this.pmp);
     this.updateBanks();
   }
 
@@ -184,19 +189,22 @@ export class Hart implements InterruptTarget {
       const vpc = pc >>> 12;
       if (vpc !== fetchVpn) {
         const ti = this.fetchBank + (vpc & TLB_MASK);
-        if (tags[ti] !== vpc) {
+        if (tags[ti] === vpc) {
+          fetchVpn = vpc;
+          fetchWord = tbase[ti]! >>> 2;
+        } else {
           this.pc = pc;
           this.runN = n;
-          const r = mmu.translate(pc, Access.Fetch, this.priv);
-          if (r !== TRANSLATE_OK || tags[ti] !== vpc) {
-            this.trap(r !== TRANSLATE_OK ? r : Cause.InstructionAccessFault, pc);
+          const w = this.fetchSlow(pc);
+          if (w < 0) {
             pc = this.pc;
             limit--;
             continue;
           }
+          // A page PMP splits stays out of the TLB: fetch through here again next instruction.
+          fetchVpn = tags[ti] === vpc ? vpc : -1;
+          fetchWord = w;
         }
-        fetchVpn = vpc;
-        fetchWord = tbase[ti]! >>> 2;
       }
       const insn = i32[fetchWord + ((pc & 0xfff) >>> 2)]!;
       const rd = (insn >> 7) & 31;
@@ -576,9 +584,27 @@ export class Hart implements InterruptTarget {
       : this.priv;
   }
 
-  /** Translates one data access; returns the physical address, or -1 after taking the trap. */
-  private translateData(vaddr: number, kind: AccessKind): number {
-    const r = this.mmu.translate(vaddr, kind, this.dataPriv());
+  /**
+   * Translates and PMP-checks the fetch at `pc`. Returns the RAM word index of its page, or -1
+   * after taking the trap (fetching outside RAM is an access fault).
+   */
+  private fetchSlow(pc: number): number {
+    const mmu = this.mmu;
+    const r = mmu.translate(pc, Access.Fetch, this.priv, 4);
+    const ram = this.bus.ram;
+    if (r !== TRANSLATE_OK || !ram.contains(mmu.paddr, 4)) {
+      this.trap(r !== TRANSLATE_OK ? r : Cause.InstructionAccessFault, pc);
+      return -1;
+    }
+    return (mmu.paddr - ram.base - (pc & 0xfff)) >>> 2;
+  }
+
+  /**
+   * Translates one data access of `size` bytes (on one page); returns the physical address, or -1
+   * after taking the trap.
+   */
+  private translateData(vaddr: number, kind: AccessKind, size: number): number {
+    const r = this.mmu.translate(vaddr, kind, this.dataPriv(), size);
     if (r !== TRANSLATE_OK) {
       this.trap(r, vaddr);
       return -1;
@@ -593,7 +619,7 @@ export class Hart implements InterruptTarget {
       return false;
     }
     const bytes = 1 << size;
-    const pa = this.translateData(addr, Access.Load);
+    const pa = this.translateData(addr, Access.Load, onPage(addr, bytes));
     if (pa < 0) return false;
     const ram = this.bus.ram;
     let v: number;
@@ -629,7 +655,7 @@ export class Hart implements InterruptTarget {
       return false;
     }
     const bytes = 1 << f3;
-    const pa = this.translateData(addr, Access.Store);
+    const pa = this.translateData(addr, Access.Store, onPage(addr, bytes));
     if (pa < 0) return false;
     const ram = this.bus.ram;
     if ((addr & (bytes - 1)) === 0) {
@@ -666,7 +692,7 @@ export class Hart implements InterruptTarget {
     const onFirst = 4096 - (addr & 0xfff);
     let pa2 = 0;
     if (onFirst < bytes) {
-      pa2 = this.translateData((addr + onFirst) | 0, kind);
+      pa2 = this.translateData((addr + onFirst) | 0, kind, bytes - onFirst);
       if (pa2 < 0) return undefined;
     }
     const offs = this.byteOffsets;
@@ -694,7 +720,7 @@ export class Hart implements InterruptTarget {
       this.trap(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr);
       return false;
     }
-    const pa = this.translateData(addr, isLr ? Access.Load : Access.Store);
+    const pa = this.translateData(addr, isLr ? Access.Load : Access.Store, 4);
     if (pa < 0) return false;
     const ram = this.bus.ram;
     if (!ram.contains(pa, 4)) {
@@ -1025,13 +1051,13 @@ export class Hart implements InterruptTarget {
       case Csr.tinfo:
         return 1;
     }
-    // Unimplemented performance counters and events read as zero (writes ignored); PMP has zero
-    // entries (all of its CSRs read-only zero).
+    // Unimplemented performance counters and events read as zero (writes ignored).
     if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xc83 && csr <= 0xc9f))
       return this.counterAllowed(csr & 31) ? 0 : undefined;
     if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0xb83 && csr <= 0xb9f)) return 0;
     if (csr >= 0x323 && csr <= 0x33f) return 0;
-    if (csr >= 0x3a0 && csr <= 0x3ef) return 0;
+    if (csr >= Csr.pmpcfg0 && csr <= Csr.pmpcfg0 + 15) return this.pmp.readCfg(csr - Csr.pmpcfg0);
+    if (csr >= Csr.pmpaddr0 && csr <= Csr.pmpaddr0 + 63) return this.pmp.readAddr(csr - Csr.pmpaddr0);
     return undefined;
   }
 
@@ -1135,6 +1161,14 @@ export class Hart implements InterruptTarget {
         this.minstret.writeHi(now, v);
         return true;
     }
+    if (csr >= Csr.pmpcfg0 && csr <= Csr.pmpcfg0 + 15) {
+      this.pmp.writeCfg(csr - Csr.pmpcfg0, v);
+      return true;
+    }
+    if (csr >= Csr.pmpaddr0 && csr <= Csr.pmpaddr0 + 63) {
+      this.pmp.writeAddr(csr - Csr.pmpaddr0, v);
+      return true;
+    }
     return this.csrRead(csr) !== undefined && csr >>> 10 !== 3;
   }
 
@@ -1183,6 +1217,7 @@ export class Hart implements InterruptTarget {
       menvcfg: this.menvcfg,
       senvcfg: this.senvcfg,
       satp: this.mmu.satp,
+      ...this.pmp.save(),
       mcycle: this.mcycle.save(),
       minstret: this.minstret.save(),
       retired: this.retired,
@@ -1217,6 +1252,10 @@ export class Hart implements InterruptTarget {
     this.menvcfg = num("menvcfg");
     this.senvcfg = num("senvcfg");
     this.mmu.satp = num("satp");
+    // Snapshots from before PMP existed ran with PMP open to S and U: keep them so.
+    if (s.pmpcfg instanceof Uint8Array && s.pmpaddr instanceof Int32Array)
+      this.pmp.restore(s.pmpcfg, s.pmpaddr);
+    else this.pmp.openAll();
     if (s.mcycle && typeof s.mcycle === "object") this.mcycle.restore(s.mcycle as StateRecord);
     if (s.minstret && typeof s.minstret === "object") this.minstret.restore(s.minstret as StateRecord);
     this.retired = num("retired");
@@ -1229,6 +1268,11 @@ export class Hart implements InterruptTarget {
 }
 
 const AMO_OPS = new Set([0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]);
+
+/** Bytes of a `bytes`-wide access at `addr` that lie on its first page. */
+function onPage(addr: number, bytes: number): number {
+  return Math.min(4096 - (addr & 0xfff), bytes);
+}
 
 /** xtvec is WARL: MODE 0 (direct) or 1 (vectored); reserved modes fall back to direct. */
 function legalTvec(v: number): number {

@@ -1,5 +1,6 @@
 import type { Ram } from "../memory/ram.js";
 import { ACCESS_FAULT, Access, type AccessKind, PAGE_FAULT, Priv } from "./causes.js";
+import type { Pmp } from "./pmp.js";
 
 /** Sv32 PTE bits (Privileged spec §4.3.1). */
 const PTE_V = 1 << 0;
@@ -23,7 +24,10 @@ export const TRANSLATE_OK = -1;
  * entry (bank, kind, vpn & MASK) with bank = effective privilege (0, 1 or 3) maps a virtual page
  * number to its page's byte offset in RAM. Store entries exist only once the PTE's D bit is set,
  * load/fetch entries once A is set, so hardware A/D updates never get skipped.
- * Any change to satp, SUM, MXR or a SFENCE.VMA flushes everything (ASIDs are not used for tagging).
+ * Any change to satp, SUM, MXR, the PMP rules or a SFENCE.VMA flushes everything (ASIDs are not
+ * used for tagging). PMP is checked here too (§3.7): the walk's PTE accesses as S-mode accesses,
+ * the final physical access for its privilege; only pages PMP treats alike throughout enter the
+ * TLB, so a TLB hit needs no PMP check.
  */
 export class Mmu {
   readonly tags = new Int32Array(4 * 3 * TLB_SIZE).fill(-1);
@@ -34,7 +38,10 @@ export class Mmu {
   /** Physical address of the last successful translation (may exceed 32 bits: Sv32 has 34). */
   paddr = 0;
 
-  constructor(private readonly ram: Ram) {}
+  constructor(
+    private readonly ram: Ram,
+    private readonly pmp: Pmp,
+  ) {}
 
   static index(priv: number, kind: AccessKind, vpn: number): number {
     return ((priv * 3 + kind) << TLB_BITS) | (vpn & TLB_MASK);
@@ -45,16 +52,13 @@ export class Mmu {
   }
 
   /**
-   * Translates `vaddr` for an access of `kind` at privilege `priv` (already adjusted for MPRV).
-   * Returns TRANSLATE_OK with `paddr` set, or the exception cause to raise (tval = vaddr).
+   * Translates `vaddr` for an access of `kind` and `size` bytes (all on one page) at privilege
+   * `priv` (already adjusted for MPRV). Returns TRANSLATE_OK with `paddr` set, or the exception
+   * cause to raise (tval = vaddr).
    */
-  translate(vaddr: number, kind: AccessKind, priv: number): number {
+  translate(vaddr: number, kind: AccessKind, priv: number, size: number): number {
     const va = vaddr >>> 0;
-    if (priv === Priv.M || this.satp >= 0) {
-      this.paddr = va;
-      this.fill(va, va, kind, priv);
-      return TRANSLATE_OK;
-    }
+    if (priv === Priv.M || this.satp >= 0) return this.finish(va, va, kind, priv, size);
     const ram = this.ram;
     let table = (this.satp & 0x3fffff) * 4096;
     let level = 1;
@@ -62,7 +66,8 @@ export class Mmu {
     let pte = 0;
     for (;;) {
       pteAddr = table + (level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff) * 4;
-      if (!ram.contains(pteAddr, 4)) return ACCESS_FAULT[kind]!;
+      if (!ram.contains(pteAddr, 4) || !this.pmp.allows(pteAddr, 4, Access.Load, Priv.S))
+        return ACCESS_FAULT[kind]!;
       pte = ram.i32[(pteAddr - ram.base) >>> 2]!;
       if (!(pte & PTE_V) || (!(pte & PTE_R) && pte & PTE_W)) return PAGE_FAULT[kind]!;
       if (pte & (PTE_R | PTE_X)) break;
@@ -85,6 +90,8 @@ export class Mmu {
     const ppn = pte >>> 10;
     if (level === 1 && (ppn & 0x3ff) !== 0) return PAGE_FAULT[kind]!; // misaligned superpage
     if (!(pte & PTE_A) || (kind === Access.Store && !(pte & PTE_D))) {
+      // The A/D update is a store to the PTE, checked as such (§4.3.2 step 7).
+      if (!this.pmp.allows(pteAddr, 4, Access.Store, Priv.S)) return ACCESS_FAULT[kind]!;
       const updated = pte | PTE_A | (kind === Access.Store ? PTE_D : 0);
       const off = pteAddr - ram.base;
       ram.i32[off >>> 2] = updated;
@@ -92,18 +99,21 @@ export class Mmu {
     }
     const paddr = level === 1 ? (ppn >>> 10) * 0x40_0000 + (va & 0x3f_ffff) : ppn * 4096 + (va & 0xfff);
     if (paddr > 0xffff_ffff) return ACCESS_FAULT[kind]!;
-    this.paddr = paddr;
-    this.fill(va, paddr, kind, priv);
-    return TRANSLATE_OK;
+    return this.finish(va, paddr, kind, priv, size);
   }
 
-  private fill(va: number, paddr: number, kind: AccessKind, priv: number): void {
+  /** The PMP check of the physical access, then the TLB fill when the page allows it throughout. */
+  private finish(va: number, paddr: number, kind: AccessKind, priv: number, size: number): number {
+    if (!this.pmp.allows(paddr, size, kind, priv)) return ACCESS_FAULT[kind]!;
+    this.paddr = paddr;
     const ram = this.ram;
     const page = paddr - (paddr & 0xfff);
-    if (page < ram.base || page + 4096 > ram.base + ram.size) return;
+    if (page < ram.base || page + 4096 > ram.base + ram.size) return TRANSLATE_OK;
+    if (!this.pmp.pageAllows((page - ram.base) / 4096, kind, priv)) return TRANSLATE_OK;
     const vpn = va >>> 12;
     const i = Mmu.index(priv, kind, vpn);
     this.tags[i] = vpn;
     this.base[i] = page - ram.base;
+    return TRANSLATE_OK;
   }
 }

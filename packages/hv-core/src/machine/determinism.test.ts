@@ -111,6 +111,7 @@ describe("snapshots and the TLB", () => {
     m.ram.writeU32(leaf, pte(base + 0x3000, V | R | W));
     m.hart.csrWrite(Csr.satp, 0x8000_0000 | (root >>> 12));
     m.hart.priv = Priv.S;
+    m.hart.pmp.openAll(); // firmware mode resets PMP to all OFF: S would be denied everything
     const young = (machine: Machine) => (machine.ram.readU32(leaf) & A) !== 0;
     const clearA = () => m.ram.writeU32(leaf, m.ram.readU32(leaf) & ~A);
     m.run(10);

@@ -106,6 +106,9 @@ export class Machine {
       // otherwise, from U (Linux never writes scounteren itself).
       this.hart.mcounteren = -1;
       this.hart.scounteren = -1;
+      // PMP entry 0 grants RWX everywhere, as firmware sets it up before entering S-mode: with
+      // PMP implemented and no entry matching, every S-mode access would fail.
+      this.hart.pmp.openAll();
       this.hart.machineTrapHook = (cause, tval) => this.hypervisorTrap(cause, tval);
     }
   }
