@@ -1,7 +1,7 @@
 import { SkiffError } from "@skiff/common";
 
 /**
- * A live migration's states (issue 8): queued → preparing → precopy → stopcopy → committing →
+ * A live migration's states: queued → preparing → precopy → stopcopy → committing →
  * completed | rolled-back | failed. `rolled-back`: nothing moved, the VPS runs on its source as
  * before. `failed`: the migration could not start, or its outcome had to be reconstructed.
  */
@@ -40,9 +40,48 @@ export function assertMigrationTransition(from: MigrationState, to: MigrationSta
   }
 }
 
-/** The API spells rolled_back the way issue 8 does. */
-export function migrationStateName(s: MigrationState): string {
-  return s === "rolled_back" ? "rolled-back" : s;
+/**
+ * Each state's one public spelling: the API, the events (`migration.<name>`), the CLI, the docs
+ * and the database (Prisma's `@map`) all say these. Only Prisma's TypeScript identifier differs
+ * (`rolled_back`: an identifier has no hyphen), so code converts here and nowhere else.
+ */
+export const MIGRATION_STATE_NAMES = [
+  "queued",
+  "preparing",
+  "precopy",
+  "stopcopy",
+  "committing",
+  "completed",
+  "rolled-back",
+  "failed",
+] as const;
+export type MigrationStateName = (typeof MIGRATION_STATE_NAMES)[number];
+
+const NAME_OF: { readonly [S in MigrationState]: MigrationStateName } = {
+  queued: "queued",
+  preparing: "preparing",
+  precopy: "precopy",
+  stopcopy: "stopcopy",
+  committing: "committing",
+  completed: "completed",
+  rolled_back: "rolled-back",
+  failed: "failed",
+};
+const STATE_OF = new Map<string, MigrationState>(MIGRATION_STATES.map((s) => [NAME_OF[s], s] as const));
+
+export function migrationStateName(s: MigrationState): MigrationStateName {
+  return NAME_OF[s];
+}
+
+export function migrationStateOf(name: MigrationStateName): MigrationState {
+  const s = STATE_OF.get(name);
+  if (s === undefined) throw new SkiffError("INVALID_STATE", `no migration state ${name}`);
+  return s;
+}
+
+/** The event recorded when a migration reaches `s`. */
+export function migrationEventType(s: MigrationState): `migration.${MigrationStateName}` {
+  return `migration.${NAME_OF[s]}`;
 }
 
 /** Migrations in flight per node (as source or target): more would starve the guests' I/O. */

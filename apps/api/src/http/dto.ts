@@ -10,6 +10,7 @@ import type {
   Project,
   Vps as VpsRow,
 } from "../db/client.js";
+import { migrationStateName } from "../domain/migration-state.js";
 import type { NodeReservation } from "../services/capacity.js";
 import type {
   EventSchema,
@@ -153,7 +154,7 @@ export function migrationDto(m: Migration): z.infer<typeof MigrationSchema> {
     vpsId: m.vpsId,
     sourceNodeId: m.sourceNodeId,
     targetNodeId: m.targetNodeId,
-    state: m.state === "rolled_back" ? "rolled-back" : m.state,
+    state: migrationStateName(m.state),
     trigger: m.trigger,
     reason: m.reason,
     sourceEpoch: m.sourceEpoch,

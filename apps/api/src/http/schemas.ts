@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MIGRATION_STATE_NAMES } from "../domain/migration-state.js";
 import { VPS_ACTIONS, VPS_STATES } from "../domain/vps-state.js";
 
 /**
@@ -354,22 +355,15 @@ export const ERROR_RESPONSES = {
 /** Bodies of actions: none, or an empty JSON object. */
 export const EmptyBody = z.object({}).strict().nullish();
 
+export const MigrationStateSchema = z.enum(MIGRATION_STATE_NAMES).meta({ id: "MigrationState" });
+
 export const MigrationSchema = z
   .object({
     id,
     vpsId: id,
     sourceNodeId: id,
     targetNodeId: id,
-    state: z.enum([
-      "queued",
-      "preparing",
-      "precopy",
-      "stopcopy",
-      "committing",
-      "completed",
-      "rolled-back",
-      "failed",
-    ]),
+    state: MigrationStateSchema,
     trigger: z.string().describe("manual, drain, balancer or recovery"),
     reason: z.string().nullable(),
     sourceEpoch: z.number().int(),
@@ -418,9 +412,7 @@ export const MigrateBody = z
 export const ListMigrationsQuery = PageQuery.extend({
   vpsId: id.optional(),
   nodeId: id.optional().describe("as source or target"),
-  state: z
-    .enum(["queued", "preparing", "precopy", "stopcopy", "committing", "completed", "rolled-back", "failed"])
-    .optional(),
+  state: MigrationStateSchema.optional(),
   active: z
     .enum(["true", "false"])
     .optional()

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Prisma } from "../db/client.js";
+import { migrationStateOf } from "../domain/migration-state.js";
 import { requireOperator } from "../http/auth.js";
 import { migrationDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
@@ -84,7 +85,7 @@ export const migrationRoutes: FastifyPluginAsyncZod = async (app) => {
       const where: Prisma.MigrationWhereInput = {
         ...(q.vpsId ? { vpsId: q.vpsId } : {}),
         ...(q.nodeId ? { OR: [{ sourceNodeId: q.nodeId }, { targetNodeId: q.nodeId }] } : {}),
-        ...(q.state ? { state: q.state === "rolled-back" ? "rolled_back" : q.state } : {}),
+        ...(q.state ? { state: migrationStateOf(q.state) } : {}),
         ...(q.active === undefined ? {} : q.active ? { finishedAt: null } : { finishedAt: { not: null } }),
         ...(q.trigger ? { trigger: q.trigger } : {}),
       };

@@ -89,7 +89,7 @@ describe("POST /v1/vps/:id/migrate", () => {
     const types = (await h.call(h.operatorToken, "GET", `/v1/events?resourceId=${r.body.id}`)).body.items.map(
       (e: { type: string }) => e.type,
     );
-    expect(types).toEqual(["migration.queued", "migration.rolled_back"]);
+    expect(types).toEqual(["migration.queued", "migration.rolled-back"]);
   });
 
   it("refuses what cannot be: tenants, wrong states, same node, unknown node, nowhere to go", async () => {

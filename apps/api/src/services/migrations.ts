@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "@skiff/common";
 import type { AgentDirectory } from "../agents/agent-client.js";
 import type { Db, Migration, Prisma } from "../db/client.js";
-import { assertMigrationTransition, isFinished, type MigrationState } from "../domain/migration-state.js";
+import {
+  assertMigrationTransition,
+  isFinished,
+  type MigrationState,
+  migrationEventType,
+  migrationStateName,
+} from "../domain/migration-state.js";
 import { type PlacementPolicy, place } from "../domain/placement.js";
 import type { VpsState } from "../domain/vps-state.js";
 import { apiError } from "../http/errors.js";
@@ -239,9 +245,9 @@ export async function finishIn(tx: Tx, migrationId: string, f: FinishInput): Pro
     actor: f.actor,
     resourceType: "migration",
     resourceId: m.id,
-    type: `migration.${f.state === "rolled_back" ? "rolled_back" : f.state}`,
-    fromState: m.state,
-    toState: f.state === "rolled_back" ? "rolled-back" : f.state,
+    type: migrationEventType(f.state),
+    fromState: migrationStateName(m.state),
+    toState: migrationStateName(f.state),
     message: f.error ?? "",
     details: {
       vpsId: m.vpsId,
@@ -266,13 +272,9 @@ export async function cancelMigration(
   const m = await db.migration.findUnique({ where: { id: migrationId } });
   if (!m) throw apiError("NOT_FOUND", `no migration ${migrationId}`);
   if (isFinished(m.state)) {
-    throw apiError(
-      "INVALID_STATE",
-      `the migration already ended (${m.state === "rolled_back" ? "rolled-back" : m.state})`,
-      {
-        state: m.state,
-      },
-    );
+    throw apiError("INVALID_STATE", `the migration already ended (${migrationStateName(m.state)})`, {
+      state: migrationStateName(m.state),
+    });
   }
   if (m.state === "queued") {
     await finishMigration(db, m.id, {

@@ -6,7 +6,11 @@ import {
   type MigrationRoundInfo,
 } from "../agents/agent-client.js";
 import type { Migration, Prisma } from "../db/client.js";
-import { assertMigrationTransition, type MigrationState } from "../domain/migration-state.js";
+import {
+  assertMigrationTransition,
+  type MigrationState,
+  migrationStateName,
+} from "../domain/migration-state.js";
 import type { MigrationJob } from "../queues.js";
 import { recordEvent, SYSTEM } from "../services/events.js";
 import { finishMigration } from "../services/migrations.js";
@@ -298,8 +302,8 @@ async function setState(ctx: WorkerContext, m: Migration, to: MigrationState): P
       resourceType: "migration",
       resourceId: m.id,
       type: "migration.state_changed",
-      fromState: cur.state,
-      toState: to,
+      fromState: migrationStateName(cur.state),
+      toState: migrationStateName(to),
       details: { vpsId: m.vpsId },
     });
   });
