@@ -19,10 +19,11 @@ import {
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
-import type { AgentDirectory } from "./agents/agent-client.js";
+import { AgentCallError, type AgentDirectory } from "./agents/agent-client.js";
 import { balancerRoutes } from "./balancer/routes.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
+import { apiErrorOfAgent } from "./http/agent-errors.js";
 import { rateLimitKey, registerAuth } from "./http/auth.js";
 import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
@@ -124,6 +125,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
           })),
         }),
       );
+    }
+    if (err instanceof AgentCallError) {
+      const mapped = apiErrorOfAgent(err);
+      if (mapped.status >= 500) req.log.error({ err, url: req.url, method: req.method }, "agent call failed");
+      return reply.code(mapped.status).send(errorBody(mapped.code, err.message, mapped.details));
     }
     if (isSkiffError(err)) {
       const status = statusOf(err.code);
