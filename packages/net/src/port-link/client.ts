@@ -1,0 +1,64 @@
+import { connect, type Socket } from "node:net";
+import { SkiffError } from "@skiff/common";
+import { encodeFrame, FrameReader } from "./framing.js";
+
+const MAX_QUEUED_BYTES = 256 * 1024;
+
+/** The VMM's end of its NIC's link to the node switch. */
+export class PortLinkClient {
+  private handler: ((frame: Buffer) => void) | undefined;
+  /** Frames the client refused to queue because the switch was not reading fast enough. */
+  dropped = 0;
+
+  private constructor(private readonly socket: Socket) {
+    const reader = new FrameReader();
+    socket.on("data", (chunk) => {
+      try {
+        reader.push(chunk, (frame) => this.handler?.(frame));
+      } catch {
+        socket.destroy();
+      }
+    });
+    socket.on("error", () => {});
+  }
+
+  static connect(path: string): Promise<PortLinkClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path);
+      socket.once("connect", () => resolve(new PortLinkClient(socket)));
+      socket.once("error", (err) =>
+        reject(
+          new SkiffError(
+            "NET_LINK_CONNECT",
+            `cannot reach the switch at ${path}: ${err.message}`,
+            undefined,
+            { cause: err },
+          ),
+        ),
+      );
+    });
+  }
+
+  /** Frames from the switch for this NIC. */
+  onFrame(handler: (frame: Buffer) => void): void {
+    this.handler = handler;
+  }
+
+  /** Sends one frame; false (and counted) when the link is backed up or closed: a NIC drops then. */
+  send(frame: Uint8Array): boolean {
+    if (this.socket.destroyed || this.socket.writableLength > MAX_QUEUED_BYTES) {
+      this.dropped++;
+      return false;
+    }
+    this.socket.write(encodeFrame(frame));
+    return true;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once("close", () => resolve());
+      this.socket.end();
+    });
+  }
+}

@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { arpRequest, testMap, udpFrame } from "../fixtures.test-helpers.js";
+import { NodeSwitch } from "../switch/node-switch.js";
+import { parseArp } from "../wire/arp.js";
+import { parseEthernet } from "../wire/ethernet.js";
+import { PortLinkClient } from "./client.js";
+import { encodeFrame, FrameReader } from "./framing.js";
+import { PortLinkServer } from "./server.js";
+
+const A = { mac: "02:00:00:00:00:0a", ip: "10.1.0.10" };
+const D = { mac: "02:00:00:00:00:0d", ip: "10.1.0.13" };
+
+function nextFrame(client: PortLinkClient): Promise<Buffer> {
+  return new Promise((resolve) => client.onFrame(resolve));
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function linked() {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-net-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const sw = new NodeSwitch({ nodeId: "n1" });
+  sw.setMap(testMap());
+  const serverA = await PortLinkServer.listen(join(dir, "a.sock"), sw, "a");
+  const serverD = await PortLinkServer.listen(join(dir, "d.sock"), sw, "d");
+  const a = await PortLinkClient.connect(join(dir, "a.sock"));
+  const d = await PortLinkClient.connect(join(dir, "d.sock"));
+  cleanups.push(
+    () => a.close(),
+    () => d.close(),
+    () => serverA.close(),
+    () => serverD.close(),
+  );
+  return { dir, sw, serverA, serverD, a, d };
+}
+
+describe("framing", () => {
+  it("cuts frames back out of arbitrary chunks", () => {
+    const frames = [Buffer.from("first frame!!!!"), Buffer.alloc(1514, 7), Buffer.from("x")];
+    const stream = Buffer.concat(frames.map(encodeFrame));
+    const got: Buffer[] = [];
+    const reader = new FrameReader();
+    for (let i = 0; i < stream.length; i += 5)
+      reader.push(stream.subarray(i, i + 5), (f) => got.push(Buffer.from(f)));
+    expect(got).toEqual(frames);
+  });
+
+  it("refuses lengths of 0 or over a frame, with a code", () => {
+    expect(() => new FrameReader().push(Buffer.from([0, 0]), () => {})).toThrow(
+      expect.objectContaining({ code: "NET_LINK_BAD_FRAME" }),
+    );
+    expect(() => new FrameReader().push(Buffer.from([0x05, 0xeb, 1]), () => {})).toThrow(
+      expect.objectContaining({ code: "NET_LINK_BAD_FRAME" }),
+    );
+    expect(() => encodeFrame(Buffer.alloc(1515))).toThrow(
+      expect.objectContaining({ code: "NET_LINK_BAD_FRAME" }),
+    );
+  });
+});
+
+describe("port link over a Unix socket", () => {
+  it("carries frames VMM → switch → VMM and the switch's ARP answers back", async () => {
+    const { a, d } = await linked();
+    const atD = nextFrame(d);
+    const frame = udpFrame(A.mac, D.mac, A.ip, D.ip, "over the link");
+    a.send(frame);
+    expect(await atD).toEqual(frame);
+    const atA = nextFrame(a);
+    a.send(arpRequest(A.mac, A.mac, A.ip, D.ip));
+    const reply = parseEthernet(await atA);
+    const arp = reply.ok ? parseArp(reply.value.payload) : undefined;
+    expect(arp?.ok && arp.value.senderIp).toBe(0x0a01000d);
+  });
+
+  it("closes a link that sends a bad length; the switch keeps serving the others", async () => {
+    const { dir, a, d, serverD } = await linked();
+    const raw = connect(join(dir, "a.sock")); // replaces a's connection, then misbehaves
+    await new Promise((resolve) => raw.once("connect", resolve));
+    const closed = new Promise((resolve) => raw.once("close", resolve));
+    raw.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
+    await closed;
+    const again = await PortLinkClient.connect(join(dir, "a.sock"));
+    cleanups.push(() => again.close());
+    const atD = nextFrame(d);
+    const frame = udpFrame(A.mac, D.mac, A.ip, D.ip, "still works");
+    again.send(frame);
+    expect(await atD).toEqual(frame);
+    expect(serverD.counters.txFrames).toBe(1);
+    await a.close();
+  });
+});
