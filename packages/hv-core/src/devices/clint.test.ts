@@ -88,15 +88,16 @@ describe("Clint", () => {
     const saved = a.clint.save();
 
     const b = setup(500);
-    b.clint.restore(saved);
+    b.clint.restore(saved, 1);
     expect(b.hart.pending(IRQ.MSI)).toBe(true);
     expect(b.hart.pending(IRQ.MTI)).toBe(true);
     expect(b.clint.nextDeadline()).toBe(400);
     expect(b.clint.save()).toEqual(saved);
 
     const c = setup(0);
-    c.clint.restore(setup(0).clint.save());
+    c.clint.restore(setup(0).clint.save(), 1);
     expect(c.clint.nextDeadline()).toBe(Number.POSITIVE_INFINITY);
-    expect(() => c.clint.restore({ msip: 1 })).toThrow(/msip/);
+    expect(() => c.clint.restore({ msip: 1 }, 1)).toThrow(/msip/);
+    expect(() => c.clint.restore(saved, 2)).toThrow(/version 2/);
   });
 });

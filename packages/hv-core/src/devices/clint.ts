@@ -1,8 +1,9 @@
 import { type InterruptTarget, IRQ } from "../irq.js";
 import type { MachineClock } from "../machine/clock.js";
-import type { StateRecord } from "../snapshot/state.js";
+import { stateBool, stateNumber } from "../snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
+import { extractLanes, mergeLanes } from "./lanes.js";
 import type { AccessSize, MmioDevice } from "./mmio.js";
-import { extractLanes, mergeLanes, stateBool, stateNumber } from "./state-fields.js";
 
 /** Register offsets of the SiFive CLINT (one hart): msip, mtimecmp and the shared mtime. */
 export const CLINT_MSIP = 0x0000;
@@ -12,13 +13,26 @@ export const CLINT_SIZE = 0x10000;
 
 const TWO_32 = 2 ** 32;
 
+/** The CLINT's saved state (version 1). mtime is the clock's, saved with it. */
+export type ClintState = { msip: boolean; mtimecmpLo: number; mtimecmpHi: number };
+
+export function readClintState(s: StateRecord, version: number): ClintState {
+  requireStateVersion("clint", version, [1]);
+  return {
+    msip: stateBool(s, "clint", "msip"),
+    mtimecmpLo: stateNumber(s, "clint", "mtimecmpLo") >>> 0,
+    mtimecmpHi: stateNumber(s, "clint", "mtimecmpHi") >>> 0,
+  };
+}
+
 /**
  * Core-local interruptor for hart 0: the machine software interrupt (msip) and the machine timer
  * (MTIP = mtime >= mtimecmp). mtime is the machine clock and is read-only here: guest time is owned
  * by the clock so it stays continuous across snapshots and migration.
  */
-export class Clint implements MmioDevice {
+export class Clint implements MmioDevice, Snapshottable<ClintState> {
   readonly name = "clint";
+  readonly stateVersion = 1;
   private msip = false;
   /** mtimecmp as two 32-bit halves, exactly as the guest wrote them. */
   private cmpLo = 0xffff_ffff;
@@ -93,14 +107,15 @@ export class Clint implements MmioDevice {
     return this.deadline;
   }
 
-  save(): StateRecord {
+  save(): ClintState {
     return { msip: this.msip, mtimecmpLo: this.cmpLo, mtimecmpHi: this.cmpHi };
   }
 
-  restore(s: StateRecord): void {
-    this.msip = stateBool(s, this.name, "msip");
-    this.cmpLo = stateNumber(s, this.name, "mtimecmpLo") >>> 0;
-    this.cmpHi = stateNumber(s, this.name, "mtimecmpHi") >>> 0;
+  restore(record: StateRecord, version: number): void {
+    const s = readClintState(record, version);
+    this.msip = s.msip;
+    this.cmpLo = s.mtimecmpLo;
+    this.cmpHi = s.mtimecmpHi;
     this.hart.setInterruptPending(IRQ.MSI, this.msip);
     const value = this.cmpHi * TWO_32 + this.cmpLo;
     this.deadline = value > Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : value;

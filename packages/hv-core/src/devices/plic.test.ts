@@ -128,13 +128,14 @@ describe("Plic", () => {
     const saved = a.plic.save();
 
     const b = setup();
-    b.plic.restore(saved);
+    b.plic.restore(saved, 1);
     expect(b.hart.pending(IRQ.SEI)).toBe(true);
     expect(b.plic.save()).toEqual(saved);
     b.plic.write(claimReg(S), 4, 2); // completes; line 2 still high -> pending again
     expect(b.plic.read(claimReg(S), 4)).toBe(2);
     expect(b.plic.read(claimReg(S), 4)).toBe(1);
-    expect(() => new Plic(new TestHart(), 64).restore(saved)).toThrow(/sources/);
+    expect(() => new Plic(new TestHart(), 64).restore(saved, 1)).toThrow(/sources/);
+    expect(() => b.plic.restore(saved, 2)).toThrow(/version 2/);
   });
 
   it("drives the external interrupt line only when it changes", () => {

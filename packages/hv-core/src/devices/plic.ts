@@ -1,8 +1,9 @@
 import { SkiffError } from "@skiff/common";
 import { type InterruptTarget, IRQ } from "../irq.js";
-import type { StateRecord } from "../snapshot/state.js";
+import { stateNumber, stateWords } from "../snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
+import { extractLanes, mergeLanes } from "./lanes.js";
 import type { AccessSize, MmioDevice } from "./mmio.js";
-import { extractLanes, mergeLanes, stateNumber, stateWords } from "./state-fields.js";
 
 /** SiFive PLIC memory map (RISC-V PLIC spec 1.0.0, "Memory Map"). */
 export const PLIC_PRIORITY = 0x000000;
@@ -19,13 +20,47 @@ const PRIORITY_MASK = 7;
 const CONTEXTS = 2;
 const CONTEXT_IRQ = [IRQ.MEI, IRQ.SEI] as const;
 
+/** The PLIC's saved state (version 1): registers and gateway bits, one bit or word per source. */
+export type PlicState = {
+  sources: number;
+  priority: Uint32Array;
+  level: Uint32Array;
+  pending: Uint32Array;
+  inService: Uint32Array;
+  enable: Uint32Array;
+  threshold: Uint32Array;
+};
+
+/** Checks a saved PLIC state against a PLIC with `sources` sources. */
+export function readPlicState(s: StateRecord, version: number, sources: number): PlicState {
+  requireStateVersion("plic", version, [1]);
+  const saved = stateNumber(s, "plic", "sources");
+  if (saved !== sources) {
+    throw new SkiffError(
+      "SNAPSHOT_STATE_INVALID",
+      `plic: snapshot has ${saved} sources, this machine ${sources}`,
+    );
+  }
+  const words = Math.ceil(sources / 32);
+  return {
+    sources,
+    priority: stateWords(s, "plic", "priority", sources),
+    level: stateWords(s, "plic", "level", words),
+    pending: stateWords(s, "plic", "pending", words),
+    inService: stateWords(s, "plic", "inService", words),
+    enable: stateWords(s, "plic", "enable", CONTEXTS * words),
+    threshold: stateWords(s, "plic", "threshold", CONTEXTS),
+  };
+}
+
 /**
  * Platform-level interrupt controller with level-triggered gateways: the first assertion of a
  * source's line becomes a pending request; the gateway forwards no further request for that source
  * until the claimant completes it, and on completion re-arms from the line's current level.
  */
-export class Plic implements MmioDevice {
+export class Plic implements MmioDevice, Snapshottable<PlicState> {
   readonly name = "plic";
+  readonly stateVersion = 1;
   readonly sources: number;
   private readonly words: number;
   private readonly priority: Uint32Array;
@@ -202,7 +237,7 @@ export class Plic implements MmioDevice {
     }
   }
 
-  save(): StateRecord {
+  save(): PlicState {
     return {
       sources: this.sources,
       priority: this.priority.slice(),
@@ -214,20 +249,14 @@ export class Plic implements MmioDevice {
     };
   }
 
-  restore(s: StateRecord): void {
-    const sources = stateNumber(s, this.name, "sources");
-    if (sources !== this.sources) {
-      throw new SkiffError(
-        "SNAPSHOT_STATE_INVALID",
-        `plic: snapshot has ${sources} sources, this machine ${this.sources}`,
-      );
-    }
-    this.priority.set(stateWords(s, this.name, "priority", this.sources));
-    this.level.set(stateWords(s, this.name, "level", this.words));
-    this.pending.set(stateWords(s, this.name, "pending", this.words));
-    this.inService.set(stateWords(s, this.name, "inService", this.words));
-    this.enable.set(stateWords(s, this.name, "enable", CONTEXTS * this.words));
-    this.threshold.set(stateWords(s, this.name, "threshold", CONTEXTS));
+  restore(record: StateRecord, version: number): void {
+    const s = readPlicState(record, version, this.sources);
+    this.priority.set(s.priority);
+    this.level.set(s.level);
+    this.pending.set(s.pending);
+    this.inService.set(s.inService);
+    this.enable.set(s.enable);
+    this.threshold.set(s.threshold);
     // Drive both lines explicitly: the hart may have been restored with other mip bits.
     for (let ctx = 0; ctx < CONTEXTS; ctx++) {
       this.eip[ctx] = this.best(ctx, true) !== 0 ? 1 : 0;

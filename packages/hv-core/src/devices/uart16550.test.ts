@@ -193,7 +193,7 @@ describe("Uart16550", () => {
     const saved = a.uart.save();
 
     const b = setup();
-    b.uart.restore(saved);
+    b.uart.restore(saved, 1);
     expect(b.irq()).toBe(true);
     expect(b.uart.save()).toEqual(saved);
     expect(b.r(SCR)).toBe(0x42);
@@ -204,7 +204,8 @@ describe("Uart16550", () => {
     const { chars, lsrs } = drain(b.r);
     expect(chars).toEqual([0x79, 0x7a, 0x00]);
     expect(lsrs[2]! & LSR_BI).toBe(LSR_BI);
-    expect(() => b.uart.restore({ ...saved, rx: "nope" })).toThrow(/rx/);
+    expect(() => b.uart.restore({ ...saved, rx: "nope" }, 1)).toThrow(/rx/);
+    expect(() => b.uart.restore(saved, 0)).toThrow(/version 0/);
   });
 
   it("treats odd offsets and sizes without throwing", () => {

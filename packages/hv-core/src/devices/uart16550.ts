@@ -1,6 +1,6 @@
-import type { StateRecord } from "../snapshot/state.js";
+import { stateBool, stateBytes, stateNumber } from "../snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
 import type { AccessSize, MmioDevice } from "./mmio.js";
-import { stateBool, stateBytes, stateNumber } from "./state-fields.js";
 
 /** Register offsets (reg-shift 0, byte-wide registers) and bits of the 16550A. */
 const RBR_THR_DLL = 0;
@@ -50,6 +50,41 @@ const CHAR_BREAK = 1;
 
 export const UART_SIZE = 0x100;
 
+/** The UART's saved state (version 1): its registers and the RX FIFO, oldest byte first. */
+export type UartState = {
+  ier: number;
+  lcr: number;
+  mcr: number;
+  fcr: number;
+  scr: number;
+  dll: number;
+  dlm: number;
+  lsrLatch: number;
+  msr: number;
+  threPending: boolean;
+  rx: Uint8Array;
+  rxFlags: Uint8Array;
+};
+
+export function readUartState(s: StateRecord, version: number): UartState {
+  requireStateVersion("uart", version, [1]);
+  const n = "uart";
+  return {
+    ier: stateNumber(s, n, "ier") & 0x0f,
+    lcr: stateNumber(s, n, "lcr") & 0xff,
+    mcr: stateNumber(s, n, "mcr") & 0x1f,
+    fcr: stateNumber(s, n, "fcr") & 0xc9,
+    scr: stateNumber(s, n, "scr") & 0xff,
+    dll: stateNumber(s, n, "dll") & 0xff,
+    dlm: stateNumber(s, n, "dlm") & 0xff,
+    lsrLatch: stateNumber(s, n, "lsrLatch") & 0xff,
+    msr: stateNumber(s, n, "msr") & 0xff,
+    threPending: stateBool(s, n, "threPending"),
+    rx: stateBytes(s, n, "rx"),
+    rxFlags: stateBytes(s, n, "rxFlags"),
+  };
+}
+
 export interface Uart16550Options {
   /**
    * RX FIFO depth. Deeper than a real 16550A's 16 bytes: host input (a paste into the console)
@@ -66,8 +101,9 @@ export interface Uart16550Options {
  * no line timing to wait for, a FIFO holding fewer bytes than the trigger level reports the
  * character timeout straight away.
  */
-export class Uart16550 implements MmioDevice {
+export class Uart16550 implements MmioDevice, Snapshottable<UartState> {
   readonly name = "uart";
+  readonly stateVersion = 1;
   /** Called with every byte the guest transmits. */
   onOutput: (bytes: Uint8Array) => void = () => {};
 
@@ -311,7 +347,7 @@ export class Uart16550 implements MmioDevice {
     }
   }
 
-  save(): StateRecord {
+  save(): UartState {
     const rx = new Uint8Array(this.rxCount);
     const rxFlags = new Uint8Array(this.rxCount);
     for (let i = 0; i < this.rxCount; i++) {
@@ -335,23 +371,21 @@ export class Uart16550 implements MmioDevice {
     };
   }
 
-  restore(s: StateRecord): void {
-    const n = this.name;
-    this.ier = stateNumber(s, n, "ier") & 0x0f;
-    this.lcr = stateNumber(s, n, "lcr") & 0xff;
-    this.mcr = stateNumber(s, n, "mcr") & 0x1f;
-    this.fcr = stateNumber(s, n, "fcr") & 0xc9;
-    this.scr = stateNumber(s, n, "scr") & 0xff;
-    this.dll = stateNumber(s, n, "dll") & 0xff;
-    this.dlm = stateNumber(s, n, "dlm") & 0xff;
-    this.msr = stateNumber(s, n, "msr") & 0xff;
-    this.threPending = stateBool(s, n, "threPending");
-    const rx = stateBytes(s, n, "rx");
-    const rxFlags = stateBytes(s, n, "rxFlags");
+  restore(record: StateRecord, version: number): void {
+    const s = readUartState(record, version);
+    this.ier = s.ier;
+    this.lcr = s.lcr;
+    this.mcr = s.mcr;
+    this.fcr = s.fcr;
+    this.scr = s.scr;
+    this.dll = s.dll;
+    this.dlm = s.dlm;
+    this.msr = s.msr;
+    this.threPending = s.threPending;
     this.clearRx();
     // A snapshot from a deeper FIFO keeps what fits, as an overrun would.
-    for (let i = 0; i < rx.length; i++) this.receive(rx[i]!, rxFlags[i] ?? 0);
-    this.lsrLatch = (stateNumber(s, n, "lsrLatch") & 0xff) | (this.lsrLatch & LSR_OE);
+    for (let i = 0; i < s.rx.length; i++) this.receive(s.rx[i]!, s.rxFlags[i] ?? 0);
+    this.lsrLatch = s.lsrLatch | (this.lsrLatch & LSR_OE);
     this.irqLevel = this.interruptId() !== IIR_NONE;
     this.irq(this.irqLevel);
   }

@@ -1,14 +1,16 @@
-import type { StateRecord } from "../snapshot/state.js";
+import { stateNumber } from "../snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
 
 /** The hart's and CLINT's time source: mtime ticks at the 10 MHz timebase. */
-export interface MachineClock {
+export interface MachineClock extends Snapshottable<ClockState> {
   readonly kind: "host" | "instructions";
   now(): number;
   /** Moves guest time forward to `ticks` (idle fast-forward; only the instruction clock can). */
   skipTo(ticks: number): boolean;
-  save(): StateRecord;
-  restore(s: StateRecord): void;
 }
+
+/** The clock's saved state (version 1): guest time (host clock) or the ticks skipped in WFI. */
+export type ClockState = { kind: "host"; mtime: number } | { kind: "instructions"; skipped: number };
 
 export const TIMEBASE_HZ = 10_000_000;
 export const TICKS_PER_MS = TIMEBASE_HZ / 1000;
@@ -20,6 +22,7 @@ export const TICKS_PER_MS = TIMEBASE_HZ / 1000;
  */
 export class HostClock implements MachineClock {
   readonly kind = "host" as const;
+  readonly stateVersion = 1;
   private offset: number;
 
   constructor(startTicks = 0) {
@@ -38,13 +41,13 @@ export class HostClock implements MachineClock {
     return false;
   }
 
-  save(): StateRecord {
+  save(): ClockState {
     return { kind: this.kind, mtime: this.now() };
   }
 
-  restore(s: StateRecord): void {
-    const mtime = typeof s.mtime === "number" ? s.mtime : 0;
-    this.offset = mtime - HostClock.hostTicks();
+  restore(s: StateRecord, version: number): void {
+    requireStateVersion("clock", version, [1]);
+    this.offset = stateNumber(s, "clock", "mtime") - HostClock.hostTicks();
   }
 }
 
@@ -54,6 +57,7 @@ export class HostClock implements MachineClock {
  */
 export class InstructionClock implements MachineClock {
   readonly kind = "instructions" as const;
+  readonly stateVersion = 1;
   private skipped = 0;
 
   constructor(private readonly retired: () => number) {}
@@ -68,11 +72,12 @@ export class InstructionClock implements MachineClock {
     return true;
   }
 
-  save(): StateRecord {
+  save(): ClockState {
     return { kind: this.kind, skipped: this.skipped };
   }
 
-  restore(s: StateRecord): void {
-    this.skipped = typeof s.skipped === "number" ? s.skipped : 0;
+  restore(s: StateRecord, version: number): void {
+    requireStateVersion("clock", version, [1]);
+    this.skipped = stateNumber(s, "clock", "skipped");
   }
 }

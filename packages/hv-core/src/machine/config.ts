@@ -1,5 +1,5 @@
 import { SkiffError } from "@skiff/common";
-import type { StateRecord } from "../snapshot/state.js";
+import { requireStateVersion, type StateRecord } from "../snapshot/state.js";
 
 export interface DiskConfig {
   path: string;
@@ -76,6 +76,9 @@ export function specOf(cfg: Omit<MachineConfig, "image">): MachineSpec {
   };
 }
 
+/** Version of the machine section (the spec as `specToState` writes it). */
+export const SPEC_STATE_VERSION = 1;
+
 export function specToState(spec: MachineSpec): StateRecord {
   return {
     mode: spec.mode,
@@ -87,7 +90,8 @@ export function specToState(spec: MachineSpec): StateRecord {
   };
 }
 
-export function specFromState(s: StateRecord): MachineSpec {
+export function specFromState(s: StateRecord, version: number): MachineSpec {
+  requireStateVersion("machine", version, [1]);
   const bad = (what: string): never => {
     throw new SkiffError("SNAPSHOT_CORRUPT", `snapshot machine config: bad ${what}`);
   };

@@ -13,13 +13,21 @@ import { loadLinuxImage, parseLinuxImage } from "../loader/linux-image.js";
 import { PAGE_SIZE, Ram } from "../memory/ram.js";
 import { SbiDispatcher } from "../sbi/dispatch.js";
 import { decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
-import type { StateRecord } from "../snapshot/state.js";
+import { stateNumber } from "../snapshot/fields.js";
+import {
+  requireStateVersion,
+  type Snapshottable,
+  type StateRecord,
+  saveVersioned,
+  type VersionedState,
+} from "../snapshot/state.js";
 import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS, TIMEBASE_HZ } from "./clock.js";
 import {
   type DiskConfig,
   type MachineConfig,
   type MachineSpec,
   type SharedMemory,
+  SPEC_STATE_VERSION,
   specFromState,
   specOf,
   specToState,
@@ -129,8 +137,8 @@ export class Machine {
   static restore(snapshot: Uint8Array, opts: { memory?: SharedMemory; disks?: DiskConfig[] } = {}): Machine {
     const snap = decodeSnapshot(snapshot);
     const c = snap.components;
-    if (!c.machine) throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot has no machine section");
-    let spec = specFromState(c.machine);
+    if (!c.machine) throw new SkiffError("SNAPSHOT_SECTION_MISSING", "snapshot has no machine section");
+    let spec = specFromState(c.machine.state, c.machine.version);
     if (opts.disks) {
       if (opts.disks.length !== spec.disks.length) {
         throw new SkiffError(
@@ -322,41 +330,94 @@ export class Machine {
     });
   }
 
-  private saveComponents(): Record<string, StateRecord> {
-    const components: Record<string, StateRecord> = {
-      machine: specToState(this.spec),
-      hart: this.hart.save(),
-      clock: this.clock.save(),
-      clint: this.clint.save(),
-      plic: this.plic.save(),
-      uart: this.uart.save(),
-      sbi: this.sbi.save(),
-      platform: {
-        htif: this.htif ? { tohost: this.htif.tohost, fromhost: this.htif.fromhost ?? -1 } : null,
+  /**
+   * The snapshot's sections besides the machine's config, in restore order (the clock before the
+   * CLINT, which compares against it), each owned by the component that saves and restores it.
+   * Virtio slots are optional: a slot without a section keeps its device's reset state.
+   */
+  private sections(): Map<string, { component: Snapshottable; optional: boolean }> {
+    const required = (component: Snapshottable) => ({ component, optional: false });
+    const sections = new Map([
+      ["hart", required(this.hartSection())],
+      ["clock", required(this.clock)],
+      ["clint", required(this.clint)],
+      ["plic", required(this.plic)],
+      ["uart", required(this.uart)],
+      ["sbi", required(this.sbi)],
+      ["platform", required(this.platformSection())],
+    ]);
+    this.virtio.devices.forEach((d, i) => {
+      sections.set(`virtio${i}`, { component: d, optional: true });
+    });
+    return sections;
+  }
+
+  /** The hart's registers (their shape is the CPU's; version 1 as first written). */
+  private hartSection(): Snapshottable {
+    const hart = this.hart;
+    return {
+      stateVersion: 1,
+      save: () => hart.save(),
+      restore: (s, version) => {
+        requireStateVersion("hart", version, [1]);
+        hart.restore(s);
       },
     };
-    Object.assign(components, this.virtio.save());
+  }
+
+  /** Where HTIF lives in a firmware guest (null in hypervisor mode or without `tohost`). */
+  private platformSection(): Snapshottable {
+    return {
+      stateVersion: 1,
+      save: () => ({
+        htif: this.htif ? { tohost: this.htif.tohost, fromhost: this.htif.fromhost ?? -1 } : null,
+      }),
+      restore: (s, version) => {
+        requireStateVersion("platform", version, [1]);
+        const h = s.htif;
+        if (h === null || h === undefined) return;
+        const r = h as StateRecord;
+        const tohost = stateNumber(r, "platform", "tohost");
+        const fromhost = stateNumber(r, "platform", "fromhost");
+        this.htif = new Htif(this.ram, tohost, fromhost >= 0 ? fromhost : undefined, (b) =>
+          this.onConsoleOutput(b),
+        );
+      },
+    };
+  }
+
+  private saveComponents(): Record<string, VersionedState> {
+    const components: Record<string, VersionedState> = {
+      machine: { version: SPEC_STATE_VERSION, state: specToState(this.spec) },
+    };
+    for (const [name, { component }] of this.sections()) components[name] = saveVersioned(component);
     return components;
   }
 
-  private restoreComponents(c: Record<string, StateRecord>): void {
-    const need = (name: string): StateRecord => {
+  /**
+   * Restores every component from its section. A section no component claims (a device this
+   * build doesn't have) is an error, as is a missing required one: a snapshot must never restore
+   * into a machine that silently lacks part of it.
+   */
+  private restoreComponents(c: Record<string, VersionedState>): void {
+    const sections = this.sections();
+    for (const name of Object.keys(c)) {
+      if (name !== "machine" && !sections.has(name))
+        throw new SkiffError(
+          "SNAPSHOT_SECTION_UNKNOWN",
+          `snapshot section ${name} belongs to no device of this machine`,
+          {
+            section: name,
+          },
+        );
+    }
+    for (const [name, { component, optional }] of sections) {
       const s = c[name];
-      if (!s) throw new SkiffError("SNAPSHOT_CORRUPT", `snapshot has no ${name} section`);
-      return s;
-    };
-    this.hart.restore(need("hart"));
-    this.clock.restore(need("clock"));
-    this.clint.restore(need("clint"));
-    this.plic.restore(need("plic"));
-    this.uart.restore(need("uart"));
-    this.sbi.restore(need("sbi"));
-    this.virtio.restore(c);
-    const platform = need("platform");
-    const h = platform.htif as StateRecord | null;
-    if (h && typeof h.tohost === "number") {
-      const fromhost = typeof h.fromhost === "number" && h.fromhost >= 0 ? h.fromhost : undefined;
-      this.htif = new Htif(this.ram, h.tohost, fromhost, (b) => this.onConsoleOutput(b));
+      if (s) component.restore(s.state, s.version);
+      else if (!optional)
+        throw new SkiffError("SNAPSHOT_SECTION_MISSING", `snapshot has no ${name} section`, {
+          section: name,
+        });
     }
   }
 }

@@ -1,6 +1,7 @@
 import { IRQ } from "../irq.js";
 import type { SbiHost } from "../sbi/types.js";
-import type { StateRecord } from "../snapshot/state.js";
+import { stateBool, stateBytes, stateNumber } from "../snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
 import type { ExitReason } from "./exit.js";
 
 /** The parts of the machine the SBI host needs (kept narrow so the SBI can't reach the rest). */
@@ -20,13 +21,17 @@ const CSR_MIMPID = 0xf13;
 /** Bounds the legacy console input queue; a guest that never reads can't grow host memory. */
 const MAX_QUEUED_INPUT = 64 * 1024;
 
+/** The SBI host's saved state (version 1); a disarmed timer is -1. */
+export type SbiHostState = { timerDeadline: number; sbiConsole: boolean; input: Uint8Array };
+
 /**
  * The machine side of SBI calls: a supervisor timer deadline (STIP is a level that stays set until
  * the next set_timer), IPIs to self, console, reset and HSM. Console input goes to the UART until
  * the guest uses the legacy getchar (an SBI console, e.g. hvc0); from then on it is queued here.
  */
-export class MachineSbiHost implements SbiHost {
+export class MachineSbiHost implements SbiHost, Snapshottable<SbiHostState> {
   readonly hartId = 0;
+  readonly stateVersion = 1;
   /** mtime at which STIP rises; +Infinity when disarmed. */
   timerDeadline = Number.POSITIVE_INFINITY;
   private sbiConsole = false;
@@ -96,7 +101,7 @@ export class MachineSbiHost implements SbiHost {
     this.machine.hart.requestStop();
   }
 
-  save(): StateRecord {
+  save(): SbiHostState {
     return {
       timerDeadline: Number.isFinite(this.timerDeadline) ? this.timerDeadline : -1,
       sbiConsole: this.sbiConsole,
@@ -104,10 +109,11 @@ export class MachineSbiHost implements SbiHost {
     };
   }
 
-  restore(s: StateRecord): void {
-    const t = s.timerDeadline;
-    this.timerDeadline = typeof t === "number" && t >= 0 ? t : Number.POSITIVE_INFINITY;
-    this.sbiConsole = s.sbiConsole === true;
-    this.input = s.input instanceof Uint8Array ? Array.from(s.input) : [];
+  restore(s: StateRecord, version: number): void {
+    requireStateVersion("sbi", version, [1]);
+    const t = stateNumber(s, "sbi", "timerDeadline");
+    this.timerDeadline = t >= 0 ? t : Number.POSITIVE_INFINITY;
+    this.sbiConsole = stateBool(s, "sbi", "sbiConsole");
+    this.input = Array.from(stateBytes(s, "sbi", "input"));
   }
 }

@@ -3,7 +3,6 @@ import { VirtioBlk } from "../devices/virtio/blk.js";
 import { VIRTIO_MMIO_SIZE, VirtioMmio } from "../devices/virtio/mmio.js";
 import { VirtioRng } from "../devices/virtio/rng.js";
 import type { Ram } from "../memory/ram.js";
-import type { StateRecord } from "../snapshot/state.js";
 import type { MachineSpec } from "./config.js";
 
 /**
@@ -42,21 +41,6 @@ export class VirtioSet {
   mapInto(bus: Bus, base: number, stride: number): void {
     this.devices.forEach((d, i) => {
       bus.map(base + i * stride, VIRTIO_MMIO_SIZE, d);
-    });
-  }
-
-  save(): Record<string, StateRecord> {
-    const out: Record<string, StateRecord> = {};
-    this.devices.forEach((d, i) => {
-      out[`virtio${i}`] = d.save();
-    });
-    return out;
-  }
-
-  restore(components: Record<string, StateRecord>): void {
-    this.devices.forEach((d, i) => {
-      const s = components[`virtio${i}`];
-      if (s) d.restore(s);
     });
   }
 

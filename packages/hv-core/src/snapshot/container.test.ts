@@ -1,6 +1,7 @@
 import { SkiffError } from "@skiff/common";
 import { describe, expect, it } from "vitest";
 import { Ram } from "../memory/ram.js";
+import { ByteWriter } from "./bytes.js";
 import { decodeSnapshot, encodeSnapshot, loadRamImage } from "./container.js";
 import { crc32 } from "./crc32.js";
 import type { StateRecord } from "./state.js";
@@ -62,6 +63,17 @@ describe("state codec", () => {
   });
 });
 
+/** Bytes written by `fill`, followed by their CRC-32 (a hand-made container). */
+function sealed(fill: (w: ByteWriter) => void): Uint8Array {
+  const w = new ByteWriter();
+  fill(w);
+  const body = w.finish();
+  const out = new Uint8Array(body.length + 4);
+  out.set(body);
+  new DataView(out.buffer).setUint32(body.length, crc32(body), true);
+  return out;
+}
+
 describe("snapshot container", () => {
   const ram = new Ram(64 * 4096);
   ram.u8[5] = 1;
@@ -70,11 +82,18 @@ describe("snapshot container", () => {
   ram.u8[63 * 4096 + 4095] = 4;
 
   it("round-trips components and RAM, eliding zero pages", () => {
-    const snap = encodeSnapshot({ components: { hart: sample, uart: { fifo: Uint8Array.of(1) } }, ram });
+    const snap = encodeSnapshot({
+      components: {
+        hart: { version: 3, state: sample },
+        uart: { version: 1, state: { fifo: Uint8Array.of(1) } },
+      },
+      ram,
+    });
     expect(snap.length).toBeLessThan(5 * 4096 + 1024);
     const back = decodeSnapshot(snap);
-    expect(back.formatVersion).toBe(1);
-    expect(back.components.hart).toEqual(sample);
+    expect(back.formatVersion).toBe(2);
+    expect(back.components.hart).toEqual({ version: 3, state: sample });
+    expect(back.components.uart?.version).toBe(1);
     expect(back.ram?.runs.map((r) => [r.firstPage, r.data.length / 4096])).toEqual([
       [0, 1],
       [3, 2],
@@ -92,10 +111,10 @@ describe("snapshot container", () => {
     expect(codeOf(() => decodeSnapshot(new TextEncoder().encode("PK\x03\x04 not a snapshot at all")))).toBe(
       "SNAPSHOT_FOREIGN",
     );
-    const snap = encodeSnapshot({ components: { a: { x: 1 } }, ram });
-    const v2 = snap.slice();
-    v2[8] = 2;
-    expect(codeOf(() => decodeSnapshot(v2))).toBe("SNAPSHOT_VERSION");
+    const snap = encodeSnapshot({ components: { a: { version: 1, state: { x: 1 } } }, ram });
+    const v3 = snap.slice();
+    v3[8] = 3;
+    expect(codeOf(() => decodeSnapshot(v3))).toBe("SNAPSHOT_VERSION");
     for (let i = 10; i < snap.length; i += 97) {
       const bad = snap.slice();
       bad[i] ^= 0x40;
@@ -105,13 +124,34 @@ describe("snapshot container", () => {
   });
 
   it("rejects structurally broken input even with a valid checksum", () => {
-    const snap = encodeSnapshot({ components: { a: { x: 1 } } });
+    const snap = encodeSnapshot({ components: { a: { version: 1, state: { x: 1 } } } });
     const body = snap.slice(0, snap.length - 4);
     body[12] = 5; // claims 5 sections, holds 1
     const resealed = new Uint8Array(body.length + 4);
     resealed.set(body);
     new DataView(resealed.buffer).setUint32(body.length, crc32(body), true);
     expect(codeOf(() => decodeSnapshot(resealed))).toBe("SNAPSHOT_CORRUPT");
+  });
+
+  it("reads format 1 (sections without a version) as version 1 of every component", () => {
+    const v1 = sealed((w) => {
+      for (const c of "SKIFFSNP") w.u8(c.charCodeAt(0));
+      w.u16(1);
+      w.u16(0);
+      w.u32(1);
+      const body = encodeState({ x: 7 });
+      w.u8(1);
+      w.string("clint");
+      w.u32(body.length);
+      w.bytes(body);
+    });
+    const back = decodeSnapshot(v1);
+    expect(back.formatVersion).toBe(1);
+    expect(back.components).toEqual({ clint: { version: 1, state: { x: 7 } } });
+    // ...but an unversioned section in a format-2 snapshot is not accepted.
+    const mixed = v1.slice(0, v1.length - 4);
+    mixed[8] = 2;
+    expect(codeOf(() => decodeSnapshot(sealed((w) => w.bytes(mixed))))).toBe("SNAPSHOT_CORRUPT");
   });
 
   it("crc32 matches the standard check value", () => {

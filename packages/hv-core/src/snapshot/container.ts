@@ -2,7 +2,7 @@ import { SkiffError } from "@skiff/common";
 import { PAGE_SIZE, type Ram } from "../memory/ram.js";
 import { ByteReader, ByteWriter } from "./bytes.js";
 import { crc32 } from "./crc32.js";
-import type { StateRecord } from "./state.js";
+import type { VersionedState } from "./state.js";
 import { readStateValue, writeStateValue } from "./state-codec.js";
 
 /**
@@ -12,20 +12,24 @@ import { readStateValue, writeStateValue } from "./state-codec.js";
  *   section*: u8 kind | string name | u32 payload length | payload
  *   u32 CRC-32 of everything before it
  *
- * Kinds: 1 = a component's state (tagged StateValue tree), 2 = RAM as runs of non-zero pages.
- * The format version is independent of the release; a reader refuses versions it doesn't know.
+ * Kinds: 3 = a component's state (u16 state version, then a tagged StateValue tree), 2 = RAM as
+ * runs of non-zero pages. Format 1 had kind 1 (a state without a version): it is still read, as
+ * version 1 of every component. The format version is independent of the release and of the
+ * components' state versions; a reader refuses format versions it doesn't know.
  */
 export const SNAPSHOT_MAGIC = "SKIFFSNP";
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
+const READABLE_FORMATS = [1, 2];
 
 const enum SectionKind {
-  State = 1,
+  UnversionedState = 1,
   Ram = 2,
+  State = 3,
 }
 
 export interface SnapshotContents {
-  /** Named component states, e.g. { machine, hart, clint, plic, uart, virtio0 }. */
-  components: Record<string, StateRecord>;
+  /** Named component states with their versions, e.g. { machine, hart, clint, plic, uart, virtio0 }. */
+  components: Record<string, VersionedState>;
   /** Guest RAM (omitted in device-state-only snapshots; migration sends RAM separately). */
   ram?: Ram;
 }
@@ -38,7 +42,7 @@ export interface RamImage {
 
 export interface DecodedSnapshot {
   formatVersion: number;
-  components: Record<string, StateRecord>;
+  components: Record<string, VersionedState>;
   ram?: RamImage;
 }
 
@@ -93,8 +97,10 @@ export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
   const names = Object.keys(contents.components);
   w.u32(names.length + (contents.ram ? 1 : 0));
   for (const name of names) {
+    const section = contents.components[name]!;
     const body = new ByteWriter();
-    writeStateValue(body, contents.components[name]!);
+    body.u16(section.version);
+    writeStateValue(body, section.state);
     const bytes = body.finish();
     w.u8(SectionKind.State);
     w.string(name);
@@ -125,30 +131,38 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
   const r = new ByteReader(bytes.subarray(0, bytes.length - 4));
   r.bytes(SNAPSHOT_MAGIC.length);
   const formatVersion = r.u16();
-  if (formatVersion !== SNAPSHOT_FORMAT_VERSION) {
+  if (!READABLE_FORMATS.includes(formatVersion)) {
     throw new SkiffError(
       "SNAPSHOT_VERSION",
-      `snapshot format version ${formatVersion} is not supported (this build reads ${SNAPSHOT_FORMAT_VERSION})`,
+      `snapshot format version ${formatVersion} is not supported (this build reads ${READABLE_FORMATS.join(", ")})`,
     );
   }
+  const stateKind = formatVersion === 1 ? SectionKind.UnversionedState : SectionKind.State;
   const stored = new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true);
   const actual = crc32(bytes.subarray(0, bytes.length - 4));
   if (stored !== actual) throw new SkiffError("SNAPSHOT_CHECKSUM", "snapshot checksum mismatch");
   r.u16();
   const count = r.u32();
-  const components: Record<string, StateRecord> = {};
+  const components: Record<string, VersionedState> = {};
   let ram: RamImage | undefined;
   for (let i = 0; i < count; i++) {
     const kind = r.u8();
     const name = r.string();
     const len = r.u32();
     const body = new ByteReader(r.bytes(len));
-    if (kind === SectionKind.State) {
+    if (kind === stateKind) {
+      const version = kind === SectionKind.State ? body.u16() : 1;
       const v = readStateValue(body);
       if (v === null || typeof v !== "object" || Array.isArray(v) || ArrayBuffer.isView(v))
         corrupt(`section ${name} is not a record`);
       if (Object.hasOwn(components, name)) corrupt(`duplicate section ${name}`);
-      Object.defineProperty(components, name, { value: v, enumerable: true, writable: true });
+      const section: VersionedState = { version, state: v };
+      Object.defineProperty(components, name, {
+        value: section,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     } else if (kind === SectionKind.Ram) {
       if (ram) corrupt("duplicate RAM section");
       ram = readRam(body);

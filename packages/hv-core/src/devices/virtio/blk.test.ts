@@ -250,12 +250,13 @@ describe("VirtioBlk", () => {
     const a = setup();
     const s = a.dev.save();
     const b = setup();
-    b.dev.restore(s);
+    b.dev.restore(s, 2);
     expect(b.dev.save()).toEqual(s);
     const other = join(dir, "small.img");
     writeFileSync(other, new Uint8Array(4096));
     const small = new VirtioBlk({ path: other });
-    expect(() => small.restore(a.blk.save())).toThrow(/sectors/);
+    expect(() => small.restore(a.blk.save(), 1)).toThrow(/sectors/);
+    expect(() => b.blk.restore(a.blk.save(), 2)).toThrow(/version 2/);
     small.close();
   });
 

@@ -1,9 +1,9 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
 import { DirtyBitmap } from "../../memory/ram.js";
-import type { StateRecord } from "../../snapshot/state.js";
+import { stateNumber } from "../../snapshot/fields.js";
+import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import type { AccessSize } from "../mmio.js";
-import { stateNumber } from "../state-fields.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioDeviceId } from "./device.js";
 import type { DescriptorChain } from "./queue.js";
 
@@ -55,8 +55,15 @@ export function diskDirtyLogBytes(diskBytes: number): number {
  * vCPU thread waits for the disk, as a guest's own synchronous request would). Capacity is the
  * file size in 512-byte sectors; a trailing partial sector is not exposed.
  */
+/**
+ * virtio-blk's saved state (version 1): what the snapshot's disk looked like, checked against the
+ * disk a restore opens. Requests complete synchronously, so none is ever in flight.
+ */
+export type BlkState = { capacity: number; readOnly: boolean };
+
 export class VirtioBlk implements VirtioBackend {
   readonly deviceId = VirtioDeviceId.BLOCK;
+  readonly stateVersion = 1;
   readonly kind = "virtio-blk";
   readonly features: readonly number[];
   readonly queueSizes = [QUEUE_SIZE] as const;
@@ -216,11 +223,12 @@ export class VirtioBlk implements VirtioBackend {
     // Requests complete synchronously, so nothing is ever in flight.
   }
 
-  save(): StateRecord {
+  save(): BlkState {
     return { capacity: this.capacity, readOnly: this.readOnly };
   }
 
-  restore(s: StateRecord): void {
+  restore(s: StateRecord, version: number): void {
+    requireStateVersion(this.kind, version, [1]);
     const capacity = stateNumber(s, this.kind, "capacity");
     if (capacity !== this.capacity) {
       throw new SkiffError(

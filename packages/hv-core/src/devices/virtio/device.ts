@@ -1,5 +1,5 @@
 import type { Ram } from "../../memory/ram.js";
-import type { StateRecord } from "../../snapshot/state.js";
+import type { Snapshottable } from "../../snapshot/state.js";
 import type { AccessSize } from "../mmio.js";
 import type { SplitQueue } from "./queue.js";
 
@@ -34,11 +34,12 @@ export interface VirtioDeviceContext {
 }
 
 /**
- * A virtio device type behind the virtio-mmio transport (blk, rng; net and console later). The
- * transport owns feature negotiation, queues, status and interrupts; the backend owns the
- * device-specific configuration space and the meaning of the buffers in its queues.
+ * A virtio device type behind the virtio-mmio transport (blk, rng, net). The transport owns
+ * feature negotiation, queues, status and interrupts; the backend owns the device-specific
+ * configuration space and the meaning of the buffers in its queues, and saves its own state with
+ * its own version (nested in the transport's snapshot section).
  */
-export interface VirtioBackend {
+export interface VirtioBackend extends Snapshottable {
   readonly deviceId: number;
   /** Short name for logs and errors, e.g. "virtio-blk". */
   readonly kind: string;
@@ -56,6 +57,4 @@ export interface VirtioBackend {
   notify(index: number): void;
   /** Device reset (Status written 0): forget anything in flight. */
   reset(): void;
-  save(): StateRecord;
-  restore(s: StateRecord): void;
 }

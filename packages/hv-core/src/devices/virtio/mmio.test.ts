@@ -1,6 +1,7 @@
+import { SkiffError } from "@skiff/common";
 import { describe, expect, it } from "vitest";
 import { PAGE_SHIFT, Ram } from "../../memory/ram.js";
-import type { StateRecord } from "../../snapshot/state.js";
+import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import { decodeState, encodeState } from "../../snapshot/state-codec.js";
 import type { AccessSize } from "../mmio.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioFeature } from "./device.js";
@@ -20,6 +21,7 @@ import { TestVirtioDriver } from "./test-driver.js";
  */
 class ReverseDevice implements VirtioBackend {
   readonly deviceId = 0x7f;
+  readonly stateVersion = 1;
   readonly kind = "virtio-reverse";
   readonly features = [3];
   readonly queueSizes = [8, 4];
@@ -59,9 +61,20 @@ class ReverseDevice implements VirtioBackend {
   save(): StateRecord {
     return { handled: this.handled };
   }
-  restore(s: StateRecord): void {
+  restore(s: StateRecord, version: number): void {
+    requireStateVersion(this.kind, version, [1]);
     this.handled = s.handled as number;
   }
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SkiffError) return err.code;
+    throw err;
+  }
+  return undefined;
 }
 
 function setup(perNotify?: number, ram = new Ram(1 << 20)) {
@@ -349,7 +362,7 @@ describe("VirtioMmio transport", () => {
     const ram = new Ram(a.ram.size);
     ram.u8.set(a.ram.u8);
     const b = setup(2, ram);
-    b.dev.restore(state);
+    b.dev.restore(state, 2);
     expect(b.irq()).toBe(true); // the unacknowledged used-buffer interrupt survives
     expect(b.backend.handled).toBe(2);
     expect(b.dev.save()).toEqual(state);
@@ -358,6 +371,16 @@ describe("VirtioMmio transport", () => {
     b.drv.notify(0);
     expect(b.drv.takeUsed(0).map(([id]) => id)).toEqual([posted[2]!.head, posted[3]!.head]);
     expect(dec(b.drv.bytes(posted[3]!.addrs[1]!, 4))).toBe("ruof");
-    expect(() => setup().dev.restore({ ...state, deviceId: 3 })).toThrow(/device/);
+    expect(() => setup().dev.restore({ ...state, deviceId: 3 }, 2)).toThrow(/device/);
+    // The backend's version travels with the transport's state and is checked by the backend.
+    expect(codeOf(() => setup().dev.restore({ ...state, deviceVersion: 9 }, 2))).toBe(
+      "SNAPSHOT_STATE_VERSION",
+    );
+    expect(codeOf(() => setup().dev.restore(state, 3))).toBe("SNAPSHOT_STATE_VERSION");
+    // A transport state of version 1 (format-1 snapshots) carries a version-1 backend state.
+    const { deviceVersion: _v, ...v1 } = state;
+    const c = setup(2, ram);
+    c.dev.restore(v1, 1);
+    expect(c.dev.save()).toEqual(state);
   });
 });

@@ -1,10 +1,10 @@
 import { SkiffError } from "@skiff/common";
 import type { Ram } from "../../memory/ram.js";
-import type { StateRecord } from "../../snapshot/state.js";
+import { stateList, stateNumber, stateRecord, stateWords } from "../../snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "../../snapshot/state.js";
 import type { AccessSize, MmioDevice } from "../mmio.js";
-import { stateList, stateNumber, stateRecord, stateWords } from "../state-fields.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioFeature } from "./device.js";
-import { SplitQueue } from "./queue.js";
+import { type QueueState, SplitQueue } from "./queue.js";
 
 /** virtio-mmio register offsets (virtio 1.1 §4.2.2, "MMIO Device Register Layout"). */
 export const VirtioMmioReg = {
@@ -57,13 +57,33 @@ const INT_USED_BUFFER = 1;
 const INT_CONFIG_CHANGE = 2;
 
 /**
+ * The transport's saved state. Version 2 carries the backend's state with the backend's own
+ * version (`deviceVersion`); version 1 (format-1 snapshots) had no such field: its backend state
+ * is version 1.
+ */
+export type VirtioMmioState = {
+  deviceId: number;
+  status: number;
+  deviceFeaturesSel: number;
+  driverFeaturesSel: number;
+  driverFeatures: Uint32Array;
+  queueSel: number;
+  interruptStatus: number;
+  configGeneration: number;
+  queues: QueueState[];
+  device: StateRecord;
+  deviceVersion: number;
+};
+
+/**
  * The virtio-mmio transport (version 2, no legacy interface) in front of one device backend:
  * feature negotiation, split queues, device status and the interrupt line. Guest mistakes (bad
  * queue layout, malformed descriptor chains) set DEVICE_NEEDS_RESET and raise a configuration
  * change interrupt (virtio 1.1 §2.1.2); the device stays quiet until the driver resets it.
  */
-export class VirtioMmio implements MmioDevice {
+export class VirtioMmio implements MmioDevice, Snapshottable<VirtioMmioState> {
   readonly name: string;
+  readonly stateVersion = 2;
   private readonly queues: SplitQueue[];
   private readonly deviceFeatures = new Uint32Array(2);
   private readonly driverFeatures = new Uint32Array(2);
@@ -312,7 +332,12 @@ export class VirtioMmio implements MmioDevice {
     }
   }
 
-  save(): StateRecord {
+  /** The device behind this transport. */
+  get device(): VirtioBackend {
+    return this.backend;
+  }
+
+  save(): VirtioMmioState {
     return {
       deviceId: this.backend.deviceId,
       status: this.status,
@@ -324,11 +349,13 @@ export class VirtioMmio implements MmioDevice {
       configGeneration: this.configGeneration,
       queues: this.queues.map((q) => q.save()),
       device: this.backend.save(),
+      deviceVersion: this.backend.stateVersion,
     };
   }
 
-  restore(s: StateRecord): void {
+  restore(s: StateRecord, version: number): void {
     const n = this.name;
+    requireStateVersion(n, version, [1, 2]);
     const deviceId = stateNumber(s, n, "deviceId");
     const queues = stateList(s, n, "queues");
     if (deviceId !== this.backend.deviceId || queues.length !== this.queues.length) {
@@ -337,6 +364,8 @@ export class VirtioMmio implements MmioDevice {
         `${n}: snapshot holds device ${deviceId} with ${queues.length} queues, this slot has device ${this.backend.deviceId}`,
       );
     }
+    // The backend first: it refuses a state it can't read before the transport changes anything.
+    this.backend.restore(stateRecord(s, n, "device"), version === 1 ? 1 : stateNumber(s, n, "deviceVersion"));
     this.status = stateNumber(s, n, "status") & 0xff;
     this.deviceFeaturesSel = stateNumber(s, n, "deviceFeaturesSel") >>> 0;
     this.driverFeaturesSel = stateNumber(s, n, "driverFeaturesSel") >>> 0;
@@ -350,7 +379,6 @@ export class VirtioMmio implements MmioDevice {
       q.indirect = indirect;
       q.restore(stateRecord({ q: qs }, n, "q"), n);
     });
-    this.backend.restore(stateRecord(s, n, "device"));
     this.irqLevel = this.interruptStatus !== 0;
     this.irq(this.irqLevel);
   }

@@ -1,6 +1,6 @@
 import type { Ram } from "../../memory/ram.js";
+import { stateBool, stateNumber } from "../../snapshot/fields.js";
 import type { StateRecord } from "../../snapshot/state.js";
-import { stateBool, stateNumber } from "../state-fields.js";
 
 /** Split virtqueue layout (virtio 1.1 §2.6). */
 export const VIRTQ_DESC_F_NEXT = 1;
@@ -78,6 +78,21 @@ export class DescriptorChain {
     return pos;
   }
 }
+
+/** One queue's registers and the device's cursors, saved inside its transport's state. */
+export type QueueState = {
+  size: number;
+  ready: boolean;
+  descLo: number;
+  descHi: number;
+  driverLo: number;
+  driverHi: number;
+  deviceLo: number;
+  deviceHi: number;
+  lastAvailIdx: number;
+  usedIdx: number;
+  faulted: boolean;
+};
 
 /**
  * The device side of one split virtqueue: the driver-programmed addresses, the device's cursors
@@ -275,7 +290,7 @@ export class SplitQueue {
     if ((this.u16(this.availAddr) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0) this.onUsed();
   }
 
-  save(): StateRecord {
+  save(): QueueState {
     return {
       size: this.size,
       ready: this.ready,

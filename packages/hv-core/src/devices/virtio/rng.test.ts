@@ -68,7 +68,7 @@ describe("VirtioRng", () => {
     ram.u8.set(a.ram.u8);
     const rng = new VirtioRng({ seed: 1 });
     const dev = new VirtioMmio(ram, rng, () => {});
-    dev.restore(saved);
+    dev.restore(saved, 2);
     expect(rng.random(16)).toEqual(next);
   });
 });

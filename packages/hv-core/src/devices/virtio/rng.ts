@@ -1,6 +1,6 @@
 import { randomFillSync } from "node:crypto";
-import type { StateRecord } from "../../snapshot/state.js";
-import { stateWords } from "../state-fields.js";
+import { stateWords } from "../../snapshot/fields.js";
+import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioDeviceId } from "./device.js";
 
 export interface VirtioRngOptions {
@@ -16,8 +16,12 @@ const MAX_REQUEST = 64 * 1024;
  * with random bytes. With a seed, the bytes come from xoshiro128** seeded by splitmix32, so a
  * deterministic machine stays deterministic (and the generator state travels in snapshots).
  */
+/** virtio-rng's saved state (version 1): the seeded generator's state, absent for the host RNG. */
+export type RngState = { prng?: Uint32Array };
+
 export class VirtioRng implements VirtioBackend {
   readonly deviceId = VirtioDeviceId.ENTROPY;
+  readonly stateVersion = 1;
   readonly kind = "virtio-rng";
   readonly features: readonly number[] = [];
   readonly queueSizes = [64] as const;
@@ -83,11 +87,12 @@ export class VirtioRng implements VirtioBackend {
 
   reset(): void {}
 
-  save(): StateRecord {
+  save(): RngState {
     return this.prng === null ? {} : { prng: this.prng.slice() };
   }
 
-  restore(s: StateRecord): void {
+  restore(s: StateRecord, version: number): void {
+    requireStateVersion(this.kind, version, [1]);
     if (this.prng !== null && s.prng !== undefined) this.prng.set(stateWords(s, this.kind, "prng", 4));
   }
 }

@@ -1,8 +1,8 @@
 import { SkiffError } from "@skiff/common";
-import type { StateRecord, StateValue } from "../snapshot/state.js";
+import type { StateRecord, StateValue } from "./state.js";
 
 /**
- * Typed reads of a device's saved state. A snapshot that doesn't match what the device wrote is a
+ * Typed reads of a component's saved state. A snapshot that doesn't match what the device wrote is a
  * host-side problem (corrupt file, wrong version), so it fails loudly with a code instead of
  * restoring a half-right device.
  */
@@ -57,22 +57,4 @@ export function stateList(s: StateRecord, device: string, key: string): StateVal
   const v = s[key];
   if (!Array.isArray(v)) invalid(device, key, "a list", v);
   return v;
-}
-
-/**
- * Sub-word access to a 32-bit register file: the byte lanes an access of `size` at `offset` covers.
- * Devices implement 32-bit registers; narrower guest accesses read or merge the addressed lanes.
- */
-export function extractLanes(word: number, offset: number, size: number): number {
-  const shift = (offset & 3) * 8;
-  if (size === 4) return word >>> 0;
-  const mask = size === 2 ? 0xffff : 0xff;
-  return (word >>> shift) & mask;
-}
-
-export function mergeLanes(word: number, offset: number, size: number, value: number): number {
-  if (size === 4) return value >>> 0;
-  const shift = (offset & 3) * 8;
-  const mask = (size === 2 ? 0xffff : 0xff) << shift;
-  return ((word & ~mask) | ((value << shift) & mask)) >>> 0;
 }
