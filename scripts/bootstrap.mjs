@@ -60,6 +60,14 @@ function ensureSystemPackages() {
   if (!tryOutput("sh", ["-c", "command -v redis-server"])) missing.push("redis-server");
   if (!findPostgresBin()) missing.push("postgresql");
   if (missing.length > 0) why.push("Skiff keeps its state in PostgreSQL and its queues in Redis");
+  if (!tryOutput("sh", ["-c", "command -v socat"])) {
+    missing.push("socat");
+    why.push("the network gateway relays its TAP interfaces to the switches with socat");
+  }
+  if (forTests && !tryOutput("sh", ["-c", "command -v ping"])) {
+    missing.push("iputils-ping");
+    why.push("the network tests ping VPS addresses from the gateway's namespace");
+  }
   if (forTests && !tryOutput("sh", ["-c", "command -v qemu-system-riscv32"])) {
     missing.push("qemu-system-misc");
     why.push("the tests check the guest images and ISA tests on QEMU, the reference machine");

@@ -1,3 +1,6 @@
+export * from "./gateway/gateway.js";
+export * from "./gateway/netns.js";
+export * from "./gateway/tap-relay.js";
 export * from "./map.js";
 export * from "./overlay/transport.js";
 export * from "./overlay/vxlan-transport.js";

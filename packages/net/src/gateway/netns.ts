@@ -1,0 +1,72 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { SkiffError } from "@skiff/common";
+
+const run = promisify(execFile);
+
+/** Runs `ip` with arguments; a failure becomes NET_IP_COMMAND with ip's own message. */
+export async function ip(...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run("ip", args);
+    return stdout;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim() ?? String(err);
+    throw new SkiffError("NET_IP_COMMAND", `ip ${args.join(" ")}: ${stderr}`, { args }, { cause: err });
+  }
+}
+
+export async function namespaceExists(name: string): Promise<boolean> {
+  const list = await ip("netns", "list");
+  return list.split("\n").some((line) => line.split(" ")[0] === name);
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  if (await namespaceExists(name)) await ip("netns", "del", name);
+}
+
+/** Sets a sysctl inside a namespace: /proc/sys/net is per namespace, so the write must run in it. */
+export async function nsSysctl(ns: string, key: string, value: string): Promise<void> {
+  const path = `/proc/sys/${key.replaceAll(".", "/")}`;
+  try {
+    await run("ip", ["netns", "exec", ns, "sh", "-c", `echo ${value} > ${path}`]);
+  } catch (err) {
+    throw new SkiffError("NET_SYSCTL", `cannot set ${key}=${value} in ${ns}`, { ns, key }, { cause: err });
+  }
+}
+
+export async function linkExists(name: string): Promise<boolean> {
+  try {
+    await run("ip", ["link", "show", "dev", name]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function commandExists(command: string): Promise<boolean> {
+  try {
+    await run("sh", ["-c", `command -v ${command}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a gateway cannot run here, or undefined when it can: root, `ip`, `socat` and the right to
+ * create a namespace (a throwaway one is created and deleted).
+ */
+export async function gatewayUnavailableReason(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return "network namespaces need root (CAP_NET_ADMIN)";
+  if (!(await commandExists("ip"))) return "iproute2 (ip) is not installed";
+  if (!(await commandExists("socat"))) return "socat is not installed (apt-get install socat)";
+  const probe = `skiff-probe-${randomBytes(3).toString("hex")}`;
+  try {
+    await ip("netns", "add", probe);
+    await ip("netns", "del", probe);
+    return undefined;
+  } catch (err) {
+    return `the kernel refuses network namespaces: ${(err as Error).message}`;
+  }
+}
