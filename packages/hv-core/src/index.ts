@@ -1,4 +1,5 @@
 export * from "./bus.js";
+export * from "./clock.js";
 export * from "./cpu/causes.js";
 export * from "./cpu/hart.js";
 export * from "./devices/clint.js";
@@ -14,7 +15,6 @@ export * from "./fdt/device-tree.js";
 export * from "./fdt/reader.js";
 export * from "./fdt/writer.js";
 export * from "./irq.js";
-export * from "./machine/clock.js";
 export * from "./machine/config.js";
 export * from "./machine/exit.js";
 export * from "./machine/machine.js";

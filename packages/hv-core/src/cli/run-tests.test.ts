@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildTestElf, li, rv, words } from "../loader/test-elf.js";
+import { buildTestElf, li, rv, words } from "../test-support/test-elf.js";
 
 const root = new URL("../../../../", import.meta.url).pathname;
 const cli = join(root, "packages/hv-core/dist/cli/main.js");

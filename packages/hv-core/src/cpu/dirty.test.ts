@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildTestElf, li, rv, words } from "../loader/test-elf.js";
 import { Machine } from "../machine/machine.js";
+import { buildTestElf, li, rv, words } from "../test-support/test-elf.js";
 import { Access, Priv } from "./causes.js";
 import { Csr } from "./csr-numbers.js";
 import { Mmu } from "./mmu.js";

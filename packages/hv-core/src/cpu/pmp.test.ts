@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Bus } from "../bus.js";
-import { li, rv, words } from "../loader/test-elf.js";
 import { Ram } from "../memory/ram.js";
+import { li, rv, words } from "../test-support/test-elf.js";
 import { Access, Cause, Priv } from "./causes.js";
 import { Csr, MS } from "./csr-numbers.js";
 import { Hart } from "./hart.js";

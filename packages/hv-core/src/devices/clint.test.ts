@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { InstructionClock } from "../clock.js";
 import { IRQ } from "../irq.js";
-import { InstructionClock } from "../machine/clock.js";
+import { TestHart } from "../test-support/test-hart.js";
 import { CLINT_MSIP, CLINT_MTIME, CLINT_MTIMECMP, Clint } from "./clint.js";
-import { TestHart } from "./test-hart.js";
 
 function setup(start = 0) {
   let retired = start;

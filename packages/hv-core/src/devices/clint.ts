@@ -1,5 +1,5 @@
+import type { MachineClock } from "../clock.js";
 import { type InterruptTarget, IRQ } from "../irq.js";
-import type { MachineClock } from "../machine/clock.js";
 import { stateBool, stateNumber } from "../snapshot/fields.js";
 import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
 import { extractLanes, mergeLanes } from "./lanes.js";

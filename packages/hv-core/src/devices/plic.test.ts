@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { IRQ } from "../irq.js";
+import { TestHart } from "../test-support/test-hart.js";
 import { PLIC_CONTEXT, PLIC_ENABLE, PLIC_PENDING, Plic } from "./plic.js";
-import { TestHart } from "./test-hart.js";
 
 const S = 1; // hart 0 S-mode context
 const M = 0;

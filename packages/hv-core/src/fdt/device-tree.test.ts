@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { dtcDecompile, hasDtc } from "../test-support/dtc.js";
 import { generateDeviceTree } from "./device-tree.js";
 import { type FdtNode, findNode, parseFdt, propCells, propStrings } from "./reader.js";
-import { dtcDecompile, hasDtc } from "./test-dtc.js";
 
 const opts = {
   memoryBytes: 128 << 20,

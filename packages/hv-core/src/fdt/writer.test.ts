@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { dtcDecompile, hasDtc } from "../test-support/dtc.js";
 import { findNode, parseFdt, propCells, propStrings } from "./reader.js";
-import { dtcDecompile, hasDtc } from "./test-dtc.js";
 import { FDT_MAGIC, FdtWriter } from "./writer.js";
 
 function sample(): Uint8Array {

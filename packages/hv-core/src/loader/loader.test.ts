@@ -2,9 +2,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
 import { describe, expect, it } from "vitest";
 import { Ram } from "../memory/ram.js";
+import { buildTestElf, words } from "../test-support/test-elf.js";
 import { loadElf, parseElf } from "./elf.js";
 import { KERNEL_LOAD_ADDRESS, loadLinuxImage, parseLinuxImage } from "./linux-image.js";
-import { buildTestElf, words } from "./test-elf.js";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

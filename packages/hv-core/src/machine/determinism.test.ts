@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Priv } from "../cpu/causes.js";
 import { Csr } from "../cpu/csr-numbers.js";
 import { parseElf } from "../loader/elf.js";
-import { buildTestElf, li, rv, words } from "../loader/test-elf.js";
+import { buildTestElf, li, rv, words } from "../test-support/test-elf.js";
 import { Machine } from "./machine.js";
 
 const guest = readFileSync(new URL("../../test-guests/determinism.elf", import.meta.url));

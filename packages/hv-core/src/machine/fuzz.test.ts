@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildTestElf, li, rv, words } from "../loader/test-elf.js";
+import { buildTestElf, li, rv, words } from "../test-support/test-elf.js";
 import { MAP, Machine } from "./machine.js";
 
 const BASE = 0x8000_0000;

@@ -1,5 +1,6 @@
 import { SkiffError } from "@skiff/common";
 import { Bus } from "../bus.js";
+import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS, TIMEBASE_HZ } from "../clock.js";
 import { Cause, Priv } from "../cpu/causes.js";
 import { S_INTERRUPTS } from "../cpu/csr-numbers.js";
 import { Hart } from "../cpu/hart.js";
@@ -21,7 +22,6 @@ import {
   saveVersioned,
   type VersionedState,
 } from "../snapshot/state.js";
-import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS, TIMEBASE_HZ } from "./clock.js";
 import {
   type DiskConfig,
   type MachineConfig,

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
 import { describe, expect, it } from "vitest";
-import { TestVirtioDriver } from "../devices/virtio/test-driver.js";
 import { ByteWriter } from "../snapshot/bytes.js";
 import { decodeSnapshot, encodeSnapshot } from "../snapshot/container.js";
 import { crc32 } from "../snapshot/crc32.js";
 import type { StateRecord, VersionedState } from "../snapshot/state.js";
 import { writeStateValue } from "../snapshot/state-codec.js";
+import { TestVirtioDriver } from "../test-support/virtio-driver.js";
 import { Machine } from "./machine.js";
 
 const guest = readFileSync(new URL("../../test-guests/determinism.elf", import.meta.url));

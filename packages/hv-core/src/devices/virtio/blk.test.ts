@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DirtyBitmap, PAGE_SHIFT, Ram } from "../../memory/ram.js";
+import { type TestBuffer, TestVirtioDriver } from "../../test-support/virtio-driver.js";
 import {
   diskDirtyLogBytes,
   SECTOR_SIZE,
@@ -18,7 +19,6 @@ import {
 } from "./blk.js";
 import { VirtioFeature } from "./device.js";
 import { VirtioMmioReg as R, VirtioMmio, VirtioStatus } from "./mmio.js";
-import { type TestBuffer, TestVirtioDriver } from "./test-driver.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-blk-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

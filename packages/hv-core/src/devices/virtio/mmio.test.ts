@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { PAGE_SHIFT, Ram } from "../../memory/ram.js";
 import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import { decodeState, encodeState } from "../../snapshot/state-codec.js";
+import { TestVirtioDriver } from "../../test-support/virtio-driver.js";
 import type { AccessSize } from "../mmio.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioFeature } from "./device.js";
 import {
@@ -13,7 +14,6 @@ import {
   VirtioStatus,
 } from "./mmio.js";
 import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "./queue.js";
-import { TestVirtioDriver } from "./test-driver.js";
 
 /**
  * A small real device for transport tests: answers each chain with its readable bytes reversed,

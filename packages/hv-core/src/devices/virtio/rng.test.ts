@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Ram } from "../../memory/ram.js";
+import { TestVirtioDriver } from "../../test-support/virtio-driver.js";
 import { VirtioMmioReg as R, VirtioMmio } from "./mmio.js";
 import { VirtioRng } from "./rng.js";
-import { TestVirtioDriver } from "./test-driver.js";
 
 function setup(seed?: number) {
   const ram = new Ram(1 << 20);

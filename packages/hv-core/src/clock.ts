@@ -1,5 +1,5 @@
-import { stateNumber } from "../snapshot/fields.js";
-import { requireStateVersion, type Snapshottable, type StateRecord } from "../snapshot/state.js";
+import { stateNumber } from "./snapshot/fields.js";
+import { requireStateVersion, type Snapshottable, type StateRecord } from "./snapshot/state.js";
 
 /** The hart's and CLINT's time source: mtime ticks at the 10 MHz timebase. */
 export interface MachineClock extends Snapshottable<ClockState> {

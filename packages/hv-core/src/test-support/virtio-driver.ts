@@ -1,6 +1,6 @@
-import type { Ram } from "../../memory/ram.js";
-import { VirtioMmioReg as R, type VirtioMmio, VirtioStatus } from "./mmio.js";
-import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "./queue.js";
+import { VirtioMmioReg as R, type VirtioMmio, VirtioStatus } from "../devices/virtio/mmio.js";
+import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "../devices/virtio/queue.js";
+import type { Ram } from "../memory/ram.js";
 
 /** A buffer of a request as a driver describes it: bytes the device reads, or room it writes. */
 export type TestBuffer = { out: Uint8Array } | { in: number };
