@@ -8,6 +8,7 @@ import {
   type VmStatus,
 } from "../agents/agent-client.js";
 import type { Vps } from "../db/client.js";
+import { isTransientDbError } from "../db/transient.js";
 import { ACTIONS, canTransition, type VpsAction, type VpsState } from "../domain/vps-state.js";
 import type { LifecycleJob } from "../queues.js";
 import { SYSTEM } from "../services/events.js";
@@ -121,7 +122,7 @@ export async function runLifecycle(
       await settle(ctx, v, job, "error", "the node holds a newer generation of this VM (stale epoch)");
       return "failed";
     }
-    const retryable = isAgentError(err) && err.retryable;
+    const retryable = (isAgentError(err) && err.retryable) || isTransientDbError(err);
     if (retryable && !isLastAttempt(attempt)) throw err;
     await settle(ctx, v, job, await observedState(agent, v), `${job.action} failed: ${errorMessage(err)}`);
     return "failed";

@@ -1,6 +1,7 @@
 import { errorMessage, SkiffError } from "@skiff/common";
 import { type AgentCallError, isAgentError, type VmSpecInput } from "../agents/agent-client.js";
 import type { Db, Image, Vps } from "../db/client.js";
+import { isTransientDbError } from "../db/transient.js";
 import { place } from "../domain/placement.js";
 import type { ProvisionJob } from "../queues.js";
 import { nodeLoads, PLACEMENT_LOCK } from "../services/capacity.js";
@@ -69,7 +70,10 @@ export async function runProvision(
     return done ? "running" : "superseded";
   } catch (err) {
     if (isAgentError(err, "STALE_EPOCH")) return "superseded";
-    const retryable = err instanceof NoCapacity || (isAgentError(err) && (err as AgentCallError).retryable);
+    const retryable =
+      err instanceof NoCapacity ||
+      (isAgentError(err) && (err as AgentCallError).retryable) ||
+      isTransientDbError(err);
     if (retryable && !isLastAttempt(attempt)) throw err;
     await failProvision(ctx, job, errorMessage(err));
     return "error";
