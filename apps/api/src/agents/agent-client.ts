@@ -1,11 +1,21 @@
 import { SkiffError } from "@skiff/common";
+import type {
+  MigrationResultInfo,
+  MigrationRoundInfo,
+  VmStateName as ProtoVmStateName,
+  VmSpecInput,
+} from "@skiff/proto";
 
 /**
  * What the control plane needs from a node agent, in its own terms. The gRPC implementation is
  * in grpc-agent.ts; workers depend only on this interface.
  */
 
-export type VmStateName = "created" | "running" | "paused" | "stopped" | "suspended" | "crashed" | "unknown";
+/** A VM's state as its agent reports it; "unknown" when the agent is newer than this build. */
+export type VmStateName = ProtoVmStateName | "unknown";
+
+/** The VM spec of CreateVm and PrepareMigrationTarget, declared once in packages/proto. */
+export type { VmSpecInput };
 
 export interface VmRef {
   readonly vmId: string;
@@ -17,25 +27,6 @@ export interface VmStatus {
   readonly epoch: number;
   readonly state: VmStateName;
   readonly lastExit: string;
-}
-
-export interface VmSpecInput {
-  readonly memoryBytes: number;
-  readonly vcpus: number;
-  readonly bootMode: "linux" | "firmware";
-  readonly kernelPath: string;
-  readonly initrdPath: string;
-  readonly diskImagePath: string;
-  readonly diskBytes: number;
-  readonly kernelArgs: string;
-  /** Host CPU cap in thousandths of a core (0 = none). */
-  readonly cpuMillis: number;
-  readonly labels: Readonly<Record<string, string>>;
-  /**
-   * The VPS ran before: its disk on shared storage must exist already; the agent refuses
-   * (DISK_NOT_FOUND) rather than make a fresh one from the image.
-   */
-  readonly diskMustExist?: boolean;
 }
 
 export interface AgentClient {
@@ -83,6 +74,7 @@ export interface MigrateVmInput {
   readonly token: string;
   readonly targetEpoch: number;
   readonly targetAgentAddress: string;
+  /** Unset: the agent's default (packages/migration MIGRATION_DEFAULTS). */
   readonly options: {
     readonly maxDowntimeMs?: number;
     readonly bandwidthBytesPerSec?: number;
@@ -91,41 +83,14 @@ export interface MigrateVmInput {
   };
 }
 
-export interface MigrationRoundInfo {
-  readonly round: number;
-  readonly phase: "precopy" | "stopcopy" | "committing" | "unknown";
-  readonly pages: number;
-  readonly zeroPages: number;
-  readonly blocks: number;
-  readonly bytes: number;
-  readonly ms: number;
-  readonly dirtyPagesPerSec: number;
-  readonly throttlePercent: number;
-  readonly bandwidthBytesPerSec: number;
-}
-
-export interface MigrationOutcomeInfo {
-  readonly outcome: "committed" | "rolled-back" | "in-doubt" | "unknown";
-  readonly errorCode: string;
-  readonly errorMessage: string;
-  readonly stats: {
-    readonly rounds: readonly MigrationRoundInfo[];
-    readonly downtimeMs: number;
-    readonly totalMs: number;
-    readonly bytesSent: number;
-    readonly nonzeroBytes: number;
-    readonly diskBytesSent: number;
-    readonly throughputBytesPerSec: number;
-    readonly maxThrottlePercent: number;
-    readonly targetEpoch: number;
-  } | null;
-}
+/** A round and a result as packages/proto declares them (shared with the agent and the CLI). */
+export type { MigrationResultInfo, MigrationRoundInfo };
 
 export type MigrationProgress =
   | { readonly kind: "round"; readonly round: MigrationRoundInfo }
   /** The source paused the guest (stopcopy) or sent the commit (committing). */
   | { readonly kind: "phase"; readonly phase: MigrationRoundInfo["phase"] }
-  | { readonly kind: "result"; readonly result: MigrationOutcomeInfo };
+  | { readonly kind: "result"; readonly result: MigrationResultInfo };
 
 export interface ConsoleSession {
   onOutput(cb: (bytes: Uint8Array) => void): void;

@@ -1,14 +1,22 @@
-import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
-  BootMode,
+  type CallOptions,
+  type ClientUnaryCall,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
+import {
   type ConsoleResponse,
   type MigrateVmProgress,
-  MigrationOutcome,
-  MigrationPhase,
-  type MigrationRound,
+  migrationPhaseFromProto,
+  migrationResultFromProto,
+  migrationRoundFromProto,
   NodeAgentClient,
   type VmInfo,
-  VmState,
+  type VmState,
+  vmSpecToProto,
+  vmStateFromProto,
 } from "@skiff/proto";
 import {
   AgentCallError,
@@ -16,87 +24,35 @@ import {
   type AgentDirectory,
   type ConsoleSession,
   type MigrateVmInput,
-  type MigrationOutcomeInfo,
   type MigrationProgress,
-  type MigrationRoundInfo,
   type VmRef,
   type VmSpecInput,
   type VmStateName,
   type VmStatus,
 } from "./agent-client.js";
 
-const STATE_NAMES: Record<number, VmStateName> = {
-  [VmState.VM_STATE_CREATED]: "created",
-  [VmState.VM_STATE_RUNNING]: "running",
-  [VmState.VM_STATE_PAUSED]: "paused",
-  [VmState.VM_STATE_STOPPED]: "stopped",
-  [VmState.VM_STATE_SUSPENDED]: "suspended",
-  [VmState.VM_STATE_CRASHED]: "crashed",
-};
-
-const PHASES: Record<number, MigrationRoundInfo["phase"]> = {
-  [MigrationPhase.MIGRATION_PHASE_PRECOPY]: "precopy",
-  [MigrationPhase.MIGRATION_PHASE_STOPCOPY]: "stopcopy",
-  [MigrationPhase.MIGRATION_PHASE_COMMITTING]: "committing",
-};
-
-const OUTCOMES: Record<number, MigrationOutcomeInfo["outcome"]> = {
-  [MigrationOutcome.MIGRATION_OUTCOME_COMMITTED]: "committed",
-  [MigrationOutcome.MIGRATION_OUTCOME_ROLLED_BACK]: "rolled-back",
-  [MigrationOutcome.MIGRATION_OUTCOME_IN_DOUBT]: "in-doubt",
-};
-
-function roundOf(r: MigrationRound): MigrationRoundInfo {
-  return {
-    round: r.round,
-    phase: PHASES[r.phase] ?? "unknown",
-    pages: r.pages,
-    zeroPages: r.zeroPages,
-    blocks: r.blocks,
-    bytes: r.bytes,
-    ms: r.ms,
-    dirtyPagesPerSec: r.dirtyPagesPerSec,
-    throttlePercent: r.throttlePercent,
-    bandwidthBytesPerSec: r.bandwidthBytesPerSec,
-  };
+function stateName(state: VmState): VmStateName {
+  return vmStateFromProto(state) ?? "unknown";
 }
 
 function progressOf(m: MigrateVmProgress): MigrationProgress | null {
-  if (m.kind?.$case === "round") return { kind: "round", round: roundOf(m.kind.value) };
-  if (m.kind?.$case === "phase") return { kind: "phase", phase: PHASES[m.kind.value] ?? "unknown" };
-  if (m.kind?.$case === "result") {
-    const r = m.kind.value;
-    const st = r.stats;
-    return {
-      kind: "result",
-      result: {
-        outcome: OUTCOMES[r.outcome] ?? "unknown",
-        errorCode: r.errorCode,
-        errorMessage: r.errorMessage,
-        stats: st
-          ? {
-              rounds: st.rounds.map(roundOf),
-              downtimeMs: st.downtimeMs,
-              totalMs: st.totalMs,
-              bytesSent: st.bytesSent,
-              nonzeroBytes: st.nonzeroBytes,
-              diskBytesSent: st.diskBytesSent,
-              throughputBytesPerSec: st.throughputBytesPerSec,
-              maxThrottlePercent: st.maxThrottlePercent,
-              targetEpoch: st.targetEpoch,
-            }
-          : null,
-      },
-    };
+  switch (m.kind?.$case) {
+    case "round":
+      return { kind: "round", round: migrationRoundFromProto(m.kind.value) };
+    case "phase":
+      return { kind: "phase", phase: migrationPhaseFromProto(m.kind.value) };
+    case "result":
+      return { kind: "result", result: migrationResultFromProto(m.kind.value) };
+    default:
+      return null;
   }
-  return null;
 }
 
 function statusOf(vm: VmInfo | undefined, ref: { vmId: string; epoch?: number }): VmStatus {
   return {
     vmId: vm?.ref?.vmId ?? ref.vmId,
     epoch: vm?.ref?.epoch ?? ref.epoch ?? 0,
-    state: vm ? (STATE_NAMES[vm.state] ?? "unknown") : "unknown",
+    state: vm ? stateName(vm.state) : "unknown",
     lastExit: vm?.lastExit ?? "",
   };
 }
@@ -123,28 +79,17 @@ function toAgentError(err: ServiceError, method: string, address: string): Agent
   });
 }
 
-function protoSpec(spec: VmSpecInput) {
-  return {
-    memoryBytes: spec.memoryBytes,
-    vcpus: spec.vcpus,
-    bootMode: spec.bootMode === "firmware" ? BootMode.BOOT_MODE_FIRMWARE : BootMode.BOOT_MODE_LINUX,
-    kernelPath: spec.kernelPath,
-    initrdPath: spec.initrdPath,
-    diskImagePath: spec.diskImagePath,
-    diskBytes: spec.diskBytes,
-    kernelArgs: spec.kernelArgs,
-    limits: { cpuMillis: spec.cpuMillis, vmmOverheadMib: 0 },
-    labels: { ...spec.labels },
-    ...(spec.diskMustExist ? { diskMustExist: true } : {}),
-  };
-}
-
-type Unary<Req, Res> = (
+/**
+ * A unary method of the generated client, in its full form (the last of its overloads, which
+ * inference picks): request and response types come from the method, so a request that does not
+ * fit it does not compile.
+ */
+type UnaryMethod<Req, Res> = (
   req: Req,
   md: Metadata,
-  opts: { deadline: Date },
+  opts: Partial<CallOptions>,
   cb: (err: ServiceError | null, res: Res) => void,
-) => unknown;
+) => ClientUnaryCall;
 
 export class GrpcAgentClient implements AgentClient {
   private readonly client: NodeAgentClient;
@@ -161,8 +106,8 @@ export class GrpcAgentClient implements AgentClient {
 
   private call<Req, Res>(
     method: string,
-    fn: Unary<Req, Res>,
-    req: Req,
+    fn: UnaryMethod<Req, Res>,
+    req: NoInfer<Req>,
     timeoutMs = this.timeoutMs,
   ): Promise<Res> {
     const md = new Metadata();
@@ -176,23 +121,15 @@ export class GrpcAgentClient implements AgentClient {
   }
 
   async createVm(ref: VmRef, spec: VmSpecInput, start: boolean): Promise<VmStatus> {
+    const req = { ref, start, spec: vmSpecToProto(spec) };
     // Copying the disk template and booting a VMM can take a while on a loaded host.
-    const res = await this.call(
-      "CreateVm",
-      this.client.createVm as Unary<unknown, { vm?: VmInfo }>,
-      { ref, start, spec: protoSpec(spec) },
-      90_000,
-    );
+    const res = await this.call("CreateVm", this.client.createVm, req, 90_000);
     return statusOf(res.vm, ref);
   }
 
   async prepareMigrationTarget(ref: VmRef, spec: VmSpecInput, migrationId: string) {
-    const res = await this.call(
-      "PrepareMigrationTarget",
-      this.client.prepareMigrationTarget as Unary<unknown, { streamAddress: string; token: string }>,
-      { ref, spec: protoSpec(spec), migrationId, timeoutMs: 0 },
-      90_000,
-    );
+    const req = { ref, spec: vmSpecToProto(spec), migrationId, timeoutMs: 0 };
+    const res = await this.call("PrepareMigrationTarget", this.client.prepareMigrationTarget, req, 90_000);
     return { streamAddress: res.streamAddress, token: res.token };
   }
 
@@ -207,6 +144,7 @@ export class GrpcAgentClient implements AgentClient {
         token: req.token,
         targetEpoch: req.targetEpoch,
         targetAgentAddress: req.targetAgentAddress,
+        // 0 is the proto's "unset": the agent resolves it to its default.
         options: {
           maxDowntimeMs: req.options.maxDowntimeMs ?? 0,
           bandwidthBytesPerSec: req.options.bandwidthBytesPerSec ?? 0,
@@ -236,74 +174,68 @@ export class GrpcAgentClient implements AgentClient {
   }
 
   async cancelMigration(vmId: string, migrationId: string): Promise<boolean> {
-    const res = await this.call(
-      "CancelMigration",
-      this.client.cancelMigration as Unary<unknown, { cancelled: boolean }>,
-      { vmId, migrationId },
-    );
+    const req = { vmId, migrationId };
+    const res = await this.call("CancelMigration", this.client.cancelMigration, req);
     return res.cancelled;
   }
 
   async abortMigrationTarget(vmId: string, migrationId: string) {
-    const res = await this.call(
-      "AbortMigrationTarget",
-      this.client.abortMigrationTarget as Unary<unknown, { committed: boolean; vm?: VmInfo }>,
-      { vmId, migrationId },
-    );
+    const req = { vmId, migrationId };
+    const res = await this.call("AbortMigrationTarget", this.client.abortMigrationTarget, req);
     return { committed: res.committed, vm: res.vm ? statusOf(res.vm, { vmId }) : null };
   }
 
   async resolveMigration(ref: VmRef, migrationId: string, committed: boolean): Promise<VmStatus | null> {
-    const res = await this.call(
-      "ResolveMigration",
-      this.client.resolveMigration as Unary<unknown, { vm?: VmInfo }>,
-      { ref, migrationId, committed },
-    );
+    const req = { ref, migrationId, committed };
+    const res = await this.call("ResolveMigration", this.client.resolveMigration, req);
     return res.vm ? statusOf(res.vm, ref) : null;
   }
 
-  private async refCall(method: string, fn: unknown, ref: VmRef, extra: object = {}, timeoutMs?: number) {
-    const res = await this.call(method, fn as Unary<unknown, { vm?: VmInfo }>, { ref, ...extra }, timeoutMs);
+  async startVm(ref: VmRef): Promise<VmStatus> {
+    const res = await this.call("StartVm", this.client.startVm, { ref });
     return statusOf(res.vm, ref);
   }
 
-  startVm(ref: VmRef) {
-    return this.refCall("StartVm", this.client.startVm, ref);
-  }
-  stopVm(ref: VmRef, opts: { force?: boolean; timeoutMs?: number } = {}) {
+  async stopVm(ref: VmRef, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<VmStatus> {
     const graceMs = opts.timeoutMs ?? 10_000;
-    return this.refCall(
-      "StopVm",
-      this.client.stopVm,
-      ref,
-      { force: opts.force ?? false, timeoutMs: graceMs },
-      graceMs + 15_000,
-    );
+    const req = { ref, force: opts.force ?? false, timeoutMs: graceMs };
+    const res = await this.call("StopVm", this.client.stopVm, req, graceMs + 15_000);
+    return statusOf(res.vm, ref);
   }
-  rebootVm(ref: VmRef) {
-    return this.refCall("RebootVm", this.client.rebootVm, ref);
+
+  async rebootVm(ref: VmRef): Promise<VmStatus> {
+    const res = await this.call("RebootVm", this.client.rebootVm, { ref });
+    return statusOf(res.vm, ref);
   }
-  pauseVm(ref: VmRef) {
-    return this.refCall("PauseVm", this.client.pauseVm, ref);
+
+  async pauseVm(ref: VmRef): Promise<VmStatus> {
+    const res = await this.call("PauseVm", this.client.pauseVm, { ref });
+    return statusOf(res.vm, ref);
   }
-  resumeVm(ref: VmRef) {
-    return this.refCall("ResumeVm", this.client.resumeVm, ref);
+
+  async resumeVm(ref: VmRef): Promise<VmStatus> {
+    const res = await this.call("ResumeVm", this.client.resumeVm, { ref });
+    return statusOf(res.vm, ref);
   }
-  suspendVm(ref: VmRef) {
-    return this.refCall("SuspendVm", this.client.suspendVm, ref, {}, 120_000);
+
+  async suspendVm(ref: VmRef): Promise<VmStatus> {
+    const res = await this.call("SuspendVm", this.client.suspendVm, { ref }, 120_000);
+    return statusOf(res.vm, ref);
   }
-  resumeSuspendedVm(ref: VmRef) {
-    return this.refCall("ResumeSuspendedVm", this.client.resumeSuspendedVm, ref, {}, 120_000);
+
+  async resumeSuspendedVm(ref: VmRef): Promise<VmStatus> {
+    const res = await this.call("ResumeSuspendedVm", this.client.resumeSuspendedVm, { ref }, 120_000);
+    return statusOf(res.vm, ref);
   }
+
   async destroyVm(ref: VmRef, opts: { deleteDisk?: boolean } = {}): Promise<void> {
-    await this.call("DestroyVm", this.client.destroyVm as Unary<unknown, unknown>, {
-      ref,
-      ...(opts.deleteDisk ? { deleteDisk: true } : {}),
-    });
+    const req = { ref, ...(opts.deleteDisk ? { deleteDisk: true } : {}) };
+    await this.call("DestroyVm", this.client.destroyVm, req);
   }
+
   async getVm(vmId: string): Promise<VmStatus | null> {
     try {
-      const res = await this.call("GetVm", this.client.getVm as Unary<unknown, { vm?: VmInfo }>, { vmId });
+      const res = await this.call("GetVm", this.client.getVm, { vmId });
       return res.vm ? statusOf(res.vm, { vmId }) : null;
     } catch (err) {
       if (err instanceof AgentCallError && err.code === "VM_NOT_FOUND") return null;
@@ -336,7 +268,7 @@ export class GrpcAgentClient implements AgentClient {
         }),
       onState: (cb) =>
         stream.on("data", (m: ConsoleResponse) => {
-          if (m.kind?.$case === "state") cb(STATE_NAMES[m.kind.value] ?? "unknown");
+          if (m.kind?.$case === "state") cb(stateName(m.kind.value));
         }),
       onEnd: (cb) => {
         endCbs.push(cb);

@@ -1,3 +1,4 @@
+import { VM_STATE_NAMES } from "@skiff/proto";
 import { z } from "zod";
 import { MIGRATION_STATE_NAMES } from "../domain/migration-state.js";
 import { VPS_ACTIONS, VPS_STATES } from "../domain/vps-state.js";
@@ -126,7 +127,7 @@ export const NodeSchema = z
 const VmReport = z.object({
   vmId: z.string().min(1).max(100),
   epoch: z.number().int().min(0),
-  state: z.enum(["created", "running", "paused", "stopped", "suspended", "crashed"]),
+  state: z.enum(VM_STATE_NAMES),
   memoryBytes: z.number().int().min(0),
   cpuShare: z.number().min(0).optional(),
   dirtyPagesPerSec: z.number().min(0).optional(),

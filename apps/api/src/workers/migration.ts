@@ -2,7 +2,7 @@ import { errorMessage } from "@skiff/common";
 import {
   type AgentClient,
   isAgentError,
-  type MigrationOutcomeInfo,
+  type MigrationResultInfo,
   type MigrationRoundInfo,
 } from "../agents/agent-client.js";
 import type { Migration, Prisma } from "../db/client.js";
@@ -101,7 +101,7 @@ export async function runMigration(
   }
   await setState(ctx, m, "precopy");
 
-  let result: MigrationOutcomeInfo | undefined;
+  let result: MigrationResultInfo | undefined;
   try {
     const stream = agents.src.migrateVm({
       ref: { vmId: v.id, epoch: m.sourceEpoch },
@@ -153,7 +153,7 @@ async function settle(
   ctx: WorkerContext,
   m: Migration,
   agents: { src: AgentClient; dst: AgentClient },
-  r: MigrationOutcomeInfo,
+  r: MigrationResultInfo,
 ): Promise<MigrationRun> {
   const stats = r.stats
     ? {
