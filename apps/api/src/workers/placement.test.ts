@@ -35,7 +35,9 @@ describe("placement with reservations in PostgreSQL", () => {
         h.call(token, "POST", "/v1/vps", { name: `c${i}`, plan: "small" }),
       ),
     );
-    expect(vpses.every((r) => r.status === 202)).toBe(true);
+    expect(vpses.map((r) => (r.status === 202 ? 202 : `${r.status} ${JSON.stringify(r.body)}`))).toEqual(
+      Array(20).fill(202),
+    );
     const ctx = { db: h.db, agents: h.agents, policy: DEFAULT_POLICY, log: createLogger("test") };
     const results = await Promise.allSettled(
       vpses.map(async (r) => {
