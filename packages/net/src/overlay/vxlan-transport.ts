@@ -8,6 +8,8 @@ export interface VxlanBindOptions {
   host?: string;
   /** 0: the kernel picks one (tests); the map's node table then says which. */
   port?: number;
+  /** Requested SO_RCVBUF; the kernel grants at most net.core.rmem_max. */
+  receiveBufferBytes?: number;
 }
 
 /**
@@ -39,6 +41,8 @@ export class VxlanTransport implements OverlayTransport {
       socket.bind(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
     });
     socket.removeAllListeners("error");
+    // Bursts from many VMs land at once; the kernel caps this at net.core.rmem_max.
+    socket.setRecvBufferSize(options.receiveBufferBytes ?? 4 * 1024 * 1024);
     return new VxlanTransport(socket);
   }
 

@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { SkiffError } from "@skiff/common";
-import { encodeFrame, FrameReader } from "./framing.js";
+import { encodeFrame, FrameReader, writeCorked } from "./framing.js";
 
 const MAX_QUEUED_BYTES = 256 * 1024;
 
@@ -50,7 +50,7 @@ export class PortLinkClient {
       this.dropped++;
       return false;
     }
-    this.socket.write(encodeFrame(frame));
+    writeCorked(this.socket, encodeFrame(frame));
     return true;
   }
 

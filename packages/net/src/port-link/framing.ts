@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import { SkiffError } from "@skiff/common";
 import { MAX_FRAME_BYTES } from "../wire/ethernet.js";
 
@@ -36,4 +37,13 @@ export class FrameReader {
     // Keep a copy of the tail only: the chunk's buffer may be reused by the stream.
     this.pending = Buffer.from(buf);
   }
+}
+
+/** Writes, holding the socket corked until the end of this tick: a burst of frames is one syscall. */
+export function writeCorked(socket: Socket, bytes: Buffer): void {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  socket.write(bytes);
 }

@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { createLogger, type Logger, SkiffError } from "@skiff/common";
 import type { NodeSwitch, SwitchPort } from "../switch/node-switch.js";
-import { encodeFrame, FrameReader } from "./framing.js";
+import { encodeFrame, FrameReader, writeCorked } from "./framing.js";
 
 /** Bytes queued towards a VMM beyond which frames are dropped (counted queueFull), as a full NIC ring would. */
 const MAX_QUEUED_BYTES = 256 * 1024;
@@ -68,7 +68,7 @@ export class PortLinkServer {
   private toVmm(frame: Uint8Array): boolean {
     const socket = this.connection;
     if (!socket || socket.writableLength > MAX_QUEUED_BYTES) return false;
-    socket.write(encodeFrame(frame));
+    writeCorked(socket, encodeFrame(frame));
     return true;
   }
 
