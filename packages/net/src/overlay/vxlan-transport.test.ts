@@ -62,6 +62,20 @@ describe("overlay between two switches on real UDP sockets", () => {
     expect(b.frames).toEqual([announce]);
   });
 
+  it("announces a port at its new node after a move: every other port of the network hears it", async () => {
+    const { s1, s2, b } = await twoNodes();
+    // a moves from n1 to n2: both switches take the commit, then n2 announces a.
+    s1.applyUpdate({ version: 2, kind: "movePort", vpsId: "a", node: "n2" });
+    s2.applyUpdate({ version: 2, kind: "movePort", vpsId: "a", node: "n2" });
+    const d = sink();
+    s1.attach("d", d.output);
+    expect(s1.announce("a")).toBe(false); // not here any more
+    expect(s2.announce("a")).toBe(true);
+    await arrivals(d.frames, 1);
+    expect(d.frames).toEqual([arpRequest(A.mac, A.mac, A.ip, A.ip)]);
+    expect(b.frames).toEqual([arpRequest(A.mac, A.mac, A.ip, A.ip)]);
+  });
+
   it("drops datagrams from unregistered senders, and counts them", async () => {
     const { s2, t2, pa, b } = await twoNodes();
     const rogue = createSocket("udp4");

@@ -8,7 +8,7 @@ import {
 } from "../map.js";
 import type { OverlayTransport } from "../overlay/transport.js";
 import { BROADCAST_MAC, isGroupMac } from "../wire/address.js";
-import { ARP_REQUEST, type ArpPacket, parseArp } from "../wire/arp.js";
+import { ARP_REQUEST, type ArpPacket, buildGratuitousArp, parseArp } from "../wire/arp.js";
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, parseDhcp } from "../wire/dhcp.js";
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, type EthernetFrame, parseEthernet } from "../wire/ethernet.js";
 import { IP_PROTO_UDP, parseIpv4 } from "../wire/ipv4.js";
@@ -115,6 +115,20 @@ export class NodeSwitch {
     return port;
   }
 
+  /**
+   * Announces a port where the map now places it (gratuitous ARP from its MAC and address to the
+   * network's other ports, here and on other nodes, and its gateway): called at a migration's
+   * commit on the destination node, after the map update. False when the map does not place the
+   * port on this node.
+   */
+  announce(vpsId: string): boolean {
+    const port = this.map.ports.get(vpsId);
+    if (!port || port.spec.node !== this.nodeId) return false;
+    const frame = buildGratuitousArp(port.mac, port.ip);
+    this.broadcastAnnouncement(port.network, frame, this.vpsPorts.get(vpsId), true);
+    return true;
+  }
+
   portCounters(vpsId: string): PortCounters | undefined {
     return this.vpsPorts.get(vpsId)?.counters;
   }
@@ -191,7 +205,7 @@ export class NodeSwitch {
     }
     if (arp.value.targetIp === me.ip) {
       // An announcement (gratuitous ARP): neighbours refresh their caches. A probe needs no answer.
-      if (!probe) this.announce(me.network, frame, from);
+      if (!probe) this.broadcastAnnouncement(me.network, frame, from, true);
       return;
     }
     const reply = answerArp(me.network, arp.value);
@@ -227,7 +241,12 @@ export class NodeSwitch {
     this.toNode(network, node, frame, from);
   }
 
-  private announce(network: CompiledNetwork, frame: Uint8Array, from: LocalPort | undefined) {
+  private broadcastAnnouncement(
+    network: CompiledNetwork,
+    frame: Uint8Array,
+    from: LocalPort | undefined,
+    toOtherNodes: boolean,
+  ) {
     for (const port of network.portsByMac.values()) {
       if (port.spec.node !== this.nodeId) continue;
       const local = this.vpsPorts.get(port.spec.vpsId);
@@ -236,7 +255,7 @@ export class NodeSwitch {
     const gateway = this.gatewayPorts.get(network.spec.id);
     if (gateway && gateway !== from && this.map.gatewayNode === this.nodeId)
       this.toLocal(undefined, frame, gateway);
-    if (from === undefined) return; // from the overlay: the sender's switch already told every node
+    if (!toOtherNodes) return; // from the overlay: the sender's switch already told every node
     const nodes = new Set<string>();
     for (const port of network.portsByMac.values()) nodes.add(port.spec.node);
     if (this.map.gatewayNode !== undefined) nodes.add(this.map.gatewayNode);
@@ -273,7 +292,7 @@ export class NodeSwitch {
       const arp = parseArp(eth.value.payload);
       if (!arp.ok) return this.drop(undefined, "malformed");
       if (!isAnnouncement(arp.value)) return this.drop(undefined, "broadcast");
-      return this.announce(network, vxlan.value.frame, undefined);
+      return this.broadcastAnnouncement(network, vxlan.value.frame, undefined, false);
     }
     if (isGroupMac(eth.value.dst)) return this.drop(undefined, "broadcast");
     this.forward(network, eth.value.dst, vxlan.value.frame, undefined, true);
