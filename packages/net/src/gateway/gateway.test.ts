@@ -147,3 +147,47 @@ describe.skipIf(unavailable !== undefined)("Gateway lifecycle", () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 });
+
+describe.skipIf(unavailable !== undefined)("a VM that moves between nodes, seen from the namespace", () => {
+  it("stays reachable at the same address, and only its new copy gets frames", async () => {
+    const ns = uniqueNs();
+    const stateDir = mkdtempSync(join(tmpdir(), "skiff-gw-"));
+    const gateway = await Gateway.start({ netns: ns, stateDir });
+    const t1 = await VxlanTransport.bind();
+    const t2 = await VxlanTransport.bind();
+    try {
+      const n1 = new NodeSwitch({ nodeId: "n1", overlay: t1 });
+      const n2 = new NodeSwitch({ nodeId: "n2", overlay: t2 });
+      const map = testMap({
+        nodes: [{ id: "n1", ...t1.address }, { id: "n2", ...t2.address }, gateway.endpoint],
+        gatewayNode: gateway.nodeId,
+      });
+      await gateway.setMap(map);
+      n1.setMap(map);
+      n2.setMap(map);
+      const source = echoVm(A.mac, A.ip, (frame) => onSource.input(frame));
+      const onSource = n1.attach("a", source.output);
+      expect(await inNs(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", A.ip)).toBe(0);
+
+      // The migration: the target VMM is plugged in on n2, the commit moves the port everywhere,
+      // the source's VMM stops, n2 announces the VM.
+      const target = echoVm(A.mac, A.ip, (frame) => onTarget.input(frame));
+      const onTarget = n2.attach("a", target.output);
+      const commit = { version: 2, kind: "movePort", vpsId: "a", node: "n2" } as const;
+      expect(n2.applyUpdate(commit)).toBe(true);
+      expect(gateway.applyUpdate(commit)).toBe(true);
+      expect(n1.applyUpdate(commit)).toBe(true);
+      expect(n2.announce("a")).toBe(true);
+      const atSource = source.received.length;
+
+      expect(await inNs(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", A.ip)).toBe(0);
+      expect(source.received.length).toBe(atSource);
+      expect(target.received.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await gateway.stop();
+      await t1.close();
+      await t2.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
