@@ -9,6 +9,7 @@ export * from "./devices/uart16550.js";
 export * from "./devices/virtio/blk.js";
 export * from "./devices/virtio/device.js";
 export * from "./devices/virtio/mmio.js";
+export * from "./devices/virtio/net.js";
 export * from "./devices/virtio/queue.js";
 export * from "./devices/virtio/rng.js";
 export * from "./fdt/device-tree.js";

@@ -1,4 +1,5 @@
 import { SkiffError } from "@skiff/common";
+import { formatMac, type NetBackend, parseMac } from "../devices/virtio/net.js";
 import { requireStateVersion, type StateRecord } from "../snapshot/state.js";
 
 export interface DiskConfig {
@@ -25,9 +26,17 @@ export interface MachineConfig {
   disks?: DiskConfig[];
   /** virtio-rng (default: on in hypervisor mode). */
   rng?: boolean;
+  /** A virtio-net device with this MAC ("52:54:00:12:34:56"), its frames going through `backend`. */
+  net?: NetConfig;
   /** "instructions" = deterministic time (one tick per instruction), for tests. Default "host". */
   clock?: "host" | "instructions";
   memory?: SharedMemory;
+}
+
+export interface NetConfig {
+  mac: string;
+  /** Where frames go and come from (default: unplugged). Not part of snapshots: a restore plugs its own. */
+  backend?: NetBackend;
 }
 
 /** The configuration a machine keeps (and its snapshot records): everything but the boot payload. */
@@ -37,6 +46,8 @@ export interface MachineSpec {
   bootargs: string;
   disks: DiskConfig[];
   rng: boolean;
+  /** The NIC's MAC in canonical form, or null without one. */
+  net: { mac: string } | null;
   clock: "host" | "instructions";
 }
 
@@ -60,7 +71,8 @@ export function specOf(cfg: Omit<MachineConfig, "image">): MachineSpec {
   }
   const disks = cfg.disks ?? [];
   const rng = cfg.rng ?? cfg.mode === "hypervisor";
-  if (disks.length + (rng ? 1 : 0) > 8)
+  const net = cfg.net ? { mac: formatMac(parseMac(cfg.net.mac)) } : null;
+  if (disks.length + (rng ? 1 : 0) + (net ? 1 : 0) > 8)
     throw new SkiffError("MACHINE_CONFIG_INVALID", "at most 8 virtio devices");
   return {
     mode: cfg.mode,
@@ -72,12 +84,13 @@ export function specOf(cfg: Omit<MachineConfig, "image">): MachineSpec {
       ...(d.dirtyLog ? { dirtyLog: d.dirtyLog } : {}),
     })),
     rng,
+    net,
     clock: cfg.clock ?? "host",
   };
 }
 
-/** Version of the machine section (the spec as `specToState` writes it). */
-export const SPEC_STATE_VERSION = 1;
+/** Version of the machine section (the spec as `specToState` writes it); 2 added `net`. */
+export const SPEC_STATE_VERSION = 2;
 
 export function specToState(spec: MachineSpec): StateRecord {
   return {
@@ -86,12 +99,13 @@ export function specToState(spec: MachineSpec): StateRecord {
     bootargs: spec.bootargs,
     disks: spec.disks.map((d) => ({ path: d.path, readOnly: d.readOnly ?? false })),
     rng: spec.rng,
+    net: spec.net ? { mac: spec.net.mac } : null,
     clock: spec.clock,
   };
 }
 
 export function specFromState(s: StateRecord, version: number): MachineSpec {
-  requireStateVersion("machine", version, [1]);
+  requireStateVersion("machine", version, [1, 2]);
   const bad = (what: string): never => {
     throw new SkiffError("SNAPSHOT_CORRUPT", `snapshot machine config: bad ${what}`);
   };
@@ -105,6 +119,13 @@ export function specFromState(s: StateRecord, version: number): MachineSpec {
       return { path: typeof r.path === "string" ? r.path : bad("disk path"), readOnly: r.readOnly === true };
     }),
     rng: s.rng === true,
+    net: version >= 2 && s.net !== null ? { mac: netMac(s.net) ?? bad("net") } : undefined,
     clock: s.clock === "instructions" ? "instructions" : "host",
   });
+}
+
+function netMac(v: StateRecord[string] | undefined): string | undefined {
+  if (v === null || typeof v !== "object" || Array.isArray(v) || ArrayBuffer.isView(v)) return undefined;
+  const mac = (v as StateRecord).mac;
+  return typeof mac === "string" ? mac : undefined;
 }

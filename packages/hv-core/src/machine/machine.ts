@@ -7,6 +7,7 @@ import { Hart } from "../cpu/hart.js";
 import { CLINT_SIZE, Clint } from "../devices/clint.js";
 import { PLIC_SIZE, Plic } from "../devices/plic.js";
 import { UART_SIZE, Uart16550 } from "../devices/uart16550.js";
+import type { NetBackend, VirtioNet } from "../devices/virtio/net.js";
 import { generateDeviceTree } from "../fdt/device-tree.js";
 import { IRQ } from "../irq.js";
 import { loadElf, parseElf } from "../loader/elf.js";
@@ -76,6 +77,7 @@ export class Machine {
   private constructor(
     readonly spec: MachineSpec,
     memory: SharedMemory | undefined,
+    netBackend?: NetBackend,
   ) {
     this.ram = new Ram(spec.memoryBytes, { buffer: memory?.ram, dirtyBuffer: memory?.dirty });
     const bus = new Bus(this.ram);
@@ -101,7 +103,12 @@ export class Machine {
     });
     bus.map(MAP.plic, PLIC_SIZE, this.plic);
     bus.map(MAP.uart, UART_SIZE, this.uart);
-    this.virtio = new VirtioSet(spec, this.ram, (slot, level) => this.plic.setLevel(1 + slot, level));
+    this.virtio = new VirtioSet(
+      spec,
+      this.ram,
+      (slot, level) => this.plic.setLevel(1 + slot, level),
+      netBackend,
+    );
     this.virtio.mapInto(bus, MAP.virtio, MAP.virtioStride);
     this.sbi = new MachineSbiHost(this, {
       requestExit: (reason) => this.requestExit(reason),
@@ -123,7 +130,7 @@ export class Machine {
 
   /** Builds a machine and loads its boot payload (ELF in firmware mode, Linux Image in hypervisor mode). */
   static create(cfg: MachineConfig): Machine {
-    const m = new Machine(specOf(cfg), cfg.memory);
+    const m = new Machine(specOf(cfg), cfg.memory, cfg.net?.backend);
     if (cfg.mode === "firmware") m.bootFirmware(cfg.image);
     else m.bootLinux(cfg);
     return m;
@@ -132,9 +139,13 @@ export class Machine {
   /**
    * Rebuilds a machine from `snapshot()` bytes, in fresh memory or the given shared buffers.
    * `disks` replaces the snapshot's disks (same count): the disk may live at another path now
-   * (another node after a live migration) and may carry a dirty-block log.
+   * (another node after a live migration) and may carry a dirty-block log. `net` plugs the NIC
+   * (if the snapshot has one) into a backend; without it the NIC is unplugged.
    */
-  static restore(snapshot: Uint8Array, opts: { memory?: SharedMemory; disks?: DiskConfig[] } = {}): Machine {
+  static restore(
+    snapshot: Uint8Array,
+    opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend } = {},
+  ): Machine {
     const snap = decodeSnapshot(snapshot);
     const c = snap.components;
     if (!c.machine) throw new SkiffError("SNAPSHOT_SECTION_MISSING", "snapshot has no machine section");
@@ -146,9 +157,9 @@ export class Machine {
           `snapshot has ${spec.disks.length} disks, ${opts.disks.length} given`,
         );
       }
-      spec = specOf({ ...spec, disks: opts.disks });
+      spec = specOf({ ...spec, net: spec.net ?? undefined, disks: opts.disks });
     }
-    const m = new Machine(spec, opts.memory);
+    const m = new Machine(spec, opts.memory, opts.net);
     if (snap.ram) {
       if (snap.ram.size !== m.ram.size)
         throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");
@@ -223,6 +234,11 @@ export class Machine {
   private requestExit(reason: ExitReason): void {
     this.pendingExit ??= reason;
     this.hart.requestStop();
+  }
+
+  /** The network device, when the machine has one (its counters, its MAC). */
+  get net(): VirtioNet | undefined {
+    return this.virtio.net;
   }
 
   /** Total instructions retired since boot. */

@@ -1,0 +1,247 @@
+import { SkiffError } from "@skiff/common";
+import { describe, expect, it } from "vitest";
+import { PAGE_SHIFT, Ram } from "../../memory/ram.js";
+import type { StateRecord } from "../../snapshot/state.js";
+import { decodeState, encodeState } from "../../snapshot/state-codec.js";
+import { TestVirtioDriver } from "../../test-support/virtio-driver.js";
+import { VirtioMmioReg as R, VirtioMmio, VirtioStatus } from "./mmio.js";
+import { MAX_FRAME, type NetBackend, parseMac, VIRTIO_NET_HDR_SIZE, VirtioNet } from "./net.js";
+
+const RX = 0;
+const TX = 1;
+const MAC = "52:54:00:12:34:56";
+
+/** A backend that records what the guest sends and lets the test push frames to it. */
+class RecordingBackend implements NetBackend {
+  readonly sent: Uint8Array[] = [];
+  deliver: (frame: Uint8Array) => boolean = () => false;
+  send(frame: Uint8Array): void {
+    this.sent.push(frame);
+  }
+  onFrame(deliver: (frame: Uint8Array) => boolean): void {
+    this.deliver = deliver;
+  }
+}
+
+function setup(ram = new Ram(1 << 20), init = true) {
+  const backend = new RecordingBackend();
+  const net = new VirtioNet(MAC, backend);
+  let irq = false;
+  const dev = new VirtioMmio(ram, net, (l) => {
+    irq = l;
+  });
+  const drv = new TestVirtioDriver(ram, dev);
+  if (init) expect(drv.init() & VirtioStatus.DRIVER_OK).toBe(VirtioStatus.DRIVER_OK);
+  return { ram, backend, net, dev, drv, irq: () => irq };
+}
+
+/** An Ethernet frame of `len` bytes: broadcast destination, our MAC as source, a counting payload. */
+function frame(len: number, seed = 0): Uint8Array {
+  const f = new Uint8Array(len);
+  f.fill(0xff, 0, 6);
+  f.set(parseMac(MAC), 6);
+  for (let i = 12; i < len; i++) f[i] = (i + seed) & 0xff;
+  return f;
+}
+
+function header(flags = 0, gso = 0): Uint8Array {
+  const h = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+  h[0] = flags;
+  h[1] = gso;
+  return h;
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SkiffError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+describe("VirtioNet", () => {
+  it("is a network device with the MAC and link up in its config space", () => {
+    const { drv, dev } = setup(new Ram(1 << 20), false);
+    expect(drv.r(R.DEVICE_ID)).toBe(1);
+    expect(drv.deviceFeatures()).toEqual(expect.arrayContaining([5, 16, 32]));
+    const mac = [0, 1, 2, 3, 4, 5].map((i) => dev.read(R.CONFIG + i, 1));
+    expect(mac).toEqual([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+    expect(dev.read(R.CONFIG + 6, 2)).toBe(1); // VIRTIO_NET_S_LINK_UP
+    drv.w(R.QUEUE_SEL, 0);
+    expect(drv.r(R.QUEUE_NUM_MAX)).toBe(256);
+    drv.w(R.QUEUE_SEL, 1);
+    expect(drv.r(R.QUEUE_NUM_MAX)).toBe(256);
+    drv.w(R.QUEUE_SEL, 2);
+    expect(drv.r(R.QUEUE_NUM_MAX)).toBe(0);
+  });
+
+  it("refuses a malformed or multicast MAC with a code", () => {
+    expect(codeOf(() => new VirtioNet("52:54:00:12:34"))).toBe("MACHINE_CONFIG_INVALID");
+    expect(codeOf(() => new VirtioNet("52:54:00:12:34:zz"))).toBe("MACHINE_CONFIG_INVALID");
+    expect(codeOf(() => new VirtioNet("01:00:5e:00:00:01"))).toBe("MACHINE_CONFIG_INVALID");
+  });
+
+  it("transmits frames from one buffer or a chain of them, returning every buffer", () => {
+    const { drv, backend, net, irq } = setup();
+    const a = frame(60, 1);
+    const b = frame(MAX_FRAME, 2);
+    const one = drv.post(TX, [{ out: Uint8Array.from([...header(), ...a]) }]);
+    const chained = drv.post(TX, [
+      { out: header() },
+      { out: b.subarray(0, 100) },
+      { out: b.subarray(100, 1000) },
+      { out: b.subarray(1000) },
+    ]);
+    const indirect = drv.post(TX, [{ out: header() }, { out: a }], { indirect: true });
+    drv.notify(TX);
+    expect(backend.sent).toEqual([a, b, a]);
+    expect(drv.takeUsed(TX)).toEqual([
+      [one.head, 0],
+      [chained.head, 0],
+      [indirect.head, 0],
+    ]);
+    expect(irq()).toBe(true);
+    expect(net.counters).toMatchObject({ txFrames: 3, txDropped: 0, txMalformed: 0 });
+  });
+
+  it("drops bad headers, bad chain shapes and frames of a wrong size, counted, buffers returned", () => {
+    const { drv, backend, net } = setup();
+    const posted = [
+      drv.post(TX, [{ out: header(1) }, { out: frame(60) }]), // NEEDS_CSUM without the feature
+      drv.post(TX, [{ out: header(0, 1) }, { out: frame(60) }]), // GSO TCPv4 without the feature
+      drv.post(TX, [{ out: header() }, { out: frame(60) }, { in: 16 }]), // a writable buffer in TX
+      drv.post(TX, [{ out: header().subarray(0, 8) }]), // shorter than the header
+      drv.post(TX, [{ out: header() }, { out: frame(MAX_FRAME + 1) }]), // oversized
+      drv.post(TX, [{ out: header() }, { out: frame(13) }]), // shorter than an Ethernet header
+    ];
+    drv.notify(TX);
+    expect(backend.sent).toEqual([]);
+    expect(drv.takeUsed(TX)).toEqual(posted.map((p) => [p.head, 0]));
+    expect(net.counters).toMatchObject({ txFrames: 0, txMalformed: 4, txDropped: 2 });
+    // The device keeps working for good frames.
+    drv.post(TX, [{ out: header() }, { out: frame(64) }]);
+    drv.notify(TX);
+    expect(backend.sent).toEqual([frame(64)]);
+  });
+
+  it("counts a descriptor chain the queue cannot walk, without throwing", () => {
+    const { drv, dev, backend, net } = setup();
+    const q = drv.queues[TX]!;
+    const head = drv.takeDesc(TX);
+    drv.writeDesc(q.desc, head, 0x7000_0000, 64, 0, 0); // outside RAM
+    drv.publish(TX, head);
+    expect(() => drv.notify(TX)).not.toThrow();
+    expect(backend.sent).toEqual([]);
+    expect(net.counters.txMalformed).toBe(1);
+    expect(drv.r(R.STATUS) & VirtioStatus.DEVICE_NEEDS_RESET).toBe(VirtioStatus.DEVICE_NEEDS_RESET);
+    expect(dev.lastFault).toMatch(/outside RAM/);
+    // Frames for the guest are dropped while the device waits for its reset.
+    expect(backend.deliver(frame(60))).toBe(false);
+    expect(net.counters.rxDropped).toBe(1);
+  });
+
+  it("receives a frame into the next RX buffer, one buffer or chained, with a v1 header", () => {
+    const { drv, backend, net, irq } = setup();
+    const whole = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + MAX_FRAME }]);
+    const split = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE }, { in: 700 }, { in: 900 }]);
+    drv.notify(RX);
+    expect(drv.takeUsed(RX)).toEqual([]); // buffers wait for frames
+    const a = frame(98, 3);
+    const b = frame(1400, 4);
+    expect(backend.deliver(a)).toBe(true);
+    expect(backend.deliver(b)).toBe(true);
+    expect(drv.takeUsed(RX)).toEqual([
+      [whole.head, VIRTIO_NET_HDR_SIZE + a.length],
+      [split.head, VIRTIO_NET_HDR_SIZE + b.length],
+    ]);
+    expect(irq()).toBe(true);
+    const got = drv.bytes(whole.addrs[0]!, VIRTIO_NET_HDR_SIZE + a.length);
+    // Every header field zero but num_buffers = 1.
+    expect(Array.from(got.subarray(0, VIRTIO_NET_HDR_SIZE))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    expect(got.subarray(VIRTIO_NET_HDR_SIZE)).toEqual(a);
+    const splitBytes = Uint8Array.from([
+      ...drv.bytes(split.addrs[1]!, 700),
+      ...drv.bytes(split.addrs[2]!, 700),
+    ]);
+    expect(splitBytes).toEqual(b);
+    expect(net.counters).toMatchObject({ rxFrames: 2, rxDropped: 0 });
+  });
+
+  it("drops a frame when no RX buffer is posted, one too small, or a frame of a wrong size", () => {
+    const { drv, backend, net } = setup();
+    expect(backend.deliver(frame(60))).toBe(false); // nothing posted
+    const small = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + 59 }]);
+    expect(backend.deliver(frame(60))).toBe(false); // one byte short: the buffer is returned empty
+    expect(drv.takeUsed(RX)).toEqual([[small.head, 0]]);
+    const ok = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + MAX_FRAME }]);
+    expect(backend.deliver(frame(MAX_FRAME + 1))).toBe(false); // oversized: no buffer taken
+    expect(backend.deliver(new Uint8Array(10))).toBe(false); // runt
+    expect(drv.takeUsed(RX)).toEqual([]);
+    expect(backend.deliver(frame(60))).toBe(true);
+    expect(drv.takeUsed(RX)).toEqual([[ok.head, VIRTIO_NET_HDR_SIZE + 60]]);
+    expect(net.counters).toMatchObject({ rxFrames: 1, rxDropped: 4 });
+  });
+
+  it("drops frames before the driver is ready", () => {
+    const { backend, net } = setup(new Ram(1 << 20), false);
+    expect(backend.deliver(frame(60))).toBe(false);
+    expect(net.counters.rxDropped).toBe(1);
+  });
+
+  it("marks the pages a received frame lands in dirty", () => {
+    const { drv, ram, backend } = setup();
+    // A buffer straddling a page boundary: both pages must be marked.
+    const at = (drv.alloc(0x2000, 0x1000) + 0x1000 - 40) >>> 0;
+    const head = drv.takeDesc(RX);
+    drv.writeDesc(drv.queues[RX]!.desc, head, at, VIRTIO_NET_HDR_SIZE + MAX_FRAME, 2, 0);
+    drv.publish(RX, head);
+    ram.dirty.fetchAndClear();
+    expect(backend.deliver(frame(200))).toBe(true);
+    const page = (addr: number) => (addr - ram.base) >>> PAGE_SHIFT;
+    expect(ram.dirty.isDirty(page(at))).toBe(true);
+    expect(ram.dirty.isDirty(page(at) + 1)).toBe(true);
+    expect(ram.dirty.isDirty(page(at) + 2)).toBe(false);
+  });
+
+  it("continues traffic after a snapshot: queues, counters and posted buffers carry over", () => {
+    const a = setup();
+    for (let i = 0; i < 3; i++) a.drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + MAX_FRAME }]);
+    a.drv.notify(RX);
+    a.drv.post(TX, [{ out: header() }, { out: frame(60, 1) }]);
+    a.drv.notify(TX);
+    expect(a.backend.deliver(frame(70, 2))).toBe(true);
+    a.drv.takeUsed(RX);
+    a.drv.takeUsed(TX);
+    // Posted but not yet notified when the snapshot is taken.
+    a.drv.post(TX, [{ out: header() }, { out: frame(80, 3) }]);
+    const state = decodeState(encodeState(a.dev.save())) as StateRecord;
+
+    const ram = new Ram(a.ram.size);
+    ram.u8.set(a.ram.u8);
+    const b = setup(ram, false);
+    b.dev.restore(state, 2);
+    b.drv.continueFrom(a.drv);
+    expect(b.net.counters).toEqual(a.net.counters);
+    b.drv.notify(TX);
+    expect(b.backend.sent).toEqual([frame(80, 3)]);
+    expect(b.backend.deliver(frame(90, 4))).toBe(true);
+    expect(b.backend.deliver(frame(91, 5))).toBe(true);
+    expect(b.backend.deliver(frame(92, 6))).toBe(false); // the three buffers are used up
+    expect(b.drv.takeUsed(RX).map(([, len]) => len)).toEqual([
+      VIRTIO_NET_HDR_SIZE + 90,
+      VIRTIO_NET_HDR_SIZE + 91,
+    ]);
+    expect(b.net.counters).toEqual({ rxFrames: 3, txFrames: 2, rxDropped: 1, txDropped: 0, txMalformed: 0 });
+  });
+
+  it("refuses a snapshot of another NIC or of a version it cannot read", () => {
+    const { net } = setup();
+    const saved = net.save();
+    const other = new VirtioNet("52:54:00:00:00:01");
+    expect(codeOf(() => other.restore(saved, 1))).toBe("SNAPSHOT_STATE_INVALID");
+    expect(codeOf(() => net.restore(saved, 2))).toBe("SNAPSHOT_STATE_VERSION");
+    expect(codeOf(() => net.restore({ ...saved, rxFrames: "x" }, 1))).toBe("SNAPSHOT_STATE_INVALID");
+  });
+});
