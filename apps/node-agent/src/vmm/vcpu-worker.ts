@@ -169,7 +169,7 @@ function drain(): boolean {
         post({ t: "ack", id: msg.id });
         break;
       case "resume":
-        if (paused && pausedClock) machine.clock.restore(pausedClock);
+        if (paused && pausedClock) machine.clock.restore(pausedClock, machine.clock.stateVersion);
         paused = false;
         post({ t: "ack", id: msg.id });
         break;
