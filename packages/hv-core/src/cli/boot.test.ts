@@ -60,13 +60,14 @@ function bootLinux(extra: string[] = []) {
 
 describe("hv boot (Linux guest)", () => {
   it("boots to the prompt, runs commands, keeps /data across a reboot and powers off with status 0", async () => {
-    const vm = bootLinux(["--append", "skiff.test=1"]);
+    const vm = bootLinux(["--append", "skiff.test=1", "--net-mac", "52:54:00:12:34:56"]);
     try {
       await vm.waitFor("skiff# ", 0);
       expect(vm.output).toContain("Linux version 6.1");
       expect(await vm.run("echo hello from the guest")).toContain("hello from the guest");
       expect(await vm.run("cat /proc/cmdline")).toContain("skiff.test=1");
       expect(await vm.run("ls /data")).toContain("lost+found");
+      expect(await vm.run("cat /sys/class/net/eth0/address")).toContain("52:54:00:12:34:56");
       expect(await vm.run("ls /proc")).toContain("uptime");
       const ps = await vm.run("ps");
       expect(ps).toMatch(/^\s+PID\s+PPID S COMMAND$/m);
@@ -103,5 +104,17 @@ describe("hv boot (Linux guest)", () => {
     const code = await new Promise<number | null>((r) => child.on("exit", r));
     expect(code).toBe(1);
     expect(err).toMatch(/not a RISC-V Linux Image/);
+  });
+
+  it("refuses a malformed --net-mac with a clear error", async () => {
+    const args = [cli, "boot", "--kernel", join(linux, "Image"), "--net-mac", "52:54:00:12:34"];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(1);
+    expect(err).toMatch(/MAC address "52:54:00:12:34" is not six hex octets/);
   });
 });

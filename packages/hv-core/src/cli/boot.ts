@@ -38,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
         disk: { type: "string" },
         mem: { type: "string", default: "128M" },
         append: { type: "string" },
+        "net-mac": { type: "string" },
       },
     }).values;
   } catch (e) {
@@ -46,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!values.kernel) {
     process.stderr.write(
-      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."]\n',
+      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."] [--net-mac 52:54:00:12:34:56]\n',
     );
     return 2;
   }
@@ -60,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
       initrd: values.initrd ? readFileSync(values.initrd) : undefined,
       disks: values.disk ? [{ path: values.disk }] : [],
       bootargs: values.append ? `${DEFAULT_BOOTARGS} ${values.append}` : DEFAULT_BOOTARGS,
+      // The NIC is unplugged here: the guest sees eth0, frames it sends go nowhere.
+      ...(values["net-mac"] ? { net: { mac: values["net-mac"] } } : {}),
     };
     machine = boot(config);
   } catch (e) {
