@@ -31,7 +31,7 @@ export type DropReason =
 export type DropCounts = Partial<Record<DropReason, number>>;
 
 export interface PortCounters {
-  /** Frames the VM sent that the switch accepted. */
+  /** Frames the VM sent that the switch accepted; each frame it sends is counted here or in `drops`. */
   rxFrames: number;
   /** Frames the switch delivered to the VM. */
   txFrames: number;

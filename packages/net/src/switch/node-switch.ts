@@ -138,7 +138,7 @@ export class NodeSwitch {
       owner,
       output,
       counters: newPortCounters(),
-      input: (frame) => this.fromLocal(port, frame),
+      input: (frame) => this.input(port, frame),
       detach: () => {
         forget();
         port.input = () => {};
@@ -158,59 +158,64 @@ export class NodeSwitch {
     return { network, mac: network.gatewayMac, ip: network.gatewayIp, port: undefined };
   }
 
-  private drop(from: LocalPort | undefined, reason: DropReason) {
-    countDrop(from ? from.counters.drops : this.drops, reason);
+  /** Every frame a port sends is counted once: accepted (rxFrames) or dropped with its reason. */
+  private input(from: LocalPort, frame: Uint8Array): void {
+    const refused = this.fromLocal(from, frame);
+    if (refused) countDrop(from.counters.drops, refused);
+    else from.counters.rxFrames++;
   }
 
-  /** A frame a local port sent. */
-  private fromLocal(from: LocalPort, frame: Uint8Array) {
+  private fromLocal(from: LocalPort, frame: Uint8Array): DropReason | undefined {
     const me = this.identity(from.owner);
-    if (!me) return this.drop(from, "notInMap");
+    if (!me) return "notInMap";
     const eth = parseEthernet(frame);
-    if (!eth.ok) return this.drop(from, "malformed");
-    if (eth.value.src !== me.mac) return this.drop(from, "spoofedMac");
+    if (!eth.ok) return "malformed";
+    if (eth.value.src !== me.mac) return "spoofedMac";
     if (eth.value.etherType === ETHERTYPE_ARP) return this.arpFromLocal(from, me, eth.value, frame);
-    if (eth.value.etherType !== ETHERTYPE_IPV4) return this.drop(from, "unsupportedEthertype");
+    if (eth.value.etherType !== ETHERTYPE_IPV4) return "unsupportedEthertype";
     const ip = parseIpv4(eth.value.payload);
-    if (!ip.ok) return this.drop(from, "malformed");
+    if (!ip.ok) return "malformed";
     const toDhcpServer = ip.value.protocol === IP_PROTO_UDP && isDhcpToServer(ip.value.payload);
-    if (ip.value.src !== me.ip && !(ip.value.src === 0 && toDhcpServer))
-      return this.drop(from, "spoofedIpv4");
+    if (ip.value.src !== me.ip && !(ip.value.src === 0 && toDhcpServer)) return "spoofedIpv4";
     if (toDhcpServer && me.port) {
       const udp = parseUdp(ip.value.payload, ip.value.src, ip.value.dst);
-      if (!udp.ok) return this.drop(from, "malformed");
+      if (!udp.ok) return "malformed";
       const dhcp = parseDhcp(udp.value.payload);
-      if (!dhcp.ok) return this.drop(from, "malformed");
-      if (dhcp.value.chaddr !== me.mac) return this.drop(from, "spoofedMac");
-      from.counters.rxFrames++;
+      if (!dhcp.ok) return "malformed";
+      if (dhcp.value.chaddr !== me.mac) return "spoofedMac";
       const reply = answerDhcp(me.network, me.port, dhcp.value);
-      if (!reply) return this.drop(from, "dhcpIgnored");
-      return this.toLocal(from, reply);
+      if (!reply) return "dhcpIgnored";
+      this.toLocal(reply, from);
+      return undefined;
     }
-    if (isGroupMac(eth.value.dst)) return this.drop(from, "broadcast");
-    from.counters.rxFrames++;
-    this.forward(me.network, eth.value.dst, frame, from, false);
+    if (isGroupMac(eth.value.dst)) return "broadcast";
+    return this.forward(me.network, eth.value.dst, frame, false);
   }
 
-  private arpFromLocal(from: LocalPort, me: Identity, eth: EthernetFrame, frame: Uint8Array) {
+  private arpFromLocal(
+    from: LocalPort,
+    me: Identity,
+    eth: EthernetFrame,
+    frame: Uint8Array,
+  ): DropReason | undefined {
     const arp = parseArp(eth.payload);
-    if (!arp.ok) return this.drop(from, "malformed");
-    if (arp.value.senderMac !== me.mac) return this.drop(from, "spoofedArp");
+    if (!arp.ok) return "malformed";
+    if (arp.value.senderMac !== me.mac) return "spoofedArp";
     const probe = arp.value.op === ARP_REQUEST && arp.value.senderIp === 0;
-    if (arp.value.senderIp !== me.ip && !probe) return this.drop(from, "spoofedArp");
-    from.counters.rxFrames++;
+    if (arp.value.senderIp !== me.ip && !probe) return "spoofedArp";
     if (arp.value.op !== ARP_REQUEST) {
-      if (isGroupMac(eth.dst)) return this.drop(from, "broadcast");
-      return this.forward(me.network, eth.dst, frame, from, false);
+      if (isGroupMac(eth.dst)) return "broadcast";
+      return this.forward(me.network, eth.dst, frame, false);
     }
     if (arp.value.targetIp === me.ip) {
       // An announcement (gratuitous ARP): neighbours refresh their caches. A probe needs no answer.
       if (!probe) this.broadcastAnnouncement(me.network, frame, from, true);
-      return;
+      return undefined;
     }
     const reply = answerArp(me.network, arp.value);
-    if (!reply) return this.drop(from, "arpUnknownTarget");
-    this.toLocal(from, reply);
+    if (!reply) return "arpUnknownTarget";
+    this.toLocal(reply, from);
+    return undefined;
   }
 
   /** Unicast by the map: a local port, or the node the map places the destination on. */
@@ -218,9 +223,8 @@ export class NodeSwitch {
     network: CompiledNetwork,
     dst: number,
     frame: Uint8Array,
-    from: LocalPort | undefined,
     fromOverlay: boolean,
-  ) {
+  ): DropReason | undefined {
     let node: string | undefined;
     let local: LocalPort | undefined;
     if (dst === network.gatewayMac) {
@@ -228,17 +232,18 @@ export class NodeSwitch {
       local = this.gatewayPorts.get(network.spec.id);
     } else {
       const port = network.portsByMac.get(dst);
-      if (!port) return this.drop(from, "unknownUnicast");
+      if (!port) return "unknownUnicast";
       node = port.spec.node;
       local = this.vpsPorts.get(port.spec.vpsId);
     }
     if (node === this.nodeId) {
-      if (!local) return this.drop(from, "portDown");
-      return this.toLocal(from, frame, local);
+      if (!local) return "portDown";
+      this.toLocal(frame, local);
+      return undefined;
     }
     // Sent on at most once: a frame from the overlay that is not for here is dropped, never bounced.
-    if (fromOverlay || node === undefined) return this.drop(from, "notHere");
-    this.toNode(network, node, frame, from);
+    if (fromOverlay || node === undefined) return "notHere";
+    return this.toNode(network, node, frame);
   }
 
   private broadcastAnnouncement(
@@ -246,56 +251,61 @@ export class NodeSwitch {
     frame: Uint8Array,
     from: LocalPort | undefined,
     toOtherNodes: boolean,
-  ) {
+  ): void {
     for (const port of network.portsByMac.values()) {
       if (port.spec.node !== this.nodeId) continue;
       const local = this.vpsPorts.get(port.spec.vpsId);
-      if (local && local !== from) this.toLocal(undefined, frame, local);
+      if (local && local !== from) this.toLocal(frame, local);
     }
     const gateway = this.gatewayPorts.get(network.spec.id);
-    if (gateway && gateway !== from && this.map.gatewayNode === this.nodeId)
-      this.toLocal(undefined, frame, gateway);
+    if (gateway && gateway !== from && this.map.gatewayNode === this.nodeId) this.toLocal(frame, gateway);
     if (!toOtherNodes) return; // from the overlay: the sender's switch already told every node
     const nodes = new Set<string>();
     for (const port of network.portsByMac.values()) nodes.add(port.spec.node);
     if (this.map.gatewayNode !== undefined) nodes.add(this.map.gatewayNode);
     nodes.delete(this.nodeId);
-    for (const node of nodes) this.toNode(network, node, frame, from);
+    // A node missing from the table is skipped: the announcement is best effort, like ARP itself.
+    for (const node of nodes) this.toNode(network, node, frame);
   }
 
-  /** Counts a full queue on the port that could not take the frame. */
-  private toLocal(from: LocalPort | undefined, frame: Uint8Array, to: LocalPort = from!) {
-    if (!to.output(frame)) return countDrop(to.counters.drops, "queueFull");
-    to.counters.txFrames++;
+  /** A full queue is counted on the port that could not take the frame. */
+  private toLocal(frame: Uint8Array, to: LocalPort): void {
+    if (!to.output(frame)) countDrop(to.counters.drops, "queueFull");
+    else to.counters.txFrames++;
   }
 
-  private toNode(network: CompiledNetwork, nodeId: string, frame: Uint8Array, from: LocalPort | undefined) {
+  private toNode(network: CompiledNetwork, nodeId: string, frame: Uint8Array): DropReason | undefined {
     const node = this.map.nodes.get(nodeId);
-    if (!node || !this.overlay) return this.drop(from, "notHere");
+    if (!node || !this.overlay) return "notHere";
     this.overlay.send(node.host, node.port, network.spec.vni, frame);
+    return undefined;
   }
 
-  /** A VXLAN datagram from the overlay. */
-  private fromOverlay(datagram: Buffer, host: string, port: number) {
-    if (!this.map.nodesByEndpoint.has(`${host}:${port}`)) return this.drop(undefined, "unregisteredSender");
+  /** A VXLAN datagram from the overlay; refusals are counted on the switch. */
+  private fromOverlay(datagram: Buffer, host: string, port: number): void {
+    const refused = this.overlayFrame(datagram, host, port);
+    if (refused) countDrop(this.drops, refused);
+  }
+
+  private overlayFrame(datagram: Buffer, host: string, port: number): DropReason | undefined {
+    if (!this.map.nodesByEndpoint.has(`${host}:${port}`)) return "unregisteredSender";
     const vxlan = parseVxlan(datagram);
-    if (!vxlan.ok) return this.drop(undefined, "malformed");
+    if (!vxlan.ok) return "malformed";
     const network = this.map.networksByVni.get(vxlan.value.vni);
-    if (!network) return this.drop(undefined, "unknownVni");
+    if (!network) return "unknownVni";
     const eth = parseEthernet(vxlan.value.frame);
-    if (!eth.ok) return this.drop(undefined, "malformed");
+    if (!eth.ok) return "malformed";
     // The inner source must be a member of that network: a node cannot inject into another network.
-    if (eth.value.src !== network.gatewayMac && !network.portsByMac.has(eth.value.src)) {
-      return this.drop(undefined, "spoofedMac");
-    }
+    if (eth.value.src !== network.gatewayMac && !network.portsByMac.has(eth.value.src)) return "spoofedMac";
     if (eth.value.dst === BROADCAST_MAC && eth.value.etherType === ETHERTYPE_ARP) {
       const arp = parseArp(eth.value.payload);
-      if (!arp.ok) return this.drop(undefined, "malformed");
-      if (!isAnnouncement(arp.value)) return this.drop(undefined, "broadcast");
-      return this.broadcastAnnouncement(network, vxlan.value.frame, undefined, false);
+      if (!arp.ok) return "malformed";
+      if (!isAnnouncement(arp.value)) return "broadcast";
+      this.broadcastAnnouncement(network, vxlan.value.frame, undefined, false);
+      return undefined;
     }
-    if (isGroupMac(eth.value.dst)) return this.drop(undefined, "broadcast");
-    this.forward(network, eth.value.dst, vxlan.value.frame, undefined, true);
+    if (isGroupMac(eth.value.dst)) return "broadcast";
+    return this.forward(network, eth.value.dst, vxlan.value.frame, true);
   }
 }
 
