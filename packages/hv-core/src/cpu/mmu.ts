@@ -11,6 +11,9 @@ const PTE_U = 1 << 4;
 const PTE_A = 1 << 6;
 const PTE_D = 1 << 7;
 
+const S_LOAD = 1 << Access.Load;
+const S_STORE = 1 << Access.Store;
+
 export const TLB_BITS = 10;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
@@ -60,14 +63,16 @@ export class Mmu {
     const va = vaddr >>> 0;
     if (priv === Priv.M || this.satp >= 0) return this.finish(va, va, kind, priv, size);
     const ram = this.ram;
+    // What PMP allows S everywhere (the usual case): then the PTE accesses need no check.
+    const open = this.pmp.everywhere[Priv.S]!;
     let table = (this.satp & 0x3fffff) * 4096;
     let level = 1;
     let pteAddr = 0;
     let pte = 0;
     for (;;) {
       pteAddr = table + (level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff) * 4;
-      if (!ram.contains(pteAddr, 4) || !this.pmp.allows(pteAddr, 4, Access.Load, Priv.S))
-        return ACCESS_FAULT[kind]!;
+      if (!ram.contains(pteAddr, 4)) return ACCESS_FAULT[kind]!;
+      if (!(open & S_LOAD) && !this.pmp.allows(pteAddr, 4, Access.Load, Priv.S)) return ACCESS_FAULT[kind]!;
       pte = ram.i32[(pteAddr - ram.base) >>> 2]!;
       if (!(pte & PTE_V) || (!(pte & PTE_R) && pte & PTE_W)) return PAGE_FAULT[kind]!;
       if (pte & (PTE_R | PTE_X)) break;
@@ -91,7 +96,7 @@ export class Mmu {
     if (level === 1 && (ppn & 0x3ff) !== 0) return PAGE_FAULT[kind]!; // misaligned superpage
     if (!(pte & PTE_A) || (kind === Access.Store && !(pte & PTE_D))) {
       // The A/D update is a store to the PTE, checked as such (§4.3.2 step 7).
-      if (!this.pmp.allows(pteAddr, 4, Access.Store, Priv.S)) return ACCESS_FAULT[kind]!;
+      if (!(open & S_STORE) && !this.pmp.allows(pteAddr, 4, Access.Store, Priv.S)) return ACCESS_FAULT[kind]!;
       const updated = pte | PTE_A | (kind === Access.Store ? PTE_D : 0);
       const off = pteAddr - ram.base;
       ram.i32[off >>> 2] = updated;
@@ -104,12 +109,14 @@ export class Mmu {
 
   /** The PMP check of the physical access, then the TLB fill when the page allows it throughout. */
   private finish(va: number, paddr: number, kind: AccessKind, priv: number, size: number): number {
-    if (!this.pmp.allows(paddr, size, kind, priv)) return ACCESS_FAULT[kind]!;
+    const pmp = this.pmp;
+    const open = (pmp.everywhere[priv]! >>> kind) & 1;
+    if (!open && !pmp.allows(paddr, size, kind, priv)) return ACCESS_FAULT[kind]!;
     this.paddr = paddr;
     const ram = this.ram;
     const page = paddr - (paddr & 0xfff);
     if (page < ram.base || page + 4096 > ram.base + ram.size) return TRANSLATE_OK;
-    if (!this.pmp.pageAllows((page - ram.base) / 4096, kind, priv)) return TRANSLATE_OK;
+    if (!open && !pmp.pageAllows((page - ram.base) / 4096, kind, priv)) return TRANSLATE_OK;
     const vpn = va >>> 12;
     const i = Mmu.index(priv, kind, vpn);
     this.tags[i] = vpn;

@@ -26,7 +26,12 @@ export class Pmp {
   /** Byte range [lo, hi) each entry matches (34-bit, as doubles); lo = hi when it matches nothing. */
   private readonly lo = new Float64Array(PMP_ENTRIES);
   private readonly hi = new Float64Array(PMP_ENTRIES);
-  private locked = false;
+  /**
+   * Per privilege (index 0, 1, 3): the access kinds (bit 1 << kind) allowed at every address,
+   * so the common set-ups (no locked entry for M; one entry over everything, as firmware leaves
+   * it, for S and U) cost one lookup, Sv32 walks included. Read-only outside this class.
+   */
+  readonly everywhere = new Uint8Array(4);
   /**
    * Per RAM page and privilege: whether each kind of access is allowed on the whole page alike.
    * Only such pages may enter the TLB; the rest are checked access by access.
@@ -43,6 +48,7 @@ export class Pmp {
     private readonly onChange: () => void = () => {},
   ) {
     this.pages = new Uint16Array(ramPages);
+    this.recompute();
   }
 
   /** Every entry OFF and unlocked: the state at reset. */
@@ -103,9 +109,15 @@ export class Pmp {
     return next !== undefined && (next & PmpCfg.L) !== 0 && (next & PmpCfg.A) >>> 3 === PmpMode.TOR;
   }
 
-  /** Recomputes the entries' ranges and drops every cached decision. */
+  /** Recomputes the entries' ranges and drops every cached decision, here and the owner's. */
   update(): void {
+    this.recompute();
+    this.onChange();
+  }
+
+  private recompute(): void {
     let locked = false;
+    let first = -1;
     for (let i = 0; i < PMP_ENTRIES; i++) {
       const c = this.cfg[i]!;
       const a = this.addr[i]! >>> 0;
@@ -133,10 +145,18 @@ export class Pmp {
       this.lo[i] = lo;
       this.hi[i] = hi;
       if (c & PmpCfg.L) locked = true;
+      if (first < 0 && lo !== hi) first = i;
     }
-    this.locked = locked;
+    const coversAll = first >= 0 && this.lo[first] === 0 && this.hi[first]! >= 2 ** 34;
+    for (const priv of [Priv.U, Priv.S, Priv.M]) {
+      let kinds = 0;
+      if (coversAll || (priv === Priv.M && !locked)) {
+        for (const k of [Access.Fetch, Access.Load, Access.Store] as const)
+          if (this.decide(0, 4, k, priv)) kinds |= 1 << k;
+      }
+      this.everywhere[priv] = kinds;
+    }
     this.pages.fill(0);
-    this.onChange();
   }
 
   /**
@@ -145,7 +165,7 @@ export class Pmp {
    * with no match M-mode succeeds and S/U fail (§3.7.1, "Priority and Matching Logic").
    */
   allows(pa: number, size: number, kind: AccessKind, priv: number): boolean {
-    if (priv === Priv.M && !this.locked) return true;
+    if ((this.everywhere[priv]! >>> kind) & 1) return true;
     const page = Math.floor((pa - this.ramBase) / 4096);
     const inOnePage = (pa & 0xfff) + size <= 4096;
     if (inOnePage && page >= 0 && page < this.pages.length && this.pageAllows(page, kind, priv)) return true;
@@ -154,7 +174,7 @@ export class Pmp {
 
   /** Whether every access of `kind` at `priv` to RAM page `page` is allowed alike (TLB-cacheable). */
   pageAllows(page: number, kind: AccessKind, priv: number): boolean {
-    if (priv === Priv.M && !this.locked) return true;
+    if ((this.everywhere[priv]! >>> kind) & 1) return true;
     const shift = (priv === Priv.M ? 2 : priv) * 4;
     let bits = (this.pages[page]! >>> shift) & 0xf;
     if (!(bits & KNOWN)) {
