@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { arpRequest, DhcpMessageType, dhcpFrame, sink, testMap, udpFrame } from "../fixtures.test-helpers.js";
 import { ipv4ToNumber, macToNumber } from "../wire/address.js";
 import { ARP_REPLY, parseArp } from "../wire/arp.js";
+import { internetChecksum } from "../wire/checksum.js";
 import { DhcpOption, parseDhcp, readIpv4Option } from "../wire/dhcp.js";
 import { parseEthernet } from "../wire/ethernet.js";
 import { parseIpv4 } from "../wire/ipv4.js";
@@ -132,6 +133,21 @@ describe("NodeSwitch", () => {
     expect(ports.a.counters.drops).toEqual({ spoofedMac: 1 });
   });
 
+  it("ignores DHCP messages for another server and those a fixed lease needs no answer to", () => {
+    const { ports, a } = setup();
+    const otherServer = dhcpFrame(A.mac, DhcpMessageType.REQUEST, A.ip);
+    // Append option 54 (server id 10.1.0.254) over the end option, then a new end.
+    const end = otherServer.lastIndexOf(255);
+    const withServer = Buffer.concat([
+      otherServer.subarray(0, end),
+      Buffer.from([54, 4, 10, 1, 0, 254, 255]),
+    ]);
+    ports.a.input(fixLengths(withServer));
+    ports.a.input(dhcpFrame(A.mac, DhcpMessageType.RELEASE));
+    expect(a.frames).toEqual([]);
+    expect(ports.a.counters.drops).toEqual({ dhcpIgnored: 2 });
+  });
+
   it("does not flood: unknown unicast and broadcasts other than ARP/DHCP are dropped and counted", () => {
     const { ports, d, c } = setup();
     ports.a.input(udpFrame(A.mac, "02:00:00:00:00:99", A.ip, D.ip));
@@ -195,3 +211,16 @@ describe("NodeSwitch", () => {
     expect(sw.portCounters("d")?.drops).toEqual({ queueFull: 1 });
   });
 });
+
+/** Rewrites the IPv4 and UDP lengths and checksums of a frame whose DHCP payload was edited. */
+function fixLengths(frame: Buffer): Buffer {
+  const eth = parseEthernet(frame);
+  if (!eth.ok) throw new Error(eth.code);
+  const ipLength = frame.length - 14;
+  frame.writeUInt16BE(ipLength, 14 + 2);
+  frame.writeUInt16BE(0, 14 + 10);
+  frame.writeUInt16BE(internetChecksum(frame, 14, 20), 14 + 10);
+  frame.writeUInt16BE(ipLength - 20, 34 + 4);
+  frame.writeUInt16BE(0, 34 + 6); // UDP checksum 0: not sent
+  return frame;
+}
