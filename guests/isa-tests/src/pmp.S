@@ -3,10 +3,12 @@
  * pmpcfg1/pmpcfg3 exist on RV32; NA4, NAPOT and TOR matching (TOR in entry 0 from address 0, the
  * lowest-numbered matching entry decides), R for loads, W for stores, X for fetches, causes 5/7/1
  * with mtval = the address, in S and U; no matching entry fails S/U but not M; unlocked entries
- * do not apply to M; MPRV loads and stores are checked for MPP; rule changes reach accesses that
+ * do not apply to M; MPRV loads and stores are checked for MPP; Sv32 walks read PTEs as S-mode
+ * loads (denied: the access fault of the access); rule changes reach accesses that
  * were allowed before; locked entries (cfg and pmpaddr, and the pmpaddr below a locked TOR entry)
  * cannot be written and apply to M as well. Entry 15 is the fallback that grants RWX everywhere. */
 #include "skiff_test.h"
+#include "sv32.h"
 
 #define RWX 0x07
 #define TOR 0x08
@@ -265,6 +267,45 @@ TEST_BEGIN
   li t0, MSTATUS_MPRV
   csrc mstatus, t0
 
+  /* ---- Sv32 walks are S-mode accesses: a PTE PMP denies is the access fault of the access ---- */
+  li gp, 55
+  SV32_SETUP
+  SET_TEST_PTE(0, pmp_page + 0x1000, PTE_LEAF)
+  li a0, WVA(0)
+  GOTO_MODE(MPP_S)
+  lw t0, 0(a0)
+  sw t0, 0(a0)
+  GOTO_M
+  li gp, 56                      /* entry 10 over the level-0 table: X only, so no PTE loads */
+  NAPOT_ADDR(t0, sv32_l0_test, 0x1000)
+  csrw pmpaddr10, t0
+  SET_CFG(pmpcfg2, 10, NAPOT | 4)
+  sfence.vma
+  GOTO_MODE(MPP_S)
+  EXPECT_TRAP(1f)
+  lw t0, 0(a0)
+  j skiff_fail
+1: CHECK_CAUSE(CAUSE_LOAD_ACCESS)
+  CHECK_TVAL_REG(a0)
+  CHECK_PRIV(PRV_S)
+  li gp, 57
+  GOTO_MODE(MPP_S)
+  EXPECT_TRAP(1f)
+  sw zero, 0(a0)
+  j skiff_fail
+1: CHECK_CAUSE(CAUSE_STORE_ACCESS)
+  CHECK_TVAL_REG(a0)
+  li gp, 58                      /* R lets the walk through (A and D are set: no PTE store) */
+  SET_CFG(pmpcfg2, 10, NAPOT | 1)
+  sfence.vma
+  GOTO_MODE(MPP_S)
+  lw t0, 0(a0)
+  sw t0, 0(a0)
+  GOTO_M
+  SET_CFG(pmpcfg2, 10, 0)
+  csrw satp, zero
+  sfence.vma
+
   /* ---- locked entries: unwritable until reset, and M is checked against them ---- */
   li gp, 49                      /* entry 6: NAPOT 8 bytes at +0x800, R, locked (4, 5, 7 off) */
   csrw pmpcfg1, zero
@@ -339,3 +380,5 @@ pmp_xfn:
 pmp_page:
   .fill 1024, 4, 0
   .fill 1024, 4, 0
+
+SV32_DATA
