@@ -20,7 +20,6 @@ import {
 } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
 import { AgentCallError, type AgentDirectory } from "./agents/agent-client.js";
-import { balancerRoutes } from "./balancer/routes.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { apiErrorOfAgent } from "./http/agent-errors.js";
@@ -29,6 +28,7 @@ import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
 import type { BullQueues, JobQueues } from "./queues.js";
+import { balancerRoutes } from "./routes/balancer.js";
 import { catalogRoutes } from "./routes/catalog.js";
 import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
@@ -43,7 +43,7 @@ import { VpsService } from "./services/vps.js";
 
 export interface AppDeps {
   readonly db: Db;
-  readonly queues: JobQueues & Partial<Pick<BullQueues, "counts" | "maintenance">>;
+  readonly queues: JobQueues & Partial<Pick<BullQueues, "counts" | "enqueueDestroyStale">>;
   readonly redis: Redis;
   readonly log: Logger;
   readonly agents: AgentDirectory;
@@ -51,7 +51,7 @@ export interface AppDeps {
   readonly agentToken: string;
   readonly heartbeatIntervalMs: number;
   readonly rateLimitPerMinute: number;
-  /** Stale VMs reported by nodes (default: a destroy-stale job on the maintenance queue). */
+  /** Stale VMs reported by nodes (default: a destroy-stale job, queues.ts). */
   readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
 }
 
@@ -93,13 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const onStaleVm =
     deps.onStaleVm ??
     (async (vm: StaleVm) => {
-      await deps.queues.maintenance?.add("destroy-stale", vm, {
-        jobId: `stale-${vm.nodeId}-${vm.vmId}-${vm.epoch}`,
-        attempts: 3,
-        backoff: { type: "exponential", delay: 1000 },
-        removeOnComplete: true,
-        removeOnFail: 100,
-      });
+      await deps.queues.enqueueDestroyStale?.(vm);
     });
   const metrics = new MetricsRegistry();
   app.decorate("deps", deps);

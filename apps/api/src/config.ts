@@ -1,8 +1,5 @@
 import { int, loadConfig, oneOf, port, str } from "@skiff/common";
 
-// The balancer's own variables, listed with the API's in docs/configuration.md.
-export { balancerSpec } from "./balancer/config.js";
-
 /** The API process: HTTP server, BullMQ workers and the health/balancer jobs (one binary). */
 export const apiSpec = {
   databaseUrl: str("DATABASE_URL", "PostgreSQL connection URL"),
@@ -61,3 +58,26 @@ export const migrateSpec = {
     "(found)",
   ),
 };
+
+/**
+ * The balancer job's environment (read by the API process that runs the workers), listed with the
+ * API's in docs/configuration.md.
+ */
+export const balancerSpec = {
+  intervalMs: int(
+    "SKIFF_BALANCER_INTERVAL_MS",
+    "how often the balancer round runs (node fencing and recovery, drains, balancing)",
+    5000,
+  ),
+  fenceAfterMs: int(
+    "SKIFF_NODE_FENCE_AFTER_MS",
+    "grace after a node is unreachable before it is fenced and its VPSes are recovered elsewhere",
+    30_000,
+  ),
+};
+
+export type BalancerConfig = ReturnType<typeof loadBalancerConfig>;
+
+export function loadBalancerConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig(balancerSpec, env);
+}

@@ -2,7 +2,8 @@ import { Queue } from "bullmq";
 import type { VpsAction } from "./domain/vps-state.js";
 
 /**
- * The BullMQ queues. Jobs carry ids only; workers read the current row, so a job that runs late
+ * The BullMQ queues, their job names and options: every queue and job of the API is named here
+ * and nowhere else. Jobs carry ids only; workers read the current row, so a job that runs late
  * or twice acts on the truth. Job ids are the action ids, so enqueueing twice is harmless.
  */
 export const QUEUE_NAMES = {
@@ -10,6 +11,7 @@ export const QUEUE_NAMES = {
   lifecycle: "lifecycle",
   migration: "migration",
   maintenance: "maintenance",
+  balancer: "balancer",
 } as const;
 
 export interface ProvisionJob {
@@ -27,7 +29,18 @@ export interface MigrationJob {
   readonly migrationId: string;
 }
 
-export type MaintenanceJobName = "node-health" | "reconcile" | "idempotency-gc";
+/** A VM a node still runs for a VPS that is now elsewhere or gone: destroyed on that node. */
+export interface DestroyStaleJob {
+  readonly nodeId: string;
+  readonly vmId: string;
+  readonly epoch: number;
+}
+
+export const MAINTENANCE_JOBS = ["node-health", "reconcile", "idempotency-gc", "destroy-stale"] as const;
+export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[number];
+
+/** The balancer's one schedule: every replica upserts this id, BullMQ keeps one. */
+export const BALANCER_SCHEDULER_ID = "balancer-round";
 
 /** How often a job may be tried, and the pause between tries (exponential from `delayMs`). */
 export const RETRY = {
@@ -43,6 +56,17 @@ export interface JobQueues {
   enqueueMigration(job: MigrationJob): Promise<void>;
 }
 
+/** A retried job's options: its id (the action's), tries and backoff, and how much history stays. */
+function retried(jobId: string, retry: { attempts: number; delayMs: number }) {
+  return {
+    jobId,
+    attempts: retry.attempts,
+    backoff: { type: "exponential", delay: retry.delayMs },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 5000 },
+  };
+}
+
 export interface QueueOptions {
   readonly redisUrl: string;
   /** Key prefix in Redis (tests give each run its own). */
@@ -55,8 +79,11 @@ export class BullQueues implements JobQueues {
   readonly migration: Queue<MigrationJob>;
   readonly maintenance: Queue;
 
+  private readonly base: { connection: { url: string }; prefix: string };
+
   constructor(readonly options: QueueOptions) {
     const base = { connection: { url: options.redisUrl }, prefix: options.prefix ?? "skiff" };
+    this.base = base;
     this.provision = new Queue<ProvisionJob>(QUEUE_NAMES.provision, base);
     this.lifecycle = new Queue<LifecycleJob>(QUEUE_NAMES.lifecycle, base);
     this.migration = new Queue<MigrationJob>(QUEUE_NAMES.migration, base);
@@ -68,33 +95,41 @@ export class BullQueues implements JobQueues {
   }
 
   async enqueueProvision(job: ProvisionJob): Promise<void> {
-    await this.provision.add("provision", job, {
-      jobId: job.actionId,
-      attempts: RETRY.provision.attempts,
-      backoff: { type: "exponential", delay: RETRY.provision.delayMs },
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 5000 },
-    });
+    await this.provision.add("provision", job, retried(job.actionId, RETRY.provision));
   }
 
   async enqueueLifecycle(job: LifecycleJob): Promise<void> {
-    await this.lifecycle.add(job.action, job, {
-      jobId: job.actionId,
-      attempts: RETRY.lifecycle.attempts,
-      backoff: { type: "exponential", delay: RETRY.lifecycle.delayMs },
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 5000 },
-    });
+    await this.lifecycle.add(job.action, job, retried(job.actionId, RETRY.lifecycle));
   }
 
   async enqueueMigration(job: MigrationJob): Promise<void> {
-    await this.migration.add("migrate", job, {
-      jobId: job.migrationId,
-      attempts: RETRY.migration.attempts,
-      backoff: { type: "exponential", delay: RETRY.migration.delayMs },
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 5000 },
+    await this.migration.add("migrate", job, retried(job.migrationId, RETRY.migration));
+  }
+
+  /** One job per VM and epoch however often nodes report it. */
+  async enqueueDestroyStale(job: DestroyStaleJob): Promise<void> {
+    const name: MaintenanceJobName = "destroy-stale";
+    await this.maintenance.add(name, job, {
+      jobId: `stale-${job.nodeId}-${job.vmId}-${job.epoch}`,
+      attempts: 3,
+      backoff: { type: "exponential", delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: 100,
     });
+  }
+
+  /** The balancer's round, every `everyMs` (one schedule cluster-wide). */
+  async scheduleBalancer(everyMs: number): Promise<void> {
+    const queue = new Queue(QUEUE_NAMES.balancer, this.base);
+    try {
+      await queue.upsertJobScheduler(
+        BALANCER_SCHEDULER_ID,
+        { every: everyMs },
+        { name: "round", data: {}, opts: { removeOnComplete: 50, removeOnFail: 50 } },
+      );
+    } finally {
+      await queue.close();
+    }
   }
 
   /** Repeatable jobs (one schedule cluster-wide however many API replicas start). */

@@ -11,7 +11,7 @@ import type {
   Vps as VpsRow,
 } from "../db/client.js";
 import { migrationStateName } from "../domain/migration-state.js";
-import type { NodeReservation } from "../services/capacity.js";
+import type { NodeLoad } from "../domain/placement.js";
 import type {
   EventSchema,
   ImageSchema,
@@ -51,7 +51,7 @@ export function vpsDto(v: VpsRow): z.infer<typeof Vps> {
   };
 }
 
-export function nodeDto(n: Node, reserved: NodeReservation): z.infer<typeof NodeSchema> {
+export function nodeDto(n: Node, reserved: NodeLoad["reserved"]): z.infer<typeof NodeSchema> {
   return {
     id: n.id,
     name: n.name,

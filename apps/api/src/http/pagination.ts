@@ -1,5 +1,5 @@
-import { isUuid } from "../services/refs.js";
 import { apiError } from "./errors.js";
+import { isUuid } from "./refs.js";
 
 /**
  * Cursor pagination over (createdAt, id): stable under inserts, no page drifts. The cursor is

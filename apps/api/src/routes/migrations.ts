@@ -5,6 +5,7 @@ import { requireOperator } from "../http/auth.js";
 import { migrationDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
 import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
+import { idOrName } from "../http/refs.js";
 import {
   EmptyBody,
   ERROR_RESPONSES,
@@ -17,7 +18,6 @@ import {
 } from "../http/schemas.js";
 import { actorOf } from "../services/events.js";
 import { cancelMigration, type MigrationDeps, requestMigration } from "../services/migrations.js";
-import { idOrName } from "../services/refs.js";
 
 /** Live migrations (operators): start one, watch it, cancel it. */
 export const migrationRoutes: FastifyPluginAsyncZod = async (app) => {

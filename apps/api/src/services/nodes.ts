@@ -4,6 +4,7 @@ import type { Db, Node, Prisma } from "../db/client.js";
 import { canTransition, type VpsState } from "../domain/vps-state.js";
 import { apiError } from "../http/errors.js";
 import type { HeartbeatBody, RegisterNodeBody, VmReport } from "../http/schemas.js";
+import type { DestroyStaleJob } from "../queues.js";
 import { type Actor, recordEvent, SYSTEM } from "./events.js";
 import { moveVps } from "./vps-state-store.js";
 
@@ -34,11 +35,8 @@ export function isStale(
   return !v || v.state === "deleted" || v.nodeId !== nodeId || epoch < v.epoch;
 }
 
-export interface StaleVm {
-  readonly nodeId: string;
-  readonly vmId: string;
-  readonly epoch: number;
-}
+/** A VM a node runs for a VPS that is now elsewhere or gone (destroyed by a maintenance job). */
+export type StaleVm = DestroyStaleJob;
 
 export interface NodeServiceDeps {
   readonly db: Db;

@@ -7,10 +7,10 @@ import { ACTIONS, type VpsAction } from "../domain/vps-state.js";
 import { projectFilter, type TokenPrincipal } from "../http/auth.js";
 import { apiError } from "../http/errors.js";
 import { afterCursor, decodeCursor, orderForCursor } from "../http/pagination.js";
+import { idOrName } from "../http/refs.js";
 import type { CreateVpsBody, ListVpsQuery } from "../http/schemas.js";
 import type { JobQueues } from "../queues.js";
 import { actorOf, recordEvent } from "./events.js";
-import { idOrName } from "./refs.js";
 import { moveVps } from "./vps-state-store.js";
 
 export const DEFAULT_PROJECT_NAME = "default";

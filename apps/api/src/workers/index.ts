@@ -1,8 +1,14 @@
 import { DelayedError, type Job, Worker } from "bullmq";
-import { startBalancerWorker } from "../balancer/worker.js";
-import type { BullQueues, LifecycleJob, MigrationJob, ProvisionJob } from "../queues.js";
-import { QUEUE_NAMES } from "../queues.js";
-import type { StaleVm } from "../services/nodes.js";
+import {
+  type BullQueues,
+  type DestroyStaleJob,
+  type LifecycleJob,
+  type MaintenanceJobName,
+  type MigrationJob,
+  type ProvisionJob,
+  QUEUE_NAMES,
+} from "../queues.js";
+import { startBalancerWorker } from "./balancer.js";
 import type { Attempt, WorkerContext } from "./context.js";
 import { runLifecycle } from "./lifecycle.js";
 import {
@@ -67,7 +73,7 @@ export async function startWorkers(
   const maint = new Worker(
     QUEUE_NAMES.maintenance,
     async (job) => {
-      switch (job.name) {
+      switch (job.name as MaintenanceJobName) {
         case "node-health":
           return (await maintenance.nodes.markSilentNodes(maintenance.nodeDeadAfterMs)).length;
         case "reconcile":
@@ -75,7 +81,7 @@ export async function startWorkers(
         case "idempotency-gc":
           return collectIdempotencyKeys(ctx);
         case "destroy-stale":
-          return destroyStaleVm(ctx, job.data as StaleVm);
+          return destroyStaleVm(ctx, job.data as DestroyStaleJob);
         default:
           ctx.log.warn({ job: job.name }, "unknown maintenance job");
           return undefined;

@@ -1,5 +1,5 @@
 import type { Queue } from "bullmq";
-import { type LifecycleJob, type MigrationJob, type ProvisionJob, RETRY } from "../queues.js";
+import type { BullQueues, JobQueues, LifecycleJob } from "../queues.js";
 import { isStale, type NodeService, type StaleVm } from "../services/nodes.js";
 import type { WorkerContext } from "./context.js";
 
@@ -12,7 +12,7 @@ export const ORPHAN_AFTER_MS = 60_000;
  */
 export async function reconcileOrphans(
   ctx: WorkerContext,
-  queues: { provision: Queue<ProvisionJob>; lifecycle: Queue<LifecycleJob>; migration: Queue<MigrationJob> },
+  queues: Pick<BullQueues, "provision" | "lifecycle" | "migration" | keyof JobQueues>,
   now = Date.now(),
 ): Promise<number> {
   const held = await ctx.db.vps.findMany({
@@ -30,19 +30,9 @@ export async function reconcileOrphans(
     const state = existing ? await existing.getState() : "missing";
     if (state !== "missing" && state !== "failed" && state !== "completed") continue;
     if (existing) await existing.remove().catch(() => undefined);
-    const opts = (r: { attempts: number; delayMs: number }) => ({
-      jobId: actionId,
-      attempts: r.attempts,
-      backoff: { type: "exponential", delay: r.delayMs },
-    });
-    if (v.action === "create") {
-      await queues.provision.add("provision", { vpsId: v.id, actionId }, opts(RETRY.provision));
-    } else if (v.action === "migrate") {
-      await queues.migration.add("migrate", { migrationId: actionId }, opts(RETRY.migration));
-    } else {
-      const job: LifecycleJob = { vpsId: v.id, action: v.action as LifecycleJob["action"], actionId };
-      await queues.lifecycle.add(job.action, job, opts(RETRY.lifecycle));
-    }
+    if (v.action === "create") await queues.enqueueProvision({ vpsId: v.id, actionId });
+    else if (v.action === "migrate") await queues.enqueueMigration({ migrationId: actionId });
+    else await queues.enqueueLifecycle({ vpsId: v.id, action: v.action as LifecycleJob["action"], actionId });
     requeued++;
     ctx.log.warn({ vps: v.id, action: v.action, jobState: state }, "re-enqueued an orphaned action");
   }

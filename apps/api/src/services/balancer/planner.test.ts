@@ -1,6 +1,6 @@
 import { rng } from "@skiff/devkit";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_POLICY } from "../domain/placement.js";
+import { DEFAULT_POLICY } from "../../domain/placement.js";
 import { type BalancerSettings, type BalancerVps, type ClusterModel, DEFAULT_SETTINGS } from "./model.js";
 import { planEvacuation, planRound, scoreCluster } from "./planner.js";
 import { applyMoves, simNodes, simulate, simVps, spreadOf } from "./simulate.js";

@@ -2,7 +2,7 @@
  * Simulated clusters for the planner's tests and benchmark: build a model, run balancer rounds
  * over it with the moves completing instantly (or after a given number of rounds), and count.
  */
-import type { PlacementPolicy } from "../domain/placement.js";
+import type { PlacementPolicy } from "../../domain/placement.js";
 import type {
   BalancerNode,
   BalancerSettings,

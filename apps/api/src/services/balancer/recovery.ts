@@ -21,12 +21,12 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@skiff/common";
-import type { Db, Node, Prisma } from "../db/client.js";
-import { type PlacementPolicy, place } from "../domain/placement.js";
-import type { ProvisionJob } from "../queues.js";
-import { nodeLoads, PLACEMENT_LOCK } from "../services/capacity.js";
-import { recordEvent, SYSTEM } from "../services/events.js";
-import { moveVps } from "../services/vps-state-store.js";
+import type { Db, Node, Prisma } from "../../db/client.js";
+import { type PlacementPolicy, place } from "../../domain/placement.js";
+import type { ProvisionJob } from "../../queues.js";
+import { nodeLoads, PLACEMENT_LOCK } from "../capacity.js";
+import { recordEvent, SYSTEM } from "../events.js";
+import { moveVps } from "../vps-state-store.js";
 import type { NodeReport, VmStatsStore } from "./vm-stats.js";
 
 export interface RecoveryDeps {

@@ -6,25 +6,26 @@
  */
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "@skiff/common";
-import { Queue, Worker } from "bullmq";
+import { Worker } from "bullmq";
 import { Redis } from "ioredis";
-import type { BullQueues } from "../queues.js";
+import { loadBalancerConfig } from "../config.js";
+import { type BullQueues, QUEUE_NAMES } from "../queues.js";
+import { type RecoveryDeps, type RecoveryResult, runRecovery } from "../services/balancer/recovery.js";
+import {
+  type BalancerDeps,
+  type MigrationLauncher,
+  type RoundResult,
+  runRound,
+} from "../services/balancer/round.js";
+import { VmStatsStore } from "../services/balancer/vm-stats.js";
 import { SYSTEM } from "../services/events.js";
 import { requestMigration } from "../services/migrations.js";
-import type { WorkerContext } from "../workers/context.js";
-import { loadBalancerConfig } from "./config.js";
-import { type RecoveryDeps, type RecoveryResult, runRecovery } from "./recovery.js";
-import { type BalancerDeps, type MigrationLauncher, type RoundResult, runRound } from "./round.js";
-import { VmStatsStore } from "./vm-stats.js";
-
-export const BALANCER_QUEUE = "balancer";
-/** The one schedule: every replica upserts this id, BullMQ keeps one. */
-export const BALANCER_SCHEDULER_ID = "balancer-round";
+import type { WorkerContext } from "./context.js";
 
 export interface BalancerWorkerOptions {
   /** The node-health deadline (SKIFF_NODE_DEAD_AFTER_MS). */
   readonly deadAfterMs: number;
-  /** Defaults from the environment (balancer/config.ts). */
+  /** Defaults from the environment (balancerSpec in config.ts). */
   readonly intervalMs?: number;
   readonly fenceAfterMs?: number;
 }
@@ -92,7 +93,7 @@ export async function startBalancerWorker(
   };
   const lockKey = `${prefix}:balancer:lock`;
   const worker = new Worker(
-    BALANCER_QUEUE,
+    QUEUE_NAMES.balancer,
     async () => {
       const r = await withLock(redis, lockKey, Math.max(60_000, intervalMs * 4), () => balancerTick(deps));
       if (!r) return { skipped: "another round is running" };
@@ -106,15 +107,7 @@ export async function startBalancerWorker(
     { connection, prefix, concurrency: 1, lockDuration: 60_000 },
   );
   worker.on("failed", (_job, err) => ctx.log.warn({ err: errorMessage(err) }, "balancer round failed"));
-  const queue = new Queue(BALANCER_QUEUE, { connection, prefix });
-  await queue.upsertJobScheduler(
-    BALANCER_SCHEDULER_ID,
-    { every: intervalMs },
-    { name: "round", data: {}, opts: { removeOnComplete: 50, removeOnFail: 50 } },
-  );
-  worker.on("closed", () => {
-    void queue.close();
-    redis.disconnect();
-  });
+  await queues.scheduleBalancer(intervalMs);
+  worker.on("closed", () => redis.disconnect());
   return worker;
 }

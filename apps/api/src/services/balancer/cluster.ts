@@ -2,7 +2,7 @@
  * Builds the planner's ClusterModel from the database (nodes, VPSes, placement groups, migrations
  * in flight and recent ones) and the nodes' latest reports (measured CPU and dirty rates).
  */
-import type { Db } from "../db/client.js";
+import type { Db } from "../../db/client.js";
 import type { BalancerVps, ClusterModel, InFlightMigration } from "./model.js";
 import type { VmStatsStore } from "./vm-stats.js";
 

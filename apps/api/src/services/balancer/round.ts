@@ -4,9 +4,9 @@
  * POST /v1/vps/:id/migrate, and records the decision with its reasons as events.
  */
 import { errorMessage, isSkiffError, type Logger } from "@skiff/common";
-import type { Db } from "../db/client.js";
-import type { PlacementPolicy } from "../domain/placement.js";
-import { recordEvent, SYSTEM } from "../services/events.js";
+import type { Db } from "../../db/client.js";
+import type { PlacementPolicy } from "../../domain/placement.js";
+import { recordEvent, SYSTEM } from "../events.js";
 import { loadCluster } from "./cluster.js";
 import { recordBalancerEvent } from "./events.js";
 import type { ClusterModel } from "./model.js";

@@ -3,7 +3,12 @@
  * (per-node load, Σu and Σu² over the active nodes, placement-group members per node), so the
  * score after a candidate move is computed in O(1): planning over 1,000 nodes stays cheap.
  */
-import { FILTERS, type NodeLoad, type PlacementPolicy, type PlacementRequest } from "../domain/placement.js";
+import {
+  FILTERS,
+  type NodeLoad,
+  type PlacementPolicy,
+  type PlacementRequest,
+} from "../../domain/placement.js";
 import { type BalancerGroup, type BalancerVps, type ClusterModel, SCORE } from "./model.js";
 
 /** The placement filters a move target must pass (group rules are the balancer's own, below). */

@@ -2,11 +2,11 @@
  * Balancer planning benchmark (simulated clusters, no database): how many migrations and rounds
  * it takes to even out a skewed start, and how planning time grows with the cluster.
  *
- *   pnpm --filter @skiff/api exec tsx src/balancer/balancer.bench.ts [--json]
+ *   pnpm --filter @skiff/api exec tsx src/services/balancer/balancer.bench.ts [--json]
  */
 
 import { rng } from "@skiff/devkit";
-import { DEFAULT_POLICY } from "../domain/placement.js";
+import { DEFAULT_POLICY } from "../../domain/placement.js";
 import { type BalancerSettings, type ClusterModel, DEFAULT_SETTINGS } from "./model.js";
 import { planRound } from "./planner.js";
 import { simNodes, simulate, simVps, spreadOf } from "./simulate.js";

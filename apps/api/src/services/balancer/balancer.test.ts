@@ -6,16 +6,17 @@ import { createLogger } from "@skiff/common";
 import { freePort } from "@skiff/devkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_POLICY } from "../domain/placement.js";
-import { finishMigration } from "../services/migrations.js";
-import { AGENT_TOKEN, type Harness, startHarness } from "../test-support/harness.js";
+import { DEFAULT_POLICY } from "../../domain/placement.js";
+import { QUEUE_NAMES } from "../../queues.js";
+import { AGENT_TOKEN, type Harness, startHarness } from "../../test-support/harness.js";
+import { balancerTick, migrationLauncher, withLock } from "../../workers/balancer.js";
+import { finishMigration } from "../migrations.js";
 import { DEFAULT_SETTINGS } from "./model.js";
 import type { RecoveryDeps } from "./recovery.js";
 import { runRecovery } from "./recovery.js";
 import { type BalancerDeps, runRound } from "./round.js";
 import { settingsView } from "./settings.js";
 import { VmStatsStore } from "./vm-stats.js";
-import { balancerTick, migrationLauncher, withLock } from "./worker.js";
 
 const MiB = 2 ** 20;
 const log = createLogger("balancer-test");
@@ -473,13 +474,13 @@ describe("node failure", () => {
 
 describe("one balancer cluster-wide", () => {
   it("one schedule however many replicas upsert it, and rounds never overlap", async () => {
-    const { startBalancerWorker, BALANCER_QUEUE } = await import("./worker.js");
+    const { startBalancerWorker } = await import("../../workers/balancer.js");
     const ctx = { db: h.db, agents: h.agents, policy: DEFAULT_POLICY, log };
     const w1 = await startBalancerWorker(ctx, h.queues, { deadAfterMs: 10_000, intervalMs: 60_000 });
     const w2 = await startBalancerWorker(ctx, h.queues, { deadAfterMs: 10_000, intervalMs: 60_000 });
     try {
       const { Queue } = await import("bullmq");
-      const q = new Queue(BALANCER_QUEUE, {
+      const q = new Queue(QUEUE_NAMES.balancer, {
         connection: { url: h.services.redis.url },
         prefix: h.queues.options.prefix,
       });

@@ -4,7 +4,7 @@
  * function of it (the job builds it from PostgreSQL and Redis; tests and the benchmark build it
  * by hand).
  */
-import type { PlacementMode } from "../domain/placement.js";
+import type { PlacementMode } from "../../domain/placement.js";
 
 export type BalancerMode = PlacementMode;
 

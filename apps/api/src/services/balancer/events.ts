@@ -1,5 +1,5 @@
-import type { Prisma } from "../db/client.js";
-import { type Actor, recordEvent } from "../services/events.js";
+import type { Prisma } from "../../db/client.js";
+import { type Actor, recordEvent } from "../events.js";
 
 /** Balancer decisions and settings changes are events on the resource ("balancer", "cluster"). */
 export const BALANCER_RESOURCE = { type: "balancer", id: "cluster" } as const;

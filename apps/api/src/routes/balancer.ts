@@ -9,12 +9,18 @@ import { z } from "zod";
 import { requireOperator } from "../http/auth.js";
 import { apiError } from "../http/errors.js";
 import { ERROR_RESPONSES, IdParams } from "../http/schemas.js";
+import { loadCluster } from "../services/balancer/cluster.js";
+import { recordBalancerEvent } from "../services/balancer/events.js";
+import { type Plan, planEvacuation, planRound, scoreCluster } from "../services/balancer/planner.js";
+import {
+  loadSettings,
+  SettingsPatch,
+  saveSettings,
+  settingsView,
+  withPatch,
+} from "../services/balancer/settings.js";
+import { type IncomingVm, VmStatsStore } from "../services/balancer/vm-stats.js";
 import { actorOf } from "../services/events.js";
-import { loadCluster } from "./cluster.js";
-import { recordBalancerEvent } from "./events.js";
-import { type Plan, planEvacuation, planRound, scoreCluster } from "./planner.js";
-import { loadSettings, SettingsPatch, saveSettings, settingsView, withPatch } from "./settings.js";
-import { type IncomingVm, VmStatsStore } from "./vm-stats.js";
 
 const Settings = z
   .object({

@@ -3,7 +3,7 @@
  * defaults on first read, so a fresh database needs no seed.
  */
 import { z } from "zod";
-import type { Db, Prisma, BalancerSettings as SettingsRow } from "../db/client.js";
+import type { Db, Prisma, BalancerSettings as SettingsRow } from "../../db/client.js";
 import type { BalancerSettings } from "./model.js";
 
 export const SETTINGS_ID = "cluster";
