@@ -22,7 +22,7 @@ export const COMMANDS: readonly Command[] = [
   ...loginCommands,
 ];
 
-/** `skiff migrate` is the short form issue 8 names; it is `skiff vps migrate`. */
+/** `skiff migrate` is the short form people reach for first; it is `skiff vps migrate`. */
 const SHORTHANDS: Record<string, readonly string[]> = {
   migrate: ["vps", "migrate"],
   console: ["vps", "console"],

@@ -5,7 +5,7 @@ import type { BalancerMove, BalancerPlan, BalancerStuck, BalancerView, DryRun } 
 import { idempotencyKey, MUTATE_OPTIONS } from "./common.js";
 
 /**
- * The balancer (issue 5), for operators: GET /v1/balancer (settings, state, score per node),
+ * The balancer, for operators: GET /v1/balancer (settings, state, score per node),
  * PUT /v1/balancer (any subset of the settings), POST /v1/balancer/plan (a dry run).
  */
 

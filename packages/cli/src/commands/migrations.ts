@@ -5,7 +5,7 @@ import { nodeId, nodeNames, vpsId } from "../resolve.js";
 import type { Migration, MigrationRound } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
-/** States a migration does not leave (issue 8's state machine). */
+/** States a migration does not leave: once there, `--wait` stops waiting. */
 export const TERMINAL_MIGRATION_STATES: ReadonlySet<string> = new Set(["completed", "rolled-back", "failed"]);
 
 function node(names: ReadonlyMap<string, string>, id: string | null | undefined): string {
