@@ -4,15 +4,18 @@ import { buildIcmpEcho, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, parseIcmpEcho } from
 import { buildIpv4, IP_PROTO_ICMP, ipv4Header, parseIpv4 } from "../wire/ipv4.js";
 
 /**
- * A stand-in VM for tests: a NIC that answers ICMP echo addressed to it, replying to the sender's
- * MAC (the switch answers ARP, so the VM needs no ARP of its own). Keeps every frame it received.
+ * A stand-in VM for tests and the bench: a NIC that answers ICMP echo addressed to it, replying to
+ * the sender's MAC (the switch answers ARP, so the VM needs no ARP of its own). Keeps every frame it
+ * received unless `keep` is false (the bench only counts).
  */
-export function echoVm(mac: string, ip: string, send: (frame: Buffer) => void) {
+export function echoVm(mac: string, ip: string, send: (frame: Buffer) => void, keep = true) {
   const myMac = macToNumber(mac);
   const myIp = ipv4ToNumber(ip);
   const received: Buffer[] = [];
+  const stats = { frames: 0 };
   const output = (frame: Uint8Array): boolean => {
-    received.push(Buffer.from(frame));
+    stats.frames++;
+    if (keep) received.push(Buffer.from(frame));
     const eth = parseEthernet(frame);
     if (!eth.ok || eth.value.etherType !== ETHERTYPE_IPV4 || eth.value.dst !== myMac) return true;
     const packet = parseIpv4(eth.value.payload);
@@ -27,7 +30,7 @@ export function echoVm(mac: string, ip: string, send: (frame: Buffer) => void) {
     );
     return true;
   };
-  return { output, received };
+  return { output, received, stats };
 }
 
 /** An ICMP echo request frame, e.g. to try to cross from one network to another. */

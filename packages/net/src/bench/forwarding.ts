@@ -11,27 +11,17 @@ import { ipv4ToNumber, macToNumber } from "../wire/address.js";
 import { buildEthernet, ETHERTYPE_IPV4, MAX_FRAME_BYTES } from "../wire/ethernet.js";
 import { buildIpv4, IP_PROTO_UDP, ipv4Header } from "../wire/ipv4.js";
 import { buildUdp } from "../wire/udp.js";
+import { type Result, result } from "./result.js";
 
 /**
  * Switch forwarding throughput with full-size (1514-byte) frames: in-process between two local
  * ports, between two VMM clients over Unix socket port links, and across the VXLAN overlay between
- * two switches on 127.0.0.1. `--json` prints one object per scenario.
+ * two switches on 127.0.0.1.
  */
 
-const json = process.argv.includes("--json");
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const A = { vpsId: "a", mac: "02:00:00:00:00:0a", ipv4: "10.1.0.10" };
 const B = { vpsId: "b", mac: "02:00:00:00:00:0b", ipv4: "10.1.0.11" };
-
-interface Result {
-  name: string;
-  frames: number;
-  seconds: number;
-  framesPerSecond: number;
-  mbps: number;
-  /** Frames sent but not delivered (overlay: UDP may drop under overload). */
-  lost: number;
-}
 
 function map(nodeOfB: string, nodes: NetworkMap["nodes"] = []): NetworkMap {
   return {
@@ -56,18 +46,6 @@ function fullFrame(): Buffer {
     { dst: macToNumber(B.mac), src: macToNumber(A.mac), etherType: ETHERTYPE_IPV4 },
     buildIpv4(ipv4Header(src, dst, IP_PROTO_UDP), udp),
   );
-}
-
-function result(name: string, sent: number, delivered: number, seconds: number): Result {
-  const framesPerSecond = delivered / seconds;
-  return {
-    name,
-    frames: delivered,
-    seconds: Number(seconds.toFixed(3)),
-    framesPerSecond: Math.round(framesPerSecond),
-    mbps: Number(((framesPerSecond * MAX_FRAME_BYTES * 8) / 1e6).toFixed(1)),
-    lost: sent - delivered,
-  };
 }
 
 async function local(): Promise<Result> {
@@ -172,12 +150,7 @@ async function paced(frame: Buffer, send: (f: Buffer) => boolean, delivered: () 
   return { sent, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
 }
 
-const results = [await local(), await portLinks(), await overlay()];
-for (const r of results) {
-  if (json) console.log(JSON.stringify(r));
-  else {
-    console.log(
-      `${r.name.padEnd(46)} ${String(r.framesPerSecond).padStart(9)} frames/s  ${String(r.mbps).padStart(8)} Mbit/s  (${r.frames} frames, ${r.lost} lost)`,
-    );
-  }
+/** The switch's scenarios: in process, over port links, across the overlay. */
+export async function forwardingScenarios(): Promise<Result[]> {
+  return [await local(), await portLinks(), await overlay()];
 }
