@@ -6,7 +6,7 @@ import { MigrationErrorCode } from "./format.js";
 import { connectMigration, type IncomingStream, serveMigration } from "./grpc.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
 import { MigrationSender, wallMs } from "./sender.js";
-import { SyntheticVm } from "./testing/synthetic-vm.js";
+import { SyntheticVm } from "./test-support/synthetic-vm.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-mig-grpc-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

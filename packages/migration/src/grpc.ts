@@ -20,7 +20,7 @@ import {
 import { errorMessage } from "@skiff/common";
 import { MigrationReply, MigrationStreamService } from "@skiff/proto";
 import { MAX_RECORD_BYTES, MigrationErrorCode, migrationError } from "./format.js";
-import { type ReceiverPort, ReplyQueue, type SenderLink } from "./link.js";
+import { type ReceiverPort, ReplyQueue, type SenderLink } from "./stream-ends.js";
 
 /** HTTP/2 flow-control window for the stream and its connection. */
 export const FLOW_WINDOW = 32 * 1024 * 1024;

@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MigrationErrorCode } from "./format.js";
 import { MAX_VERIFIED_BLOCKS, sampleBlocks } from "./in-place.js";
-import { memoryLink } from "./link.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
 import { MigrationSender, type SenderOptions, wallMs } from "./sender.js";
-import { SyntheticVm } from "./testing/synthetic-vm.js";
+import { memoryLink } from "./stream-ends.js";
+import { SyntheticVm } from "./test-support/synthetic-vm.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-inplace-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -20,10 +20,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Machine } from "@skiff/hv-core";
 import { afterAll, describe, expect, it } from "vitest";
-import { memoryLink } from "./link.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
-import { type MigrationReport, MigrationSender } from "./sender.js";
-import { MachineRunner } from "./testing/machine-runner.js";
+import type { MigrationReport } from "./report.js";
+import { MigrationSender } from "./sender.js";
+import { memoryLink } from "./stream-ends.js";
+import { MachineRunner } from "./test-support/machine-runner.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
 const LINUX = {

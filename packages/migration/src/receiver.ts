@@ -13,7 +13,7 @@ import { type Batch, decodeRecord } from "./codec.js";
 import { decompress } from "./compress.js";
 import { DISK_BLOCK_SIZE, FORMAT_VERSION, MigrationErrorCode, migrationError, PAGE_SIZE } from "./format.js";
 import { diskBlocksChecksum } from "./in-place.js";
-import type { ReceiverPort } from "./link.js";
+import type { ReceiverPort } from "./stream-ends.js";
 
 /** What the destination agent prepared: the hello must match it. */
 export interface ReceiverExpectations {

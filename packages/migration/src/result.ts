@@ -1,6 +1,6 @@
 /** A source's MigrationReport as the NodeAgent service sends it (MigrationResult). */
 import { type MigrationResult, migrationOutcomeToProto } from "@skiff/proto";
-import type { MigrationReport } from "./sender.js";
+import type { MigrationReport } from "./report.js";
 
 export function migrationResultToProto(r: MigrationReport): MigrationResult {
   return {

@@ -13,10 +13,10 @@ import { MigrationPhase } from "@skiff/proto";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeRecord } from "./codec.js";
 import { MigrationErrorCode } from "./format.js";
-import { memoryLink } from "./link.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
 import { MigrationSender, type SenderOptions, wallMs } from "./sender.js";
-import { SyntheticVm } from "./testing/synthetic-vm.js";
+import { memoryLink } from "./stream-ends.js";
+import { SyntheticVm } from "./test-support/synthetic-vm.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-mig-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

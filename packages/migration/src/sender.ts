@@ -11,14 +11,7 @@
 import { readSync } from "node:fs";
 import { errorMessage, SkiffError } from "@skiff/common";
 import type { DirtyBitmap } from "@skiff/hv-core";
-import {
-  Compression,
-  type CompressionModeName,
-  type MigrationOutcomeName,
-  MigrationPhase,
-  type MigrationReply,
-  type MigrationRound,
-} from "@skiff/proto";
+import { Compression, type CompressionModeName, MigrationPhase, type MigrationReply } from "@skiff/proto";
 import { blockSum, ContentLedger, isZeroBlock, isZeroRange } from "./checksum.js";
 import { allocBatch, type BatchKind, encodeRecord } from "./codec.js";
 import { CompressionGate } from "./compress.js";
@@ -31,9 +24,18 @@ import {
   PAGE_SIZE,
 } from "./format.js";
 import { diskBlocksChecksum, sampleBlocks } from "./in-place.js";
-import type { SenderLink } from "./link.js";
 import { resolveMigrationSettings } from "./options.js";
 import { ConvergencePolicy } from "./policy.js";
+import {
+  emptyTally,
+  type MigrationEnd,
+  type MigrationReport,
+  type RoundReport,
+  type RoundTally,
+  SenderCounters,
+  type StopCopyTimes,
+} from "./report.js";
+import type { SenderLink } from "./stream-ends.js";
 
 /** The VM being migrated, as the sender sees it. */
 export interface SourceVm {
@@ -84,48 +86,6 @@ export interface SenderOptions {
   readonly onPhase?: (phase: MigrationPhase) => void;
 }
 
-/** A round as the source reports it: the MigrationRound message itself. */
-export type RoundReport = MigrationRound;
-
-export type MigrationEnd = Exclude<MigrationOutcomeName, "unknown">;
-
-export interface MigrationReport {
-  readonly outcome: MigrationEnd;
-  readonly error?: { readonly code: string; readonly message: string };
-  readonly rounds: RoundReport[];
-  /** Source pause to the destination's first guest instruction (committed only). */
-  readonly downtimeMs: number;
-  readonly totalMs: number;
-  readonly bytesSent: number;
-  readonly pagesSent: number;
-  readonly zeroPagesSent: number;
-  /** Non-zero guest RAM when the migration started. */
-  readonly nonZeroBytes: number;
-  readonly diskBytesSent: number;
-  /** Page and block bytes over the time spent sending them. */
-  readonly throughputBytesPerSec: number;
-  readonly maxThrottlePercent: number;
-  readonly targetEpoch: number;
-  readonly stopReason: string;
-  /** The destination opened the disk where it is (shared storage): no block was sent. */
-  readonly diskInPlace?: boolean;
-  /** Where the stop-and-copy time went (ms from the pause): diagnostics for tuning. */
-  readonly stopCopy?: StopCopyTimes;
-}
-
-export interface StopCopyTimes {
-  /** Waiting for the vCPU to stand still (not downtime: the guest still ran). */
-  readonly pauseWaitMs: number;
-  readonly lastPagesMs: number;
-  readonly deviceStateMs: number;
-  /** Commit sent to `committed` received (destination verify, persist, restore, adopt). */
-  readonly commitMs: number;
-  /** The destination's own checks at commit. */
-  readonly verifyMs: number;
-  readonly lastPages: number;
-  readonly lastBlocks: number;
-}
-
 /** Wall clock with sub-millisecond resolution, comparable between processes on one host. */
 export function wallMs(): number {
   return performance.timeOrigin + performance.now();
@@ -136,13 +96,6 @@ type ReplyCase = ReplyKind["$case"];
 type ReplyValue<K extends ReplyCase> = Extract<ReplyKind, { $case: K }>["value"];
 
 type Phase = "precopy" | "stopcopy" | "commit-sent" | "done";
-
-interface RoundTally {
-  pages: number;
-  zeroPages: number;
-  blocks: number;
-  bytes: number;
-}
 
 export class MigrationSender {
   private readonly pages: number;
@@ -158,21 +111,11 @@ export class MigrationSender {
   /** The destination opens the disk on shared storage itself (its answer to the hello). */
   private diskInPlace = false;
   private refused = false;
-  private records = 0;
-  private bytesSent = 0;
-  private payloadBytes = 0;
-  private sendingMs = 0;
-  private pagesSent = 0;
-  private zeroPagesSent = 0;
-  private diskBytesSent = 0;
-  private nonZeroBytes = 0;
-  private maxThrottle = 0;
-  private throttleSet = 0;
   private capStart = 0;
   private capBytes = 0;
-  private readonly rounds: RoundReport[] = [];
   private scratch: Buffer | undefined;
   private stopCopyTimes: StopCopyTimes | undefined;
+  private readonly counts = new SenderCounters();
 
   constructor(
     private readonly vm: SourceVm,
@@ -290,8 +233,7 @@ export class MigrationSender {
 
   private async send(record: Buffer): Promise<void> {
     await this.link.send(record);
-    this.records++;
-    this.bytesSent += record.length;
+    this.counts.recordSent(record.length);
     if (this.cap > 0) await this.pace(record.length);
   }
 
@@ -348,11 +290,11 @@ export class MigrationSender {
     for (let round = 0; ; round++) {
       this.check();
       const t0 = performance.now();
-      const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
+      const tally = emptyTally();
       if (round === 0) {
         await this.sendAllPages(tally);
         if (!this.diskInPlace) await this.sendAllBlocks(tally);
-        this.nonZeroBytes = this.ram.nonZeroBlocks * PAGE_SIZE;
+        this.counts.nonZeroBytes = this.ram.nonZeroBlocks * PAGE_SIZE;
       } else {
         await this.sendItems("pages", round, vm.dirty.fetchAndClear(), tally);
         if (vm.disk && !this.diskInPlace)
@@ -360,7 +302,7 @@ export class MigrationSender {
       }
       await this.endRound(round, tally);
       const ms = performance.now() - t0;
-      this.sendingMs += ms;
+      this.counts.sendingMs += ms;
       const dirtyPages = vm.dirty.count();
       const dirtyBlocks = this.diskInPlace ? 0 : (vm.disk?.dirty.count() ?? 0);
       const decision = this.policy.next({
@@ -378,11 +320,8 @@ export class MigrationSender {
         ms,
         ms > 0 ? (dirtyPages / ms) * 1000 : 0,
       );
-      if (decision.throttlePercent !== this.throttleSet) {
-        this.throttleSet = decision.throttlePercent;
-        this.maxThrottle = Math.max(this.maxThrottle, decision.throttlePercent);
+      if (this.counts.throttleChanged(decision.throttlePercent))
         await vm.setThrottle(decision.throttlePercent);
-      }
       if (decision.action === "stop") return decision.reason;
     }
   }
@@ -394,19 +333,7 @@ export class MigrationSender {
     ms: number,
     dirtyPagesPerSec: number,
   ): void {
-    const r: RoundReport = {
-      round,
-      phase,
-      pages: t.pages,
-      zeroPages: t.zeroPages,
-      blocks: t.blocks,
-      bytes: t.bytes,
-      ms,
-      dirtyPagesPerSec,
-      throttlePercent: this.throttleSet,
-      bandwidthBytesPerSec: this.policy.bandwidthBytesPerSec,
-    };
-    this.rounds.push(r);
+    const r = this.counts.addRound(round, phase, t, ms, dirtyPagesPerSec, this.policy.bandwidthBytesPerSec);
     this.opts.onRound?.(r);
   }
 
@@ -568,17 +495,7 @@ export class MigrationSender {
       }
     }
     await this.send(msg.message);
-    tally.bytes += msg.message.length;
-    this.payloadBytes += rawLength;
-    if (kind === "pages") {
-      tally.pages += items.length;
-      tally.zeroPages += zeros.length;
-      this.pagesSent += items.length;
-      this.zeroPagesSent += zeros.length;
-    } else {
-      tally.blocks += items.length + zeros.length;
-      this.diskBytesSent += msg.message.length;
-    }
+    this.counts.batchSent(tally, kind, items.length, zeros.length, msg.message.length, rawLength);
   }
 
   /** Pause, last dirty pages and blocks, device state, commit; returns the downtime. */
@@ -592,10 +509,10 @@ export class MigrationSender {
     const pausedAtMs = wallMs();
     this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_STOPCOPY);
     const tPaused = performance.now();
-    const tally: RoundTally = { pages: 0, zeroPages: 0, blocks: 0, bytes: 0 };
-    await this.sendItems("pages", this.rounds.length, vm.dirty.fetchAndClear(), tally);
+    const tally = emptyTally();
+    await this.sendItems("pages", this.counts.rounds.length, vm.dirty.fetchAndClear(), tally);
     if (vm.disk && !this.diskInPlace)
-      await this.sendItems("disk", this.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
+      await this.sendItems("disk", this.counts.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
     const written = this.diskInPlace ? this.diskWritten() : undefined;
     const tPages = performance.now();
     const state = await vm.deviceState();
@@ -612,7 +529,7 @@ export class MigrationSender {
           nonzeroBlocks: written ? 0 : (this.disk?.nonZeroBlocks ?? 0),
           ramChecksum: this.ram.checksum(),
           diskChecksum: written ? 0 : (this.disk?.checksum() ?? 0),
-          records: this.records,
+          records: this.counts.records,
           ...(written ? { diskWritten: written } : {}),
         },
       },
@@ -635,8 +552,8 @@ export class MigrationSender {
       lastBlocks: tally.blocks,
     };
     const ms = performance.now() - t0;
-    this.sendingMs += ms;
-    this.record(this.rounds.length, MigrationPhase.MIGRATION_PHASE_STOPCOPY, tally, ms, 0);
+    this.counts.sendingMs += ms;
+    this.record(this.counts.rounds.length, MigrationPhase.MIGRATION_PHASE_STOPCOPY, tally, ms, 0);
     return Math.max(0, committed.resumedAtMs - pausedAtMs);
   }
 
@@ -659,24 +576,16 @@ export class MigrationSender {
     stopReason: string,
     error?: { code: string; message: string },
   ): MigrationReport {
-    return {
+    return this.counts.report({
       outcome,
       ...(error ? { error } : {}),
-      rounds: this.rounds,
       downtimeMs,
       totalMs: performance.now() - started,
-      bytesSent: this.bytesSent,
-      pagesSent: this.pagesSent,
-      zeroPagesSent: this.zeroPagesSent,
-      nonZeroBytes: this.nonZeroBytes,
-      diskBytesSent: this.diskBytesSent,
-      throughputBytesPerSec: this.sendingMs > 0 ? (this.payloadBytes / this.sendingMs) * 1000 : 0,
-      maxThrottlePercent: this.maxThrottle,
       targetEpoch: this.opts.targetEpoch,
       stopReason,
       ...(this.vm.disk ? { diskInPlace: this.diskInPlace } : {}),
       ...(this.stopCopyTimes ? { stopCopy: this.stopCopyTimes } : {}),
-    };
+    });
   }
 }
 
