@@ -6,7 +6,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import {
   builtForTests,
   freePort,
@@ -17,6 +16,8 @@ import {
   waitUntil,
 } from "@skiff/devkit";
 import WebSocket from "ws";
+// Test helpers are not part of the agent's build: imported from its source.
+import { echoFirmware } from "../../apps/node-agent/src/test-support/echo-firmware.js";
 
 export const root = join(import.meta.dirname, "..", "..");
 const API_MAIN = join(root, "apps/api/dist/main.js");
@@ -190,13 +191,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
 /** The node agent's echo firmware (stays running, echoes console input), as an image file. */
 export async function writeEchoFirmware(dir: string): Promise<string> {
-  const mod = (await import(
-    pathToFileURL(join(root, "apps/node-agent/dist/testing/echo-firmware.js")).href
-  )) as {
-    echoFirmware(): Uint8Array;
-  };
   const path = join(dir, "echo-firmware.elf");
-  writeFileSync(path, mod.echoFirmware());
+  writeFileSync(path, echoFirmware());
   return path;
 }
 

@@ -16,7 +16,7 @@ import {
   startAgent,
   TOKEN,
   waitUntil,
-} from "./testing/harness.js";
+} from "./test-support/harness.js";
 
 interface Seen {
   path: string;

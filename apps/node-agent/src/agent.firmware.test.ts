@@ -1,7 +1,7 @@
 /**
  * The agent end to end with real processes on 127.0.0.1: an agent, one VMM process per VM, the
- * hv-core Machine running a firmware-mode echo guest (src/testing/echo-firmware.ts), and guests
- * that load their host beside it (src/testing/load-guests.ts): a runaway writer, a console flood,
+ * hv-core Machine running a firmware-mode echo guest (src/test-support/echo-firmware.ts), and guests
+ * that load their host beside it (src/test-support/load-guests.ts): a runaway writer, a console flood,
  * a guest making all its RAM resident.
  */
 import { existsSync, statSync } from "node:fs";
@@ -22,8 +22,8 @@ import {
   VmState,
   vmmPid,
   waitUntil,
-} from "./testing/harness.js";
-import { CpuWindow, floodFirmware, hogFirmware, loadVm, writerFirmware } from "./testing/load-guests.js";
+} from "./test-support/harness.js";
+import { CpuWindow, floodFirmware, hogFirmware, loadVm, writerFirmware } from "./test-support/load-guests.js";
 import { rssOf } from "./vmm/process.js";
 
 const MiB = 1024 * 1024;

@@ -21,7 +21,7 @@ import {
   VmState,
   vmmPid,
   waitUntil,
-} from "./testing/harness.js";
+} from "./test-support/harness.js";
 
 const BOOT_MS = 240_000;
 const PROMPT = "skiff# ";

@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { rng } from "@skiff/devkit";
 import { MigrationOutcome, MigrationPhase } from "@skiff/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MigrateCall } from "./migration/testing.js";
-import { ConsoleViewer, call, LINUX, VmState, vmmPid, waitUntil } from "./testing/harness.js";
+import { ConsoleViewer, call, LINUX, VmState, vmmPid, waitUntil } from "./test-support/harness.js";
 import {
   counterGoesOn,
   counterLines,
@@ -22,7 +21,8 @@ import {
   other,
   type Side,
   type Vm,
-} from "./testing/migration-pair.js";
+} from "./test-support/migration-pair.js";
+import type { MigrateCall } from "./test-support/migration-rpcs.js";
 
 const pair = new MigrationPair("faults-");
 beforeAll(() => pair.start());

@@ -9,8 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { MigrationOutcome } from "@skiff/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MigrateCall } from "./migration/testing.js";
-import { ConsoleViewer, call, LINUX, VmState, vmmPid, waitUntil } from "./testing/harness.js";
+import { ConsoleViewer, call, LINUX, VmState, vmmPid, waitUntil } from "./test-support/harness.js";
 import {
   counterGoesOn,
   counterLines,
@@ -20,7 +19,8 @@ import {
   other,
   slow,
   type Vm,
-} from "./testing/migration-pair.js";
+} from "./test-support/migration-pair.js";
+import type { MigrateCall } from "./test-support/migration-rpcs.js";
 
 const pair = new MigrationPair("migration-");
 const cl = (w: "a" | "b") => pair.cl(w);

@@ -19,7 +19,7 @@ import {
   VmState,
   vmmPid,
   waitUntil,
-} from "./testing/harness.js";
+} from "./test-support/harness.js";
 
 const VMM_MAIN = join(import.meta.dirname, "..", "dist", "vmm", "main.js");
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -9,7 +9,6 @@ import { closeSync as closeFd, existsSync, openSync, readFileSync, writeFileSync
 import { join } from "node:path";
 import { type CreateVmRequest, MigrationOutcome } from "@skiff/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHop } from "./migration/testing.js";
 import { LEASE_GRACE_MS, leaseEpochs } from "./storage/lease.js";
 import {
   type AgentProcess,
@@ -25,7 +24,8 @@ import {
   VmState,
   vmmPid,
   waitUntil,
-} from "./testing/harness.js";
+} from "./test-support/harness.js";
+import { startHop } from "./test-support/migration-rpcs.js";
 
 type Name = "a" | "b" | "c";
 const tmp = makeTempDir("skiff-shared-");

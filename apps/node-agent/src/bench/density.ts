@@ -19,7 +19,7 @@ import {
   makeTempDir,
   startAgent,
   vmmPid,
-} from "../testing/harness.js";
+} from "../test-support/harness.js";
 
 const { values } = parseArgs({
   options: {

@@ -15,7 +15,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MigrationOutcome, type MigrationResult } from "@skiff/proto";
-import { startHop } from "../migration/testing.js";
 import {
   type AgentProcess,
   agentClient,
@@ -26,7 +25,8 @@ import {
   makeTempDir,
   startAgent,
   waitUntil,
-} from "../testing/harness.js";
+} from "../test-support/harness.js";
+import { startHop } from "../test-support/migration-rpcs.js";
 
 const { values } = parseArgs({
   options: {

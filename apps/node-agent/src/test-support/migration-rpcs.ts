@@ -11,7 +11,7 @@ import type {
   PrepareMigrationTargetResponse,
   VmSpec,
 } from "@skiff/proto";
-import { auth } from "../testing/harness.js";
+import { auth } from "./harness.js";
 
 export function prepareTarget(
   client: NodeAgentClient,

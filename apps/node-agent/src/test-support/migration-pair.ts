@@ -8,7 +8,6 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { MigrationOutcome, type VmSpec } from "@skiff/proto";
 import { expect } from "vitest";
-import { type MigrateCall, startHop } from "../migration/testing.js";
 import {
   type AgentProcess,
   agentClient,
@@ -23,6 +22,7 @@ import {
   vmmPid,
   waitUntil,
 } from "./harness.js";
+import { type MigrateCall, startHop } from "./migration-rpcs.js";
 
 export const PROMPT = "skiff# ";
 export type Side = "a" | "b";
