@@ -204,6 +204,16 @@ describe("NodeSwitch", () => {
     expect(ports.d.counters.drops).toEqual({ notInMap: 1 });
   });
 
+  it("a replaced port's late detach leaves its successor plugged in", () => {
+    const { sw, ports } = setup();
+    const d2 = sink();
+    sw.attach("d", d2.output); // d's VMM reconnected
+    ports.d.detach(); // the old link's cleanup runs afterwards
+    const frame = udpFrame(A.mac, D.mac, A.ip, D.ip);
+    ports.a.input(frame);
+    expect(d2.frames).toEqual([frame]);
+  });
+
   it("counts a full queue on the port that could not take the frame", () => {
     const { sw, ports } = setup();
     sw.attach("d", () => false);

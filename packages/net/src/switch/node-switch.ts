@@ -99,20 +99,12 @@ export class NodeSwitch {
 
   /** Plugs a VM's NIC in. The map decides what it may send and whether frames reach it. */
   attach(vpsId: string, output: FrameOutput): SwitchPort {
-    this.vpsPorts.get(vpsId)?.detach();
-    const port = this.newPort({ kind: "vps", vpsId }, output, () => this.vpsPorts.delete(vpsId));
-    this.vpsPorts.set(vpsId, port);
-    return port;
+    return this.plug(this.vpsPorts, vpsId, { kind: "vps", vpsId }, output);
   }
 
   /** Plugs a network's gateway interface in; only useful on the map's gateway node. */
   attachGateway(networkId: string, output: FrameOutput): SwitchPort {
-    this.gatewayPorts.get(networkId)?.detach();
-    const port = this.newPort({ kind: "gateway", networkId }, output, () =>
-      this.gatewayPorts.delete(networkId),
-    );
-    this.gatewayPorts.set(networkId, port);
-    return port;
+    return this.plug(this.gatewayPorts, networkId, { kind: "gateway", networkId }, output);
   }
 
   /**
@@ -133,17 +125,21 @@ export class NodeSwitch {
     return this.vpsPorts.get(vpsId)?.counters;
   }
 
-  private newPort(owner: Owner, output: FrameOutput, forget: () => void): LocalPort {
+  /** A new port under `key`, replacing (and detaching) any older one there. */
+  private plug(registry: Map<string, LocalPort>, key: string, owner: Owner, output: FrameOutput): LocalPort {
+    registry.get(key)?.detach();
     const port: LocalPort = {
       owner,
       output,
       counters: newPortCounters(),
       input: (frame) => this.input(port, frame),
       detach: () => {
-        forget();
+        // A late detach of a replaced port must not unplug its successor.
+        if (registry.get(key) === port) registry.delete(key);
         port.input = () => {};
       },
     };
+    registry.set(key, port);
     return port;
   }
 
