@@ -327,6 +327,28 @@ describe("PMP in the hart", () => {
     h.priv = Priv.S;
     h.pc = BASE + 8;
     expect(step(h)).toBeUndefined();
+    // Setting A is a store to the PTE: with the table read-only to S, the walk fails there.
+    ram.writeU32(l0 + 4, pte(DATA, 0x83));
+    h.csrWrite(Csr.pmpcfg0, ((R | W | X | NAPOT) << 8) | (R | NAPOT));
+    h.priv = Priv.S;
+    h.pc = BASE + 8;
+    expect(step(h)).toBe(Cause.LoadAccessFault);
+    expect(ram.readU32(l0 + 4) & 0x40).toBe(0);
+  });
+
+  it("fails a misaligned access that straddles an entry's edge, even where both entries allow it", () => {
+    const h = hart([...li(5, DATA + 6), rv.lw(6, 5, 0), rv.lw(6, 5, 2)]);
+    h.priv = Priv.S;
+    h.csrWrite(Csr.pmpaddr0, napot(DATA, 8));
+    h.csrWrite(Csr.pmpaddr0 + 1, napot(BASE, RAM_SIZE));
+    h.csrWrite(Csr.pmpcfg0, ((R | W | X | NAPOT) << 8) | (R | NAPOT));
+    step(h);
+    step(h);
+    expect(step(h)).toBe(Cause.LoadAccessFault);
+    expect(h.mtval).toBe(i32(DATA + 6));
+    h.priv = Priv.S;
+    h.pc = BASE + 12;
+    expect(step(h)).toBeUndefined(); // DATA + 8..11: entry 1 only
   });
 
   it("saves and restores the PMP CSRs; a snapshot without them restores with PMP open", () => {
