@@ -128,6 +128,31 @@ describe.skipIf(unavailable !== undefined)("Gateway lifecycle", () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
+  it("follows the map: a network that leaves it loses its interface and its rules", async () => {
+    const ns = uniqueNs();
+    const stateDir = mkdtempSync(join(tmpdir(), "skiff-gw-"));
+    const gateway = await Gateway.start({ netns: ns, stateDir });
+    try {
+      const map = testMap({ nodes: [gateway.endpoint], gatewayNode: gateway.nodeId });
+      await gateway.setMap(map);
+      expect(await ip("-n", ns, "-br", "link", "show")).toContain("gw102");
+      const net1Only = {
+        ...map,
+        version: 2,
+        networks: [map.networks[0]],
+        ports: map.ports.filter((p) => p.networkId === "net1"),
+      };
+      expect(await gateway.setMap(net1Only)).toBe(true);
+      expect(await gateway.setMap(map)).toBe(false); // stale: version 1
+      expect(await ip("-n", ns, "-br", "link", "show")).not.toContain("gw102");
+      expect(await ip("-n", ns, "-br", "link", "show")).toContain("gw101");
+      expect(await ip("-n", ns, "rule", "show")).not.toContain("prohibit");
+    } finally {
+      await gateway.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
   it("cleans what a crashed run left: its relay processes and its namespace", async () => {
     const ns = uniqueNs();
     const stateDir = mkdtempSync(join(tmpdir(), "skiff-gw-"));

@@ -5,7 +5,7 @@ import type { MapUpdate, NetworkMap, NetworkSpec } from "../map.js";
 import { VxlanTransport } from "../overlay/vxlan-transport.js";
 import { NodeSwitch, type SwitchPort } from "../switch/node-switch.js";
 import { forgetPids, recordPids, stopLeftoverRelays } from "./leftovers.js";
-import { deleteNamespace, ip, nsSysctl } from "./netns.js";
+import { deleteNamespace, ip, ipBatch, nsSysctl } from "./netns.js";
 import { TapRelay } from "./tap-relay.js";
 
 export interface GatewayOptions {
@@ -166,28 +166,18 @@ export class Gateway {
 
   /** One prohibit rule per ordered pair of networks, rebuilt from scratch at each map. */
   private async isolate(networks: NetworkSpec[]): Promise<void> {
-    const rules = await ip("-n", this.netns, "rule", "show", "priority", `${RULE_PRIORITY}`);
-    for (let i = 0; i < rules.split("\n").filter((l) => l.trim()).length; i++) {
-      await ip("-n", this.netns, "rule", "del", "priority", `${RULE_PRIORITY}`);
-    }
+    const existing = await ip("-n", this.netns, "rule", "show", "priority", `${RULE_PRIORITY}`);
+    const commands = existing
+      .split("\n")
+      .filter((line) => line.trim())
+      .map(() => `rule del priority ${RULE_PRIORITY}`);
     for (const from of networks) {
       for (const to of networks) {
-        if (from.id === to.id) continue;
-        await ip(
-          "-n",
-          this.netns,
-          "rule",
-          "add",
-          "priority",
-          `${RULE_PRIORITY}`,
-          "from",
-          from.cidr,
-          "to",
-          to.cidr,
-          "prohibit",
-        );
+        if (from.id !== to.id)
+          commands.push(`rule add priority ${RULE_PRIORITY} from ${from.cidr} to ${to.cidr} prohibit`);
       }
     }
+    await ipBatch(this.netns, commands);
   }
 
   private recordPids(): void {

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { SkiffError } from "@skiff/common";
@@ -14,6 +14,22 @@ export async function ip(...args: string[]): Promise<string> {
     const stderr = (err as { stderr?: string }).stderr?.trim() ?? String(err);
     throw new SkiffError("NET_IP_COMMAND", `ip ${args.join(" ")}: ${stderr}`, { args }, { cause: err });
   }
+}
+
+/** Runs many `ip` commands in one process (`ip -batch -`), inside `ns`: one spawn, not one per rule. */
+export function ipBatch(ns: string, commands: string[]): Promise<void> {
+  if (commands.length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const child = spawn("ip", ["-n", ns, "-batch", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code === 0) resolve();
+      else reject(new SkiffError("NET_IP_COMMAND", `ip -batch in ${ns}: ${stderr.trim()}`, { ns, commands }));
+    });
+    child.stdin.end(`${commands.join("\n")}\n`);
+  });
 }
 
 export async function namespaceExists(name: string): Promise<boolean> {
