@@ -7,14 +7,14 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "@skiff/common";
 import { NodeAgentService } from "@skiff/proto";
 import type { AgentConfig } from "./config.js";
-import { ControlPlaneLink, type VmReport } from "./control-plane/link.js";
+import { ControlPlaneLink, type VmReport } from "./control-plane/registration.js";
 import { nodeAgentService } from "./grpc/service.js";
 import { HostStats } from "./host/stats.js";
 import { migrationService } from "./migration/service.js";
 import { MigrationSources } from "./migration/source.js";
 import { MigrationTargets } from "./migration/target.js";
+import { VmRegistry, type VmView } from "./registry/registry.js";
 import { SharedStorage, type StorageReport } from "./storage/shared.js";
-import { VmRegistry, type VmView } from "./vm/registry.js";
 
 export const AGENT_VERSION: string = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
@@ -66,10 +66,8 @@ export class Agent {
     });
     this.targets = new MigrationTargets({
       registry: this.registry,
-      dataDir: config.dataDir,
       bindHost: config.host,
       advertiseHost: config.advertiseHost,
-      vmmNice: config.vmmNice,
       log,
     });
   }

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { bytes, int, loadConfig, oneOf, port, SkiffError, str } from "@skiff/common";
+import { bytes, int, loadConfig, oneOf, port, str } from "@skiff/common";
+import { agentError } from "./errors.js";
 
 /** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
 export const agentConfigSpec = {
@@ -53,6 +54,11 @@ export const agentConfigSpec = {
   ),
   stopTimeoutMs: int("SKIFF_AGENT_STOP_TIMEOUT_MS", "how long StopVm waits for a guest to power off", 30_000),
   vmmNice: int("SKIFF_VMM_NICE", "nice level of VMM processes (the agent stays responsive under load)", 5),
+  migrationNice: int(
+    "SKIFF_MIGRATION_NICE",
+    "nice level the VMM threads on a live migration's path raise themselves to while it runs (below 0 needs CAP_SYS_NICE; without it they keep SKIFF_VMM_NICE)",
+    -5,
+  ),
   vmmOverheadMib: int(
     "SKIFF_VMM_OVERHEAD_MIB",
     "host memory a VMM may use above its guest RAM before it is stopped as out of memory",
@@ -78,6 +84,8 @@ export interface AgentConfig {
   readonly diskBytes: number;
   readonly stopTimeoutMs: number;
   readonly vmmNice: number;
+  /** Read by the VMMs themselves (vmm/migrate-priority.ts); validated here at the agent's start. */
+  readonly migrationNice: number;
   readonly vmmOverheadMib: number;
 }
 
@@ -102,7 +110,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(repoRoot, p));
   const { storage: kind, sharedDir, ...rest } = c;
   if (kind === "shared" && sharedDir === "") {
-    throw new SkiffError("CONFIG_INVALID", "SKIFF_AGENT_STORAGE=shared needs SKIFF_AGENT_SHARED_DIR", {
+    throw agentError("CONFIG_INVALID", "SKIFF_AGENT_STORAGE=shared needs SKIFF_AGENT_SHARED_DIR", {
       variable: "SKIFF_AGENT_SHARED_DIR",
     });
   }

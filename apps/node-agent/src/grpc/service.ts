@@ -7,13 +7,19 @@ import type {
   sendUnaryData,
 } from "@grpc/grpc-js";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
-import type { ConsoleRequest, ConsoleResponse, NodeAgentServer } from "@skiff/proto";
+import {
+  type ConsoleRequest,
+  type ConsoleResponse,
+  type NodeAgentServer,
+  vmStateToProto,
+} from "@skiff/proto";
+import { agentError } from "../errors.js";
 import type { HostStats } from "../host/stats.js";
+import type { VmRegistry } from "../registry/registry.js";
 import type { StorageReport } from "../storage/shared.js";
 import { hasVmm } from "../vm/lifecycle.js";
-import type { VmRegistry } from "../vm/registry.js";
 import type { VmmClient } from "../vmm/client.js";
-import { refFromProto, specFromProto, stateToProto, vmInfo, vmUsage } from "./convert.js";
+import { refFromProto, specFromProto, vmInfo, vmUsage } from "./convert.js";
 import { toServiceError } from "./errors.js";
 
 export interface ServiceDeps {
@@ -68,7 +74,7 @@ export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, Lifec
   const authorize = (metadata: Metadata): void => {
     const given = bearer(metadata);
     if (given === undefined || !sameSecret(given, deps.token)) {
-      throw new SkiffError("UNAUTHENTICATED", "missing or wrong agent token");
+      throw agentError("UNAUTHENTICATED", "missing or wrong agent token");
     }
   };
 
@@ -109,7 +115,7 @@ export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, Lifec
     const send = (msg: ConsoleResponse) => {
       if (done) return;
       if (call.writableLength > MAX_CONSOLE_BACKLOG) {
-        finish(new SkiffError("CONSOLE_TOO_SLOW", "console viewer fell too far behind"));
+        finish(agentError("CONSOLE_TOO_SLOW", "console viewer fell too far behind"));
         return;
       }
       call.write(msg);
@@ -124,7 +130,7 @@ export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, Lifec
       const kind = req.kind;
       if (kind === undefined) return;
       if (kind.$case === "attach") {
-        if (attaching) return finish(new SkiffError("INVALID_ARGUMENT", "attach sent twice"));
+        if (attaching) return finish(agentError("INVALID_ARGUMENT", "attach sent twice"));
         const a = kind.value;
         attaching = (async () => {
           const ref = refFromProto(a.ref);
@@ -145,14 +151,14 @@ export function nodeAgentService(deps: ServiceDeps): Pick<NodeAgentServer, Lifec
           void client.closed.then(async () => {
             // Tell the viewer how the VM ended once the registry has settled it.
             const state = await registry.waitSettled(ref.vmId, 3000);
-            if (state !== undefined) send({ kind: { $case: "state", value: stateToProto(state) } });
+            if (state !== undefined) send({ kind: { $case: "state", value: vmStateToProto(state) } });
             finish();
           });
         })().catch((err: unknown) => finish(err));
         return;
       }
       if (!attaching)
-        return finish(new SkiffError("INVALID_ARGUMENT", "the first console message must be attach"));
+        return finish(agentError("INVALID_ARGUMENT", "the first console message must be attach"));
       void attaching.then(() => {
         if (done || !client) return;
         if (kind.$case === "input") client.sendInput(kind.value);

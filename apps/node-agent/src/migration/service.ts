@@ -7,20 +7,13 @@ import type {
   ServiceError,
   sendUnaryData,
 } from "@grpc/grpc-js";
-import { errorMessage, type Logger, SkiffError } from "@skiff/common";
-import type { MigrationReport } from "@skiff/migration";
-import {
-  CompressionMode,
-  type MigrateVmProgress,
-  type MigrateVmRequest,
-  type MigrationOptions,
-  MigrationOutcome,
-  type MigrationResult,
-  type NodeAgentServer,
-} from "@skiff/proto";
+import { errorMessage, type Logger } from "@skiff/common";
+import { migrationResultToProto, migrationSettingsFromProto } from "@skiff/migration";
+import type { MigrateVmProgress, MigrateVmRequest, NodeAgentServer } from "@skiff/proto";
+import { agentError } from "../errors.js";
 import { refFromProto, specFromProto, vmInfo } from "../grpc/convert.js";
 import { toServiceError } from "../grpc/errors.js";
-import type { MigrateRequest, MigrationSources } from "./source.js";
+import type { MigrationSources } from "./source.js";
 import type { MigrationTargets } from "./target.js";
 
 export type MigrationRpcs =
@@ -43,52 +36,8 @@ function authorized(metadata: Metadata, token: string): void {
   const a = Buffer.from(given ?? "");
   const b = Buffer.from(token);
   if (given === undefined || a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new SkiffError("UNAUTHENTICATED", "missing or wrong agent token");
+    throw agentError("UNAUTHENTICATED", "missing or wrong agent token");
   }
-}
-
-const OUTCOME: Record<MigrationReport["outcome"], MigrationOutcome> = {
-  committed: MigrationOutcome.MIGRATION_OUTCOME_COMMITTED,
-  "rolled-back": MigrationOutcome.MIGRATION_OUTCOME_ROLLED_BACK,
-  "in-doubt": MigrationOutcome.MIGRATION_OUTCOME_IN_DOUBT,
-};
-
-export function resultOf(r: MigrationReport): MigrationResult {
-  return {
-    outcome: OUTCOME[r.outcome],
-    errorCode: r.error?.code ?? "",
-    errorMessage: r.error?.message ?? "",
-    stats: {
-      rounds: r.rounds.map((x) => ({ ...x })),
-      downtimeMs: r.downtimeMs,
-      totalMs: r.totalMs,
-      bytesSent: r.bytesSent,
-      pagesSent: r.pagesSent,
-      zeroPagesSent: r.zeroPagesSent,
-      nonzeroBytes: r.nonZeroBytes,
-      diskBytesSent: r.diskBytesSent,
-      throughputBytesPerSec: r.throughputBytesPerSec,
-      maxThrottlePercent: r.maxThrottlePercent,
-      targetEpoch: r.targetEpoch,
-      ...(r.diskInPlace !== undefined ? { diskInPlace: r.diskInPlace } : {}),
-    },
-  };
-}
-
-function optionsOf(o: MigrationOptions | undefined): MigrateRequest["options"] {
-  return {
-    maxDowntimeMs: o?.maxDowntimeMs || 30,
-    bandwidthBytesPerSec: o?.bandwidthBytesPerSec ?? 0,
-    maxRounds: o?.maxRounds || 30,
-    timeoutMs: o?.timeoutMs || 300_000,
-    autoConverge: !(o?.disableAutoConverge ?? false),
-    compression:
-      o?.compression === CompressionMode.COMPRESSION_MODE_NEVER
-        ? "never"
-        : o?.compression === CompressionMode.COMPRESSION_MODE_ALWAYS
-          ? "always"
-          : "auto",
-  };
 }
 
 export function migrationService(deps: MigrationServiceDeps): Pick<NodeAgentServer, MigrationRpcs> {
@@ -124,7 +73,7 @@ export function migrationService(deps: MigrationServiceDeps): Pick<NodeAgentServ
           token: req.token,
           targetEpoch: req.targetEpoch,
           targetAgentAddress: req.targetAgentAddress,
-          options: optionsOf(req.options),
+          options: migrationSettingsFromProto(req.options),
         },
         {
           round: (round) => {
@@ -139,7 +88,7 @@ export function migrationService(deps: MigrationServiceDeps): Pick<NodeAgentServ
     })().then(
       (report) => {
         if (call.cancelled) return;
-        call.write({ kind: { $case: "result", value: resultOf(report) } });
+        call.write({ kind: { $case: "result", value: migrationResultToProto(report) } });
         call.end();
       },
       (err: unknown) => {

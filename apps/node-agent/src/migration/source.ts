@@ -6,11 +6,12 @@
  * asked, the VM stays paused here and the control plane settles it later (ResolveMigration).
  */
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { errorMessage, type Logger, SkiffError } from "@skiff/common";
-import type { MigrationReport } from "@skiff/migration";
+import { errorMessage, type Logger } from "@skiff/common";
+import type { MigrationReport, MigrationSettings } from "@skiff/migration";
 import { type AbortMigrationTargetResponse, type MigrationPhase, NodeAgentClient } from "@skiff/proto";
+import { agentError } from "../errors.js";
+import type { VmRef, VmRegistry, VmView } from "../registry/registry.js";
 import { readExitRecord } from "../vm/record.js";
-import type { VmRef, VmRegistry, VmView } from "../vm/registry.js";
 import { VmmClient } from "../vmm/client.js";
 import type { MigrateOutArgs, RoundProgress } from "../vmm/migrate-protocol.js";
 
@@ -28,10 +29,7 @@ export interface MigrateRequest {
   readonly token: string;
   readonly targetEpoch: number;
   readonly targetAgentAddress: string;
-  readonly options: Omit<
-    MigrateOutArgs,
-    "migrationId" | "targetAddress" | "token" | "sourceEpoch" | "targetEpoch"
-  >;
+  readonly options: MigrationSettings;
 }
 
 const ASK_TIMEOUT_MS = 10_000;
@@ -49,19 +47,15 @@ export class MigrationSources {
     progress: { round(r: RoundProgress): void; phase(p: MigrationPhase): void },
     signal: AbortSignal,
   ): Promise<MigrationReport> {
-    if (req.migrationId === "") throw new SkiffError("INVALID_ARGUMENT", "migration_id is required");
+    if (req.migrationId === "") throw agentError("INVALID_ARGUMENT", "migration_id is required");
     if (req.targetStreamAddress === "" || req.token === "") {
-      throw new SkiffError("INVALID_ARGUMENT", "target_stream_address and token are required");
+      throw agentError("INVALID_ARGUMENT", "target_stream_address and token are required");
     }
     if (req.targetEpoch <= req.ref.epoch) {
-      throw new SkiffError(
-        "INVALID_ARGUMENT",
-        `target epoch ${req.targetEpoch} must be above ${req.ref.epoch}`,
-      );
+      throw agentError("INVALID_ARGUMENT", `target epoch ${req.targetEpoch} must be above ${req.ref.epoch}`);
     }
     const vmId = req.ref.vmId;
-    if (this.running.has(vmId))
-      throw new SkiffError("MIGRATION_IN_PROGRESS", `vm ${vmId} is migrating already`);
+    if (this.running.has(vmId)) throw agentError("MIGRATION_IN_PROGRESS", `vm ${vmId} is migrating already`);
     return this.deps.registry.withRunningVm(req.ref, async (vm) => {
       // Its own connection: progress messages come on it, and if this agent dies it closes and
       // the VMM rolls the migration back.

@@ -15,7 +15,8 @@
  */
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SkiffError } from "@skiff/common";
+import type { SkiffError } from "@skiff/common";
+import { agentError } from "../errors.js";
 
 /** How often a running VMM looks at its disk's lease. */
 export const LEASE_CHECK_MS = 500;
@@ -47,11 +48,20 @@ export function leaseHolder(dir: string): number {
 }
 
 function stale(dir: string, vmId: string, holder: number, epoch: number): SkiffError {
-  return new SkiffError(
+  return agentError(
     "STALE_EPOCH",
     `the disk of vm ${vmId} on shared storage is owned by epoch ${holder}, this command carries ${epoch}`,
     { vmId, held: holder, given: epoch, leaseDir: dir },
   );
+}
+
+/**
+ * STALE_EPOCH when an epoch above `epoch` owns the disk in `dir`: the one check before anything
+ * acts on a shared disk (create, start, a raised epoch, delete) and again after a claim.
+ */
+export function refuseIfOwnedAbove(dir: string, vmId: string, epoch: number): void {
+  const holder = leaseHolder(dir);
+  if (holder > epoch) throw stale(dir, vmId, holder, epoch);
 }
 
 export interface Claim {

@@ -25,9 +25,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { errorMessage, SkiffError } from "@skiff/common";
+import { errorMessage } from "@skiff/common";
+import { agentError } from "../errors.js";
 import { validateVmId } from "../vm/layout.js";
-import { leaseHolder } from "./lease.js";
+import { refuseIfOwnedAbove } from "./lease.js";
 
 /** What the agent tells the control plane about where its VM disks live. */
 export interface StorageReport {
@@ -76,7 +77,7 @@ export class SharedStorage {
       }
       return new SharedStorage(dir, raw.id);
     } catch (err) {
-      throw new SkiffError("SHARED_STORAGE_UNUSABLE", `shared storage ${dir}: ${errorMessage(err)}`, { dir });
+      throw agentError("SHARED_STORAGE_UNUSABLE", `shared storage ${dir}: ${errorMessage(err)}`, { dir });
     }
   }
 
@@ -100,7 +101,7 @@ export class SharedStorage {
     mkdirSync(this.diskDir(vmId), { recursive: true });
     if (existsSync(disk)) return { created: false };
     if (mustExist) {
-      throw new SkiffError(
+      throw agentError(
         "DISK_NOT_FOUND",
         `vm ${vmId} must start from its existing disk, and shared storage ${this.id} has none`,
         { vmId, storageId: this.id },
@@ -136,14 +137,7 @@ export class SharedStorage {
 /** Removes a disk's directory on shared storage unless an epoch above `epoch` owns it. */
 export function deleteDiskDir(dir: string, vmId: string, epoch: number): boolean {
   if (!existsSync(dir)) return false;
-  const holder = leaseHolder(dir);
-  if (holder > epoch) {
-    throw new SkiffError(
-      "STALE_EPOCH",
-      `the disk of vm ${vmId} is owned by epoch ${holder}: not deleted for epoch ${epoch}`,
-      { vmId, held: holder, given: epoch },
-    );
-  }
+  refuseIfOwnedAbove(dir, vmId, epoch);
   rmSync(dir, { recursive: true, force: true });
   return true;
 }

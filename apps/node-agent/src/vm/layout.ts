@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { SkiffError } from "@skiff/common";
+import { agentError } from "../errors.js";
 
 /**
  * The agent's data dir:
@@ -32,7 +32,7 @@ export function vmsDir(dataDir: string): string {
 
 export function validateVmId(vmId: string): void {
   if (!VM_ID.test(vmId) || vmId.includes("..")) {
-    throw new SkiffError("INVALID_ARGUMENT", `bad vm id "${vmId}": 1-64 of [A-Za-z0-9_.-]`, { vmId });
+    throw agentError("INVALID_ARGUMENT", `bad vm id "${vmId}": 1-64 of [A-Za-z0-9_.-]`, { vmId });
   }
 }
 

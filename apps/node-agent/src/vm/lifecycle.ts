@@ -1,8 +1,9 @@
-import { SkiffError } from "@skiff/common";
+import { VM_STATE_NAMES, type VmStateName } from "@skiff/proto";
+import { agentError } from "../errors.js";
 
-/** The VM states the agent reports (the control-plane contract's VmReport.state). */
-export const VM_STATES = ["created", "running", "paused", "stopped", "suspended", "crashed"] as const;
-export type VmStateName = (typeof VM_STATES)[number];
+/** The VM states the agent reports: the NodeAgent VmState names (packages/proto). */
+export const VM_STATES = VM_STATE_NAMES;
+export type { VmStateName };
 
 /** What can happen to a VM: commands from the control plane and events from its VMM. */
 export type VmEvent =
@@ -56,11 +57,11 @@ export function transition(vmId: string, from: VmStateName, event: VmEvent): VmS
   const to = nextState(from, event);
   if (to === undefined) {
     const allowed = Object.keys(TRANSITIONS[from]).join(", ") || "nothing";
-    throw new SkiffError(
-      "INVALID_TRANSITION",
-      `vm ${vmId} is ${from}: cannot ${event} (allowed: ${allowed})`,
-      { vmId, from, event },
-    );
+    throw agentError("INVALID_TRANSITION", `vm ${vmId} is ${from}: cannot ${event} (allowed: ${allowed})`, {
+      vmId,
+      from,
+      event,
+    });
   }
   return to;
 }

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { SkiffError } from "@skiff/common";
+import type { BootModeName } from "@skiff/proto";
+import { agentError } from "../errors.js";
 import type { VmStateName } from "./lifecycle.js";
 import { VM_STATES } from "./lifecycle.js";
 
-export type BootModeName = "linux" | "firmware";
+export type { BootModeName };
 
 /** A VM's configuration as the agent stores it (paths resolved to absolute). */
 export interface VmSpecRecord {
@@ -59,7 +60,7 @@ export function readRecord(path: string): VmRecord {
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new SkiffError("VM_RECORD_CORRUPT", `cannot read ${path}: ${(err as Error).message}`, { path });
+    throw agentError("VM_RECORD_CORRUPT", `cannot read ${path}: ${(err as Error).message}`, { path });
   }
   const r = raw as Partial<VmRecord>;
   const ok =
@@ -72,7 +73,7 @@ export function readRecord(path: string): VmRecord {
     r.spec !== null &&
     typeof r.spec.memoryBytes === "number" &&
     typeof r.spec.kernelPath === "string";
-  if (!ok) throw new SkiffError("VM_RECORD_CORRUPT", `${path} is not a VM record`, { path });
+  if (!ok) throw agentError("VM_RECORD_CORRUPT", `${path} is not a VM record`, { path });
   return r as VmRecord;
 }
 

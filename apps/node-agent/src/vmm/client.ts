@@ -1,6 +1,7 @@
 import { connect, type Socket } from "node:net";
 import { errorMessage, SkiffError } from "@skiff/common";
 import type { MigrationPhase } from "@skiff/proto";
+import { agentError } from "../errors.js";
 import type { ExitRecord } from "../vm/record.js";
 import type { RoundProgress } from "./migrate-protocol.js";
 import {
@@ -46,7 +47,7 @@ export class VmmClient {
       socket.once("close", () => {
         for (const p of this.pending.values()) {
           clearTimeout(p.timer);
-          p.reject(new SkiffError("VMM_GONE", `vmm ${hello.vmId} closed the connection`));
+          p.reject(agentError("VMM_GONE", `vmm ${hello.vmId} closed the connection`));
         }
         this.pending.clear();
         resolve(this.exit);
@@ -63,7 +64,7 @@ export class VmmClient {
           const s = connect(address);
           const timer = setTimeout(() => {
             s.destroy();
-            reject(new SkiffError("VMM_UNREACHABLE", `connect ${path}: timeout`));
+            reject(agentError("VMM_UNREACHABLE", `connect ${path}: timeout`));
           }, timeoutMs);
           s.once("connect", () => {
             clearTimeout(timer);
@@ -71,7 +72,7 @@ export class VmmClient {
           });
           s.once("error", (err) => {
             clearTimeout(timer);
-            reject(new SkiffError("VMM_UNREACHABLE", `connect ${path}: ${err.message}`));
+            reject(agentError("VMM_UNREACHABLE", `connect ${path}: ${err.message}`));
           });
         }),
     );
@@ -81,11 +82,11 @@ export class VmmClient {
     return new Promise<VmmClient>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new SkiffError("VMM_UNREACHABLE", `${path}: no hello`));
+        reject(agentError("VMM_UNREACHABLE", `${path}: no hello`));
       }, timeoutMs);
       socket.once("close", () => {
         clearTimeout(timer);
-        if (!client) reject(new SkiffError("VMM_UNREACHABLE", `${path}: closed before hello`));
+        if (!client) reject(agentError("VMM_UNREACHABLE", `${path}: closed before hello`));
       });
       socket.on("data", (chunk: Buffer) => {
         let frames: ReturnType<FrameDecoder["push"]>;
@@ -106,7 +107,7 @@ export class VmmClient {
           if (msg.protocol !== VMM_PROTOCOL_VERSION) {
             socket.destroy();
             reject(
-              new SkiffError(
+              agentError(
                 "VMM_PROTOCOL",
                 `vmm speaks protocol ${msg.protocol}, agent speaks ${VMM_PROTOCOL_VERSION}`,
               ),
@@ -153,13 +154,13 @@ export class VmmClient {
 
   request<K extends VmmOp>(op: K, args: VmmOps[K]["args"], timeoutMs = 30_000): Promise<VmmOps[K]["result"]> {
     if (this.socket.destroyed) {
-      return Promise.reject(new SkiffError("VMM_GONE", `vmm ${this.hello.vmId} is not connected`));
+      return Promise.reject(agentError("VMM_GONE", `vmm ${this.hello.vmId} is not connected`));
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new SkiffError("VMM_TIMEOUT", `vmm ${this.hello.vmId}: ${op} took over ${timeoutMs} ms`));
+        reject(agentError("VMM_TIMEOUT", `vmm ${this.hello.vmId}: ${op} took over ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.socket.write(encodeJson({ t: "req", id, op, args }));

@@ -4,7 +4,8 @@
  * VPS was restarted elsewhere while this node was cut off) the guest is stopped before it can
  * write again. This runs in the VMM, not the agent: the agent may be dead while its VMMs run on.
  */
-import { SkiffError } from "@skiff/common";
+
+import { agentError } from "../errors.js";
 import { LEASE_CHECK_MS, leaseHolder } from "../storage/lease.js";
 
 export interface LeaseWatchOptions {
@@ -25,7 +26,7 @@ export interface LeaseWatchOptions {
 export function assertLeaseHeld(vmId: string, leaseDir: string, epoch: number): void {
   const holder = leaseHolder(leaseDir);
   if (holder > epoch) {
-    throw new SkiffError(
+    throw agentError(
       "STALE_EPOCH",
       `the disk of vm ${vmId} is owned by epoch ${holder}; this VMM runs epoch ${epoch}: not opened`,
       { vmId, held: holder, given: epoch },

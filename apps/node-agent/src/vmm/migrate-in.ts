@@ -21,7 +21,7 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { errorMessage, SkiffError } from "@skiff/common";
+import { errorMessage } from "@skiff/common";
 import { diskDirtyLogBytes } from "@skiff/hv-core";
 import {
   type IncomingStream,
@@ -32,11 +32,12 @@ import {
   type TargetVm,
   wallMs,
 } from "@skiff/migration";
+import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
 import { writeRecord } from "../vm/record.js";
-import type { MigrationConn, MigrationHost, MigrationReply } from "./migrate-host.js";
 import { raiseForMigration } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
+import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
 /** How long a committed VMM waits for its agent to adopt the VM before it answers the source. */
 const ADOPT_WAIT_MS = 3000;
@@ -48,7 +49,7 @@ export function incomingPlanPath(dir: string): string {
 export function readIncomingPlan(dir: string): IncomingPlan {
   const plan = JSON.parse(readFileSync(incomingPlanPath(dir), "utf8")) as IncomingPlan;
   if (plan.version !== 1 || typeof plan.token !== "string" || typeof plan.record?.vmId !== "string") {
-    throw new SkiffError("MIGRATION_PLAN_CORRUPT", `${incomingPlanPath(dir)} is not an incoming plan`);
+    throw agentError("MIGRATION_PLAN_CORRUPT", `${incomingPlanPath(dir)} is not an incoming plan`);
   }
   return plan;
 }
@@ -103,7 +104,7 @@ export class IncomingMigration {
   abort(migrationId: string): MigrationReply<{ committed: boolean }> {
     if (this.committed) return { result: { committed: true } };
     if (migrationId !== "" && migrationId !== this.plan.migrationId) {
-      throw new SkiffError("MIGRATION_NOT_FOUND", `this VMM waits for migration ${this.plan.migrationId}`);
+      throw agentError("MIGRATION_NOT_FOUND", `this VMM waits for migration ${this.plan.migrationId}`);
     }
     // Decided now (no commit can follow); the shell goes once the answer is out.
     this.aborted = true;
@@ -144,10 +145,7 @@ export class IncomingMigration {
       ram: new Uint8Array(host.memory.ram),
       openDisk: (bytes) => {
         if (host.spec.diskPath === "") {
-          throw new SkiffError(
-            "MIGRATION_TARGET_REFUSED",
-            "the source sends a disk, the prepared VM has none",
-          );
+          throw agentError("MIGRATION_TARGET_REFUSED", "the source sends a disk, the prepared VM has none");
         }
         const ds = host.spec.diskStorage;
         if (ds) {
@@ -167,13 +165,13 @@ export class IncomingMigration {
         try {
           size = statSync(host.spec.diskPath).size;
         } catch {
-          throw new SkiffError(
+          throw agentError(
             "MIGRATION_TARGET_REFUSED",
             `shared storage ${storageId} holds no disk for vm ${this.plan.record.vmId}`,
           );
         }
         if (size !== bytes) {
-          throw new SkiffError(
+          throw agentError(
             "MIGRATION_TARGET_REFUSED",
             `the disk on shared storage is ${size} bytes, the source says ${bytes}`,
           );
@@ -193,7 +191,7 @@ export class IncomingMigration {
     const vcpu = this.host.vcpu();
     this.restoring = vcpu
       ? vcpu.prepareIncoming(state, this.diskDirty)
-      : Promise.reject(new SkiffError("MIGRATION_TARGET_FAILED", "no vcpu"));
+      : Promise.reject(agentError("MIGRATION_TARGET_FAILED", "no vcpu"));
     // Looked at in commit(); never an unhandled rejection meanwhile.
     this.restoring.catch(() => undefined);
   }
@@ -201,12 +199,12 @@ export class IncomingMigration {
   private async commit(): Promise<{ resumedAtMs: number }> {
     const host = this.host;
     const t0 = performance.now();
-    if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
+    if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
     // A state this build cannot restore fails here, before the commit point: the source resumes.
     try {
       await (this.restoring ?? Promise.reject(new Error("no device state")));
     } catch (err) {
-      throw new SkiffError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
+      throw agentError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
     }
     if (this.diskFd >= 0) closeSync(this.diskFd);
     this.diskFd = -1;
@@ -214,14 +212,14 @@ export class IncomingMigration {
     const sourceEpoch = this.receiver?.acceptedHello?.sourceEpoch ?? 0;
     if (ds && this.diskInPlace && leaseHolder(ds.leaseDir) > sourceEpoch) {
       // Someone newer than the source took the disk meanwhile (its VPS restarted elsewhere).
-      throw new SkiffError(
+      throw agentError(
         "MIGRATION_TARGET_FAILED",
         `epoch ${leaseHolder(ds.leaseDir)} owns the disk on shared storage, the source runs ${sourceEpoch}`,
       );
     }
     const tRestored = performance.now();
     // The abort check and the commit point run in one synchronous step (see the file comment).
-    if (this.aborted) throw new SkiffError("MIGRATION_CANCELLED", "the target was aborted");
+    if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
     // THE COMMIT POINT: from here the VM is this node's (epoch = the target epoch).
     writeRecord(host.paths.config, this.plan.record);
     this.committed = true;

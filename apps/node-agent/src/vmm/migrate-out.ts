@@ -5,12 +5,12 @@
  * guest runs on here. In doubt: held paused until the agent settles it with migrateResolve.
  */
 import { closeSync, fdatasyncSync, openSync, statSync } from "node:fs";
-import { SkiffError } from "@skiff/common";
 import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
-import type { MigrationConn, MigrationHost, MigrationReply } from "./migrate-host.js";
+import { agentError } from "../errors.js";
 import { raiseForMigration } from "./migrate-priority.js";
 import type { MigrateOutArgs } from "./migrate-protocol.js";
+import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
 interface Running {
   readonly migrationId: string;
@@ -52,16 +52,16 @@ export class OutgoingMigrations {
     const host = this.host;
     const state = host.state();
     if (state !== "running" && state !== "paused") {
-      throw new SkiffError("VMM_INVALID_STATE", `cannot migrate while ${state}`);
+      throw agentError("VMM_INVALID_STATE", `cannot migrate while ${state}`);
     }
     if (this.running || this.inDoubt) {
-      throw new SkiffError(
+      throw agentError(
         "MIGRATION_IN_PROGRESS",
         `migration ${(this.running ?? this.inDoubt)?.migrationId} is not settled`,
       );
     }
     const vcpu = host.vcpu();
-    if (!vcpu) throw new SkiffError("VMM_INVALID_STATE", "no vcpu");
+    if (!vcpu) throw agentError("VMM_INVALID_STATE", "no vcpu");
     const wasPaused = state === "paused";
     const abort = new AbortController();
     // The agent that asked went away: roll back (unless the commit is already out).
@@ -164,7 +164,7 @@ export class OutgoingMigrations {
     const { spec, memory } = this.host;
     if (spec.diskPath === "") return undefined;
     if (!memory.diskDirty) {
-      throw new SkiffError(
+      throw agentError(
         "MIGRATION_UNSUPPORTED",
         "this VMM runs without a disk dirty-block log: restart the VM first",
       );
@@ -197,7 +197,7 @@ export class OutgoingMigrations {
   async resolve(migrationId: string, committed: boolean): Promise<MigrationReply<{ resumed: boolean }>> {
     const d = this.inDoubt;
     if (d?.migrationId !== migrationId) {
-      throw new SkiffError("MIGRATION_NOT_IN_DOUBT", `no in-doubt migration ${migrationId} here`);
+      throw agentError("MIGRATION_NOT_IN_DOUBT", `no in-doubt migration ${migrationId} here`);
     }
     this.inDoubt = undefined;
     const host = this.host;

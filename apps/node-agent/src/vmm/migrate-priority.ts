@@ -6,18 +6,27 @@
  * Linux nice values are per thread: each thread raises (and later restores) its own.
  */
 import { getPriority, setPriority } from "node:os";
+import { loadConfig } from "@skiff/common";
+import { agentConfigSpec } from "../config.js";
 
-export const MIGRATION_NICE = Number.parseInt(process.env.SKIFF_MIGRATION_NICE ?? "-5", 10);
+let migrationNice: number | undefined;
+
+/** A VMM inherits the agent's environment; the agent validated it when it started. */
+function migrationNiceLevel(): number {
+  migrationNice ??= loadConfig({ migrationNice: agentConfigSpec.migrationNice }).migrationNice;
+  return migrationNice;
+}
 
 /** Raises the calling thread to the migration priority; returns how to put it back. */
 export function raiseForMigration(): () => void {
   let before: number;
   try {
+    const level = migrationNiceLevel();
     before = getPriority(0);
-    if (Number.isNaN(MIGRATION_NICE) || before <= MIGRATION_NICE) return () => undefined;
-    setPriority(0, MIGRATION_NICE);
+    if (before <= level) return () => undefined;
+    setPriority(0, level);
   } catch {
-    // Not permitted (no CAP_SYS_NICE): the migration runs at the VMM's own priority.
+    // Not permitted (no CAP_SYS_NICE) or a bad level: the migration runs at the VMM's own priority.
     return () => undefined;
   }
   return () => {

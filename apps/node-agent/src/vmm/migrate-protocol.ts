@@ -3,7 +3,7 @@
  * Outgoing: the source agent asks its VMM to stream the guest to a prepared destination. Incoming:
  * a VMM started with --incoming waits for that stream and commits the VM on this node.
  */
-import type { MigrationReport, RoundReport } from "@skiff/migration";
+import type { MigrationReport, MigrationSettings, RoundReport } from "@skiff/migration";
 import type { VmRecord } from "../vm/record.js";
 
 /** States a VMM passes through only for migration. */
@@ -12,18 +12,12 @@ export type MigrationVmmState = "incoming";
 /** A pre-copy round as it travels to the agent (plain JSON). */
 export type RoundProgress = RoundReport;
 
-export interface MigrateOutArgs {
+export interface MigrateOutArgs extends MigrationSettings {
   readonly migrationId: string;
   readonly targetAddress: string;
   readonly token: string;
   readonly sourceEpoch: number;
   readonly targetEpoch: number;
-  readonly maxDowntimeMs: number;
-  readonly bandwidthBytesPerSec: number;
-  readonly maxRounds: number;
-  readonly timeoutMs: number;
-  readonly autoConverge: boolean;
-  readonly compression: "auto" | "never" | "always";
 }
 
 export interface MigrationVmmOps {

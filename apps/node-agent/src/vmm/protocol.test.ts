@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { encodeFrame, encodeJson, FrameDecoder, FrameType, parseJson } from "./protocol.js";
+import {
+  encodeFrame,
+  encodeJson,
+  FrameDecoder,
+  FrameType,
+  parseJson,
+  type VmmHandlers,
+  type VmmOps,
+} from "./protocol.js";
 
 describe("VMM control protocol framing", () => {
   it("reassembles frames split and merged arbitrarily by the stream", () => {
@@ -27,5 +35,28 @@ describe("VMM control protocol framing", () => {
 
   it("refuses a control message without a type", () => {
     expect(() => parseJson(Buffer.from("{}"))).toThrow(/without a type/);
+  });
+});
+
+describe("VMM operations are typed by VmmOps", () => {
+  it("takes each operation's own arguments and gives its own result (the rest does not compile)", async () => {
+    const handlers: VmmHandlers<null, "stop" | "migrateCancel"> = {
+      stop: (_conn, args) => ({ result: { graceful: !args.force && args.timeoutMs > 0 } }),
+      migrateCancel: (_conn, args) => ({ result: { cancelled: args.migrationId === "m1" } }),
+    };
+    expect(await handlers.stop(null, { force: false, timeoutMs: 10 })).toEqual({
+      result: { graceful: true },
+    });
+    expect(await handlers.migrateCancel(null, { migrationId: "m1" })).toEqual({
+      result: { cancelled: true },
+    });
+    const wrong: VmmHandlers<null, "suspend"> = {
+      // @ts-expect-error suspend answers with snapshotBytes, not a stop's result
+      suspend: () => ({ result: { graceful: true } }),
+    };
+    expect(wrong.suspend).toBeTypeOf("function");
+    // @ts-expect-error stop needs force and timeoutMs
+    const badArgs: VmmOps["stop"]["args"] = { force: true };
+    expect(badArgs.force).toBe(true);
   });
 });

@@ -4,8 +4,8 @@
  * the payload. Control messages are JSON; console bytes travel raw. The server speaks first with a
  * `hello` naming its protocol version; a client that does not speak it hangs up.
  */
-import { SkiffError } from "@skiff/common";
 import type { MigrationPhase } from "@skiff/proto";
+import { agentError } from "../errors.js";
 import type { ExitRecord } from "../vm/record.js";
 import type { MigrationVmmOps, MigrationVmmState, RoundProgress } from "./migrate-protocol.js";
 
@@ -46,7 +46,7 @@ export class FrameDecoder {
     while (this.buf.length >= 4) {
       const len = this.buf.readUInt32BE(0);
       if (len < 1 || len > MAX_FRAME) {
-        throw new SkiffError("VMM_PROTOCOL", `bad frame length ${len}`);
+        throw agentError("VMM_PROTOCOL", `bad frame length ${len}`);
       }
       if (this.buf.length < 4 + len) break;
       frames.push({ type: this.buf[4]!, payload: this.buf.subarray(5, 4 + len) });
@@ -80,8 +80,8 @@ export interface VmmOps extends MigrationVmmOps {
   stop: { args: { force: boolean; timeoutMs: number }; result: { graceful: boolean } };
   /** Snapshot to vms/<id>/snapshot.skiffsnap, then the VMM exits. */
   suspend: { args: Record<string, never>; result: { snapshotBytes: number } };
-  /** Turn this connection into a console viewer. */
-  attach: { args: { replay: boolean }; result: Record<string, never> };
+  /** Turn this connection into a console viewer (replay: the recent screen first). */
+  attach: { args: { replay: boolean; readOnly: boolean }; result: Record<string, never> };
   /** A serial BREAK into the guest. */
   break: { args: Record<string, never>; result: Record<string, never> };
   /** Receive `event` messages on every state change (the agent's supervising connection). */
@@ -89,6 +89,20 @@ export interface VmmOps extends MigrationVmmOps {
 }
 
 export type VmmOp = keyof VmmOps;
+
+/** An operation's answer; `after` runs once the answer is on its way. */
+export interface VmmReply<K extends VmmOp> {
+  readonly result: VmmOps[K]["result"];
+  readonly after?: () => void;
+}
+
+/**
+ * One handler per operation, typed by VmmOps: a handler taking the wrong arguments or giving the
+ * wrong result does not compile. `C` is the connection the request came on.
+ */
+export type VmmHandlers<C, K extends VmmOp = VmmOp> = {
+  readonly [Op in K]: (conn: C, args: VmmOps[Op]["args"]) => Promise<VmmReply<Op>> | VmmReply<Op>;
+};
 export const VMM_OPS: readonly VmmOp[] = [
   "status",
   "pause",
@@ -123,7 +137,7 @@ export type VmmMessage =
 export function parseJson(payload: Buffer): VmmMessage {
   const msg = JSON.parse(payload.toString("utf8")) as VmmMessage;
   if (typeof msg !== "object" || msg === null || typeof msg.t !== "string") {
-    throw new SkiffError("VMM_PROTOCOL", "control message without a type");
+    throw agentError("VMM_PROTOCOL", "control message without a type");
   }
   return msg;
 }

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { setPriority } from "node:os";
 import { fileURLToPath } from "node:url";
-import { type Logger, SkiffError } from "@skiff/common";
+import type { Logger } from "@skiff/common";
+import { agentError } from "../errors.js";
 import type { VmPaths } from "../vm/layout.js";
 import { readExitRecord } from "../vm/record.js";
 import { VmmClient, type VmmClientEvents } from "./client.js";
@@ -59,7 +60,7 @@ export async function spawnVmm(
   closeSync(out);
   child.unref();
   const pid = child.pid;
-  if (pid === undefined) throw new SkiffError("VMM_SPAWN_FAILED", `cannot start a VMM in ${paths.dir}`);
+  if (pid === undefined) throw agentError("VMM_SPAWN_FAILED", `cannot start a VMM in ${paths.dir}`);
   try {
     // The vCPU yields to the agent and to other guests' interactive work.
     setPriority(pid, opts.nice);
@@ -74,13 +75,9 @@ export async function spawnVmm(
   for (;;) {
     if (exited !== null) {
       const why = readExitRecord(paths.exit);
-      throw new SkiffError(
-        "VMM_BOOT_FAILED",
-        why?.message ?? `vmm exited with ${exited} (see ${paths.vmmLog})`,
-        {
-          exitCode: exited,
-        },
-      );
+      throw agentError("VMM_BOOT_FAILED", why?.message ?? `vmm exited with ${exited} (see ${paths.vmmLog})`, {
+        exitCode: exited,
+      });
     }
     try {
       const client = await VmmClient.connect(paths.socket, opts.on, 1000);
@@ -90,7 +87,7 @@ export async function spawnVmm(
     }
     if (Date.now() > deadline) {
       process.kill(pid, "SIGKILL");
-      throw new SkiffError("VMM_BOOT_FAILED", `vmm did not come up within ${opts.bootTimeoutMs} ms`);
+      throw agentError("VMM_BOOT_FAILED", `vmm did not come up within ${opts.bootTimeoutMs} ms`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,5 +1,5 @@
 import { MessageChannel, Worker } from "node:worker_threads";
-import { SkiffError } from "@skiff/common";
+import { agentError } from "../errors.js";
 import type { VmSpecRecord } from "../vm/record.js";
 import type { GuestMemory } from "./guest.js";
 import {
@@ -92,13 +92,13 @@ export class Vcpu {
           break;
         }
         case "end":
-          readyReject(new SkiffError("VMM_BOOT_FAILED", msg.end.message));
+          readyReject(agentError("VMM_BOOT_FAILED", msg.end.message));
           this.finish(msg.end);
           break;
       }
     });
     this.worker.on("error", (err) => {
-      readyReject(new SkiffError("VMM_BOOT_FAILED", err.message));
+      readyReject(agentError("VMM_BOOT_FAILED", err.message));
       this.finish({ kind: "fatal", code: 70, message: `vcpu worker: ${err.stack ?? err.message}` });
     });
     this.worker.on("exit", (code) => {
@@ -109,7 +109,7 @@ export class Vcpu {
   private finish(e: GuestEnd): void {
     if (this.ended) return;
     this.ended = true;
-    for (const w of this.waiting.values()) w.reject(new SkiffError("VMM_GUEST_ENDED", e.message));
+    for (const w of this.waiting.values()) w.reject(agentError("VMM_GUEST_ENDED", e.message));
     this.waiting.clear();
     for (const r of this.restoring.values()) r(`the vcpu ended: ${e.message}`);
     this.restoring.clear();
@@ -123,7 +123,7 @@ export class Vcpu {
   }
 
   private request(msg: ToVcpu & { id: number }): Promise<Uint8Array | undefined> {
-    if (this.ended) return Promise.reject(new SkiffError("VMM_GUEST_ENDED", "the guest has ended"));
+    if (this.ended) return Promise.reject(agentError("VMM_GUEST_ENDED", "the guest has ended"));
     return new Promise((resolve, reject) => {
       this.waiting.set(msg.id, { resolve, reject });
       this.send(msg);
@@ -144,7 +144,7 @@ export class Vcpu {
 
   async snapshot(includeRam: boolean): Promise<Uint8Array> {
     const snap = await this.request({ t: "snapshot", id: this.nextId++, includeRam });
-    if (snap === undefined) throw new SkiffError("VMM_SNAPSHOT_FAILED", "the vcpu sent no snapshot");
+    if (snap === undefined) throw agentError("VMM_SNAPSHOT_FAILED", "the vcpu sent no snapshot");
     return snap;
   }
 
@@ -158,11 +158,11 @@ export class Vcpu {
    * not run it yet. Rejects when the state does not restore.
    */
   prepareIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<void> {
-    if (this.ended) return Promise.reject(new SkiffError("VMM_GUEST_ENDED", "the guest has ended"));
+    if (this.ended) return Promise.reject(agentError("VMM_GUEST_ENDED", "the guest has ended"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.restoring.set(id, (error) =>
-        error === "" ? resolve() : reject(new SkiffError("VMM_RESTORE_FAILED", error)),
+        error === "" ? resolve() : reject(agentError("VMM_RESTORE_FAILED", error)),
       );
       this.send({ t: "restore", id, snapshot, diskDirty });
     });
@@ -170,7 +170,7 @@ export class Vcpu {
 
   /** Runs the prepared guest; resolves with the wall-clock ms of its first instruction. */
   async go(): Promise<number> {
-    if (this.ended) throw new SkiffError("VMM_GUEST_ENDED", "the guest has ended");
+    if (this.ended) throw agentError("VMM_GUEST_ENDED", "the guest has ended");
     this.send({ t: "go" });
     await this.ready;
     return this.readyAtMs;

@@ -8,15 +8,16 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writ
 import { createServer, type Server, type Socket } from "node:net";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
 import { DirtyBitmap } from "@skiff/hv-core";
+import { agentError } from "../errors.js";
 import type { VmPaths } from "../vm/layout.js";
 import { type ExitRecord, readRecord, type VmSpecRecord, writeExitRecord } from "../vm/record.js";
 import { ConsoleLog } from "./console-log.js";
 import { ConsoleRing } from "./console-ring.js";
 import { type GuestMemory, guestMemoryFor } from "./guest.js";
 import { assertLeaseHeld, LeaseWatch } from "./lease-watch.js";
-import type { MigrationHost } from "./migrate-host.js";
-import { VmmMigration } from "./migrate-ops.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
+import type { MigrationHost } from "./migration-access.js";
+import { VmmMigration } from "./migration-dispatch.js";
 import {
   encodeFrame,
   encodeJson,
@@ -25,9 +26,10 @@ import {
   parseJson,
   VMM_OPS,
   VMM_PROTOCOL_VERSION,
+  type VmmHandlers,
   type VmmMessage,
   type VmmOp,
-  type VmmOps,
+  type VmmReply,
   type VmmStatus,
 } from "./protocol.js";
 import { withSocketAddress } from "./socket-path.js";
@@ -57,8 +59,6 @@ class Connection {
   }
 }
 
-type Reply<K extends VmmOp> = { result: VmmOps[K]["result"]; after?: () => void };
-
 export class Vmm {
   private state: VmmStatus["state"] = "booting";
   private readonly ring = new ConsoleRing();
@@ -85,6 +85,7 @@ export class Vmm {
   private memoryCheck = true;
   /** Live migration, out of this VMM or into it (migrate-*.ts). */
   private readonly migration: VmmMigration;
+  private readonly handlers: VmmHandlers<Connection>;
   /** Watches the lease of a disk on shared storage while the guest runs. */
   private leaseWatch: LeaseWatch | undefined;
 
@@ -101,6 +102,7 @@ export class Vmm {
     this.memory = guestMemoryFor(spec.memoryBytes, spec.diskPath);
     this.dirty = new DirtyBitmap(Math.ceil(spec.memoryBytes / 4096), this.memory.dirty);
     this.migration = new VmmMigration(this.migrationHost());
+    this.handlers = this.controlHandlers();
   }
 
   private migrationHost(): MigrationHost {
@@ -297,15 +299,15 @@ export class Vmm {
     return run;
   }
 
-  private async handle(conn: Connection, op: VmmOp, rawArgs: unknown): Promise<Reply<VmmOp>> {
-    const args = (rawArgs ?? {}) as Record<string, unknown>;
-    switch (op) {
-      case "status":
-        return { result: this.status() };
-      case "watch":
+  /** The control protocol: one handler per operation, typed by VmmOps (protocol.ts). */
+  private controlHandlers(): VmmHandlers<Connection> {
+    return {
+      status: () => ({ result: this.status() }),
+      watch: (conn) => {
         conn.watcher = true;
         return { result: this.status() };
-      case "attach":
+      },
+      attach: (conn, args) => {
         conn.viewer = true;
         conn.readOnly = args.readOnly === true;
         return {
@@ -314,48 +316,49 @@ export class Vmm {
             if (args.replay !== false) conn.sendFrame(FrameType.Replay, this.ring.contents());
           },
         };
-      case "break":
+      },
+      break: () => {
         this.vcpu?.sendBreak();
         return { result: {} };
-      case "pause":
-        return this.serial(async () => {
+      },
+      pause: () =>
+        this.serial(async () => {
           this.require("pause", ["running"]);
           await this.vcpu?.pause();
           this.setState("paused");
           return { result: this.status() };
-        });
-      case "resume":
-        return this.serial(async () => {
+        }),
+      resume: () =>
+        this.serial(async () => {
           this.require("resume", ["paused"]);
           await this.vcpu?.resume();
           this.setState("running");
           return { result: this.status() };
-        });
-      case "reboot":
-        return this.serial(async () => {
+        }),
+      reboot: () =>
+        this.serial(async () => {
           this.require("reboot", ["running", "paused"]);
           await this.vcpu?.reboot();
           if (this.state === "paused") await this.vcpu?.resume();
           this.setState("running");
           return { result: this.status() };
-        });
-      case "stop":
-        return this.serial(() => this.stop(args.force === true, Number(args.timeoutMs) || 30_000));
-      case "suspend":
-        return this.serial(() => this.suspend());
-      case "migrateOut":
-      case "migrateCancel":
-      case "migrateResolve":
-      case "incomingAttach":
-      case "incomingAbort":
-      case "incomingAdopted":
-        return this.migration.handle(conn, op, args) as Promise<Reply<VmmOp>>;
-    }
+        }),
+      stop: (_conn, args) =>
+        this.serial(() => this.stop(args.force === true, Number(args.timeoutMs) || 30_000)),
+      suspend: () => this.serial(() => this.suspend()),
+      ...this.migration.handlers,
+    };
+  }
+
+  /** Requests come off the wire as JSON: the one place their arguments are taken on trust. */
+  private async handle(conn: Connection, op: VmmOp, args: unknown): Promise<VmmReply<VmmOp>> {
+    const handler = this.handlers[op] as (conn: Connection, args: unknown) => Promise<VmmReply<VmmOp>>;
+    return handler(conn, args ?? {});
   }
 
   private require(op: string, states: VmmStatus["state"][]): void {
     if (!states.includes(this.state)) {
-      throw new SkiffError("VMM_INVALID_STATE", `cannot ${op} while ${this.state}`);
+      throw agentError("VMM_INVALID_STATE", `cannot ${op} while ${this.state}`);
     }
   }
 
@@ -370,7 +373,7 @@ export class Vmm {
    * port, as an operator would type them (the guest kernel has MAGIC_SYSRQ_SERIAL). A guest that
    * powers off by itself in the meantime ends the wait too. Forced past the timeout.
    */
-  private async stop(force: boolean, timeoutMs: number): Promise<Reply<"stop">> {
+  private async stop(force: boolean, timeoutMs: number): Promise<VmmReply<"stop">> {
     this.require("stop", ["running", "paused"]);
     const vcpu = this.vcpu;
     if (force || vcpu === undefined) {
@@ -416,10 +419,10 @@ export class Vmm {
   }
 
   /** Snapshot with RAM to disk (fsynced, renamed into place), then exit: the RAM is freed. */
-  private async suspend(): Promise<Reply<"suspend">> {
+  private async suspend(): Promise<VmmReply<"suspend">> {
     this.require("suspend", ["running", "paused"]);
     const vcpu = this.vcpu;
-    if (vcpu === undefined) throw new SkiffError("VMM_INVALID_STATE", "no vcpu");
+    if (vcpu === undefined) throw agentError("VMM_INVALID_STATE", "no vcpu");
     if (this.state === "running") await vcpu.pause();
     this.setState("paused");
     // The snapshot is a second copy of guest RAM for a moment: not a reason to end the VMM.

@@ -1,70 +1,29 @@
 /**
- * The VMs of this node: their records on disk, their VMM connections, and every command applied
- * through the lifecycle table under epoch fencing. Commands on one VM run one at a time.
+ * The one owner of this node's VMs: their records, their VMM connections, and every command
+ * applied through the lifecycle table under epoch fencing; commands on one VM run one at a time.
+ * Its parts: spec.ts (checks and resolves specs), disk-lease.ts (disks and their ownership),
+ * reattach.ts (after an agent restart), exits.ts (how an ended VMM settles), incoming.ts (VMs
+ * arriving by live migration).
  */
-import {
-  constants,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-} from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
-import { claimLease, LEASE_GRACE_MS, leaseHolder, pruneLeases } from "../storage/lease.js";
+import { agentError } from "../errors.js";
+import { refuseIfOwnedAbove } from "../storage/lease.js";
 import { deleteDiskDir, type SharedStorage } from "../storage/shared.js";
+import { type VmPaths, validateVmId, vmPaths, vmsDir } from "../vm/layout.js";
+import { hasVmm, transition, VM_STATES, type VmEvent, type VmStateName } from "../vm/lifecycle.js";
+import { type ExitRecord, readExitRecord, readRecord, type VmRecord, writeRecord } from "../vm/record.js";
 import { VmmClient } from "../vmm/client.js";
-import { isAlive, isVmmFor, killVmm, rssOf } from "../vmm/process.js";
-import type { VmmStatus } from "../vmm/protocol.js";
+import { killVmm } from "../vmm/process.js";
 import { spawnVmm } from "../vmm/spawn.js";
-import { type VmPaths, validateVmId, vmPaths, vmsDir } from "./layout.js";
-import { hasVmm, transition, type VmEvent, type VmStateName } from "./lifecycle.js";
-import {
-  type BootModeName,
-  type ExitRecord,
-  readExitRecord,
-  readRecord,
-  type VmRecord,
-  type VmSpecRecord,
-  writeRecord,
-} from "./record.js";
+import { DiskLeases } from "./disk-lease.js";
+import { exitEvent } from "./exits.js";
+import { type IncomingTerms, type IncomingVm, spawnIncoming } from "./incoming.js";
+import { reattach } from "./reattach.js";
+import { SpecResolver, type VmSpecInput } from "./spec.js";
+import { recordedPid, VmEntry, type VmRef, type VmView } from "./vm-entry.js";
 
-export interface VmRef {
-  readonly vmId: string;
-  readonly epoch: number;
-}
-
-/** CreateVm's spec as the caller gives it (paths may be relative to the repo root). */
-export interface VmSpecInput {
-  memoryBytes: number;
-  vcpus: number;
-  bootMode: BootModeName;
-  kernelPath: string;
-  initrdPath: string;
-  diskImagePath: string;
-  diskBytes: number;
-  kernelArgs: string;
-  cpuMillis: number;
-  vmmOverheadMib: number;
-  labels: Record<string, string>;
-  /**
-   * The disk must exist already (shared storage: the VPS ran before, e.g. a cold restart after
-   * its node failed); a missing one is DISK_NOT_FOUND, never a fresh copy of the image.
-   */
-  diskMustExist: boolean;
-}
-
-/** What callers see of a VM. */
-export interface VmView {
-  readonly record: Readonly<VmRecord>;
-  readonly vmmPid: number;
-  readonly status: VmmStatus | undefined;
-  readonly rssBytes: number;
-}
+export type { VmRef, VmSpecInput, VmView };
 
 export interface RegistryOptions {
   readonly dataDir: string;
@@ -80,43 +39,19 @@ export interface RegistryOptions {
   readonly bootTimeoutMs?: number;
 }
 
-class VmEntry {
-  vmm: VmmClient | undefined;
-  pid = 0;
-  status: VmmStatus | undefined;
-  /** When this node took the VM's shared disk over from an older epoch (0: it did not). */
-  takeoverAtMs = 0;
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    public record: VmRecord,
-    readonly paths: VmPaths,
-  ) {}
-
-  /** Runs `fn` after every command queued before it on this VM. */
-  serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  idle(): Promise<unknown> {
-    return this.queue;
-  }
-}
-
-const MAX_MEMORY = 2 ** 31;
-/** How long a restarted agent waits for a live VMM without a socket yet (booting, restoring). */
-const REATTACH_WAIT_MS = 10_000;
-
 export class VmRegistry {
   private readonly vms = new Map<string, VmEntry>();
   private closing = false;
   private poller: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
+  private readonly specs: SpecResolver;
+  private readonly disks: DiskLeases;
+
   constructor(private readonly opts: RegistryOptions) {
     this.log = opts.log.child({ part: "registry" });
+    this.specs = new SpecResolver(opts);
+    this.disks = new DiskLeases({ ...opts, specs: this.specs, log: this.log });
   }
 
   /** Loads every VM record in the data dir and reattaches to the VMMs still running. */
@@ -153,75 +88,26 @@ export class VmRegistry {
     this.poller.unref();
   }
 
-  private async reattach(entry: VmEntry): Promise<void> {
-    const { record, paths } = entry;
-    const was = record.state;
-    const pid = Number.parseInt(readOrEmpty(paths.pid), 10) || 0;
-    const live = () => pid > 0 && isAlive(pid) && isVmmFor(pid, paths.dir);
-    // A live VMM may still be booting or restoring (no socket yet): give it time before judging.
-    const deadline = Date.now() + (live() ? REATTACH_WAIT_MS : 0);
-    for (;;) {
-      if (existsSync(paths.socket)) {
-        try {
-          const client = await VmmClient.connect(paths.socket, {}, 2000);
-          this.supervise(entry, client);
-          const status = await client.request("watch", {});
-          entry.status = status;
-          // The VMM is the truth about a running guest (e.g. the agent died mid-StartVm).
-          record.state = status.state === "paused" ? "paused" : "running";
-          if (was !== record.state) this.persist(entry);
-          this.log.info({ vmId: record.vmId, pid: entry.pid, state: record.state }, "reattached to VMM");
-          return;
-        } catch (err) {
-          this.log.warn({ vmId: record.vmId, err: errorMessage(err) }, "VMM socket does not answer");
-        }
-      }
-      if (!live() || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    if (live()) {
-      // Never two VMMs on one disk: one that cannot be reached is ended before anything else runs.
-      this.log.warn({ vmId: record.vmId, pid }, "killing a VMM that does not answer");
-      await killVmm(pid, paths.dir);
-    }
-    if (!hasVmm(record.state)) return;
-    // It ran when the agent left and no VMM answers now: find out why, report, never restart.
-    this.settleExit(entry, readExitRecord(paths.exit), "vmm-died while the agent was away");
-    this.log.warn({ vmId: record.vmId, state: record.state, lastExit: record.lastExit }, "VMM gone");
+  private reattach(entry: VmEntry): Promise<void> {
+    return reattach(entry, {
+      log: this.log,
+      supervise: (e, client) => this.supervise(e, client),
+      persist: (e) => this.persist(e),
+      settleExit: (e, exit, unknown) => this.settleExit(e, exit, unknown),
+    });
   }
 
   /** Maps how a VMM ended to the VM's next state (and persists it). */
   private settleExit(entry: VmEntry, exit: ExitRecord | undefined, unknown: string): void {
-    const r = entry.record;
-    entry.vmm = undefined;
-    entry.pid = 0;
-    entry.status = undefined;
-    if (!hasVmm(r.state)) return;
-    if (exit?.reason === "migrated") {
+    entry.dropVmm();
+    if (!hasVmm(entry.record.state)) return;
+    const event = exitEvent(entry, exit, unknown);
+    if (event === "migrated") {
       // Live-migrated away (the destination runs it at a higher epoch): nothing of it stays here.
-      this.forget(entry, exit.message, exit);
+      this.forget(entry, exit?.message ?? "", exit);
       return;
     }
-    let event: VmEvent;
-    if (exit === undefined) {
-      event = "crash";
-      r.lastExit = unknown;
-      r.exitCode = -1;
-    } else {
-      r.lastExit = exit.reason === "fatal" ? `fatal: ${exit.message}` : `${exit.reason}: ${exit.message}`;
-      r.exitCode = exit.code;
-      event =
-        exit.reason === "fatal"
-          ? "crash"
-          : exit.reason === "suspend"
-            ? existsSync(entry.paths.snapshot)
-              ? "suspend"
-              : "crash"
-            : exit.reason === "stop"
-              ? "stop"
-              : "poweroff";
-    }
-    r.state = transition(r.vmId, r.state, event);
+    entry.record.state = transition(entry.record.vmId, entry.record.state, event);
     this.persist(entry);
   }
 
@@ -250,7 +136,7 @@ export class VmRegistry {
 
   private entry(vmId: string): VmEntry {
     const e = this.vms.get(vmId);
-    if (!e) throw new SkiffError("VM_NOT_FOUND", `no vm ${vmId} on this node`, { vmId });
+    if (!e) throw agentError("VM_NOT_FOUND", `no vm ${vmId} on this node`, { vmId });
     return e;
   }
 
@@ -258,7 +144,7 @@ export class VmRegistry {
   private fence(entry: VmEntry, epoch: number): void {
     const held = entry.record.epoch;
     if (epoch < held) {
-      throw new SkiffError(
+      throw agentError(
         "STALE_EPOCH",
         `vm ${entry.record.vmId} is at epoch ${held}, command carries ${epoch}`,
         {
@@ -269,26 +155,16 @@ export class VmRegistry {
       );
     }
     if (epoch > held) {
-      const ds = entry.record.spec.diskStorage;
-      const owner = ds ? leaseHolder(ds.leaseDir) : 0;
-      if (ds && owner > epoch) {
-        throw new SkiffError(
-          "STALE_EPOCH",
-          `the disk of vm ${entry.record.vmId} is owned by epoch ${owner}, command carries ${epoch}`,
-          { vmId: entry.record.vmId, held: owner, given: epoch },
-        );
-      }
+      this.disks.checkRaise(entry, epoch);
       this.log.info({ vmId: entry.record.vmId, from: held, to: epoch }, "epoch raised");
       entry.record.epoch = epoch;
       this.persist(entry);
-      // A running VMM now holds the disk at the new epoch (it re-reads its record when it sees it).
-      if (ds && hasVmm(entry.record.state))
-        claimLease(ds.leaseDir, entry.record.vmId, epoch, this.opts.nodeName);
+      this.disks.raised(entry);
     }
   }
 
   private guard(): void {
-    if (this.closing) throw new SkiffError("AGENT_SHUTTING_DOWN", "the agent is shutting down");
+    if (this.closing) throw agentError("AGENT_SHUTTING_DOWN", "the agent is shutting down");
   }
 
   /** Runs a fenced command on one VM, serialized with its other commands. */
@@ -302,47 +178,6 @@ export class VmRegistry {
     });
   }
 
-  private resolvePath(p: string): string {
-    return isAbsolute(p) ? p : resolve(this.opts.repoRoot, p);
-  }
-
-  private validate(input: VmSpecInput): void {
-    const bad = (msg: string): never => {
-      throw new SkiffError("INVALID_ARGUMENT", msg);
-    };
-    const m = input.memoryBytes;
-    if (!Number.isInteger(m) || m < 1 << 20 || m > MAX_MEMORY || m % 4096 !== 0)
-      bad(`memory_bytes must be a multiple of 4 KiB between 1 MiB and 2 GiB, got ${m}`);
-    if (input.vcpus > 1) bad("only 1 vcpu per VM is supported");
-    if (input.kernelPath === "") bad("kernel_path is required");
-    for (const [what, p] of [
-      ["kernel", input.kernelPath],
-      ["initrd", input.initrdPath],
-      ["disk image", input.diskImagePath],
-    ] as const) {
-      if (p !== "" && !existsSync(this.resolvePath(p))) bad(`${what} ${p} does not exist`);
-    }
-    if (input.cpuMillis < 0 || input.cpuMillis > 1000) bad("cpu_millis must be 0..1000");
-  }
-
-  private specRecord(vmId: string, input: VmSpecInput, paths: VmPaths): VmSpecRecord {
-    const shared = input.diskImagePath !== "" ? this.opts.storage : undefined;
-    return {
-      memoryBytes: input.memoryBytes,
-      vcpus: 1,
-      bootMode: input.bootMode,
-      kernelPath: this.resolvePath(input.kernelPath),
-      initrdPath: input.initrdPath === "" ? "" : this.resolvePath(input.initrdPath),
-      diskPath: input.diskImagePath === "" ? "" : shared ? shared.diskPath(vmId) : paths.disk,
-      ...(shared ? { diskStorage: { id: shared.id, leaseDir: shared.diskDir(vmId) } } : {}),
-      diskBytes: input.diskBytes,
-      kernelArgs: input.kernelArgs,
-      cpuMillis: input.cpuMillis,
-      vmmOverheadMib: input.vmmOverheadMib > 0 ? input.vmmOverheadMib : this.opts.vmmOverheadMib,
-      labels: { ...input.labels },
-    };
-  }
-
   async create(ref: VmRef, input: VmSpecInput, start: boolean): Promise<VmView> {
     this.guard();
     validateVmId(ref.vmId);
@@ -351,7 +186,7 @@ export class VmRegistry {
       return existing.serial(async () => {
         if (ref.epoch < existing.record.epoch) this.fence(existing, ref.epoch);
         if (ref.epoch > existing.record.epoch) {
-          throw new SkiffError(
+          throw agentError(
             "VM_EXISTS",
             `vm ${ref.vmId} exists at epoch ${existing.record.epoch}: destroy it first`,
           );
@@ -359,10 +194,10 @@ export class VmRegistry {
         return this.view(existing); // the same CreateVm again: idempotent
       });
     }
-    this.validate(input);
+    this.specs.validate(input);
     const paths = vmPaths(this.opts.dataDir, ref.vmId);
     const now = Date.now();
-    const spec = this.specRecord(ref.vmId, input, paths);
+    const spec = this.specs.record(ref.vmId, input, paths);
     const entry = new VmEntry(
       {
         version: 1,
@@ -383,7 +218,7 @@ export class VmRegistry {
       try {
         rmSync(paths.dir, { recursive: true, force: true });
         mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-        if (input.diskImagePath !== "") this.makeDisk(entry, input);
+        if (input.diskImagePath !== "") this.disks.make(entry, input);
         this.persist(entry);
       } catch (err) {
         this.vms.delete(ref.vmId);
@@ -391,7 +226,7 @@ export class VmRegistry {
         rmSync(paths.dir, { recursive: true, force: true });
         if (err instanceof SkiffError && (err.code === "STALE_EPOCH" || err.code === "DISK_NOT_FOUND"))
           throw err;
-        throw new SkiffError("VM_CREATE_FAILED", `create ${ref.vmId}: ${errorMessage(err)}`);
+        throw agentError("VM_CREATE_FAILED", `create ${ref.vmId}: ${errorMessage(err)}`);
       }
       this.log.info({ vmId: ref.vmId, epoch: ref.epoch, memoryBytes: spec.memoryBytes }, "vm created");
       if (start) await this.boot(entry, false);
@@ -399,77 +234,13 @@ export class VmRegistry {
     });
   }
 
-  /**
-   * The VM's disk at create. Local: a reflink where the filesystem has them, else a copy, grown
-   * (sparse) to disk_bytes. Shared: the VPS's disk on the storage, made from the image only if it
-   * has none yet, and claimed for this epoch (a higher epoch owning it refuses the create).
-   */
-  private makeDisk(entry: VmEntry, input: VmSpecInput): void {
-    const { vmId, epoch, spec } = entry.record;
-    const storage = this.opts.storage;
-    const ds = spec.diskStorage;
-    if (!storage || !ds) {
-      if (input.diskMustExist) {
-        throw new SkiffError(
-          "DISK_NOT_FOUND",
-          `vm ${vmId} must start from its existing disk, and this node keeps disks locally`,
-          { vmId },
-        );
-      }
-      copyFileSync(this.resolvePath(input.diskImagePath), spec.diskPath, constants.COPYFILE_FICLONE);
-      if (input.diskBytes > statSync(spec.diskPath).size) truncateSync(spec.diskPath, input.diskBytes);
-      return;
-    }
-    const owner = leaseHolder(ds.leaseDir);
-    if (owner > epoch) {
-      throw new SkiffError(
-        "STALE_EPOCH",
-        `the disk of vm ${vmId} on shared storage is owned by epoch ${owner}, CreateVm carries ${epoch}`,
-        { vmId, held: owner, given: epoch },
-      );
-    }
-    const { created } = storage.ensureDisk(
-      vmId,
-      this.resolvePath(input.diskImagePath),
-      input.diskBytes,
-      input.diskMustExist,
-    );
-    const claim = claimLease(ds.leaseDir, vmId, epoch, this.opts.nodeName);
-    if (claim.tookOverFrom !== undefined) entry.takeoverAtMs = Date.now();
-    this.log.info(
-      { vmId, epoch, storage: ds.id, tookOverFrom: claim.tookOverFrom },
-      created ? "disk made on shared storage from the image" : "the VPS's disk on shared storage, reused",
-    );
-  }
-
-  /**
-   * Before a VMM opens a disk on shared storage: own it at this epoch, and after taking it over
-   * from an older one give that one's VMM the grace to notice and stop writing.
-   */
-  private async ownDisk(entry: VmEntry): Promise<void> {
-    const r = entry.record;
-    const ds = r.spec.diskStorage;
-    if (!ds) return;
-    const claim = claimLease(ds.leaseDir, r.vmId, r.epoch, this.opts.nodeName);
-    if (claim.tookOverFrom !== undefined) entry.takeoverAtMs = Date.now();
-    const wait = entry.takeoverAtMs + LEASE_GRACE_MS - Date.now();
-    if (wait > 0) {
-      this.log.info(
-        { vmId: r.vmId, epoch: r.epoch, waitMs: wait },
-        "disk taken over: waiting out the lease grace",
-      );
-      await new Promise((res) => setTimeout(res, wait));
-    }
-    pruneLeases(ds.leaseDir, r.epoch);
-  }
-
   private async boot(entry: VmEntry, restore: boolean): Promise<void> {
     const r = entry.record;
     const next = transition(r.vmId, r.state, restore ? "resumeSuspended" : "start");
-    await this.ownDisk(entry);
+    await this.disks.own(entry);
     rmSync(entry.paths.exit, { force: true });
     // Never two VMMs on one disk (a leftover from an agent that died mid-start).
-    await killVmm(Number.parseInt(readOrEmpty(entry.paths.pid), 10) || 0, entry.paths.dir);
+    await killVmm(recordedPid(entry.paths), entry.paths.dir);
     const { client } = await spawnVmm(entry.paths, {
       restore,
       nice: this.opts.vmmNice,
@@ -498,7 +269,7 @@ export class VmRegistry {
   resumeSuspended(ref: VmRef): Promise<VmView> {
     return this.command(ref, async (e) => {
       if (e.record.state === "suspended" && !existsSync(e.paths.snapshot)) {
-        throw new SkiffError("SNAPSHOT_MISSING", `vm ${ref.vmId}: the suspend snapshot is gone`);
+        throw agentError("SNAPSHOT_MISSING", `vm ${ref.vmId}: the suspend snapshot is gone`);
       }
       await this.boot(e, true);
       return this.view(e);
@@ -509,7 +280,7 @@ export class VmRegistry {
   private vmmOf(e: VmEntry, event: VmEvent): VmmClient {
     transition(e.record.vmId, e.record.state, event);
     if (!e.vmm?.connected) {
-      throw new SkiffError("VMM_GONE", `vm ${e.record.vmId}: its VMM is not connected`);
+      throw agentError("VMM_GONE", `vm ${e.record.vmId}: its VMM is not connected`);
     }
     return e.vmm;
   }
@@ -537,9 +308,7 @@ export class VmRegistry {
         this.log.warn({ vmId: ref.vmId, err: errorMessage(err) }, "VMM did not stop; killing it");
       }
       await this.awaitExit(e, client);
-      e.vmm = undefined;
-      e.pid = 0;
-      e.status = undefined;
+      e.dropVmm();
       e.record.state = transition(ref.vmId, e.record.state, "stop");
       e.record.lastExit = graceful ? "stop: graceful" : "stop: forced";
       e.record.exitCode = 0;
@@ -548,7 +317,8 @@ export class VmRegistry {
     });
   }
 
-  private simple(ref: VmRef, event: "pause" | "resume" | "reboot"): Promise<VmView> {
+  /** A command the running VMM carries out as is, with no argument and nothing else to do. */
+  private forwardToVmm(ref: VmRef, event: "pause" | "resume" | "reboot"): Promise<VmView> {
     return this.command(ref, async (e) => {
       const client = this.vmmOf(e, event);
       e.status = await client.request(event, {});
@@ -559,15 +329,15 @@ export class VmRegistry {
   }
 
   pause(ref: VmRef): Promise<VmView> {
-    return this.simple(ref, "pause");
+    return this.forwardToVmm(ref, "pause");
   }
 
   resume(ref: VmRef): Promise<VmView> {
-    return this.simple(ref, "resume");
+    return this.forwardToVmm(ref, "resume");
   }
 
   reboot(ref: VmRef): Promise<VmView> {
-    return this.simple(ref, "reboot");
+    return this.forwardToVmm(ref, "reboot");
   }
 
   suspend(ref: VmRef): Promise<{ view: VmView; snapshotBytes: number }> {
@@ -575,9 +345,7 @@ export class VmRegistry {
       const client = this.vmmOf(e, "suspend");
       const { snapshotBytes } = await client.request("suspend", {}, 120_000);
       await this.awaitExit(e, client);
-      e.vmm = undefined;
-      e.pid = 0;
-      e.status = undefined;
+      e.dropVmm();
       e.record.state = transition(ref.vmId, e.record.state, "suspend");
       e.record.lastExit = `suspend: ${snapshotBytes} bytes`;
       this.persist(e);
@@ -597,14 +365,7 @@ export class VmRegistry {
     let leaseDir =
       this.vms.get(ref.vmId)?.record.spec.diskStorage?.leaseDir ?? this.opts.storage?.diskDir(ref.vmId);
     // A delete the disk's newer owner would refuse changes nothing at all, not even this node.
-    const owner = deleteDisk && leaseDir !== undefined ? leaseHolder(leaseDir) : 0;
-    if (owner > ref.epoch) {
-      throw new SkiffError(
-        "STALE_EPOCH",
-        `the disk of vm ${ref.vmId} is owned by epoch ${owner}: not deleted for epoch ${ref.epoch}`,
-        { vmId: ref.vmId, held: owner, given: ref.epoch },
-      );
-    }
+    if (deleteDisk && leaseDir !== undefined) refuseIfOwnedAbove(leaseDir, ref.vmId, ref.epoch);
     if (this.vms.has(ref.vmId)) {
       await this.command(ref, async (e) => {
         const client = e.vmm;
@@ -634,12 +395,7 @@ export class VmRegistry {
   }
 
   private view(e: VmEntry): VmView {
-    return {
-      record: structuredClone(e.record),
-      vmmPid: e.pid,
-      status: e.status,
-      rssBytes: e.pid > 0 ? rssOf(e.pid) : 0,
-    };
+    return e.view();
   }
 
   /** Opens a console connection to a running VM's VMM (one per viewer). */
@@ -650,7 +406,7 @@ export class VmRegistry {
   ): Promise<VmmClient> {
     const e = await this.command(ref, async (entry) => entry);
     if (!hasVmm(e.record.state)) {
-      throw new SkiffError("VM_NOT_RUNNING", `vm ${ref.vmId} is ${e.record.state}: no console`);
+      throw agentError("VM_NOT_RUNNING", `vm ${ref.vmId} is ${e.record.state}: no console`);
     }
     const client = await VmmClient.connect(e.paths.socket, { output });
     await client.request("attach", opts);
@@ -688,14 +444,7 @@ export class VmRegistry {
   }
 
   stateCounts(): Record<VmStateName, number> {
-    const out: Record<VmStateName, number> = {
-      created: 0,
-      running: 0,
-      paused: 0,
-      stopped: 0,
-      suspended: 0,
-      crashed: 0,
-    };
+    const out = Object.fromEntries(VM_STATES.map((s) => [s, 0])) as Record<VmStateName, number>;
     for (const e of this.vms.values()) out[e.record.state]++;
     return out;
   }
@@ -739,11 +488,11 @@ export class VmRegistry {
   ): Promise<T> {
     return this.command(ref, async (e) => {
       if (!hasVmm(e.record.state)) {
-        throw new SkiffError("INVALID_TRANSITION", `vm ${ref.vmId} is ${e.record.state}: cannot migrate`, {
+        throw agentError("INVALID_TRANSITION", `vm ${ref.vmId} is ${e.record.state}: cannot migrate`, {
           vmId: ref.vmId,
         });
       }
-      if (!e.vmm?.connected) throw new SkiffError("VMM_GONE", `vm ${ref.vmId}: its VMM is not connected`);
+      if (!e.vmm?.connected) throw agentError("VMM_GONE", `vm ${ref.vmId}: its VMM is not connected`);
       const client = e.vmm;
       return fn({
         record: e.record,
@@ -762,7 +511,7 @@ export class VmRegistry {
   /** Takes in a VM a live migration committed here (its VMM runs, its record is on disk). */
   async adopt(vmId: string): Promise<VmView> {
     this.guard();
-    if (this.vms.has(vmId)) throw new SkiffError("VM_EXISTS", `vm ${vmId} is already held here`, { vmId });
+    if (this.vms.has(vmId)) throw agentError("VM_EXISTS", `vm ${vmId} is already held here`, { vmId });
     const paths = vmPaths(this.opts.dataDir, vmId);
     const entry = new VmEntry(readRecord(paths.config), paths);
     this.vms.set(vmId, entry);
@@ -770,11 +519,40 @@ export class VmRegistry {
     return this.view(entry);
   }
 
-  /** Validates a spec as CreateVm does and resolves it for this node (a migration target's). */
-  migrationSpec(vmId: string, input: VmSpecInput): VmSpecRecord {
-    validateVmId(vmId);
-    this.validate(input);
-    return this.specRecord(vmId, input, vmPaths(this.opts.dataDir, vmId));
+  /**
+   * The shell of a VM arriving by live migration, with its spec checked as CreateVm checks it and
+   * its VMM waiting for the stream (incoming.ts). `onCommitted` runs when that VMM committed: the
+   * caller then adopts the VM.
+   */
+  async prepareIncoming(
+    ref: VmRef,
+    input: VmSpecInput,
+    terms: IncomingTerms,
+    onCommitted: () => void,
+  ): Promise<IncomingVm> {
+    validateVmId(ref.vmId);
+    if (this.vms.has(ref.vmId)) {
+      throw agentError("VM_EXISTS", `vm ${ref.vmId} already runs on this node`, { vmId: ref.vmId });
+    }
+    this.specs.validate(input);
+    const paths = vmPaths(this.opts.dataDir, ref.vmId);
+    const now = Date.now();
+    const record: VmRecord = {
+      version: 1,
+      vmId: ref.vmId,
+      epoch: ref.epoch,
+      state: "running",
+      spec: this.specs.record(ref.vmId, input, paths),
+      lastExit: "",
+      exitCode: 0,
+      createdAtMs: now,
+      startedAtMs: now,
+    };
+    return spawnIncoming(paths, record, terms, {
+      nice: this.opts.vmmNice,
+      log: this.log,
+      onRunning: onCommitted,
+    });
   }
 
   /** True when this node holds the VM. */
@@ -792,13 +570,5 @@ export class VmRegistry {
     const idle = Promise.all([...this.vms.values()].map((e) => e.idle()));
     await Promise.race([idle, new Promise((r) => setTimeout(r, waitMs))]);
     for (const e of this.vms.values()) e.vmm?.close();
-  }
-}
-
-function readOrEmpty(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
   }
 }

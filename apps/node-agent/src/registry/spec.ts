@@ -1,0 +1,71 @@
+/** A VM spec as callers give it, checked and resolved into what the agent records and runs. */
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import type { VmSpecInput as VmSpecFields } from "@skiff/proto";
+import { agentError } from "../errors.js";
+import type { SharedStorage } from "../storage/shared.js";
+import type { VmPaths } from "../vm/layout.js";
+import type { VmSpecRecord } from "../vm/record.js";
+
+/**
+ * CreateVm's spec as the caller gives it (paths may be relative to the repo root), every field
+ * filled in by vmSpecFromProto (packages/proto).
+ */
+export type VmSpecInput = Required<VmSpecFields>;
+
+const MAX_MEMORY = 2 ** 31;
+
+export interface SpecOptions {
+  readonly repoRoot: string;
+  /** Shared storage for VM disks; undefined: disks live in the data dir. */
+  readonly storage: SharedStorage | undefined;
+  /** The VMM's memory headroom when the spec asks for none. */
+  readonly vmmOverheadMib: number;
+}
+
+export class SpecResolver {
+  constructor(private readonly opts: SpecOptions) {}
+
+  resolvePath(p: string): string {
+    return isAbsolute(p) ? p : resolve(this.opts.repoRoot, p);
+  }
+
+  /** INVALID_ARGUMENT naming the first field this node cannot run. */
+  validate(input: VmSpecInput): void {
+    const bad = (msg: string): never => {
+      throw agentError("INVALID_ARGUMENT", msg);
+    };
+    const m = input.memoryBytes;
+    if (!Number.isInteger(m) || m < 1 << 20 || m > MAX_MEMORY || m % 4096 !== 0)
+      bad(`memory_bytes must be a multiple of 4 KiB between 1 MiB and 2 GiB, got ${m}`);
+    if (input.vcpus > 1) bad("only 1 vcpu per VM is supported");
+    if (input.kernelPath === "") bad("kernel_path is required");
+    for (const [what, p] of [
+      ["kernel", input.kernelPath],
+      ["initrd", input.initrdPath],
+      ["disk image", input.diskImagePath],
+    ] as const) {
+      if (p !== "" && !existsSync(this.resolvePath(p))) bad(`${what} ${p} does not exist`);
+    }
+    if (input.cpuMillis < 0 || input.cpuMillis > 1000) bad("cpu_millis must be 0..1000");
+  }
+
+  /** The spec as this node records it: absolute paths, the disk where this node keeps it. */
+  record(vmId: string, input: VmSpecInput, paths: VmPaths): VmSpecRecord {
+    const shared = input.diskImagePath !== "" ? this.opts.storage : undefined;
+    return {
+      memoryBytes: input.memoryBytes,
+      vcpus: 1,
+      bootMode: input.bootMode,
+      kernelPath: this.resolvePath(input.kernelPath),
+      initrdPath: input.initrdPath === "" ? "" : this.resolvePath(input.initrdPath),
+      diskPath: input.diskImagePath === "" ? "" : shared ? shared.diskPath(vmId) : paths.disk,
+      ...(shared ? { diskStorage: { id: shared.id, leaseDir: shared.diskDir(vmId) } } : {}),
+      diskBytes: input.diskBytes,
+      kernelArgs: input.kernelArgs,
+      cpuMillis: input.cpuMillis,
+      vmmOverheadMib: input.vmmOverheadMib > 0 ? input.vmmOverheadMib : this.opts.vmmOverheadMib,
+      labels: { ...input.labels },
+    };
+  }
+}
