@@ -10,4 +10,5 @@ export * from "./receiver.js";
 export * from "./report.js";
 export * from "./result.js";
 export * from "./sender.js";
+export * from "./source-vm.js";
 export * from "./stream-ends.js";

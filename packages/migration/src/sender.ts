@@ -10,7 +10,6 @@
  */
 import { readSync } from "node:fs";
 import { errorMessage, SkiffError } from "@skiff/common";
-import type { DirtyBitmap } from "@skiff/hv-core";
 import { Compression, type CompressionModeName, MigrationPhase, type MigrationReply } from "@skiff/proto";
 import { blockSum, ContentLedger, isZeroBlock, isZeroRange } from "./checksum.js";
 import { allocBatch, type BatchKind, encodeRecord } from "./codec.js";
@@ -35,35 +34,8 @@ import {
   SenderCounters,
   type StopCopyTimes,
 } from "./report.js";
+import type { SourceVm } from "./source-vm.js";
 import type { SenderLink } from "./stream-ends.js";
-
-/** The VM being migrated, as the sender sees it. */
-export interface SourceVm {
-  /** Guest RAM (shared with the running vCPU). */
-  readonly ram: Uint8Array;
-  /** Dirty bitmap of guest RAM (1 bit per 4 KiB page); the sender is its only reader. */
-  readonly dirty: DirtyBitmap;
-  readonly disk?: SourceDisk;
-  /** Stops the vCPU; resolves once it stands still. */
-  pause(): Promise<void>;
-  resume(): Promise<void>;
-  /** CPU and device state without RAM (taken while paused). */
-  deviceState(): Promise<Uint8Array>;
-  /** Holds the vCPU back this share of the time (0 = full speed). */
-  setThrottle(percent: number): void | Promise<void>;
-}
-
-export interface SourceDisk {
-  /** A readable descriptor of the VM's disk image. */
-  readonly fd: number;
-  readonly bytes: number;
-  /** Dirty bitmap of the disk (1 bit per DISK_BLOCK_SIZE block), set by the guest's writes. */
-  readonly dirty: DirtyBitmap;
-  /** The shared storage the disk is on (absent: local to this node); see in-place.ts. */
-  readonly storageId?: string;
-  /** Makes the guest's writes visible to other nodes of the storage (called while paused). */
-  flush?(): void;
-}
 
 export interface SenderOptions {
   readonly migrationId: string;

@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync } from "node:fs";
 import { DirtyBitmap, diskDirtyLogBytes, type Machine } from "@skiff/hv-core";
-import type { SourceDisk, SourceVm } from "../sender.js";
+import type { SourceDisk, SourceVm } from "../source-vm.js";
 
 const BUDGET = 100_000;
 

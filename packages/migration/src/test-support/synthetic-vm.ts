@@ -4,7 +4,7 @@
  */
 import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { DirtyBitmap } from "@skiff/hv-core";
-import type { SourceVm } from "../sender.js";
+import type { SourceVm } from "../source-vm.js";
 
 export class SyntheticVm implements SourceVm {
   readonly ram: Uint8Array;
