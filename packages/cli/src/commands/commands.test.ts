@@ -44,7 +44,7 @@ describe("vps output", () => {
   });
 
   it("marks an action in flight on a steady state", () => {
-    const pausing = { ...vps, state: "running", action: "pause" };
+    const pausing: Vps = { ...vps, state: "running", action: "pause" };
     expect(vpsTable([pausing], new Map())).toContain("running (pause)");
     expect(vpsStatusLine(vps)).toBe("web-1  stopping  (stop in progress)\n");
     expect(vpsStatusLine({ ...vps, state: "error", action: null, stateReason: "no node fits" })).toBe(
@@ -62,6 +62,7 @@ describe("nodes output", () => {
       status: "ready",
       maintenance: true,
       labels: {},
+      storage: { backend: "local", id: "" },
       agentVersion: "0.1.0",
       capacity: { cpus: 4, memoryBytes: 8 * 2 ** 30, diskBytes: 0 },
       reserved: { vpsCount: 3, vcpus: 3, cpuShare: 300, memoryBytes: 3 * 2 ** 30, diskBytes: 0 },
@@ -307,6 +308,12 @@ describe("migrations output", () => {
       state: "completed",
       trigger: "manual",
       reason: null,
+      sourceEpoch: 1,
+      targetEpoch: 2,
+      options: { maxDowntimeMs: null, bandwidthBytesPerSec: null, maxRounds: null, timeoutMs: null },
+      throughputBytesPerSec: null,
+      maxThrottlePercent: null,
+      cancelRequestedAt: null,
       totalMs: 900,
       errorCode: null,
       error: null,
@@ -345,9 +352,10 @@ describe("migrations output", () => {
       ["n2", "node-2"],
     ]);
     const out = describeMigration(m, names);
-    expect(out).toContain("sourceNodeId:  n1 (node-1)");
-    expect(out).toContain("downtimeMs:    7.3 ms");
-    expect(out).toContain("rounds:        2");
+    // Values align after the longest key of a full Migration.
+    expect(out).toMatch(/\nsourceNodeId: +n1 \(node-1\)\n/);
+    expect(out).toMatch(/\ndowntimeMs: +7\.3 ms\n/);
+    expect(out).toMatch(/\nrounds: +2\n/);
     expect(out).toMatch(/ROUND\s+PHASE\s+PAGES\s+ZERO\s+BLOCKS\s+SENT\s+TIME\s+DIRTY RATE\s+THROTTLE/);
     expect(out).toMatch(/\n\s+0\s+precopy\s+16384\s+100\s+0\s+64 MiB\s+210\.5 ms\s+10 MiB\/s\s+0%\n/);
     const row = migrationTable([m], names).split("\n")[1]!;

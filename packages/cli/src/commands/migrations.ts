@@ -2,11 +2,15 @@ import { flag, positionals, stringOpt } from "../args.js";
 import { type Command, emit } from "../command.js";
 import { describe, formatAge, formatBytes, formatMs, orDash, shortId, table } from "../format.js";
 import { nodeId, nodeNames, vpsId } from "../resolve.js";
-import type { Migration, MigrationRound } from "../types.js";
+import type { Migration, MigrationRound, MigrationState } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
 /** States a migration does not leave: once there, `--wait` stops waiting. */
-export const TERMINAL_MIGRATION_STATES: ReadonlySet<string> = new Set(["completed", "rolled-back", "failed"]);
+export const TERMINAL_MIGRATION_STATES: ReadonlySet<MigrationState> = new Set<MigrationState>([
+  "completed",
+  "rolled-back",
+  "failed",
+]);
 
 function node(names: ReadonlyMap<string, string>, id: string | null | undefined): string {
   return id ? (names.get(id) ?? shortId(id)) : "-";
