@@ -1,0 +1,104 @@
+/**
+ * What the region says and what it does, read side by side: the database's placement (through the
+ * API) and the VMs each node agent runs (its own gRPC ListVms, not the API's view of it).
+ */
+import { credentials, Metadata } from "@grpc/grpc-js";
+import { NodeAgentClient, type VmInfo, VmState } from "@skiff/proto";
+import { AGENT_TOKEN, type AgentPart, type Region } from "./region.js";
+
+export interface Placed {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly nodeId: string | null;
+  readonly epoch: number;
+}
+
+export interface Running {
+  readonly vmId: string;
+  readonly node: string;
+  readonly epoch: number;
+  readonly vmmPid: number;
+  /** Guest instructions retired by this copy: a copy that runs has it growing. */
+  readonly instret: number;
+}
+
+/** One look at the agents: the VMs each reachable one runs; `unreachable` names the others. */
+export interface AgentsView {
+  readonly running: Running[];
+  readonly unreachable: string[];
+}
+
+const clients = new Map<number, NodeAgentClient>();
+
+function client(a: AgentPart): NodeAgentClient {
+  let c = clients.get(a.port);
+  if (!c) {
+    c = new NodeAgentClient(`127.0.0.1:${a.port}`, credentials.createInsecure());
+    clients.set(a.port, c);
+  }
+  return c;
+}
+
+export function closeClients(): void {
+  for (const c of clients.values()) c.close();
+  clients.clear();
+}
+
+function listVms(a: AgentPart): Promise<VmInfo[]> {
+  const md = new Metadata();
+  md.set("authorization", `Bearer ${AGENT_TOKEN}`);
+  return new Promise((resolve, reject) =>
+    client(a).listVms({}, md, { deadline: Date.now() + 3000 }, (err, res) =>
+      err ? reject(err) : resolve(res?.vms ?? []),
+    ),
+  );
+}
+
+export async function lookAtAgents(region: Region): Promise<AgentsView> {
+  const running: Running[] = [];
+  const unreachable: string[] = [];
+  await Promise.all(
+    region.agents.map(async (a) => {
+      if (!a.proc || a.frozen) {
+        unreachable.push(a.name);
+        return;
+      }
+      try {
+        for (const vm of await listVms(a)) {
+          if (vm.state !== VmState.VM_STATE_RUNNING) continue;
+          running.push({
+            vmId: vm.ref!.vmId,
+            node: a.name,
+            epoch: Number(vm.ref!.epoch),
+            vmmPid: vm.vmmPid,
+            instret: Number(vm.instret),
+          });
+        }
+      } catch {
+        unreachable.push(a.name);
+      }
+    }),
+  );
+  return { running, unreachable };
+}
+
+/** Every live VPS as the database places it, with node names instead of ids. */
+export async function lookAtDatabase(region: Region, nodeNames: Map<string, string>): Promise<Placed[]> {
+  const out: Placed[] = [];
+  let cursor: string | null = null;
+  do {
+    const r = await region.call("GET", `/v1/vps?limit=500${cursor ? `&cursor=${cursor}` : ""}`);
+    if (r.status !== 200) throw new Error(`GET /v1/vps: ${r.status} ${JSON.stringify(r.body)}`);
+    for (const v of r.body.items as Placed[]) {
+      out.push({ ...v, nodeId: v.nodeId ? (nodeNames.get(v.nodeId) ?? v.nodeId) : null });
+    }
+    cursor = r.body.nextCursor;
+  } while (cursor);
+  return out;
+}
+
+export async function nodeNamesById(region: Region): Promise<Map<string, string>> {
+  const r = await region.call("GET", "/v1/nodes?limit=500");
+  return new Map((r.body.items as { id: string; name: string }[]).map((n) => [n.id, n.name]));
+}

@@ -1,0 +1,266 @@
+/**
+ * A whole region on this host for the chaos run: PostgreSQL, Redis (persistent, so a restart keeps
+ * the queues as production's would), two API replicas sharing them, and four node agents on one
+ * shared disk store. Every part can be killed, frozen and started again on the same address.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  freePort,
+  makeTempDir,
+  type PostgresServer,
+  type RedisServer,
+  type Supervised,
+  startPostgres,
+  startProcess,
+  startRedis,
+  waitUntil,
+} from "@skiff/devkit";
+
+export const root = join(import.meta.dirname, "..", "..", "..");
+const API_MAIN = join(root, "apps/api/dist/main.js");
+const MIGRATE = join(root, "apps/api/dist/db/migrate.js");
+const AGENT_MAIN = join(root, "apps/node-agent/dist/main.js");
+export const REGION_BUILT = [API_MAIN, MIGRATE, AGENT_MAIN];
+
+export const AGENT_TOKEN = "chaos-agent-secret";
+
+export interface Part {
+  readonly name: string;
+  readonly port: number;
+  proc?: Supervised;
+  /** SIGSTOPped: alive, answering nothing. */
+  frozen: boolean;
+}
+
+export interface AgentPart extends Part {
+  readonly dataDir: string;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: the run reads API JSON bodies freely
+  readonly body: any;
+  /** Which replica answered. */
+  readonly via: string;
+}
+
+export interface RegionOptions {
+  readonly agents: number;
+  readonly apis: number;
+  /** Heartbeat deadline: a node silent this long is unreachable (and fenced a little later). */
+  readonly nodeDeadAfterMs: number;
+}
+
+export class Region {
+  readonly operatorToken = `skiff_op_chaos_${Date.now()}`;
+  readonly apis: Part[] = [];
+  readonly agents: AgentPart[] = [];
+  readonly sharedDir: string;
+  private readonly tmp = makeTempDir("skiff-chaos-");
+  private redis?: RedisServer;
+  private postgres?: PostgresServer;
+  private redisPort = 0;
+  private pgPort = 0;
+  private next = 0;
+
+  constructor(private readonly opts: RegionOptions) {
+    this.sharedDir = join(this.tmp.path, "shared");
+  }
+
+  get dir(): string {
+    return this.tmp.path;
+  }
+
+  private env(): Record<string, string> {
+    return {
+      ...(process.env as Record<string, string>),
+      LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? "warn",
+      DATABASE_URL: `postgresql://postgres@127.0.0.1:${this.pgPort}/skiff`,
+      REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
+      SKIFF_API_URL: this.apis.map((a) => `http://127.0.0.1:${a.port}`)[0]!,
+      SKIFF_AGENT_TOKEN: AGENT_TOKEN,
+      SKIFF_OPERATOR_TOKEN: this.operatorToken,
+      SKIFF_REPO_ROOT: root,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.redisPort = await freePort();
+    this.pgPort = await freePort();
+    await this.startRedis();
+    await this.startPostgres();
+    for (let i = 1; i <= this.opts.apis; i++)
+      this.apis.push({ name: `api-${i}`, port: await freePort(), frozen: false });
+    for (let i = 1; i <= this.opts.agents; i++) {
+      this.agents.push({
+        name: `node-${i}`,
+        port: await freePort(),
+        dataDir: join(this.tmp.path, `agent-${i}`),
+        frozen: false,
+      });
+    }
+    const m = spawnSync(process.execPath, [MIGRATE, "--seed"], { env: this.env(), encoding: "utf8" });
+    if (m.status !== 0) throw new Error(`migrate failed: ${m.stdout}${m.stderr}`);
+    for (const a of this.apis) await this.startApi(a);
+    for (const a of this.agents) this.startAgent(a);
+    await waitUntil(
+      `${this.agents.length} nodes ready`,
+      async () => {
+        const r = await this.call("GET", "/v1/nodes?status=ready");
+        return r.status === 200 && r.body.items.length === this.agents.length;
+      },
+      { timeoutMs: 60_000 },
+    );
+  }
+
+  async startRedis(): Promise<void> {
+    this.redis = await startRedis({ port: this.redisPort, dataDir: join(this.tmp.path, "redis") });
+  }
+
+  async stopRedis(): Promise<void> {
+    await this.redis?.stop();
+    this.redis = undefined;
+  }
+
+  async startPostgres(): Promise<void> {
+    this.postgres = await startPostgres({ port: this.pgPort, dataDir: join(this.tmp.path, "pg") });
+  }
+
+  async stopPostgres(): Promise<void> {
+    await this.postgres?.stop();
+    this.postgres = undefined;
+  }
+
+  async startApi(a: Part): Promise<void> {
+    a.frozen = false;
+    a.proc = startProcess(a.name, process.execPath, [API_MAIN], {
+      env: {
+        ...this.env(),
+        SKIFF_API_PORT: String(a.port),
+        SKIFF_API_HOST: "127.0.0.1",
+        SKIFF_HEARTBEAT_INTERVAL_MS: "500",
+        SKIFF_NODE_DEAD_AFTER_MS: String(this.opts.nodeDeadAfterMs),
+        SKIFF_NODE_FENCE_AFTER_MS: String(this.opts.nodeDeadAfterMs + 1000),
+        SKIFF_BALANCER_INTERVAL_MS: "1000",
+        SKIFF_RATE_LIMIT_PER_MINUTE: "1000000",
+        SKIFF_MIGRATIONS_PER_NODE: "2",
+      },
+    });
+    const proc = a.proc;
+    await waitUntil(
+      `${a.name} ready`,
+      async () => (await fetch(`http://127.0.0.1:${a.port}/readyz`).catch(() => undefined))?.status === 200,
+      { proc, timeoutMs: 60_000 },
+    );
+  }
+
+  startAgent(a: AgentPart): void {
+    a.frozen = false;
+    a.proc = startProcess(a.name, process.execPath, [AGENT_MAIN], {
+      env: {
+        ...this.env(),
+        // Any replica will do: the first one that is up when the agent starts.
+        SKIFF_API_URL: `http://127.0.0.1:${this.apis[0]!.port}`,
+        SKIFF_AGENT_NAME: a.name,
+        SKIFF_AGENT_GRPC_PORT: String(a.port),
+        SKIFF_AGENT_DATA_DIR: a.dataDir,
+        SKIFF_AGENT_SHARED_DIR: this.sharedDir,
+        SKIFF_AGENT_CPUS: "2",
+        HOST: "127.0.0.1",
+      },
+    });
+  }
+
+  /** kill -9 of a part's process (an agent's VMMs live on: they are processes of their own). */
+  async kill(p: Part): Promise<void> {
+    if (p.frozen) p.proc?.child.kill("SIGCONT");
+    await p.proc?.stop("SIGKILL");
+    p.proc = undefined;
+    p.frozen = false;
+  }
+
+  freeze(p: Part): void {
+    p.proc?.child.kill("SIGSTOP");
+    p.frozen = true;
+  }
+
+  thaw(p: Part): void {
+    p.proc?.child.kill("SIGCONT");
+    p.frozen = false;
+  }
+
+  /** The VMM pids an agent's data dir records, by VM id. */
+  vmmPids(a: AgentPart): Map<string, number> {
+    const out = new Map<string, number>();
+    const vms = join(a.dataDir, "vms");
+    if (!existsSync(vms)) return out;
+    for (const id of readdirSync(vms)) {
+      try {
+        const pid = Number.parseInt(readFileSync(join(vms, id, "vmm.pid"), "utf8"), 10);
+        if (pid > 0) out.set(id, pid);
+      } catch {
+        // being created or removed
+      }
+    }
+    return out;
+  }
+
+  /**
+   * One HTTP call through a replica that answers: replicas are tried in turn (a killed or frozen
+   * one is skipped), as a load balancer in front of them would.
+   */
+  async call(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+    let lastErr: unknown;
+    for (let i = 0; i < this.apis.length; i++) {
+      const a = this.apis[(this.next++ + i) % this.apis.length]!;
+      if (!a.proc || a.frozen) continue;
+      try {
+        const res = await fetch(`http://127.0.0.1:${a.port}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${this.operatorToken}`,
+            ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          },
+          body: body !== undefined ? JSON.stringify(body) : undefined,
+          signal: AbortSignal.timeout(15_000),
+        });
+        const text = await res.text();
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          // not JSON
+        }
+        return { status: res.status, body: parsed, via: a.name };
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw new Error(`no API replica answered ${method} ${path}: ${String(lastErr)}`);
+  }
+
+  apiUrl(): string {
+    const a = this.apis.find((x) => x.proc && !x.frozen) ?? this.apis[0]!;
+    return `http://127.0.0.1:${a.port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const a of this.agents) if (a.frozen) this.thaw(a);
+    for (const a of this.agents) await a.proc?.stop().catch(() => undefined);
+    for (const a of this.agents) for (const pid of this.vmmPids(a).values()) killQuietly(pid);
+    for (const a of this.apis) await a.proc?.stop().catch(() => undefined);
+    await this.stopPostgres().catch(() => undefined);
+    await this.stopRedis().catch(() => undefined);
+    this.tmp.remove();
+  }
+}
+
+export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The guest side of the proof: each VPS runs `counter`, which every 100 ms re-verifies a
+ * checksummed memory buffer and prints `counter <n> <checksum> <sweep>:<page> ok`. Watched through
+ * the API's console WebSocket (reconnecting across migrations, agent and API restarts), the lines
+ * must only go on: a line whose number was seen before with other text, or a counter that starts
+ * again from 1, means the guest lost its memory; any status but `ok` means it holds wrong data.
+ */
+import WebSocket from "ws";
+
+const COUNTER = /counter (\d+) ([0-9a-f]{8}) (\d+):(\d+) (ok|bad=\d+)/g;
+const PROMPT = "skiff# ";
+const QUIET_MS = 5_000;
+
+export interface Loss {
+  readonly vpsId: string;
+  readonly kind: "counter-restarted" | "counter-bad" | "file-lost";
+  readonly evidence: string;
+}
+
+export class GuestWatch {
+  private ws?: WebSocket;
+  private text = "";
+  private scanned = 0;
+  private readonly seen = new Map<number, string>();
+  private maxN = 0;
+  private closed = false;
+  private connects = 0;
+  /** Checksum failures the guest itself reported: always a loss. */
+  readonly losses: Loss[] = [];
+  /**
+   * Counters that started again: a loss, unless the control plane cold-started the VPS on purpose
+   * (recovered from shared storage after its node was declared dead); the run decides from events.
+   */
+  readonly restarts: { readonly prevLineAt: number; readonly evidence: string }[] = [];
+  lastLineAt = 0;
+  private prevLineAt = 0;
+
+  constructor(
+    readonly vpsId: string,
+    private readonly url: () => string,
+    private readonly token: string,
+  ) {}
+
+  get lines(): number {
+    return this.maxN;
+  }
+
+  open(): void {
+    if (this.closed) return;
+    const ws = new WebSocket(`${this.url().replace("http", "ws")}/v1/vps/${this.vpsId}/console`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    this.ws = ws;
+    this.connects++;
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) return;
+      this.text += Buffer.from(data as Buffer).toString("utf8");
+      this.scan();
+    });
+    const again = () => {
+      if (this.ws !== ws || this.closed) return;
+      this.ws = undefined;
+      setTimeout(() => this.open(), 500);
+    };
+    ws.on("close", again);
+    ws.on("error", () => ws.terminate());
+    // A console whose node froze says nothing and never ends: a counter silent for this long
+    // means look again (through whichever replica and node now serve it).
+    const quiet = setInterval(() => {
+      if (this.ws !== ws) return clearInterval(quiet);
+      if (this.maxN > 0 && Date.now() - this.lastLineAt > QUIET_MS) {
+        this.lastLineAt = Date.now();
+        ws.terminate();
+      }
+    }, 1000);
+  }
+
+  type(s: string): void {
+    this.ws?.send(Buffer.from(s), { binary: true });
+  }
+
+  /** Whether the shell's prompt was printed since `mark` (a position in the text). */
+  promptSince(mark: number): boolean {
+    return this.text.indexOf(PROMPT, mark) >= 0;
+  }
+
+  get length(): number {
+    return this.text.length;
+  }
+
+  /** For evidence: the connection's state and the last of what the console printed. */
+  describe(): string {
+    const state = this.ws ? ["connecting", "open", "closing", "closed"][this.ws.readyState] : "reconnecting";
+    return `console ${state}, ${this.connects} connections, last output: ${JSON.stringify(this.text.slice(-400))}`;
+  }
+
+  contains(s: string, since = 0): boolean {
+    return this.text.indexOf(s, since) >= 0;
+  }
+
+  private reset(): void {
+    this.seen.clear();
+    this.maxN = 0;
+  }
+
+  private scan(): void {
+    // Lines may arrive in pieces: look only at complete ones.
+    const end = this.text.lastIndexOf("\n");
+    if (end < this.scanned) return;
+    const chunk = this.text.slice(this.scanned, end);
+    this.scanned = end;
+    for (const m of chunk.matchAll(COUNTER)) {
+      const n = Number(m[1]);
+      const line = m[0];
+      this.prevLineAt = this.lastLineAt;
+      this.lastLineAt = Date.now();
+      if (m[5] !== "ok") this.losses.push({ vpsId: this.vpsId, kind: "counter-bad", evidence: line });
+      const before = this.seen.get(n);
+      if (before !== undefined) {
+        // A replay after reconnecting shows lines again, word for word.
+        if (before !== line) this.restarted(`line ${n} was "${before}", now "${line}"`);
+        continue;
+      }
+      if (this.maxN > 0 && n <= this.maxN) {
+        this.restarted(`counter at ${n} after ${this.maxN} had been printed`);
+        continue;
+      }
+      this.seen.set(n, line);
+      this.maxN = n;
+    }
+  }
+
+  private restarted(evidence: string): void {
+    this.restarts.push({ prevLineAt: this.prevLineAt, evidence });
+    this.reset();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ws?.close();
+  }
+}
