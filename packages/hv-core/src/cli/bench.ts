@@ -19,12 +19,22 @@ export interface BenchResult {
   instructions: number;
   seconds: number;
   mips: number;
+  engine: "jit" | "interpreter";
+  /** With the JIT: blocks translated over the run and the cache at its end (blocks, source bytes). */
+  translated?: number;
+  cacheBlocks?: number;
+  cacheSourceBytes?: number;
+}
+
+function jitStats(machine: Machine): Partial<BenchResult> {
+  const s = machine.hart.jit?.stats();
+  return s ? { translated: s.translated, cacheBlocks: s.blocks, cacheSourceBytes: s.sourceBytes } : {};
 }
 
 /** Runs one benchmark ELF to its HTIF exit with the host clock and dirty tracking on. */
-export function benchGuest(path: string): BenchResult {
+export function benchGuest(path: string, jit: boolean): BenchResult {
   const image = readFileSync(path);
-  const machine = Machine.create({ mode: "firmware", memoryBytes: MEMORY, image });
+  const machine = Machine.create({ mode: "firmware", memoryBytes: MEMORY, image, jit });
   const start = process.hrtime.bigint();
   for (;;) {
     const exit = machine.run(50_000_000);
@@ -42,7 +52,14 @@ export function benchGuest(path: string): BenchResult {
     result !== undefined && machine.ram.contains(result, 8)
       ? machine.ram.readU32(result + 4) * 2 ** 32 + machine.ram.readU32(result)
       : machine.instret;
-  return { name: basename(path, ".elf"), instructions, seconds, mips: instructions / seconds / 1e6 };
+  return {
+    name: basename(path, ".elf"),
+    instructions,
+    seconds,
+    mips: instructions / seconds / 1e6,
+    engine: jit ? "jit" : "interpreter",
+    ...jitStats(machine),
+  };
 }
 
 /** Wall time of the same ELF on qemu-system-riscv32 (TCG, spike machine with HTIF), or undefined. */
@@ -64,7 +81,7 @@ const PROMPT = "skiff# ";
  * Boots the Linux guest (hypervisor mode, host clock, virtio disk on a temp copy) to its first
  * shell prompt: wall seconds and guest instructions from machine creation to the prompt.
  */
-export function benchLinuxBoot(): BenchResult {
+export function benchLinuxBoot(jit: boolean): BenchResult {
   const dir = mkdtempSync(join(tmpdir(), "hv-bench-"));
   const disk = join(dir, "rootfs.ext2");
   copyFileSync(join(LINUX_DIR, "rootfs.ext2"), disk);
@@ -75,6 +92,7 @@ export function benchLinuxBoot(): BenchResult {
     image: readFileSync(join(LINUX_DIR, "Image")),
     initrd: readFileSync(join(LINUX_DIR, "initramfs.cpio")),
     disks: [{ path: disk }],
+    jit,
   });
   let tail = "";
   let seen = false;
@@ -95,13 +113,25 @@ export function benchLinuxBoot(): BenchResult {
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const instructions = machine.instret;
-  return { name: "linux-boot", instructions, seconds, mips: instructions / seconds / 1e6 };
+  return {
+    name: "linux-boot",
+    instructions,
+    seconds,
+    mips: instructions / seconds / 1e6,
+    engine: jit ? "jit" : "interpreter",
+    ...jitStats(machine),
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: "boolean" }, qemu: { type: "boolean" }, boot: { type: "boolean" } },
+    options: {
+      json: { type: "boolean" },
+      qemu: { type: "boolean" },
+      boot: { type: "boolean" },
+      "no-jit": { type: "boolean" },
+    },
     allowPositionals: true,
   });
   const elfs = positionals.length
@@ -116,35 +146,48 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hv bench: no benchmark guests in ${BENCH_DIR}\n`);
     return 1;
   }
-  for (const elf of elfs) {
-    let r: BenchResult;
-    try {
-      r = benchGuest(elf);
-    } catch (e) {
-      process.stderr.write(`hv bench: ${basename(elf)}: ${(e as Error).message}\n`);
-      return 1;
-    }
-    const qemuSeconds = values.qemu ? benchQemu(elf) : undefined;
-    const qemu =
-      qemuSeconds === undefined
-        ? {}
-        : { qemuSeconds, qemuMips: r.instructions / qemuSeconds / 1e6, ratio: qemuSeconds / r.seconds };
+  // Each row runs on the interpreter (the reference) and, unless --no-jit, with translation.
+  const engines = values["no-jit"] ? [false] : [false, true];
+  const out = (r: BenchResult, base: BenchResult | undefined, extra: Record<string, number> = {}) => {
+    const speedup = base && r !== base ? base.seconds / r.seconds : undefined;
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...r, ...qemu })}\n`);
-    } else {
-      let line = `${r.name.padEnd(8)} ${r.mips.toFixed(1).padStart(7)} MIPS  (${r.instructions} instructions in ${r.seconds.toFixed(2)} s)`;
-      if (qemuSeconds !== undefined)
-        line += `  qemu ${qemu.qemuMips?.toFixed(1)} MIPS, hv-core/qemu speed ${qemu.ratio?.toFixed(2)}`;
-      process.stdout.write(`${line}\n`);
+      process.stdout.write(`${JSON.stringify({ ...r, ...(speedup ? { speedup } : {}), ...extra })}\n`);
+      return;
+    }
+    let line = `${r.name.padEnd(10)} ${r.engine.padEnd(11)} ${r.mips.toFixed(1).padStart(7)} MIPS  (${r.instructions} instructions in ${r.seconds.toFixed(2)} s)`;
+    if (speedup !== undefined) line += `  ${speedup.toFixed(2)}x the interpreter`;
+    if (r.cacheBlocks !== undefined)
+      line += `, ${r.translated} blocks translated, cache ${r.cacheBlocks} blocks / ${(r.cacheSourceBytes! / 1024).toFixed(0)} KiB source`;
+    if (extra.qemuSeconds !== undefined)
+      line += `  qemu ${extra.qemuMips?.toFixed(1)} MIPS, hv-core/qemu speed ${extra.ratio?.toFixed(2)}`;
+    process.stdout.write(`${line}\n`);
+  };
+  for (const elf of elfs) {
+    const qemuSeconds = values.qemu ? benchQemu(elf) : undefined;
+    let base: BenchResult | undefined;
+    for (const jit of engines) {
+      let r: BenchResult;
+      try {
+        r = benchGuest(elf, jit);
+      } catch (e) {
+        process.stderr.write(`hv bench: ${basename(elf)}: ${(e as Error).message}\n`);
+        return 1;
+      }
+      base ??= r;
+      const qemu: Record<string, number> =
+        qemuSeconds === undefined
+          ? {}
+          : { qemuSeconds, qemuMips: r.instructions / qemuSeconds / 1e6, ratio: qemuSeconds / r.seconds };
+      out(r, base, qemu);
     }
   }
   if (values.boot) {
-    const r = benchLinuxBoot();
-    if (values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else
-      process.stdout.write(
-        `${r.name.padEnd(8)} ${r.seconds.toFixed(2)} s to the shell prompt (${r.instructions} instructions, ${r.mips.toFixed(1)} MIPS)\n`,
-      );
+    let base: BenchResult | undefined;
+    for (const jit of engines) {
+      const r = benchLinuxBoot(jit);
+      base ??= r;
+      out(r, base);
+    }
   }
   return 0;
 }

@@ -27,7 +27,10 @@ function boot(config: MachineConfig): Machine {
   return machine;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
+  // --no-jit: the interpreter only (the reference engine); translation is on otherwise.
+  const jit = !args.includes("--no-jit");
+  const argv = args.filter((a) => a !== "--no-jit");
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({
@@ -47,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!values.kernel) {
     process.stderr.write(
-      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."] [--net-mac 52:54:00:12:34:56]\n',
+      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."] [--net-mac 52:54:00:12:34:56] [--no-jit]\n',
     );
     return 2;
   }
@@ -61,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       initrd: values.initrd ? readFileSync(values.initrd) : undefined,
       disks: values.disk ? [{ path: values.disk }] : [],
       bootargs: values.append ? `${DEFAULT_BOOTARGS} ${values.append}` : DEFAULT_BOOTARGS,
+      jit,
       // The NIC is unplugged here: the guest sees eth0, frames it sends go nowhere.
       ...(values["net-mac"] ? { net: { mac: values["net-mac"] } } : {}),
     };

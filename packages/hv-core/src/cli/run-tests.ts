@@ -19,7 +19,7 @@ export interface TestOutcome {
 /** Runs one firmware-mode ELF to its tohost write; writes its signature when asked. */
 export function runTest(
   path: string,
-  opts: { signatures?: string; maxInstructions?: number } = {},
+  opts: { signatures?: string; maxInstructions?: number; jit?: boolean } = {},
 ): TestOutcome {
   const name = basename(path, extname(path));
   const fail = (detail: string, instructions = 0): TestOutcome => ({
@@ -38,7 +38,13 @@ export function runTest(
   let symbols: Map<string, number>;
   try {
     symbols = parseElf(image).symbols;
-    machine = Machine.create({ mode: "firmware", memoryBytes: MEMORY, image, clock: "instructions" });
+    machine = Machine.create({
+      mode: "firmware",
+      memoryBytes: MEMORY,
+      image,
+      clock: "instructions",
+      jit: opts.jit ?? true,
+    });
   } catch (e) {
     return fail(`(error: ${(e as Error).message})`);
   }
@@ -88,11 +94,15 @@ function writeSignature(machine: Machine, symbols: Map<string, number>, file: st
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { signatures: { type: "string" }, "max-instructions": { type: "string" } },
+    options: {
+      signatures: { type: "string" },
+      "max-instructions": { type: "string" },
+      "no-jit": { type: "boolean" },
+    },
     allowPositionals: true,
   });
   if (positionals.length === 0) {
-    process.stderr.write("usage: hv run-tests [--signatures DIR] <elf>...\n");
+    process.stderr.write("usage: hv run-tests [--signatures DIR] [--no-jit] <elf>...\n");
     return 2;
   }
   if (values.signatures) mkdirSync(values.signatures, { recursive: true });
@@ -100,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   let passed = 0;
   let failed = 0;
   for (const path of positionals) {
-    const r = runTest(path, { signatures: values.signatures, maxInstructions });
+    const r = runTest(path, { signatures: values.signatures, maxInstructions, jit: !values["no-jit"] });
     if (r.passed) passed++;
     else failed++;
     process.stdout.write(r.passed ? `PASS ${r.name}\n` : `FAIL ${r.name} ${r.detail}\n`);

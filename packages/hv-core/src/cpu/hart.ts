@@ -14,6 +14,7 @@ import {
   S_INTERRUPTS,
   SSTATUS_MASK,
 } from "./csr-numbers.js";
+import { BlockCache } from "./jit/block-cache.js";
 import { Mmu, TLB_MASK, TRANSLATE_OK } from "./mmu.js";
 import { div, divu, mulh, mulhsu, mulhu, rem, remu } from "./muldiv.js";
 import { Pmp } from "./pmp.js";
@@ -22,6 +23,8 @@ export interface HartOptions {
   hartId?: number;
   /** mtime in 10 MHz ticks, for the time/timeh CSRs. */
   clock: { now(): number };
+  /** Run hot code as translated blocks (default false: the interpreter alone). */
+  jit?: boolean;
 }
 
 /**
@@ -92,6 +95,8 @@ export class Hart implements InterruptTarget {
   reservation = -1;
   waitingForInterrupt = false;
   machineTrapHook: MachineTrapHook | undefined;
+  /** The block translator, when on: the interpreter runs whatever it leaves out. */
+  readonly jit: BlockCache | undefined;
 
   /** Set when something may need the run loop's attention: a stop request or interrupt state. */
   private attention = false;
@@ -111,6 +116,7 @@ export class Hart implements InterruptTarget {
     // A rule change drops cached translations: they were checked against the old rules.
     this.pmp = new Pmp(bus.ram.base, bus.ram.pages, () => this.mmu.flush());
     this.mmu = new Mmu(bus.ram, this.pmp);
+    this.jit = opts.jit ? new BlockCache(bus.ram, this.x, this.mmu) : undefined;
     this.updateBanks();
   }
 
@@ -159,6 +165,8 @@ export class Hart implements InterruptTarget {
     const u16 = ram.u16;
     const i32 = ram.i32;
     const dirty = ram.dirty.words;
+    const code = ram.dirty.code;
+    const jit = this.jit;
     const mmu = this.mmu;
     const tags = mmu.tags;
     const tbase = mmu.base;
@@ -204,6 +212,15 @@ export class Hart implements InterruptTarget {
           // A page PMP splits stays out of the TLB: fetch through here again next instruction.
           fetchVpn = tags[ti] === vpc ? vpc : -1;
           fetchWord = w;
+        }
+      }
+      if (jit !== undefined && fetchVpn === vpc) {
+        // Blocks never trap: they stop before anything the interpreter must do (retired 0).
+        const k = jit.exec(fetchWord + ((pc & 0xfff) >>> 2), pc, limit - n, this.loadBank, this.storeBank);
+        if (k > 0) {
+          n += k;
+          pc = jit.pc;
+          continue;
         }
       }
       const insn = i32[fetchWord + ((pc & 0xfff) >>> 2)]!;
@@ -398,7 +415,10 @@ export class Hart implements InterruptTarget {
               u16[off >> 1] = v;
               done = true;
             }
-            if (done) dirty[off >>> 17] |= 1 << ((off >>> 12) & 31);
+            if (done) {
+              dirty[off >>> 17] |= 1 << ((off >>> 12) & 31);
+              if (code[off >>> 12] !== 0) ram.dirty.onCodeWrite(off >>> 12);
+            }
           }
           if (!done) {
             this.pc = pc;
@@ -1264,6 +1284,8 @@ export class Hart implements InterruptTarget {
     this.mstatus = 0;
     this.writeMstatus(num("mstatus"));
     this.mmu.flush();
+    // RAM was rewritten under the translations (restores copy pages in without marking them).
+    this.jit?.flush();
   }
 }
 

@@ -31,7 +31,12 @@ export interface MachineConfig {
   /** "instructions" = deterministic time (one tick per instruction), for tests. Default "host". */
   clock?: "host" | "instructions";
   memory?: SharedMemory;
+  /** Run hot guest code as translated blocks (default DEFAULT_JIT); false = the interpreter only. */
+  jit?: boolean;
 }
+
+/** The engine a machine gets when its config does not say. */
+export const DEFAULT_JIT = false;
 
 export interface NetConfig {
   mac: string;

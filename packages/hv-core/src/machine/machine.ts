@@ -24,6 +24,7 @@ import {
   type VersionedState,
 } from "../snapshot/state.js";
 import {
+  DEFAULT_JIT,
   type DiskConfig,
   type MachineConfig,
   type MachineSpec,
@@ -78,6 +79,7 @@ export class Machine {
     readonly spec: MachineSpec,
     memory: SharedMemory | undefined,
     netBackend?: NetBackend,
+    jit = DEFAULT_JIT,
   ) {
     this.ram = new Ram(spec.memoryBytes, { buffer: memory?.ram, dirtyBuffer: memory?.dirty });
     const bus = new Bus(this.ram);
@@ -86,7 +88,7 @@ export class Machine {
       spec.clock === "instructions"
         ? new InstructionClock(() => clockRef.hart?.retiredNow() ?? 0)
         : new HostClock();
-    this.hart = new Hart(bus, { clock: this.clock });
+    this.hart = new Hart(bus, { clock: this.clock, jit });
     clockRef.hart = this.hart;
     this.clint = new Clint(this.clock, this.hart);
     this.plic = new Plic(this.hart);
@@ -130,7 +132,7 @@ export class Machine {
 
   /** Builds a machine and loads its boot payload (ELF in firmware mode, Linux Image in hypervisor mode). */
   static create(cfg: MachineConfig): Machine {
-    const m = new Machine(specOf(cfg), cfg.memory, cfg.net?.backend);
+    const m = new Machine(specOf(cfg), cfg.memory, cfg.net?.backend, cfg.jit ?? DEFAULT_JIT);
     if (cfg.mode === "firmware") m.bootFirmware(cfg.image);
     else m.bootLinux(cfg);
     return m;
@@ -140,11 +142,12 @@ export class Machine {
    * Rebuilds a machine from `snapshot()` bytes, in fresh memory or the given shared buffers.
    * `disks` replaces the snapshot's disks (same count): the disk may live at another path now
    * (another node after a live migration) and may carry a dirty-block log. `net` plugs the NIC
-   * (if the snapshot has one) into a backend; without it the NIC is unplugged.
+   * (if the snapshot has one) into a backend; without it the NIC is unplugged. `jit` picks the engine
+   * (translations are never in a snapshot: a restored machine rebuilds them).
    */
   static restore(
     snapshot: Uint8Array,
-    opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend } = {},
+    opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend; jit?: boolean } = {},
   ): Machine {
     const snap = decodeSnapshot(snapshot);
     const c = snap.components;
@@ -159,7 +162,7 @@ export class Machine {
       }
       spec = specOf({ ...spec, net: spec.net ?? undefined, disks: opts.disks });
     }
-    const m = new Machine(spec, opts.memory, opts.net);
+    const m = new Machine(spec, opts.memory, opts.net, opts.jit ?? DEFAULT_JIT);
     if (snap.ram) {
       if (snap.ram.size !== m.ram.size)
         throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");

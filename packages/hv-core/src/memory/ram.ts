@@ -11,9 +11,16 @@ export class DirtyBitmap {
   /** One bit per page; word i covers pages [32i, 32i+31]. Shared between threads. */
   readonly words: Int32Array;
   readonly pages: number;
+  /**
+   * Pages holding translated code (vCPU thread only, never shared or saved): a write to one calls
+   * `onCodeWrite`, so the block translator drops what it translated from that page.
+   */
+  readonly code: Uint8Array;
+  onCodeWrite: (page: number) => void = () => {};
 
   constructor(pages: number, buffer?: SharedArrayBuffer) {
     this.pages = pages;
+    this.code = new Uint8Array(pages);
     const nwords = Math.ceil(pages / 32);
     this.words = new Int32Array(buffer ?? new SharedArrayBuffer(nwords * 4), 0, nwords);
   }
@@ -28,6 +35,7 @@ export class DirtyBitmap {
    */
   mark(page: number): void {
     this.words[page >>> 5] |= 1 << (page & 31);
+    if (this.code[page] !== 0) this.onCodeWrite(page);
   }
 
   markRange(offset: number, length: number): void {
