@@ -125,6 +125,7 @@ export function firmwareVm(
       kernelArgs: "",
       limits: { cpuMillis: opts.cpuMillis ?? 0, vmmOverheadMib: opts.vmmOverheadMib ?? 0 },
       labels: {},
+      nics: [],
     },
   };
 }
@@ -144,6 +145,7 @@ export function linuxVm(vmId: string, memoryMib = 64, epoch = 1): CreateVmReques
       diskBytes: 0,
       kernelArgs: "",
       labels: {},
+      nics: [],
     },
   };
 }

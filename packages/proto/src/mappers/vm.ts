@@ -63,6 +63,14 @@ export interface VmSpecInput {
    * (DISK_NOT_FOUND) rather than make a fresh one from the image.
    */
   readonly diskMustExist?: boolean;
+  /** Network interfaces, eth0 first; none when absent. */
+  readonly nics?: readonly NicSpecInput[];
+}
+
+export interface NicSpecInput {
+  readonly mac: string;
+  readonly ipv4: string;
+  readonly networkId: string;
 }
 
 export function vmSpecToProto(spec: VmSpecInput): VmSpec {
@@ -79,6 +87,7 @@ export function vmSpecToProto(spec: VmSpecInput): VmSpec {
     labels: { ...spec.labels },
     // Left out unless set, so a spec without it reads the same as one from an older caller.
     ...(spec.diskMustExist ? { diskMustExist: true } : {}),
+    nics: (spec.nics ?? []).map((n) => ({ ...n })),
   };
 }
 
@@ -97,5 +106,6 @@ export function vmSpecFromProto(spec: VmSpec): Required<VmSpecInput> {
     vmmOverheadMib: spec.limits?.vmmOverheadMib ?? 0,
     labels: { ...spec.labels },
     diskMustExist: spec.diskMustExist === true,
+    nics: spec.nics.map((n) => ({ mac: n.mac, ipv4: n.ipv4, networkId: n.networkId })),
   };
 }
