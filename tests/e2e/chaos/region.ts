@@ -4,12 +4,15 @@
  * shared disk store. Every part can be killed, frozen and started again on the same address.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   freePort,
   makeTempDir,
   type PostgresServer,
+  processAlive,
+  processArgv,
   type RedisServer,
   type Supervised,
   startPostgres,
@@ -87,6 +90,8 @@ export class Region {
   }
 
   async start(): Promise<void> {
+    sweepCrashedRegions();
+    writeFileSync(join(this.tmp.path, "chaos.pid"), String(process.pid));
     this.redisPort = await freePort();
     this.pgPort = await freePort();
     await this.startRedis();
@@ -193,18 +198,7 @@ export class Region {
 
   /** The VMM pids an agent's data dir records, by VM id. */
   vmmPids(a: AgentPart): Map<string, number> {
-    const out = new Map<string, number>();
-    const vms = join(a.dataDir, "vms");
-    if (!existsSync(vms)) return out;
-    for (const id of readdirSync(vms)) {
-      try {
-        const pid = Number.parseInt(readFileSync(join(vms, id, "vmm.pid"), "utf8"), 10);
-        if (pid > 0) out.set(id, pid);
-      } catch {
-        // being created or removed
-      }
-    }
-    return out;
+    return vmmPidsIn(a.dataDir);
   }
 
   /**
@@ -249,7 +243,7 @@ export class Region {
   async stop(): Promise<void> {
     for (const a of this.agents) if (a.frozen) this.thaw(a);
     for (const a of this.agents) await a.proc?.stop().catch(() => undefined);
-    for (const a of this.agents) for (const pid of this.vmmPids(a).values()) killQuietly(pid);
+    for (const a of this.agents) for (const pid of vmmPidsIn(a.dataDir).values()) killQuietly(pid);
     for (const a of this.apis) await a.proc?.stop().catch(() => undefined);
     await this.stopPostgres().catch(() => undefined);
     await this.stopRedis().catch(() => undefined);
@@ -262,5 +256,44 @@ export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): vo
     process.kill(pid, signal);
   } catch {
     // already gone
+  }
+}
+
+function vmmPidsIn(dataDir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const vms = join(dataDir, "vms");
+  if (!existsSync(vms)) return out;
+  for (const id of readdirSync(vms)) {
+    try {
+      const pid = Number.parseInt(readFileSync(join(vms, id, "vmm.pid"), "utf8"), 10);
+      if (pid > 0) out.set(id, pid);
+    } catch {
+      // being created or removed
+    }
+  }
+  return out;
+}
+
+/**
+ * A run that died (killed, out of memory) left its VMMs running: they are detached from their
+ * agents by design. Before starting, end those of regions whose runner is gone, and their dirs.
+ */
+function sweepCrashedRegions(): void {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith("skiff-chaos-"))) {
+    const dir = join(tmpdir(), name);
+    let owner = 0;
+    try {
+      owner = Number.parseInt(readFileSync(join(dir, "chaos.pid"), "utf8"), 10);
+    } catch {
+      continue; // not a region, or one still starting
+    }
+    if (owner > 0 && processAlive(owner)) continue;
+    for (const agent of readdirSync(dir).filter((n) => n.startsWith("agent-"))) {
+      for (const pid of vmmPidsIn(join(dir, agent)).values()) {
+        // Only a VMM of that region: a pid file outlives its process, and pids are reused.
+        if (processArgv(pid).some((a) => a.includes(dir))) killQuietly(pid);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
   }
 }

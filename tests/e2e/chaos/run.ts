@@ -60,7 +60,7 @@ const NODE_DEAD_AFTER_MS = 8_000;
 /** A VPS the database places may be missing from its node this long (a restart, a recovery). */
 const ABSENCE_GRACE_MS = 45_000;
 /** Operator migrations kept in flight so the region stays busy. */
-const OPERATOR_MIGRATIONS = 2;
+const OPERATOR_MIGRATIONS = 3;
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => undefined);

@@ -10,6 +10,10 @@ import WebSocket from "ws";
 const COUNTER = /counter (\d+) ([0-9a-f]{8}) (\d+):(\d+) (ok|bad=\d+)/g;
 const PROMPT = "skiff# ";
 const QUIET_MS = 5_000;
+/** Console text kept (a window: a long run must not hold every byte it ever saw). */
+const KEEP_CHARS = 64 * 1024;
+/** Counter lines remembered for telling a replay from a restart (far more than a replay holds). */
+const KEEP_LINES = 5_000;
 
 export interface Loss {
   readonly vpsId: string;
@@ -19,7 +23,9 @@ export interface Loss {
 
 export class GuestWatch {
   private ws?: WebSocket;
+  /** The last KEEP_CHARS or so of the console; `dropped` characters came before it. */
   private text = "";
+  private dropped = 0;
   private scanned = 0;
   private readonly seen = new Map<number, string>();
   private maxN = 0;
@@ -56,6 +62,12 @@ export class GuestWatch {
       if (!isBinary) return;
       this.text += Buffer.from(data as Buffer).toString("utf8");
       this.scan();
+      if (this.text.length > 2 * KEEP_CHARS) {
+        const cut = this.text.length - KEEP_CHARS;
+        this.text = this.text.slice(cut);
+        this.dropped += cut;
+        this.scanned = Math.max(0, this.scanned - cut);
+      }
     });
     const again = () => {
       if (this.ws !== ws || this.closed) return;
@@ -81,11 +93,12 @@ export class GuestWatch {
 
   /** Whether the shell's prompt was printed since `mark` (a position in the text). */
   promptSince(mark: number): boolean {
-    return this.text.indexOf(PROMPT, mark) >= 0;
+    return this.contains(PROMPT, mark);
   }
 
+  /** Everything received so far, counted in characters (positions for `contains`). */
   get length(): number {
-    return this.text.length;
+    return this.dropped + this.text.length;
   }
 
   /** For evidence: the connection's state and the last of what the console printed. */
@@ -95,7 +108,7 @@ export class GuestWatch {
   }
 
   contains(s: string, since = 0): boolean {
-    return this.text.indexOf(s, since) >= 0;
+    return this.text.indexOf(s, Math.max(0, since - this.dropped)) >= 0;
   }
 
   private reset(): void {
@@ -126,6 +139,7 @@ export class GuestWatch {
         continue;
       }
       this.seen.set(n, line);
+      if (this.seen.size > KEEP_LINES) this.seen.delete(this.seen.keys().next().value!);
       this.maxN = n;
     }
   }
