@@ -194,6 +194,22 @@ describe("NodeSwitch", () => {
     expect(sw.mapVersion).toBe(2);
   });
 
+  it("claims a port at a commit without a version, so the control plane's next map still applies", () => {
+    const { sw, ports } = setup();
+    const b = sink();
+    sw.attach("b", b.output);
+    const toB = udpFrame(A.mac, B.mac, A.ip, B.ip);
+    expect(sw.claimPort("b")).toBe(true);
+    expect(sw.mapVersion).toBe(1);
+    ports.a.input(toB);
+    expect(b.frames).toEqual([toB]);
+    expect(sw.claimPort("nobody")).toBe(false);
+    // The next map from the control plane (version 2) replaces the local claim.
+    expect(sw.setMap(testMap({ version: 2 }))).toBe(true);
+    ports.a.input(toB);
+    expect(b.frames.length).toBe(1);
+  });
+
   it("removes a port: frames to it are unknown unicast, its own are not in the map", () => {
     const { sw, ports, d } = setup();
     sw.applyUpdate({ version: 5, kind: "removePort", vpsId: "d" });

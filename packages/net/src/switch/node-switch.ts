@@ -97,6 +97,18 @@ export class NodeSwitch {
     return applied;
   }
 
+  /**
+   * Places a port on this node without a new map version: a migration's commit on the destination
+   * node, before the control plane's next map (which replaces it) arrives. Its version stays, so
+   * that map is not taken for stale. False when the map has no such port.
+   */
+  claimPort(vpsId: string): boolean {
+    const port = this.map.ports.get(vpsId);
+    if (!port) return false;
+    port.spec = { ...port.spec, node: this.nodeId };
+    return true;
+  }
+
   /** Plugs a VM's NIC in. The map decides what it may send and whether frames reach it. */
   attach(vpsId: string, output: FrameOutput): SwitchPort {
     return this.plug(this.vpsPorts, vpsId, { kind: "vps", vpsId }, output);
