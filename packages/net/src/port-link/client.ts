@@ -7,6 +7,7 @@ const MAX_QUEUED_BYTES = 256 * 1024;
 /** The VMM's end of its NIC's link to the node switch. */
 export class PortLinkClient {
   private handler: ((frame: Buffer) => void) | undefined;
+  private closeHandler: (() => void) | undefined;
   /** Frames the client refused to queue because the switch was not reading fast enough. */
   dropped = 0;
 
@@ -20,6 +21,7 @@ export class PortLinkClient {
       }
     });
     socket.on("error", () => {});
+    socket.on("close", () => this.closeHandler?.());
   }
 
   static connect(path: string): Promise<PortLinkClient> {
@@ -42,6 +44,11 @@ export class PortLinkClient {
   /** Frames from the switch for this NIC. */
   onFrame(handler: (frame: Buffer) => void): void {
     this.handler = handler;
+  }
+
+  /** The link closed (the switch went away, or close()): a VMM reconnects then. */
+  onClose(handler: () => void): void {
+    this.closeHandler = handler;
   }
 
   /** Sends one frame; false (and counted) when the link is backed up or closed: a NIC drops then. */

@@ -66,6 +66,14 @@ describe("framing", () => {
 });
 
 describe("port link over a Unix socket", () => {
+  it("tells the VMM's end when the switch's end goes away", async () => {
+    const { serverA, a } = await linked();
+    const closed = new Promise<void>((resolve) => a.onClose(resolve));
+    await serverA.close();
+    await closed;
+    expect(a.send(Buffer.alloc(60))).toBe(false);
+  });
+
   it("carries frames VMM → switch → VMM and the switch's ARP answers back", async () => {
     const { a, d } = await linked();
     const atD = nextFrame(d);
