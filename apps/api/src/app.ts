@@ -27,6 +27,7 @@ import { rateLimitKey, registerAuth } from "./http/auth.js";
 import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
+import type { NetworkMapPublisher } from "./network/publisher.js";
 import type { BullQueues, JobQueues } from "./queues.js";
 import { balancerRoutes } from "./routes/balancer.js";
 import { catalogRoutes } from "./routes/catalog.js";
@@ -34,6 +35,7 @@ import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { migrationRoutes } from "./routes/migrations.js";
+import { networkRoutes } from "./routes/networks.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { projectRoutes } from "./routes/projects.js";
 import { tokenRoutes } from "./routes/tokens.js";
@@ -51,6 +53,8 @@ export interface AppDeps {
   readonly agentToken: string;
   readonly heartbeatIntervalMs: number;
   readonly rateLimitPerMinute: number;
+  /** Sends the network map to agents (registration with a new endpoint, heartbeats behind). */
+  readonly networkMap?: NetworkMapPublisher;
   /** Stale VMs reported by nodes (default: a destroy-stale job, queues.ts). */
   readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
 }
@@ -104,6 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       log: deps.log,
       heartbeatIntervalMs: deps.heartbeatIntervalMs,
       onStaleVm,
+      networkMap: deps.networkMap,
     }),
     metrics,
   });
@@ -236,6 +241,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(eventRoutes);
   await app.register(tokenRoutes);
   await app.register(projectRoutes);
+  await app.register(networkRoutes);
   await app.register(migrationRoutes);
   await app.register(balancerRoutes);
   return app;

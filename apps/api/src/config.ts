@@ -29,6 +29,17 @@ export const apiSpec = {
     "requests per token (or client address) per minute",
     1200,
   ),
+  networkPool: str(
+    "SKIFF_NETWORK_POOL",
+    "the region's pool of private addresses, split into one network per project (cidr[:prefix], default /24s)",
+    "10.200.0.0/16",
+  ),
+  gatewayOverlay: str(
+    "SKIFF_GATEWAY_OVERLAY",
+    "host:port of the region gateway's overlay endpoint, listed in the network map as node 'gateway' (empty: none)",
+    "",
+    "(none)",
+  ),
   workers: oneOf(["on", "off"] as const)(
     "SKIFF_WORKERS",
     "run the BullMQ workers in this process (off: HTTP only)",

@@ -8,6 +8,9 @@ import { buildApp } from "./app.js";
 import { loadApiConfig } from "./config.js";
 import { createDb } from "./db/client.js";
 import { DEFAULT_POLICY } from "./domain/placement.js";
+import { parseNetworkPool } from "./network/ipam.js";
+import { parseGatewayOverlay } from "./network/map.js";
+import { NetworkMapPublisher } from "./network/publisher.js";
 import { BullQueues } from "./queues.js";
 import { startWorkers } from "./workers/index.js";
 
@@ -21,6 +24,13 @@ async function main(): Promise<void> {
   const queues = new BullQueues({ redisUrl: config.redisUrl });
   const agents = new GrpcAgentDirectory(config.agentToken);
   const policy = { ...DEFAULT_POLICY, mode: config.placement };
+  const networkPool = parseNetworkPool(config.networkPool);
+  const networkMap = new NetworkMapPublisher({
+    db,
+    agents,
+    log,
+    gateway: parseGatewayOverlay(config.gatewayOverlay),
+  });
 
   const app = await buildApp({
     db,
@@ -32,11 +42,12 @@ async function main(): Promise<void> {
     agentToken: config.agentToken,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    networkMap,
   });
   const workers =
     config.workers === "on"
       ? await startWorkers(
-          { db, agents, policy, log },
+          { db, agents, policy, log, networkPool, networkMap },
           queues,
           {
             nodes: app.services.nodes,

@@ -2,6 +2,7 @@ import { SkiffError } from "@skiff/common";
 import type {
   MigrationResultInfo,
   MigrationRoundInfo,
+  NetworkMap,
   VmStateName as ProtoVmStateName,
   VmSpecInput,
 } from "@skiff/proto";
@@ -65,6 +66,9 @@ export interface AgentClient {
   ): Promise<{ committed: boolean; vm: VmStatus | null }>;
   /** Source: settles an in-doubt migration (committed: drop the copy; else resume it). */
   resolveMigration(ref: VmRef, migrationId: string, committed: boolean): Promise<VmStatus | null>;
+
+  /** Replaces the node switch's network map; returns the version the switch holds afterwards. */
+  applyNetworkMap(map: NetworkMap): Promise<number>;
 }
 
 export interface MigrateVmInput {

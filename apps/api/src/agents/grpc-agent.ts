@@ -12,6 +12,7 @@ import {
   migrationPhaseFromProto,
   migrationResultFromProto,
   migrationRoundFromProto,
+  type NetworkMap,
   NodeAgentClient,
   type VmInfo,
   type VmState,
@@ -189,6 +190,11 @@ export class GrpcAgentClient implements AgentClient {
     const req = { ref, migrationId, committed };
     const res = await this.call("ResolveMigration", this.client.resolveMigration, req);
     return res.vm ? statusOf(res.vm, ref) : null;
+  }
+
+  async applyNetworkMap(map: NetworkMap): Promise<number> {
+    const res = await this.call("ApplyNetworkMap", this.client.applyNetworkMap, { map });
+    return Number(res.version);
   }
 
   async startVm(ref: VmRef): Promise<VmStatus> {

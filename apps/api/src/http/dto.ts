@@ -4,6 +4,7 @@ import type {
   Event,
   Image,
   Migration,
+  Network,
   Node,
   PlacementGroup,
   Plan,
@@ -16,6 +17,7 @@ import type {
   EventSchema,
   ImageSchema,
   MigrationSchema,
+  NetworkSchema,
   NodeSchema,
   PlacementGroupSchema,
   PlanSchema,
@@ -46,8 +48,23 @@ export function vpsDto(v: VpsRow): z.infer<typeof Vps> {
     memoryBytes: Number(v.memoryBytes),
     diskBytes: Number(v.diskBytes),
     cpuShare: v.cpuShare,
+    ipv4: v.ipv4,
+    mac: v.mac,
+    networkId: v.networkId,
     createdAt: iso(v.createdAt),
     updatedAt: iso(v.updatedAt),
+  };
+}
+
+export function networkDto(n: Network): z.infer<typeof NetworkSchema> {
+  return {
+    id: n.id,
+    projectId: n.projectId,
+    name: n.name,
+    vni: n.vni,
+    cidr: n.cidr,
+    gateway: { ipv4: n.gatewayIpv4, mac: n.gatewayMac },
+    createdAt: iso(n.createdAt),
   };
 }
 

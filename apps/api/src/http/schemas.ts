@@ -59,6 +59,14 @@ export const Vps = z
     memoryBytes: z.number().int(),
     diskBytes: z.number().int(),
     cpuShare: z.number().int(),
+    ipv4: z
+      .string()
+      .nullable()
+      .describe(
+        "its address in the project's network, kept across restarts and migrations; null until placed",
+      ),
+    mac: z.string().nullable().describe("its NIC's MAC address; null until placed"),
+    networkId: id.nullable(),
     createdAt: isoDate,
     updatedAt: isoDate,
   })
@@ -149,6 +157,12 @@ export const RegisterNodeBody = z.object({
   }).default({ backend: "local", id: "" }),
   agentVersion: z.string().max(100).default(""),
   vms: z.array(VmReport).max(10_000).default([]),
+  // Agents without networking send none.
+  overlayEndpoint: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, "host:port")
+    .optional()
+    .describe("where the node's switch receives the overlay's VXLAN datagrams"),
 });
 
 export const RegisterNodeResponse = z.object({ nodeId: id, heartbeatIntervalMs: z.number().int() });
@@ -160,6 +174,14 @@ export const HeartbeatBody = z.object({
     vmCount: z.number().int().min(0).max(1_000_000),
   }),
   vms: z.array(VmReport).max(10_000).default([]),
+  networkMapVersion: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "the network map version the node's switch holds; an older one than the region's is sent again",
+    ),
 });
 
 export const ListNodesQuery = PageQuery.extend({
@@ -419,4 +441,20 @@ export const ListMigrationsQuery = PageQuery.extend({
     .optional()
     .transform((v) => (v === undefined ? undefined : v === "true")),
   trigger: z.string().max(50).optional(),
+});
+
+export const NetworkSchema = z
+  .object({
+    id,
+    projectId: id,
+    name: z.string(),
+    vni: z.number().int().describe("VXLAN network identifier"),
+    cidr: z.string(),
+    gateway: z.object({ ipv4: z.string(), mac: z.string() }),
+    createdAt: isoDate,
+  })
+  .meta({ id: "Network" });
+
+export const ListNetworksQuery = PageQuery.extend({
+  projectId: id.optional().describe("operators only: one project's networks"),
 });

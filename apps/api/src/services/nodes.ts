@@ -4,6 +4,7 @@ import type { Db, Node, Prisma } from "../db/client.js";
 import { canTransition, type VpsState } from "../domain/vps-state.js";
 import { apiError } from "../http/errors.js";
 import type { HeartbeatBody, RegisterNodeBody, VmReport } from "../http/schemas.js";
+import type { NetworkMapPublisher } from "../network/publisher.js";
 import type { DestroyStaleJob } from "../queues.js";
 import { type Actor, recordEvent, SYSTEM } from "./events.js";
 import { moveVps } from "./vps-state-store.js";
@@ -35,6 +36,13 @@ export function isStale(
   return !v || v.state === "deleted" || v.nodeId !== nodeId || epoch < v.epoch;
 }
 
+/** "host:port" → the node's overlay columns (both null when the agent has no overlay). */
+function overlayOf(endpoint: string | undefined): { overlayHost: string | null; overlayPort: number | null } {
+  if (!endpoint) return { overlayHost: null, overlayPort: null };
+  const i = endpoint.lastIndexOf(":");
+  return { overlayHost: endpoint.slice(0, i), overlayPort: Number(endpoint.slice(i + 1)) };
+}
+
 /** A VM a node runs for a VPS that is now elsewhere or gone (destroyed by a maintenance job). */
 export type StaleVm = DestroyStaleJob;
 
@@ -44,6 +52,7 @@ export interface NodeServiceDeps {
   readonly heartbeatIntervalMs: number;
   /** Called for VMs a node runs that it must not (deleted VPS, or one placed elsewhere since). */
   readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
+  readonly networkMap?: NetworkMapPublisher;
 }
 
 /** Node registration, heartbeats, maintenance and health: the control plane's view of hosts. */
@@ -63,6 +72,9 @@ export class NodeService {
       storageId: body.storage.backend === "shared" ? body.storage.id : null,
       agentVersion: body.agentVersion,
       lastHeartbeatAt: now,
+      // A restarted agent's switch starts empty: it gets the map again (below), whatever it had.
+      networkMapVersion: 0n,
+      ...overlayOf(body.overlayEndpoint),
     };
     const node = await db.$transaction(async (tx) => {
       const existing = await tx.node.findUnique({ where: { name: body.name } });
@@ -93,6 +105,8 @@ export class NodeService {
       return updated;
     });
     await this.reconcile(node, body.vms);
+    // Every node learns the (maybe new) endpoint; this one gets its first map.
+    if (body.overlayEndpoint) void this.deps.networkMap?.publish();
     return { nodeId: node.id, heartbeatIntervalMs: this.deps.heartbeatIntervalMs };
   }
 
@@ -109,6 +123,9 @@ export class NodeService {
           memoryUsedBytes: BigInt(body.usage.memoryUsedBytes),
           vmCount: body.usage.vmCount,
           lastHeartbeatAt: new Date(),
+          ...(body.networkMapVersion !== undefined
+            ? { networkMapVersion: BigInt(body.networkMapVersion) }
+            : {}),
           ...(back ? { status: "ready" as const } : {}),
         },
       });
@@ -125,6 +142,12 @@ export class NodeService {
       return n;
     });
     await this.reconcile(updated, body.vms);
+    const publisher = this.deps.networkMap;
+    if (publisher && body.networkMapVersion !== undefined && updated.status === "ready") {
+      publisher.repair(updated, body.networkMapVersion).catch((err: unknown) => {
+        this.deps.log.warn({ err, node: updated.name }, "network map repair failed");
+      });
+    }
   }
 
   /**

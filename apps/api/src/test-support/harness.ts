@@ -15,6 +15,7 @@ import { createDb, type Db } from "../db/client.js";
 import { findMigrationsDir, migrate, readMigrations } from "../db/migrations.js";
 import { seed } from "../db/seed.js";
 import { DEFAULT_POLICY, type PlacementPolicy } from "../domain/placement.js";
+import { NetworkMapPublisher } from "../network/publisher.js";
 import { BullQueues } from "../queues.js";
 
 export const AGENT_TOKEN = "test-agent-secret";
@@ -26,6 +27,8 @@ export interface Harness {
   readonly queues: BullQueues;
   readonly services: TestServices;
   readonly agents: AgentDirectory;
+  /** Pushes the network map to registered agents (the app's, also for workers in tests). */
+  readonly networkMap: NetworkMapPublisher;
   readonly operatorToken: string;
   readonly defaultProjectId: string;
   /** A new project with a tenant token for it. */
@@ -61,7 +64,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const redis = new Redis(services.redis.url, { maxRetriesPerRequest: 3 });
   const queues = new BullQueues({ redisUrl: services.redis.url, prefix: `t${randomUUID().slice(0, 8)}` });
   const agents = new GrpcAgentDirectory(AGENT_TOKEN);
+  const networkMap = new NetworkMapPublisher({ db, agents, log: createLogger("api-test") });
   const app = await buildApp({
+    networkMap,
     db,
     queues,
     redis,
@@ -81,6 +86,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     queues,
     services,
     agents,
+    networkMap,
     operatorToken,
     defaultProjectId,
     async tenant(name, quotas = {}) {

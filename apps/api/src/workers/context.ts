@@ -2,6 +2,8 @@ import type { Logger } from "@skiff/common";
 import type { AgentDirectory } from "../agents/agent-client.js";
 import type { Db } from "../db/client.js";
 import type { PlacementPolicy } from "../domain/placement.js";
+import type { NetworkPool } from "../network/ipam.js";
+import type { NetworkMapPublisher } from "../network/publisher.js";
 
 /** What every worker needs. */
 export interface WorkerContext {
@@ -9,6 +11,10 @@ export interface WorkerContext {
   readonly agents: AgentDirectory;
   readonly policy: PlacementPolicy;
   readonly log: Logger;
+  /** Where project networks come from (default: DEFAULT_NETWORK_POOL). */
+  readonly networkPool?: NetworkPool;
+  /** Pushes the network map to the agents after a change; none in tests that need no agents. */
+  readonly networkMap?: NetworkMapPublisher;
 }
 
 /** Where a job stands in its retries, so the last attempt can clean up instead of throwing. */

@@ -10,6 +10,7 @@ import {
 import type { Vps } from "../db/client.js";
 import { isTransientDbError } from "../db/transient.js";
 import { ACTIONS, canTransition, type VpsAction, type VpsState } from "../domain/vps-state.js";
+import { RELEASE_NIC } from "../network/ipam.js";
 import type { LifecycleJob } from "../queues.js";
 import { SYSTEM } from "../services/events.js";
 import { moveVps } from "../services/vps-state-store.js";
@@ -98,9 +99,11 @@ export async function runLifecycle(
           reason: leftBehind
             ? `node ${node?.name} was unreachable: it destroys the VM when it reports again`
             : null,
-          set: { ...CLEAR_ACTION, nodeId: null, deletedAt: new Date() },
+          // Its address and MAC are free for the next VPS from here on.
+          set: { ...CLEAR_ACTION, ...RELEASE_NIC, nodeId: null, deletedAt: new Date() },
         }),
       );
+      if (done) await ctx.networkMap?.publish();
       return done ? "done" : "superseded";
     }
     if (!agent) throw new AgentCallError("NO_NODE", "the VPS has no node", false);

@@ -174,6 +174,8 @@ async function settle(
   }
   if (outcome === "committed") {
     await finishMigration(ctx.db, m.id, { state: "completed", actor: SYSTEM, stats });
+    // The NIC's node changed at the commit: the switches must send its frames there now.
+    await ctx.networkMap?.publish();
     return "completed";
   }
   if (outcome === "rolled-back") {
@@ -219,6 +221,7 @@ async function recover(
   }
   if (committed) {
     await finishMigration(ctx.db, m.id, { state: "completed", actor: SYSTEM, error: null });
+    await ctx.networkMap?.publish();
     return "completed";
   }
   let vm: Awaited<ReturnType<AgentClient["getVm"]>>;

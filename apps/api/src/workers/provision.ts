@@ -3,6 +3,7 @@ import { type AgentCallError, isAgentError, type VmSpecInput } from "../agents/a
 import type { Db, Image, Vps } from "../db/client.js";
 import { isTransientDbError } from "../db/transient.js";
 import { place } from "../domain/placement.js";
+import { DEFAULT_NETWORK_POOL, ensureNic } from "../network/ipam.js";
 import type { ProvisionJob } from "../queues.js";
 import { nodeLoads, PLACEMENT_LOCK } from "../services/capacity.js";
 import { SYSTEM } from "../services/events.js";
@@ -26,6 +27,7 @@ export function vmSpec(v: Vps, image: Image): VmSpecInput {
     kernelArgs: image.kernelArgs,
     cpuMillis: v.cpuShare * 10,
     labels: { project: v.projectId, vps: v.name },
+    nics: v.networkId && v.ipv4 && v.mac ? [{ mac: v.mac, ipv4: v.ipv4, networkId: v.networkId }] : [],
   };
 }
 
@@ -47,6 +49,8 @@ export async function runProvision(
       const placed = await placeVps(ctx, v, job);
       if (!placed) return "superseded";
       v = placed;
+      // Its port is in the map from here on; the node's switch has it before the VM boots.
+      await ctx.networkMap?.publish();
     }
     if (v.state !== "provisioning" || !v.nodeId) return "superseded";
     const node = await db.node.findUniqueOrThrow({ where: { id: v.nodeId } });
@@ -123,6 +127,8 @@ export async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): P
       tx.image.findUniqueOrThrow({ where: { id: cur.imageId }, select: { rootfsPath: true } }),
     ]);
     const diskStorageId = storage.storageBackend === "shared" && image.rootfsPath ? storage.storageId : null;
+    // Its address is allocated here, under the placement lock (kept if it has one already).
+    const nic = await ensureNic(tx, cur, ctx.networkPool ?? DEFAULT_NETWORK_POOL);
     await moveVps(tx, cur, "provisioning", {
       actor: SYSTEM,
       type: "vps.placed",
@@ -136,6 +142,7 @@ export async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): P
         candidates: decision.candidates,
         mode: policy.mode,
         diskStorageId,
+        ipv4: nic.ipv4,
       },
     });
     return { vps: await tx.vps.findUniqueOrThrow({ where: { id: v.id } }) };
