@@ -4,6 +4,7 @@ import { catalogCommands } from "./commands/catalog.js";
 import { eventCommands } from "./commands/events.js";
 import { loginCommands } from "./commands/login.js";
 import { migrationCommands } from "./commands/migrations.js";
+import { networkCommands } from "./commands/networks.js";
 import { nodeCommands } from "./commands/nodes.js";
 import { projectCommands } from "./commands/projects.js";
 import { tokenCommands } from "./commands/tokens.js";
@@ -12,6 +13,7 @@ import { vpsCommands } from "./commands/vps.js";
 /** Every command, in the order help lists them. */
 export const COMMANDS: readonly Command[] = [
   ...vpsCommands,
+  ...networkCommands,
   ...nodeCommands,
   ...migrationCommands,
   ...catalogCommands,

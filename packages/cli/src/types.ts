@@ -6,6 +6,7 @@
 import type * as api from "./generated/api.js";
 
 export type Vps = api.Vps;
+export type Network = api.Network;
 export type VpsState = api.VpsState;
 export type NodeInfo = api.Node;
 export type Plan = api.Plan;

@@ -12,6 +12,7 @@ import { renderBalancerView, renderDryRun, settingsPatch } from "./balancer.js";
 import { closeError, consoleUrl, ESCAPE_BYTE, splitAtEscape } from "./console.js";
 import { EventFollower, eventLine, sinceToIso } from "./events.js";
 import { describeMigration, migrationTable } from "./migrations.js";
+import { networkTable } from "./networks.js";
 import { drainLine, nodeTable } from "./nodes.js";
 import { vpsStatusLine, vpsTable } from "./vps.js";
 
@@ -31,15 +32,42 @@ const vps: Vps = {
   memoryBytes: 64 * 2 ** 20,
   diskBytes: 2 ** 30,
   cpuShare: 100,
+  ipv4: "10.200.0.2",
+  mac: "52:54:00:12:34:56",
+  networkId: "bbbbbbbb-0000-0000-0000-000000000000",
   createdAt: new Date(Date.now() - 120_000).toISOString(),
   updatedAt: new Date().toISOString(),
 };
 
+describe("networks output", () => {
+  it("shows each network's CIDR, gateway and VNI", () => {
+    const out = networkTable([
+      {
+        id: "cccccccc-0000-0000-0000-000000000000",
+        projectId: "p",
+        name: "default",
+        vni: 7,
+        cidr: "10.200.6.0/24",
+        gateway: { ipv4: "10.200.6.1", mac: "52:54:01:00:00:07" },
+        createdAt: new Date(Date.now() - 60_000).toISOString(),
+      },
+    ]);
+    expect(out.split("\n")[0]).toMatch(/^ID\s+NAME\s+CIDR\s+GATEWAY\s+VNI\s+PROJECT\s+AGE$/);
+    expect(out.split("\n")[1]).toMatch(/default\s+10\.200\.6\.0\/24\s+10\.200\.6\.1\s+7\s+p\s+1m$/);
+  });
+});
+
 describe("vps output", () => {
   it("shows node names when known, short ids otherwise", () => {
     const named = vpsTable([vps], new Map([[vps.nodeId!, "node-1"]]));
-    expect(named.split("\n")[0]).toMatch(/^ID\s+NAME\s+STATE\s+NODE\s+VCPUS\s+MEMORY\s+DISK\s+AGE$/);
-    expect(named.split("\n")[1]).toMatch(/web-1\s+stopping\s+node-1\s+1\s+64 MiB\s+1 GiB\s+2m$/);
+    expect(named.split("\n")[0]).toMatch(
+      /^ID\s+NAME\s+STATE\s+NODE\s+ADDRESS\s+VCPUS\s+MEMORY\s+DISK\s+AGE$/,
+    );
+    expect(named.split("\n")[1]).toMatch(
+      /web-1\s+stopping\s+node-1\s+10\.200\.0\.2\s+1\s+64 MiB\s+1 GiB\s+2m$/,
+    );
+    // Not placed yet: no address.
+    expect(vpsTable([{ ...vps, ipv4: null }], new Map()).split("\n")[1]).toMatch(/aaaaaaaa\S*\s+-\s+1\s/);
     expect(vpsTable([vps], new Map())).toContain("aaaaaaaa");
   });
 

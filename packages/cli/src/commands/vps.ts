@@ -24,6 +24,7 @@ export function vpsTable(items: readonly Vps[], nodes: ReadonlyMap<string, strin
     { header: "name", value: (v) => v.name },
     { header: "state", value: vpsState },
     { header: "node", value: (v) => (v.nodeId ? (nodes.get(v.nodeId) ?? shortId(v.nodeId)) : "-") },
+    { header: "address", value: (v) => v.ipv4 ?? "-" },
     { header: "vcpus", value: (v) => String(v.vcpus), align: "right" },
     { header: "memory", value: (v) => formatBytes(v.memoryBytes), align: "right" },
     { header: "disk", value: (v) => formatBytes(v.diskBytes), align: "right" },
