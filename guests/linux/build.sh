@@ -2,6 +2,7 @@
 # Builds the Skiff rv32 Linux guest from Debian packages only:
 #   guests/linux/Image           kernel (Linux 6.1 from linux-source-6.1), load at 0x80400000
 #   guests/linux/initramfs.cpio  uncompressed newc archive: /init + /bin/sh (C, nolibc, static rv32)
+#                                and BusyBox (static, against musl) in /usr/bin, /usr/sbin
 #   guests/linux/rootfs.ext2     small writable ext2 disk, mounted at /data by /init
 # Usage: guests/linux/build.sh [--clean]
 # Env:   SKIFF_LINUX_WORK (default guests/linux/.work, git-ignored), JOBS (default: nproc)
@@ -12,6 +13,9 @@ WORK="${SKIFF_LINUX_WORK:-$HERE/.work}"
 JOBS="${JOBS:-$(nproc)}"
 SRC_TARBALL=/usr/src/linux-source-6.1.tar.xz
 CROSS=riscv64-linux-gnu-
+# musl and BusyBox come from Debian 13 (trixie) source packages, pinned (apt/trixie-src.sources).
+MUSL_DEB=1.2.5-3.1~deb13u1
+BUSYBOX_DEB=1:1.37.0-6
 DISK_MIB=8
 # Fixed values so two builds of the same inputs give the same bytes.
 export KBUILD_BUILD_TIMESTAMP="2026-01-01 00:00:00 UTC" KBUILD_BUILD_USER=skiff KBUILD_BUILD_HOST=skiff
@@ -35,6 +39,9 @@ need cpio cpio
 need mke2fs e2fsprogs
 need xz xz-utils
 need perl perl
+need rsync rsync
+need dpkg-source dpkg-dev
+need riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf
 [[ -f "$SRC_TARBALL" ]] || need_pkgs+=(linux-source-6.1)
 if ((${#need_pkgs[@]})); then
   if [[ "$(id -u)" == 0 ]]; then
@@ -105,6 +112,88 @@ if "${CROSS}objdump" -d "$USR/init" "$USR/sh" | grep -qE '^\s+[0-9a-f]+:\s+[0-9a
   exit 1
 fi
 
+# --- 5b. musl and BusyBox from Debian's trixie sources ------------------------------------------
+# Debian's riscv64 cross gcc compiles rv32 fine but ships only an rv64 libgcc; the bare-metal
+# toolchain's multilib libgcc for rv32/ilp32 provides the helpers rv32 needs (64-bit division).
+APT_OPTS=(-o Dir::Etc::SourceList="$HERE/apt/trixie-src.sources" -o Dir::Etc::SourceParts=/dev/null
+  -o Dir::State::Lists="$WORK/apt/lists" -o Dir::Cache="$WORK/apt/cache")
+fetch_source() { # <package> <debian version> <dir>
+  [[ -f "$3/.unpacked" ]] && return
+  mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/cache/archives/partial" "$WORK/apt/src"
+  [[ -n "$(ls "$WORK/apt/lists" 2>/dev/null | grep trixie)" ]] || apt-get -q "${APT_OPTS[@]}" update
+  log "fetching Debian source $1 $2"
+  (cd "$WORK/apt/src" && apt-get -q "${APT_OPTS[@]}" source --download-only "$1=$2")
+  rm -rf "$3"
+  dpkg-source -x "$WORK/apt/src/$1_${2#*:}.dsc" "$3" >/dev/null
+  touch "$3/.unpacked"
+}
+MUSL_SRC="$WORK/musl-src"
+BB_SRC="$WORK/busybox-src"
+MUSL="$WORK/musl"
+fetch_source musl "$MUSL_DEB" "$MUSL_SRC"
+fetch_source busybox "$BUSYBOX_DEB" "$BB_SRC"
+RV32=(-march=rv32ima -mabi=ilp32)
+LIBGCC="$(riscv64-unknown-elf-gcc "${RV32[@]}" -print-libgcc-file-name)"
+if [[ ! -f "$MUSL/lib/libc.a" ]]; then
+  log "building musl $MUSL_DEB (riscv32, soft-float)"
+  (cd "$MUSL_SRC" && CC="${CROSS}gcc ${RV32[*]}" AR="${CROSS}ar" RANLIB="${CROSS}ranlib" \
+    CFLAGS="-Os -ffile-prefix-map=$MUSL_SRC=." ./configure -q --target=riscv32-linux-musl \
+    --prefix="$MUSL" --disable-shared --disable-wrapper >/dev/null &&
+    make -s -j"$JOBS" && make -s install >/dev/null)
+fi
+# cc for BusyBox: compiles against musl's and the kernel's uapi headers, links musl's crt and libc.a
+# plus that libgcc; partial links (-r, -nostdlib) pass through.
+CC_MUSL="$WORK/rv32-musl-cc"
+cat >"$CC_MUSL" <<CC
+#!/bin/sh
+for a; do case "\$a" in -c|-E|-S|-r|-nostdlib|-print-*|-v|--version|-dumpversion|-dumpmachine) exec ${CROSS}gcc ${RV32[*]} -fno-pie -nostdinc -isystem "$MUSL/include" -isystem "$HDR/include" -isystem "$("${CROSS}gcc" -print-file-name=include)" "\$@";; esac; done
+exec ${CROSS}gcc ${RV32[*]} -fno-pie -no-pie -static -nostdlib -nostdinc -isystem "$MUSL/include" -Wl,--build-id=none \
+  "$MUSL/lib/crt1.o" "$MUSL/lib/crti.o" "\$@" -L"$MUSL/lib" -Wl,--start-group "$MUSL/lib/libc.a" "$LIBGCC" -Wl,--end-group "$MUSL/lib/crtn.o"
+CC
+chmod +x "$CC_MUSL"
+# The fragment goes onto allnoconfig (this kconfig ignores KCONFIG_ALLCONFIG for it); applying it
+# again after oldconfig reaches options that only appear once their parent is on.
+bb_apply() {
+  local line sym
+  while IFS= read -r line; do
+    case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+    sym="${line%%=*}"
+    [[ "$line" == *=n ]] && line="# $sym is not set"
+    if grep -qE "^(# )?$sym[= ]" "$BB_SRC/.config"; then
+      sed -i -E "s|^(# )?$sym([= ].*)?\$|$line|" "$BB_SRC/.config"
+    else
+      printf '%s\n' "$line" >>"$BB_SRC/.config"
+    fi
+  done <"$HERE/busybox.config"
+}
+BBMAKE=(make -C "$BB_SRC" CC="$CC_MUSL" HOSTCC=gcc CROSS_COMPILE="$CROSS" -j"$JOBS"
+  CONFIG_EXTRA_CFLAGS= SKIP_STRIP=n KBUILD_VERBOSE=0)
+if [[ ! -f "$BB_SRC/.config" || "$HERE/busybox.config" -nt "$BB_SRC/.config" ]]; then
+  log "configuring BusyBox (allnoconfig + busybox.config)"
+  "${BBMAKE[@]}" -s allnoconfig >/dev/null
+  for _ in 1 2 3; do bb_apply; (yes "" || true) | "${BBMAKE[@]}" -s oldconfig >/dev/null; done
+fi
+missing=0
+while IFS= read -r line; do
+  case "$line" in
+    CONFIG_*=n) ! grep -q "^${line%=n}=" "$BB_SRC/.config" || { echo "build.sh: busybox config still set: $line" >&2; missing=1; } ;;
+    CONFIG_*=*) grep -qxF "$line" "$BB_SRC/.config" || { echo "build.sh: busybox config lost: $line" >&2; missing=1; } ;;
+  esac
+done <"$HERE/busybox.config"
+((missing == 0)) || exit 1
+log "building BusyBox"
+"${BBMAKE[@]}" -s busybox >/dev/null
+if "${CROSS}objdump" -d "$BB_SRC/busybox" | grep -qE '^\s+[0-9a-f]+:\s+[0-9a-f]{4}\s'; then
+  echo "build.sh: compressed instructions in BusyBox" >&2
+  exit 1
+fi
+# busybox.links names each applet's usual home (/bin/ls, /sbin/ip ...); here every applet goes to
+# /usr/bin or /usr/sbin, so that nothing replaces /bin/sh and our shell finds them by PATH.
+"${BBMAKE[@]}" -s busybox.links >/dev/null
+cp "$BB_SRC/busybox" "$USR/busybox"
+BB_LINKS="$(sed -E 's|^/(usr/)?bin/|/usr/bin/|; s|^/(usr/)?sbin/|/usr/sbin/|' "$BB_SRC/busybox.links" | sort -u)"
+log "BusyBox: $(stat -c %s "$USR/busybox") B, $(wc -l <<<"$BB_LINKS") applets"
+
 # --- 6. initramfs (uncompressed newc, fixed mtimes) --------------------------------------------
 cat >"$USR/initramfs.list" <<LIST
 dir /dev 0755 0 0
@@ -116,9 +205,23 @@ dir /tmp 01777 0 0
 dir /bin 0755 0 0
 file /init $USR/init 0755 0 0
 file /bin/sh $USR/sh 0755 0 0
+file /bin/busybox $USR/busybox 0755 0 0
+dir /usr 0755 0 0
+dir /usr/bin 0755 0 0
+dir /usr/sbin 0755 0 0
+dir /etc 0755 0 0
+dir /www 0755 0 0
 LIST
+mkdir -p "$USR/etc"
+for f in inetd.conf services passwd group hosts; do
+  cp "$HERE/userland/etc/$f" "$USR/etc/$f"
+  echo "file /etc/$f $USR/etc/$f 0644 0 0" >>"$USR/initramfs.list"
+done
+while IFS= read -r link; do
+  echo "slink $link /bin/busybox 0777 0 0" >>"$USR/initramfs.list"
+done <<<"$BB_LINKS"
 # gen_init_cpio's -t covers directories and nodes; regular files keep their own mtime
-touch -d "@$SOURCE_DATE_EPOCH" "$USR/init" "$USR/sh"
+touch -d "@$SOURCE_DATE_EPOCH" "$USR/init" "$USR/sh" "$USR/busybox" "$USR"/etc/*
 "$OUT/usr/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$USR/initramfs.list" >"$HERE/initramfs.cpio"
 
 # --- 7. Writable /data disk --------------------------------------------------------------------

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /init of the Skiff guest (PID 1): mounts /proc, /sys, /dev and the data disk, then keeps a shell
- * on the console, running the kernel command line's skiff.run= commands first. As PID 1 it also
- * reaps every orphaned process.
+ * on the console, running the kernel command line's skiff.run= commands first. With a network
+ * interface it also serves: BusyBox httpd on port 80 and inetd (echo on 7, benchmark sink and
+ * source). As PID 1 it also reaps every orphaned process.
  */
 #include "skiff.h"
 
 #define SHELL "/bin/sh"
 #define RUN_PARAM "skiff.run="
+#define WWW "/www"
 
 static void say(const char *a, const char *b)
 {
@@ -74,6 +76,133 @@ static int run_param(const char *cmdline, char *out, int size)
 	return 0;
 }
 
+/* Value of a plain name=value kernel parameter (name includes the '='); 1 if present. */
+static int plain_param(const char *cmdline, const char *name, char *out, int size)
+{
+	const char *p = cmdline;
+	int len = strlen(name);
+
+	while (*p) {
+		int n = 0;
+
+		while (*p == ' ' || *p == '\n')
+			p++;
+		if (!strncmp(p, name, len)) {
+			for (p += len; *p && *p != ' ' && *p != '\n' && n < size - 1; p++)
+				out[n++] = *p;
+			out[n] = 0;
+			return 1;
+		}
+		while (*p && *p != ' ' && *p != '\n')
+			p++;
+	}
+	return 0;
+}
+
+/* struct ifreq as SIOC[GS]IFFLAGS use it (32 bytes on rv32) */
+struct if_flags {
+	char name[16];
+	short flags;
+	char pad[14];
+};
+
+/* Sets IFF_UP on an interface. An ioctl, not `ip link set`: no exec on the boot path. */
+static int link_up(const char *ifname)
+{
+	struct if_flags ifr;
+	int fd = my_syscall3(__NR_socket, 2 /* AF_INET */, 2 /* SOCK_DGRAM */, 0), ret;
+
+	if (fd < 0)
+		return fd;
+	memset(&ifr, 0, sizeof(ifr));
+	concat3(ifr.name, sizeof(ifr.name), ifname, "", "");
+	ret = sys_ioctl(fd, 0x8913 /* SIOCGIFFLAGS */, &ifr);
+	if (ret == 0 && !(ifr.flags & 1)) {
+		ifr.flags |= 1; /* IFF_UP */
+		ret = sys_ioctl(fd, 0x8914 /* SIOCSIFFLAGS */, &ifr);
+	}
+	sys_close(fd);
+	return ret;
+}
+
+/* Starts a daemon in its own session with stdio on /dev/null, so console keys never signal it. */
+static void spawn_daemon(char **argv, char **envp)
+{
+	int pid = sys_fork();
+
+	if (pid == 0) {
+		int fd = sys_open("/dev/null", O_RDWR, 0);
+
+		sys_setsid();
+		if (fd >= 0) {
+			sys_dup2(fd, 0);
+			sys_dup2(fd, 1);
+			sys_dup2(fd, 2);
+		}
+		sys_exit(-sys_execve(argv[0], argv, envp));
+	}
+	if (pid < 0)
+		fail(argv[0], pid);
+}
+
+/* Writes the home page: its body names the VPS (its hostname). */
+static void write_page(const char *host)
+{
+	char page[512];
+	int fd = sys_open(WWW "/index.html", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0) {
+		fail(WWW "/index.html", fd);
+		return;
+	}
+	concat3(page, sizeof(page), "<!doctype html>\n<html><head><title>", host, "</title></head>\n");
+	sys_write(fd, page, strlen(page));
+	concat3(page, sizeof(page), "<body><h1>", host, "</h1><p>A Skiff VPS.</p></body></html>\n");
+	sys_write(fd, page, strlen(page));
+	sys_close(fd);
+}
+
+/*
+ * With an eth0: the address comes from the kernel's own DHCP client (ip=dhcp on the command line,
+ * done before /init runs; it also takes the hostname from DHCP option 12). hostname= on the
+ * command line names the VPS explicitly. Then httpd and inetd start.
+ */
+static void start_network(const char *cmdline, char **envp)
+{
+	static char *httpd[] = { "/usr/sbin/httpd", "-f", "-p", "80", "-h", WWW, 0 };
+	static char *inetd[] = { "/usr/sbin/inetd", "-f", "/etc/inetd.conf", 0 };
+	char host[65], ip[128];
+	int ret;
+
+	ret = link_up("lo");
+	if (ret < 0)
+		fail("init: lo up", ret);
+	if (!path_exists("/sys/class/net/eth0"))
+		return;
+	if (plain_param(cmdline, "hostname=", host, sizeof(host)) && host[0]) {
+		/* the length first: a call inside my_syscall2's arguments clobbers its registers */
+		long len = strlen(host);
+
+		ret = my_syscall2(__NR_sethostname, host, len);
+		if (ret < 0)
+			fail("init: sethostname", ret);
+	}
+	ret = link_up("eth0");
+	if (ret < 0)
+		fail("init: eth0 up", ret);
+	if (!plain_param(cmdline, "ip=", ip, sizeof(ip)))
+		say("eth0 has no address: boot with ip=dhcp", "");
+	if (read_small("/proc/sys/kernel/hostname", host, sizeof(host)) <= 0)
+		concat3(host, sizeof(host), "skiff", "", "");
+	for (ret = 0; host[ret] && host[ret] != '\n'; ret++)
+		;
+	host[ret] = 0;
+	write_page(host);
+	spawn_daemon(httpd, envp);
+	spawn_daemon(inetd, envp);
+	say("eth0 up, http on 80, echo on 7, host ", host);
+}
+
 static int spawn_shell(const char *run, char **envp)
 {
 	char *argv_run[] = { "sh", "-c", (char *)run, "-i", 0 };
@@ -94,7 +223,7 @@ static int spawn_shell(const char *run, char **envp)
 int main(int argc, char **argv, char **envp)
 {
 	static char cmdline[4096], run[1024];
-	static char *env[] = { "PATH=/bin", "HOME=/", "TERM=vt100", 0 };
+	static char *env[] = { "PATH=/bin:/usr/bin:/usr/sbin", "HOME=/", "TERM=vt100", 0 };
 	int has_run, shell, status;
 	u32 sec, centi, spawned, ihi, ilo;
 
@@ -138,8 +267,10 @@ int main(int argc, char **argv, char **envp)
 		say("no /dev/vda, /data is not persistent", "");
 	}
 
-	has_run = read_small("/proc/cmdline", cmdline, sizeof(cmdline)) > 0 &&
-		  run_param(cmdline, run, sizeof(run));
+	if (read_small("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
+		cmdline[0] = 0;
+	start_network(cmdline, env);
+	has_run = run_param(cmdline, run, sizeof(run));
 	if (has_run)
 		say("skiff.run: ", run);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * /bin/sh: the Skiff guest's tiny shell. Builtins only (plus exec of a path), one line at a time,
- * `;` separates commands, a trailing `&` runs a command in a child process.
+ * /bin/sh: the Skiff guest's tiny shell. Builtins, plus programs found by $PATH (BusyBox's applets
+ * live in /usr/bin and /usr/sbin), one line at a time; `;` separates commands, a trailing `&` runs
+ * a command in a child process, '...' and "..." keep blanks and ';' inside one word.
  *
  *   sh              interactive: prompt "skiff# " on the console
  *   sh -c <cmds>    run <cmds> and exit with the last status
@@ -504,11 +505,53 @@ static const struct builtin builtins[] = {
 
 static char **shell_envp;
 
+/* Where a command word that is not a builtin is looked up: $PATH, or this when it is unset. */
+#define DEFAULT_PATH "/bin:/usr/bin:/usr/sbin"
+
+static const char *search_path(void)
+{
+	char **e;
+
+	for (e = shell_envp; e && *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			return *e + 5;
+	return DEFAULT_PATH;
+}
+
+/* Finds the program a command word names: the word itself if it has a '/', else the first
+ * <dir>/<word> of $PATH that exists. Returns 0 if there is none. */
+static int resolve(const char *word, char *out, int size)
+{
+	const char *dir = search_path();
+
+	if (strchr(word, '/')) {
+		concat3(out, size, word, "", "");
+		return path_exists(out);
+	}
+	while (*dir) {
+		char d[128];
+		int n = 0;
+
+		while (*dir && *dir != ':') {
+			if (n < (int)sizeof(d) - 1)
+				d[n++] = *dir;
+			dir++;
+		}
+		d[n] = 0;
+		if (*dir == ':')
+			dir++;
+		if (n && concat3(out, size, d, "/", word) && path_exists(out))
+			return 1;
+	}
+	return 0;
+}
+
 static int run_external(char **argv)
 {
 	char path[256];
 
-	concat3(path, sizeof(path), strchr(argv[0], '/') ? "" : "/bin/", argv[0], "");
+	if (!resolve(argv[0], path, sizeof(path)))
+		return -ENOENT;
 	return sys_execve(path, argv, shell_envp);
 }
 
@@ -534,11 +577,10 @@ static int run_command(int argc, char **argv, int background)
 	for (b = builtins; b->name; b++)
 		if (str_eq(argv[0], b->name))
 			break;
-	if (!b->name && !strchr(argv[0], '/') && !path_exists(argv[0])) {
+	if (!b->name) {
 		char path[256];
 
-		concat3(path, sizeof(path), "/bin/", argv[0], "");
-		if (!path_exists(path)) {
+		if (!resolve(argv[0], path, sizeof(path))) {
 			fail(argv[0], -ENOENT);
 			return 127;
 		}
@@ -593,6 +635,8 @@ static int run_simple(char *cmd)
 		cmd[--len] = 0;
 	}
 	while (*p) {
+		char quote = 0, *w;
+
 		while (*p == ' ' || *p == '\t')
 			*p++ = 0;
 		if (!*p)
@@ -601,9 +645,19 @@ static int run_simple(char *cmd)
 			fail(cmd, -E2BIG);
 			return 2;
 		}
-		argv[argc++] = p;
-		while (*p && *p != ' ' && *p != '\t')
-			p++;
+		/* a word ends at a blank outside quotes; the quotes themselves are dropped in place */
+		argv[argc++] = w = p;
+		for (; *p && (quote || (*p != ' ' && *p != '\t')); p++) {
+			if (*p == quote)
+				quote = 0;
+			else if (!quote && (*p == '"' || *p == '\''))
+				quote = *p;
+			else
+				*w++ = *p;
+		}
+		if (*p)
+			*p++ = 0;
+		*w = 0;
 	}
 	argv[argc] = 0;
 	if (argc == 0)
@@ -611,13 +665,29 @@ static int run_simple(char *cmd)
 	return run_command(argc, argv, background);
 }
 
-/* Runs a line: commands separated by ';'. Returns the last status. */
+/* The first c in s outside '...' and "...", or 0. */
+static char *unquoted(char *s, char c)
+{
+	char quote = 0;
+
+	for (; *s; s++) {
+		if (*s == quote)
+			quote = 0;
+		else if (!quote && (*s == '"' || *s == '\''))
+			quote = *s;
+		else if (!quote && *s == c)
+			return s;
+	}
+	return 0;
+}
+
+/* Runs a line: commands separated by ';' (outside quotes). Returns the last status. */
 static int run_line(char *line)
 {
 	int status = 0;
 
 	while (line && !exit_requested) {
-		char *next = strchr(line, ';');
+		char *next = unquoted(line, ';');
 
 		if (next)
 			*next++ = 0;
