@@ -13,6 +13,8 @@ import { HostStats } from "./host/stats.js";
 import { migrationService } from "./migration/service.js";
 import { MigrationSources } from "./migration/source.js";
 import { MigrationTargets } from "./migration/target.js";
+import { NodeNetwork } from "./network/node-network.js";
+import { networkService } from "./network/service.js";
 import { VmRegistry, type VmView } from "./registry/registry.js";
 import { SharedStorage, type StorageReport } from "./storage/shared.js";
 
@@ -36,6 +38,8 @@ export class Agent {
   private readonly host: HostStats;
   private server: Server | undefined;
   private link: ControlPlaneLink | undefined;
+  /** The node switch (VPS networks); up from start() on. */
+  network: NodeNetwork | undefined;
   /** Incoming live migrations (this node as the destination). */
   private readonly targets: MigrationTargets;
   /** Where VM disks live, as told to the control plane. */
@@ -69,11 +73,21 @@ export class Agent {
       bindHost: config.host,
       advertiseHost: config.advertiseHost,
       log,
+      claimNic: (vmId) => this.network?.claim(vmId),
     });
   }
 
   async start(): Promise<void> {
     const c = this.config;
+    const network = await NodeNetwork.start({
+      nodeId: c.name,
+      bindHost: c.host,
+      advertiseHost: c.advertiseHost,
+      overlayPort: c.overlayPort,
+      log: this.log,
+    });
+    this.network = network;
+    this.registry.useNetwork(network);
     await this.registry.load();
     const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
     server.addService(NodeAgentService, {
@@ -92,6 +106,7 @@ export class Agent {
         token: c.token,
         log: this.log,
       }),
+      ...networkService({ network, token: c.token, log: this.log }),
     });
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${c.host}:${c.grpcPort}`, ServerCredentials.createInsecure(), (err, port) =>
@@ -119,6 +134,7 @@ export class Agent {
               storage: { ...this.storage },
               agentVersion: AGENT_VERSION,
               vms: this.registry.list().map(report),
+              overlayEndpoint: network.endpoint,
             };
           },
           heartbeat: () => {
@@ -131,6 +147,7 @@ export class Agent {
                 vmCount: vms.length,
               },
               vms: vms.map(report),
+              networkMapVersion: network.version,
             };
           },
         },
@@ -160,6 +177,8 @@ export class Agent {
     }
     this.targets.close();
     await this.registry.close(graceMs);
+    // VMMs keep their guests' NICs and reconnect to the next agent's switch.
+    await this.network?.close();
     await this.link?.stop();
     this.log.info("node agent stopped; VMs left running");
   }

@@ -21,6 +21,11 @@ export const agentConfigSpec = {
     "",
     "(HOST)",
   ),
+  overlayPort: port(
+    "SKIFF_AGENT_OVERLAY_PORT",
+    "UDP port of this node's switch for the VXLAN overlay between nodes, on HOST (0: one the kernel picks; the agent tells the control plane which at registration)",
+    0,
+  ),
   dataDir: str(
     "SKIFF_AGENT_DATA_DIR",
     "the agent's own disk: VM records, VMM sockets, snapshots, and VM disks on local storage",
@@ -73,6 +78,8 @@ export interface AgentConfig {
   readonly grpcPort: number;
   readonly host: string;
   readonly advertiseHost: string;
+  /** UDP port of the node switch's overlay endpoint (0: any free one). */
+  readonly overlayPort: number;
   readonly dataDir: string;
   /** Where VM disks live (see storage/shared.ts). */
   readonly storage: StorageConfig;

@@ -81,6 +81,15 @@ export const AGENT_ERRORS = {
   MIGRATION_ABORTED: { grpc: "CANCELLED", meaning: "the other side abandoned the migration" },
   MIGRATION_TARGET_FAILED: { grpc: "UNAVAILABLE", meaning: "the destination failed" },
   MIGRATION_IN_DOUBT: { grpc: "FAILED_PRECONDITION", meaning: "the commit's fate is unknown" },
+  // VPS networks.
+  NETWORK_MAP_INVALID: {
+    grpc: "INVALID_ARGUMENT",
+    meaning: "the network map is inconsistent (a port outside its network, an address taken twice, …)",
+  },
+  NETWORK_UNAVAILABLE: {
+    grpc: "FAILED_PRECONDITION",
+    meaning: "the VM has a NIC and this agent runs no switch",
+  },
   INTERNAL: { grpc: "INTERNAL", meaning: "an error the agent did not expect" },
 } as const satisfies Record<string, CatalogueEntry>;
 

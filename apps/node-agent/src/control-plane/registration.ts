@@ -23,11 +23,15 @@ export interface Registration {
   storage: { backend: "local" | "shared"; id: string };
   agentVersion: string;
   vms: VmReport[];
+  /** Where this node's switch receives the VXLAN overlay, "host:port" (for the network map). */
+  overlayEndpoint: string;
 }
 
 export interface Heartbeat {
   usage: { cpuPercent: number; memoryUsedBytes: number; vmCount: number };
   vms: VmReport[];
+  /** The network map version this node's switch holds (-1: none): the control plane resends an older one. */
+  networkMapVersion: number;
 }
 
 export interface LinkSource {

@@ -30,7 +30,8 @@ export interface MigrationServiceDeps {
   readonly log: Logger;
 }
 
-function authorized(metadata: Metadata, token: string): void {
+/** Bearer token check shared by the services outside grpc/service.ts. */
+export function authorized(metadata: Metadata, token: string): void {
   const v = metadata.get("authorization")[0];
   const given = typeof v === "string" ? /^Bearer\s+(.+)$/i.exec(v.trim())?.[1] : undefined;
   const a = Buffer.from(given ?? "");

@@ -16,12 +16,18 @@ export interface TargetDeps {
   readonly bindHost: string;
   readonly advertiseHost: string;
   readonly log: Logger;
+  /**
+   * A VM with a NIC committed here (its guest ran its first instruction): the node switch takes
+   * its port and announces it (network/node-network.ts).
+   */
+  readonly claimNic?: (vmId: string) => void;
 }
 
 interface Pending {
   readonly migrationId: string;
   readonly epoch: number;
   readonly vm: IncomingVm;
+  readonly hasNic: boolean;
   adopted: Promise<VmView | undefined> | undefined;
 }
 
@@ -61,7 +67,13 @@ export class MigrationTargets {
       () => void this.adopt(ref.vmId),
     );
     const { client } = vm;
-    const p: Pending = { migrationId, epoch: ref.epoch, vm, adopted: undefined };
+    const p: Pending = {
+      migrationId,
+      epoch: ref.epoch,
+      vm,
+      hasNic: input.nics.length > 0,
+      adopted: undefined,
+    };
     this.pending.set(ref.vmId, p);
     void client.closed.then(() => {
       if (this.pending.get(ref.vmId) !== p) return;
@@ -86,6 +98,9 @@ export class MigrationTargets {
   private adopt(vmId: string): Promise<VmView | undefined> {
     const p = this.pending.get(vmId);
     if (!p) return Promise.resolve(undefined);
+    // First thing at the commit: the source's guest has stopped for good, this one runs, and
+    // frames must come here (the control plane's next map says the same).
+    if (!p.adopted && p.hasNic) this.deps.claimNic?.(vmId);
     p.adopted ??= (async () => {
       let view: VmView | undefined;
       try {

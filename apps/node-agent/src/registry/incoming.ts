@@ -35,6 +35,8 @@ export interface IncomingOptions {
   readonly log: Logger;
   /** The VMM reported its guest running: it committed. */
   readonly onRunning: () => void;
+  /** Runs once the VM's dir exists, before its VMM is spawned (e.g. listen for its NIC). */
+  readonly beforeSpawn?: () => Promise<void>;
 }
 
 export async function spawnIncoming(
@@ -50,6 +52,7 @@ export async function spawnIncoming(
   writeFileSync(incomingPlanPath(paths.dir), JSON.stringify(plan));
   const discard = () => rmSync(paths.dir, { recursive: true, force: true });
   try {
+    await opts.beforeSpawn?.();
     const { client, pid } = await spawnVmm(paths, {
       restore: false,
       incoming: true,

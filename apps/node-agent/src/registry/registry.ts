@@ -25,6 +25,16 @@ import { recordedPid, VmEntry, type VmRef, type VmView } from "./vm-entry.js";
 
 export type { VmRef, VmSpecInput, VmView };
 
+/** The node switch as the registry uses it (network/node-network.ts): one port link per NIC. */
+export interface NicPorts {
+  openPort(vmId: string, socketPath: string): Promise<void>;
+  closePort(vmId: string): Promise<void>;
+}
+
+function hasNic(record: VmRecord): boolean {
+  return (record.spec.nics?.length ?? 0) > 0;
+}
+
 export interface RegistryOptions {
   readonly dataDir: string;
   /** Shared storage for VM disks; undefined: disks live in the data dir. */
@@ -47,11 +57,32 @@ export class VmRegistry {
 
   private readonly specs: SpecResolver;
   private readonly disks: DiskLeases;
+  private nicPorts: NicPorts | undefined;
 
   constructor(private readonly opts: RegistryOptions) {
     this.log = opts.log.child({ part: "registry" });
     this.specs = new SpecResolver(opts);
     this.disks = new DiskLeases({ ...opts, specs: this.specs, log: this.log });
+  }
+
+  /** The node switch, before load(): VMs with a NIC need it. */
+  useNetwork(ports: NicPorts): void {
+    this.nicPorts = ports;
+  }
+
+  /** Listens for the VM's NIC link (before its VMM starts, or again for a running one). */
+  private async openNic(record: VmRecord, paths: VmPaths): Promise<void> {
+    if (!hasNic(record)) return;
+    if (!this.nicPorts) {
+      throw agentError("NETWORK_UNAVAILABLE", `vm ${record.vmId} has a NIC and this agent has no switch`);
+    }
+    await this.nicPorts.openPort(record.vmId, paths.nic);
+  }
+
+  private closeNic(vmId: string): void {
+    this.nicPorts?.closePort(vmId).catch((err: unknown) => {
+      this.log.warn({ vmId, err: errorMessage(err) }, "cannot close a NIC link");
+    });
   }
 
   /** Loads every VM record in the data dir and reattaches to the VMMs still running. */
@@ -81,7 +112,14 @@ export class VmRegistry {
       }
       const entry = new VmEntry(record, paths);
       this.vms.set(id, entry);
-      reattaching.push(this.reattach(entry));
+      // A running VMM reconnects its NIC on its own once the switch listens again.
+      reattaching.push(
+        (hasVmm(record.state) ? this.openNic(record, paths) : Promise.resolve())
+          .catch((err: unknown) =>
+            this.log.error({ vmId: id, err: errorMessage(err) }, "cannot reopen the VM's NIC link"),
+          )
+          .then(() => this.reattach(entry)),
+      );
     }
     await Promise.all(reattaching);
     this.poller = setInterval(() => void this.refresh(), 2000);
@@ -241,6 +279,7 @@ export class VmRegistry {
     rmSync(entry.paths.exit, { force: true });
     // Never two VMMs on one disk (a leftover from an agent that died mid-start).
     await killVmm(recordedPid(entry.paths), entry.paths.dir);
+    await this.openNic(r, entry.paths);
     const { client } = await spawnVmm(entry.paths, {
       restore,
       nice: this.opts.vmmNice,
@@ -376,6 +415,7 @@ export class VmRegistry {
         }
         rmSync(e.paths.dir, { recursive: true, force: true });
         this.vms.delete(ref.vmId);
+        this.closeNic(ref.vmId);
         // Its record says where its disk is (storage settings may have changed since).
         leaseDir = e.record.spec.diskStorage?.leaseDir ?? leaseDir;
         this.log.info({ vmId: ref.vmId, epoch: ref.epoch }, "vm destroyed");
@@ -460,6 +500,8 @@ export class VmRegistry {
   private forget(entry: VmEntry, why: string, exit?: ExitRecord): void {
     entry.vmm = undefined;
     entry.pid = 0;
+    // The guest runs on the destination now: this node's link for it goes.
+    this.closeNic(entry.record.vmId);
     rmSync(entry.paths.dir, { recursive: true, force: true });
     if (this.vms.get(entry.record.vmId) === entry) this.vms.delete(entry.record.vmId);
     const ds = entry.record.spec.diskStorage;
@@ -548,11 +590,24 @@ export class VmRegistry {
       createdAtMs: now,
       startedAtMs: now,
     };
-    return spawnIncoming(paths, record, terms, {
+    // The destination's link is ready before its VMM: that VMM connects while the map still
+    // places the port on the source, so the switch neither delivers to it nor lets it send.
+    const vm = await spawnIncoming(paths, record, terms, {
       nice: this.opts.vmmNice,
       log: this.log,
       onRunning: onCommitted,
+      beforeSpawn: () => this.openNic(record, paths),
+    }).catch((err: unknown) => {
+      if (hasNic(record)) this.closeNic(ref.vmId);
+      throw err;
     });
+    return {
+      ...vm,
+      discard: () => {
+        vm.discard();
+        if (hasNic(record)) this.closeNic(ref.vmId);
+      },
+    };
   }
 
   /** True when this node holds the VM. */

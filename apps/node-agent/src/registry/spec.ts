@@ -14,6 +14,7 @@ import type { VmSpecRecord } from "../vm/record.js";
 export type VmSpecInput = Required<VmSpecFields>;
 
 const MAX_MEMORY = 2 ** 31;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 export interface SpecOptions {
   readonly repoRoot: string;
@@ -48,6 +49,13 @@ export class SpecResolver {
       if (p !== "" && !existsSync(this.resolvePath(p))) bad(`${what} ${p} does not exist`);
     }
     if (input.cpuMillis < 0 || input.cpuMillis > 1000) bad("cpu_millis must be 0..1000");
+    // The node switch plugs one port per VPS.
+    if (input.nics.length > 1) bad("only one NIC per VM is supported");
+    for (const nic of input.nics) {
+      if (!MAC.test(nic.mac) || (Number.parseInt(nic.mac.slice(0, 2), 16) & 1) === 1)
+        bad(`nic mac ${nic.mac} is not a unicast MAC (xx:xx:xx:xx:xx:xx)`);
+      if (nic.networkId === "") bad("nic network_id is required");
+    }
   }
 
   /** The spec as this node records it: absolute paths, the disk where this node keeps it. */
@@ -66,6 +74,7 @@ export class SpecResolver {
       cpuMillis: input.cpuMillis,
       vmmOverheadMib: input.vmmOverheadMib > 0 ? input.vmmOverheadMib : this.opts.vmmOverheadMib,
       labels: { ...input.labels },
+      ...(input.nics.length > 0 ? { nics: input.nics.map((n) => ({ ...n })) } : {}),
     };
   }
 }

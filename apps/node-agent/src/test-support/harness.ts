@@ -85,6 +85,7 @@ interface Unaries {
   resumeSuspendedVm: [P.ResumeSuspendedVmRequest, P.ResumeSuspendedVmResponse];
   nodeStats: [P.NodeStatsRequest, P.NodeStatsResponse];
   abortMigrationTarget: [P.AbortMigrationTargetRequest, P.AbortMigrationTargetResponse];
+  applyNetworkMap: [P.ApplyNetworkMapRequest, P.ApplyNetworkMapResponse];
 }
 type Unary = (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 

@@ -11,6 +11,7 @@ import { agentError } from "../errors.js";
  *   vms/<id>/snapshot.skiffsnap the suspend snapshot
  *   vms/<id>/console.log        serial output (bounded; the last screen is in the VMM's ring)
  *   vms/<id>/vmm.log            the VMM process's own log (pino)
+ *   vms/<id>/nic0.sock          the NIC's link to the node switch (the agent listens, the VMM connects)
  */
 export interface VmPaths {
   readonly dir: string;
@@ -22,6 +23,7 @@ export interface VmPaths {
   readonly snapshot: string;
   readonly consoleLog: string;
   readonly vmmLog: string;
+  readonly nic: string;
 }
 
 const VM_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -53,5 +55,6 @@ export function pathsInDir(dir: string): VmPaths {
     snapshot: join(dir, "snapshot.skiffsnap"),
     consoleLog: join(dir, "console.log"),
     vmmLog: join(dir, "vmm.log"),
+    nic: join(dir, "nic0.sock"),
   };
 }

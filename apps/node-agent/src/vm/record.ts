@@ -25,6 +25,15 @@ export interface VmSpecRecord {
   /** Host memory the VMM may use above guest RAM, MiB. */
   readonly vmmOverheadMib: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** The VM's NIC (one at most); absent or empty: none. */
+  readonly nics?: readonly NicRecord[];
+}
+
+/** A virtio-net NIC: its MAC for life, and the address and network the map gives it. */
+export interface NicRecord {
+  readonly mac: string;
+  readonly ipv4: string;
+  readonly networkId: string;
 }
 
 /** A disk on shared storage (storage/shared.ts). */

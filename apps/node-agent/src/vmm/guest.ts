@@ -1,6 +1,12 @@
 /** Building the hv-core Machine for a VM's spec: fresh boot, or restore from a snapshot. */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { type DiskConfig, diskDirtyLogBytes, Machine, type SharedMemory } from "@skiff/hv-core";
+import {
+  type DiskConfig,
+  diskDirtyLogBytes,
+  Machine,
+  type NetBackend,
+  type SharedMemory,
+} from "@skiff/hv-core";
 import type { VmSpecRecord } from "../vm/record.js";
 
 /**
@@ -28,16 +34,30 @@ function disksOf(spec: VmSpecRecord, memory: GuestMemory): DiskConfig[] {
   return [{ path: spec.diskPath, ...(memory.diskDirty ? { dirtyLog: memory.diskDirty } : {}) }];
 }
 
-/** Boots a fresh machine for the VM's spec, its RAM in `memory`. */
-export function bootGuest(spec: VmSpecRecord, memory: GuestMemory): Machine {
+/**
+ * The kernel command line: the spec's, plus `ip=dhcp` for a Linux guest with a NIC (the kernel
+ * configures eth0 itself; the node switch answers DHCP from the network map) unless the spec
+ * already says how to configure it.
+ */
+export function kernelArgsOf(spec: VmSpecRecord): string {
+  const args = spec.kernelArgs.trim();
+  const wantsDhcp = spec.bootMode === "linux" && (spec.nics?.length ?? 0) > 0 && !/(^|\s)ip=/.test(args);
+  return wantsDhcp ? `${args} ip=dhcp`.trim() : args;
+}
+
+/** Boots a fresh machine for the VM's spec, its RAM in `memory`, its NIC (if any) on `net`. */
+export function bootGuest(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): Machine {
   const linux = spec.bootMode === "linux";
+  const bootargs = kernelArgsOf(spec);
+  const nic = spec.nics?.[0];
   return Machine.create({
     mode: linux ? "hypervisor" : "firmware",
     memoryBytes: spec.memoryBytes,
     image: readFileSync(spec.kernelPath),
     ...(spec.initrdPath !== "" ? { initrd: readFileSync(spec.initrdPath) } : {}),
-    ...(spec.kernelArgs !== "" ? { bootargs: spec.kernelArgs } : {}),
+    ...(bootargs !== "" ? { bootargs } : {}),
     disks: disksOf(spec, memory),
+    ...(nic ? { net: { mac: nic.mac, ...(net ? { backend: net } : {}) } } : {}),
     memory,
   });
 }
@@ -46,6 +66,11 @@ export function bootGuest(spec: VmSpecRecord, memory: GuestMemory): Machine {
  * Restores a machine from a snapshot, its RAM in `memory`, its disk the VM's own (the snapshot's
  * path may be another node's after a live migration).
  */
-export function restoreGuest(snapshot: Uint8Array, memory: GuestMemory, spec: VmSpecRecord): Machine {
-  return Machine.restore(snapshot, { memory, disks: disksOf(spec, memory) });
+export function restoreGuest(
+  snapshot: Uint8Array,
+  memory: GuestMemory,
+  spec: VmSpecRecord,
+  net?: NetBackend,
+): Machine {
+  return Machine.restore(snapshot, { memory, disks: disksOf(spec, memory), ...(net ? { net } : {}) });
 }

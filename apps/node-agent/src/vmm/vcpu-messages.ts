@@ -31,6 +31,8 @@ export type ToVcpu =
   /** Incoming migration, after the commit point: run the restored guest. */
   | { t: "go" }
   | { t: "break" }
+  /** A frame from the node switch for the guest's NIC. */
+  | { t: "rx"; frame: Uint8Array }
   | { t: "exit" };
 
 /** Why the guest ended (the worker stops after posting it). */
@@ -48,4 +50,6 @@ export type FromVcpu =
   | { t: "ack"; id: number; snapshot?: Uint8Array }
   | { t: "stats"; instret: number }
   | { t: "rebooted" }
+  /** Frames the guest's NIC sent, for the node switch. */
+  | { t: "tx"; frames: Uint8Array[] }
   | { t: "end"; end: GuestEnd };

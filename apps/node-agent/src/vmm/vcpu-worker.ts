@@ -5,7 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
-import { DirtyBitmap, type ExitReason, type Machine, type StateRecord } from "@skiff/hv-core";
+import {
+  DirtyBitmap,
+  type ExitReason,
+  type Machine,
+  type NetBackend,
+  type StateRecord,
+} from "@skiff/hv-core";
 import { bootGuest, restoreGuest } from "./guest.js";
 import { raiseForMigration } from "./migrate-priority.js";
 import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
@@ -74,6 +80,35 @@ function flushOutput(): void {
   post({ t: "output", bytes: own }, [own.buffer as ArrayBuffer]);
 }
 
+/**
+ * The guest's NIC, when it has one. This thread never returns to its event loop while the guest
+ * runs, so the link to the node switch lives on the main thread: frames the guest sends are
+ * posted there after each slice, frames for the guest arrive as messages and are handed to the
+ * device between slices (never while the machine runs).
+ */
+let txFrames: Uint8Array[] = [];
+let deliverFrame: ((frame: Uint8Array) => boolean) | undefined;
+const net: NetBackend | undefined =
+  (data.spec.nics?.length ?? 0) > 0
+    ? {
+        send(frame) {
+          txFrames.push(frame.slice()); // the device reuses its buffer
+        },
+        onFrame(deliver) {
+          deliverFrame = deliver;
+        },
+      }
+    : undefined;
+function flushTx(): void {
+  if (txFrames.length === 0) return;
+  const frames = txFrames;
+  txFrames = [];
+  post(
+    { t: "tx", frames },
+    frames.map((f) => f.buffer as ArrayBuffer),
+  );
+}
+
 function zero(buf: SharedArrayBuffer): void {
   new Uint8Array(buf).fill(0);
 }
@@ -85,7 +120,7 @@ function fresh(clear: boolean): Machine {
     // Every page changed (most to zero): a live migration running now must send them all again.
     new DirtyBitmap(data.spec.memoryBytes / 4096, data.memory.dirty).markAll();
   }
-  return wire(bootGuest(data.spec, data.memory));
+  return wire(bootGuest(data.spec, data.memory, net));
 }
 
 /** An incoming guest's vCPU drops back to the VMM's priority after its first slice. */
@@ -110,7 +145,7 @@ function awaitIncoming(): Machine | undefined {
         if (msg.diskDirty) data.memory.diskDirty = msg.diskDirty;
         try {
           restored?.close();
-          restored = restoreGuest(msg.snapshot, data.memory, data.spec);
+          restored = restoreGuest(msg.snapshot, data.memory, data.spec, net);
           post({ t: "restored", id: msg.id, error: "" });
         } catch (err) {
           restored = undefined;
@@ -127,7 +162,7 @@ function awaitIncoming(): Machine | undefined {
 const first = data.incoming
   ? awaitIncoming()
   : data.restorePath
-    ? restoreGuest(readFileSync(data.restorePath), data.memory, data.spec)
+    ? restoreGuest(readFileSync(data.restorePath), data.memory, data.spec, net)
     : fresh(false);
 if (first === undefined) process.exit(0);
 let machine: Machine = wire(first);
@@ -161,6 +196,11 @@ function drain(): boolean {
         break;
       case "break":
         machine.sendBreak();
+        break;
+      case "rx":
+        // A paused guest's NIC takes nothing: its RAM and device state must hold still while a
+        // live migration copies them last.
+        if (!paused) deliverFrame?.(msg.frame);
         break;
       case "pause":
         if (!paused) pausedClock = machine.clock.save();
@@ -240,6 +280,7 @@ for (;;) {
     );
   }
   flushOutput();
+  flushTx();
   // A guest that wrote lately runs in short slices, so that one slice cannot write much past its
   // credit before the check above makes it wait.
   const left = chargeOutput(t1);

@@ -15,6 +15,8 @@ export interface VcpuEvents {
   output(bytes: Uint8Array): void;
   stats(s: { instret: number }): void;
   rebooted(): void;
+  /** Frames the guest's NIC sent. */
+  tx?(frames: Uint8Array[]): void;
   /** The guest ended (poweroff, fatal) or the worker died; called once. */
   end(e: GuestEnd): void;
 }
@@ -81,6 +83,9 @@ export class Vcpu {
         case "rebooted":
           this.on.rebooted();
           break;
+        case "tx":
+          this.on.tx?.(msg.frames);
+          break;
         case "restored":
           this.restoring.get(msg.id)?.(msg.error);
           this.restoring.delete(msg.id);
@@ -128,6 +133,11 @@ export class Vcpu {
       this.waiting.set(msg.id, { resolve, reject });
       this.send(msg);
     });
+  }
+
+  /** A frame from the node switch for the guest's NIC (dropped by a guest not running yet). */
+  rx(frame: Uint8Array): void {
+    if (!this.ended) this.send({ t: "rx", frame });
   }
 
   async pause(): Promise<void> {

@@ -18,6 +18,7 @@ import { assertLeaseHeld, LeaseWatch } from "./lease-watch.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationHost } from "./migration-access.js";
 import { VmmMigration } from "./migration-dispatch.js";
+import { NicLink } from "./nic-link.js";
 import {
   encodeFrame,
   encodeJson,
@@ -66,6 +67,8 @@ export class Vmm {
   private readonly memory: GuestMemory;
   private readonly dirty: DirtyBitmap;
   private vcpu: Vcpu | undefined;
+  /** The NIC's link to the node switch, when the VM has a NIC. */
+  private nic: NicLink | undefined;
   private server: Server | undefined;
   private readonly conns = new Set<Connection>();
   private readonly startedAtMs = Date.now();
@@ -146,11 +149,18 @@ export class Vmm {
           this.measureCpu();
         },
         rebooted: () => this.log.info("guest rebooted"),
+        tx: (frames) => {
+          for (const f of frames) this.nic?.send(f);
+        },
         end: (e) => this.guestEnded(e),
       },
       { incoming: incoming !== undefined },
     );
     this.vcpu = vcpu;
+    // An incoming VMM links up too: the switch keeps the port away from it until the commit.
+    if ((this.spec.nics?.length ?? 0) > 0) {
+      this.nic = new NicLink(this.paths.nic, (frame) => vcpu.rx(frame), this.log);
+    }
     if (incoming) {
       this.state = "incoming";
       await this.migration.startIncoming(incoming);
@@ -506,6 +516,7 @@ export class Vmm {
       this.log.error({ err }, "cannot write exit record");
     }
     await this.vcpu?.terminate().catch(() => undefined);
+    await this.nic?.close().catch(() => undefined);
     this.consoleLog.close();
     this.server?.close();
     const closing = [...this.conns].map(

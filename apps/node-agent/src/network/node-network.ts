@@ -1,0 +1,96 @@
+/**
+ * This node's part of the VPS networks: one NodeSwitch (packages/net) with its overlay endpoint,
+ * the map the control plane gave it, and one port link server per local NIC (the VMM connects
+ * to it). The switch forwards by the map only; the agent never edits the map except to claim a
+ * port at a migration's commit, until the control plane's next map says the same.
+ */
+import { errorMessage, type Logger, SkiffError } from "@skiff/common";
+import { type NetworkMap, NodeSwitch, PortLinkServer, VxlanTransport } from "@skiff/net";
+import { agentError } from "../errors.js";
+
+export interface NodeNetworkOptions {
+  /** The node's name: its id in the map's port and node tables. */
+  readonly nodeId: string;
+  readonly bindHost: string;
+  readonly advertiseHost: string;
+  /** 0: a port the kernel picks. */
+  readonly overlayPort: number;
+  readonly log: Logger;
+}
+
+export class NodeNetwork {
+  private readonly links = new Map<string, PortLinkServer>();
+  private readonly log: Logger;
+
+  private constructor(
+    readonly sw: NodeSwitch,
+    private readonly overlay: VxlanTransport,
+    /** Where other nodes send this node's overlay traffic, "host:port". */
+    readonly endpoint: string,
+    log: Logger,
+  ) {
+    this.log = log;
+  }
+
+  static async start(opts: NodeNetworkOptions): Promise<NodeNetwork> {
+    const log = opts.log.child({ part: "network" });
+    const overlay = await VxlanTransport.bind({ host: opts.bindHost, port: opts.overlayPort });
+    const sw = new NodeSwitch({ nodeId: opts.nodeId, overlay, logger: log });
+    const endpoint = `${opts.advertiseHost}:${overlay.address.port}`;
+    log.info({ endpoint, nodeId: opts.nodeId }, "node switch listening");
+    return new NodeNetwork(sw, overlay, endpoint, log);
+  }
+
+  /** The map version the switch holds (-1: none yet). */
+  get version(): number {
+    return this.sw.mapVersion;
+  }
+
+  /** A whole map from the control plane; an older or equal version is ignored. Returns the version held. */
+  apply(map: NetworkMap): number {
+    try {
+      if (this.sw.setMap(map)) this.log.info({ version: map.version }, "network map applied");
+    } catch (err) {
+      throw agentError(
+        "NETWORK_MAP_INVALID",
+        `network map ${map.version}: ${errorMessage(err)}`,
+        err instanceof SkiffError ? { cause: err.code } : undefined,
+      );
+    }
+    return this.sw.mapVersion;
+  }
+
+  /** Plugs a VM's NIC in: the VMM connects to `socketPath` (again after a restart of either side). */
+  async openPort(vmId: string, socketPath: string): Promise<void> {
+    await this.links.get(vmId)?.close();
+    this.links.delete(vmId);
+    this.links.set(vmId, await PortLinkServer.listen(socketPath, this.sw, vmId, this.log));
+  }
+
+  async closePort(vmId: string): Promise<void> {
+    const link = this.links.get(vmId);
+    if (!link) return;
+    this.links.delete(vmId);
+    await link.close();
+  }
+
+  /**
+   * A migration committed here: frames for the VM come to this node from now on, and the network
+   * learns it from a gratuitous ARP. The control plane's next map says the same.
+   */
+  claim(vmId: string): boolean {
+    if (!this.sw.claimPort(vmId)) {
+      this.log.warn({ vmId }, "migrated VM has no port in the network map");
+      return false;
+    }
+    const announced = this.sw.announce(vmId);
+    this.log.info({ vmId, announced }, "port claimed at migration commit");
+    return announced;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.close()));
+    this.links.clear();
+    await this.overlay.close();
+  }
+}
