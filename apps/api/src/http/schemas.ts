@@ -458,3 +458,30 @@ export const NetworkSchema = z
 export const ListNetworksQuery = PageQuery.extend({
   projectId: id.optional().describe("operators only: one project's networks"),
 });
+
+/** The network map in @skiff/net's shape (what a NodeSwitch or the region's Gateway takes). */
+export const NetworkMapSchema = z
+  .object({
+    version: z.number().int(),
+    networks: z.array(
+      z.object({
+        id,
+        vni: z.number().int(),
+        cidr: z.string(),
+        gateway: z.object({ ipv4: z.string(), mac: z.string() }),
+      }),
+    ),
+    ports: z.array(
+      z.object({
+        vpsId: id,
+        mac: z.string(),
+        ipv4: z.string(),
+        networkId: id,
+        node: z.string(),
+        hostname: z.string(),
+      }),
+    ),
+    nodes: z.array(z.object({ id: z.string(), host: z.string(), port: z.number().int() })),
+    gatewayNode: z.string().optional(),
+  })
+  .meta({ id: "NetworkMap" });

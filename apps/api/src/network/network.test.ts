@@ -225,3 +225,19 @@ describe("network map", () => {
     expect(Number(stored.networkMapVersion)).toBe(moved.version);
   });
 });
+
+describe("GET /v1/network-map", () => {
+  it("gives operators the map in the switches' shape and refuses tenants", async () => {
+    const t = await h.tenant(undefined, { maxVps: 10 });
+    const [v] = await createAndPlace(t.token, "g", 1);
+    expect((await h.call(t.token, "GET", "/v1/network-map")).status).toBe(403);
+    const r = await h.call(h.operatorToken, "GET", "/v1/network-map");
+    expect(r.status).toBe(200);
+    expect(r.body.version).toBe(await networkMapVersion(h.db));
+    const net = r.body.networks.find((n: { id: string }) => n.id === v!.networkId);
+    expect(net.gateway.ipv4).toMatch(/\.1$/);
+    expect(r.body.ports).toContainEqual(
+      expect.objectContaining({ vpsId: v!.id, ipv4: v!.ipv4, mac: v!.mac }),
+    );
+  });
+});

@@ -1,8 +1,15 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { projectFilter, tokenPrincipal } from "../http/auth.js";
+import { projectFilter, requireOperator, tokenPrincipal } from "../http/auth.js";
 import { networkDto } from "../http/dto.js";
 import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
-import { ERROR_RESPONSES, ListNetworksQuery, NetworkSchema, page } from "../http/schemas.js";
+import {
+  ERROR_RESPONSES,
+  ListNetworksQuery,
+  NetworkMapSchema,
+  NetworkSchema,
+  page,
+} from "../http/schemas.js";
+import { buildNetworkMap } from "../network/map.js";
 
 export const networkRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db } = app.deps;
@@ -31,6 +38,35 @@ export const networkRoutes: FastifyPluginAsyncZod = async (app) => {
         take: req.query.limit + 1,
       });
       return pageOf(rows, req.query.limit, networkDto, (n) => n.createdAt);
+    },
+  );
+
+  app.get(
+    "/v1/network-map",
+    {
+      schema: {
+        tags: ["networks"],
+        summary: "The region's network map (operators)",
+        description:
+          "What the agents' switches receive: every network, every placed VPS's NIC on its node, every node's overlay endpoint and the region's gateway, with a version that grows on every change. The local cluster's gateway follows it.",
+        response: { 200: NetworkMapSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => {
+      requireOperator(req);
+      const m = await (app.deps.networkMap?.current() ?? buildNetworkMap(db));
+      return {
+        version: m.version,
+        networks: m.networks.map((n) => ({
+          id: n.id,
+          vni: n.vni,
+          cidr: n.cidr,
+          gateway: { ipv4: n.gatewayIpv4, mac: n.gatewayMac },
+        })),
+        ports: m.ports,
+        nodes: m.nodes,
+        ...(m.gatewayNode ? { gatewayNode: m.gatewayNode } : {}),
+      };
     },
   );
 };
