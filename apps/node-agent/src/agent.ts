@@ -147,7 +147,9 @@ export class Agent {
                 vmCount: vms.length,
               },
               vms: vms.map(report),
-              networkMapVersion: network.version,
+              // 0 when the switch holds no map: the API takes no negative version, and the region's
+              // maps start at 1, so a node reporting 0 is sent the map again.
+              networkMapVersion: Math.max(0, network.version),
             };
           },
         },

@@ -30,7 +30,7 @@ export interface Registration {
 export interface Heartbeat {
   usage: { cpuPercent: number; memoryUsedBytes: number; vmCount: number };
   vms: VmReport[];
-  /** The network map version this node's switch holds (-1: none): the control plane resends an older one. */
+  /** The network map version this node's switch holds (0: none): the control plane resends an older one. */
   networkMapVersion: number;
 }
 
