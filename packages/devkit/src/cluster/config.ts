@@ -17,6 +17,11 @@ export const clusterSpec = {
     "",
     "(generated)",
   ),
+  netns: str(
+    "SKIFF_NETNS",
+    "network namespace of the region's gateway: VPS addresses are reachable from inside it (ip netns exec)",
+    "skiff",
+  ),
   agents: int("SKIFF_LOCAL_AGENTS", "how many node agents the local cluster runs", 3),
   agentMemory: bytes(
     "SKIFF_LOCAL_AGENT_MEMORY",

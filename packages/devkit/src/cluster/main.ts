@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: a local Skiff cluster under .skiff/cluster (SKIFF_STATE_DIR) — private Redis and
-// PostgreSQL on loopback, database migrations, the API with its workers and three node agents.
+// PostgreSQL on loopback, database migrations, the region's gateway in a network namespace
+// (SKIFF_NETNS), the API with its workers and three node agents.
 // Data persists across restarts; Ctrl-C stops everything, in order.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -37,6 +38,7 @@ async function main(): Promise<number> {
     agentMemory: config.agentMemory,
     operatorToken: config.operatorToken ?? secrets.operatorToken,
     agentToken: secrets.agentToken,
+    netns: config.netns,
   });
   return runCluster(plan);
 }

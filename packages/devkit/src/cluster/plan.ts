@@ -22,6 +22,8 @@ export interface ClusterPlan {
   readonly operatorToken: string;
   readonly agentToken: string;
   readonly agents: readonly AgentPlan[];
+  /** The network namespace of the region's gateway. */
+  readonly netns: string;
   /** Which parts exist in this checkout (built); the cluster starts what exists. */
   readonly has: { api: boolean; migrations: boolean; agent: boolean };
 }
@@ -88,6 +90,7 @@ export async function planCluster(opts: {
   agentMemory: number;
   operatorToken: string;
   agentToken: string;
+  netns: string;
 }): Promise<ClusterPlan> {
   const agentNames = Array.from({ length: opts.agents }, (_, i) => `node-${i + 1}`);
   const ports = await choosePorts(opts.stateDir, ["redis", "postgres", "api", ...agentNames], {
@@ -103,6 +106,7 @@ export async function planCluster(opts: {
     apiPort: ports.api!,
     operatorToken: opts.operatorToken,
     agentToken: opts.agentToken,
+    netns: opts.netns,
     agents: agentNames.map((name) => ({
       name,
       grpcPort: ports[name]!,

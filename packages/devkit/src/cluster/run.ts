@@ -6,6 +6,7 @@ import { errorMessage } from "@skiff/common";
 import { startPostgres } from "../postgres.js";
 import { processAlive, processArgv, type Supervised, startProcess, waitUntil } from "../process.js";
 import { startRedis } from "../redis.js";
+import { type RegionGateway, startRegionGateway } from "./gateway.js";
 import type { ClusterPlan } from "./plan.js";
 
 const say = (msg: string) => console.log(`[cluster] ${msg}`);
@@ -23,9 +24,9 @@ interface Part {
  * migration) while the rest goes down. Then the VMs, while their agents still run: each agent
  * sees its VMMs end as stopped and records it, and reports them so at its next start, so their
  * VPSes show as `stopped` (VMM processes outlive an agent by design, but a local cluster leaves
- * nothing running). Then the agents, and the stores last, as everything above writes to them.
+ * nothing running). Then the agents, the gateway (its namespace goes with it), and the stores last, as everything above writes to them.
  */
-const STOP_ORDER = ["api", "VM processes", "agents", "postgres", "redis"] as const;
+const STOP_ORDER = ["api", "VM processes", "agents", "gateway", "postgres", "redis"] as const;
 type Stage = (typeof STOP_ORDER)[number];
 
 /** Resolves on the first SIGINT/SIGTERM; later ones are told to wait (default handling would kill us mid-stop). */
@@ -132,12 +133,25 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
       });
       if (r.status !== 0) throw new Error("database migrations failed");
     }
+    // Before the API: the API lists the gateway's overlay endpoint in the network map.
+    say(`starting the region's gateway in network namespace ${plan.netns}`);
+    const started = await step(startRegionGateway(plan.repoRoot, plan.netns, say));
+    let gateway: RegionGateway | undefined;
+    if ("unavailable" in started) {
+      say(
+        `no gateway (${started.unavailable.split("\n")[0]}): VPS networks are unreachable from the host; the rest works`,
+      );
+    } else {
+      gateway = started;
+      parts.set("gateway", { name: "gateway", stop: () => started.stop() });
+    }
     if (plan.has.api) {
       say("starting the API and its workers");
       const api = startNodeService(plan, "api", "apps/api/dist/main.js", {
         ...common,
         SKIFF_API_PORT: String(plan.apiPort),
         SKIFF_API_HOST: "127.0.0.1",
+        SKIFF_GATEWAY_OVERLAY: gateway?.overlay ?? "",
       });
       parts.set("api", api);
       await step(
@@ -149,6 +163,7 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
       ).catch((err: unknown) => {
         throw new Error(`${errorMessage(err).split("\n")[0]}; see ${join(plan.stateDir, "logs", "api.log")}`);
       });
+      gateway?.follow(apiUrl, plan.operatorToken);
     }
     if (plan.has.agent) {
       const agents: Supervised[] = [];
@@ -192,6 +207,9 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
       plan.has.agent
         ? `  node agents  ${plan.agents.map((a) => `${a.name} 127.0.0.1:${a.grpcPort}`).join(", ")} (${Math.round(plan.agents[0]!.memoryBytes / MiB)} MiB each)`
         : "  node agents  (not built in this checkout yet)",
+      gateway
+        ? `  VPS networks from namespace ${gateway.netns}: ip netns exec ${gateway.netns} curl http://<vps ipv4>/   (addresses: skiff vps list)`
+        : "  VPS networks: unreachable from the host (no gateway namespace)",
       `  operator token: ${plan.operatorToken}`,
       `  data and logs: ${plan.stateDir}`,
       "Press Ctrl-C to stop.",
