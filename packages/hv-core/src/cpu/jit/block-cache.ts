@@ -14,6 +14,11 @@ interface Block {
   run: BlockFn;
   /** Characters of generated source (the cache's memory estimate). */
   size: number;
+  /** False once invalidated (links to it from other blocks then miss). */
+  valid: boolean;
+  /** The last successor taken (pc, block): a one-entry chain. */
+  next: number;
+  nextBlock: Block | undefined;
 }
 
 /** Executions of a block start before it is translated: code run once is not worth a compile. */
@@ -82,20 +87,45 @@ export class BlockCache {
   }
 
   /**
-   * Runs the block at RAM word `word` (virtual pc `pc`) if it is translated and fits in `room`
-   * instructions. Returns the instructions retired (the next pc is in `this.pc`), or 0 when the
-   * interpreter must run the instruction at `pc` itself.
+   * Runs the block at RAM word `word` (virtual pc `pc`), then the blocks it leads to on the same
+   * page (the fetch translation the hart did covers them; blocks change no state the hart's loop
+   * looks at between instructions), as long as they fit in `room` instructions. Returns the
+   * instructions retired (the next pc is in `this.pc`), or 0 when the interpreter must run the
+   * instruction at `pc` itself.
    */
   exec(word: number, pc: number, room: number, loadBank: number, storeBank: number): number {
-    let b = this.blocks.get(word);
-    if (b === undefined || b.vpc !== pc) {
-      b = this.miss(word, pc);
-      if (b === undefined) return 0;
+    const pageWord = word - ((pc & 0xfff) >>> 2);
+    const page = pc >>> 12;
+    let b = this.lookup(word, pc);
+    let total = 0;
+    while (b !== undefined && b.length !== 0 && b.length <= room - total) {
+      const k = b.run(loadBank, storeBank);
+      total += k;
+      const next = this.pc;
+      // k 0: it stopped before its first instruction, which is the interpreter's to run.
+      if (k === 0 || next >>> 12 !== page) break;
+      b =
+        b.next === next && b.nextBlock!.valid
+          ? b.nextBlock
+          : this.link(b, pageWord + ((next & 0xfff) >>> 2), next);
     }
-    if (b.length === 0 || b.length > room) return 0;
-    const k = b.run(loadBank, storeBank);
-    this.retiredInBlocks += k;
-    return k;
+    this.retiredInBlocks += total;
+    return total;
+  }
+
+  private lookup(word: number, pc: number): Block | undefined {
+    const b = this.blocks.get(word);
+    return b !== undefined && b.vpc === pc ? b : this.miss(word, pc);
+  }
+
+  /** The block at `next`, remembered on `from` so a loop or a fall-through skips the lookup. */
+  private link(from: Block, word: number, next: number): Block | undefined {
+    const b = this.lookup(word, next);
+    if (b !== undefined) {
+      from.next = next;
+      from.nextBlock = b;
+    }
+    return b;
   }
 
   private miss(word: number, pc: number): Block | undefined {
@@ -113,11 +143,17 @@ export class BlockCache {
       length: src.length,
       run: src.length ? this.compile(src.body) : NONE,
       size: src.body.length,
+      valid: true,
+      next: -1,
+      nextBlock: undefined,
     };
     this.translated++;
     this.sourceChars += src.body.length;
     const old = this.blocks.get(word);
-    if (old) this.sourceChars -= old.size;
+    if (old) {
+      this.sourceChars -= old.size;
+      old.valid = false;
+    }
     this.blocks.set(word, b);
     const page = word >>> 10;
     const list = this.pageBlocks.get(page);
@@ -133,7 +169,10 @@ export class BlockCache {
     if (list) {
       for (const w of list) {
         const b = this.blocks.get(w);
-        if (b) this.sourceChars -= b.size;
+        if (b) {
+          this.sourceChars -= b.size;
+          b.valid = false;
+        }
         this.blocks.delete(w);
       }
     }
@@ -144,6 +183,7 @@ export class BlockCache {
   /** Drops every translation (a restore rewrote RAM, or the cache is full). */
   flush(): void {
     for (const page of this.pageBlocks.keys()) this.ram.dirty.code[page] = 0;
+    for (const b of this.blocks.values()) b.valid = false;
     this.pageBlocks.clear();
     this.blocks.clear();
     this.heat.clear();
