@@ -78,6 +78,8 @@ export function nodeDto(n: Node, reserved: NodeLoad["reserved"]): z.infer<typeof
     labels: (n.labels ?? {}) as Record<string, string>,
     storage: { backend: n.storageBackend, id: n.storageId ?? "" },
     agentVersion: n.agentVersion,
+    overlayEndpoint: n.overlayHost && n.overlayPort ? `${n.overlayHost}:${n.overlayPort}` : null,
+    networkMapVersion: Number(n.networkMapVersion),
     capacity: { cpus: n.cpus, memoryBytes: Number(n.memoryBytes), diskBytes: Number(n.diskBytes) },
     reserved,
     usage: { cpuPercent: n.cpuPercent, memoryUsedBytes: Number(n.memoryUsedBytes), vmCount: n.vmCount },

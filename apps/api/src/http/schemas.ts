@@ -114,6 +114,14 @@ export const NodeSchema = z
       "where the node keeps VM disks: local (its own disk) or shared (storage every node with the same id mounts)",
     ),
     agentVersion: z.string(),
+    overlayEndpoint: z
+      .string()
+      .nullable()
+      .describe("where its switch receives the overlay (host:port); null without networking"),
+    networkMapVersion: z
+      .number()
+      .int()
+      .describe("the network map version its switch last reported or acknowledged"),
     capacity: z.object({
       cpus: z.number().int(),
       memoryBytes: z.number().int(),

@@ -92,6 +92,8 @@ describe("nodes output", () => {
       labels: {},
       storage: { backend: "local", id: "" },
       agentVersion: "0.1.0",
+      overlayEndpoint: "127.0.0.1:4789",
+      networkMapVersion: 3,
       capacity: { cpus: 4, memoryBytes: 8 * 2 ** 30, diskBytes: 0 },
       reserved: { vpsCount: 3, vcpus: 3, cpuShare: 300, memoryBytes: 3 * 2 ** 30, diskBytes: 0 },
       usage: { cpuPercent: 12.4, memoryUsedBytes: 0, vmCount: 3 },

@@ -1,0 +1,94 @@
+// Networks end to end: the API process with its workers and two real node agents. Two VPSes get
+// distinct addresses in their project's network, and the network map the API builds reaches both
+// agents' switches (each node reports the map's version back in its heartbeat).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { built, type Cluster, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+
+const MiB = 2 ** 20;
+let c: Cluster;
+let token: string;
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies
+type Json = any;
+
+describe.skipIf(!built)("networks: API + 2 node agents", () => {
+  beforeAll(async () => {
+    c = await startCluster({ agents: 2, agentEnv: { SKIFF_AGENT_MEMORY: String(4 * MiB) } });
+    const kernelPath = await writeEchoFirmware(c.dir);
+    expect(
+      (
+        await c.call("POST", "/v1/images", {
+          name: "echo",
+          bootMode: "firmware",
+          kernelPath,
+          arch: "riscv32",
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await c.call("POST", "/v1/plans", {
+          name: "fw",
+          vcpus: 1,
+          memoryBytes: 1 << 20,
+          diskBytes: 0,
+          cpuShare: 10,
+        })
+      ).status,
+    ).toBe(201);
+    const p = await c.call("POST", "/v1/projects", { name: "net-e2e", quotas: { maxVps: 10 } });
+    token = (await c.call("POST", "/v1/tokens", { name: "e2e", projectId: p.body.id })).body.token;
+  }, 120_000);
+
+  afterAll(async () => {
+    await c?.stop();
+  }, 60_000);
+
+  it("gives two running VPSes addresses, and both agents hold the map that places them", async () => {
+    const created = await Promise.all(
+      ["web", "db"].map((name) => c.call("POST", "/v1/vps", { name, plan: "fw", image: "echo" }, token)),
+    );
+    expect(created.map((r) => r.status)).toEqual([202, 202]);
+    const running: Json[] = await Promise.all(
+      created.map((r) =>
+        waitFor(
+          `VPS ${r.body.name} runs`,
+          async () => {
+            const v = (await c.call("GET", `/v1/vps/${r.body.id}`, undefined, token)).body;
+            if (v.state === "error") throw new Error(`VPS ${v.name}: ${v.stateReason}`);
+            return v.state === "running" && v.action === null ? v : undefined;
+          },
+          120_000,
+        ),
+      ),
+    );
+    const nets = (await c.call("GET", "/v1/networks", undefined, token)).body.items;
+    expect(nets).toHaveLength(1);
+    const prefix = nets[0].cidr.replace(/0\/24$/, "");
+    expect(running.map((v) => v.ipv4).sort()).toEqual([`${prefix}2`, `${prefix}3`]);
+    for (const v of running) expect(v.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+
+    const map = (await c.call("GET", "/v1/network-map")).body;
+    for (const v of running) {
+      expect(map.ports).toContainEqual(
+        expect.objectContaining({ vpsId: v.id, ipv4: v.ipv4, mac: v.mac, hostname: v.name }),
+      );
+    }
+    // Both agents registered their overlay endpoints, and their switches report the map's version.
+    const nodes: Json[] = await waitFor(
+      "both agents hold the current map",
+      async () => {
+        const current = (await c.call("GET", "/v1/network-map")).body.version;
+        const items = (await c.call("GET", "/v1/nodes?status=ready")).body.items;
+        return items.length === 2 && items.every((n: Json) => n.networkMapVersion === current)
+          ? items
+          : undefined;
+      },
+      30_000,
+    );
+    for (const n of nodes) {
+      expect(n.overlayEndpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(map.nodes).toContainEqual(expect.objectContaining({ id: n.name }));
+    }
+  }, 240_000);
+});
