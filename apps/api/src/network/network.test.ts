@@ -9,7 +9,7 @@ import { finishMigration } from "../services/migrations.js";
 import { AGENT_TOKEN, type Harness, startHarness } from "../test-support/harness.js";
 import type { WorkerContext } from "../workers/context.js";
 import { runLifecycle } from "../workers/lifecycle.js";
-import { placeVps } from "../workers/provision.js";
+import { allocateNic, placeVps } from "../workers/provision.js";
 import { parseNetworkPool } from "./ipam.js";
 import { buildNetworkMap, networkMapVersion } from "./map.js";
 
@@ -129,6 +129,20 @@ describe("addresses", () => {
     const [next] = await createAndPlace(t.token, "e", 1);
     expect(next!.ipv4).toBe(second.ipv4);
     expect(next!.mac).not.toBe(second.mac);
+  });
+});
+
+describe("a VPS placed without a NIC (made before networks, cold-restarted by recovery)", () => {
+  it("gets one before its VM is made, and keeps it afterwards", async () => {
+    const t = await h.tenant(undefined, { maxVps: 10 });
+    const [v] = await createAndPlace(t.token, "old", 1);
+    // As a VPS from before this release: placed, but no NIC.
+    await h.db.vps.update({ where: { id: v!.id }, data: { networkId: null, ipv4: null, mac: null } });
+    const bare = await h.db.vps.findUniqueOrThrow({ where: { id: v!.id } });
+    const given = await allocateNic(ctx, bare);
+    expect(given.ipv4).toBe(v!.ipv4);
+    expect(given.mac).toMatch(/^52:54:00/);
+    expect(await allocateNic(ctx, given)).toMatchObject({ ipv4: given.ipv4, mac: given.mac });
   });
 });
 

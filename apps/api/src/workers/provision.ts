@@ -52,6 +52,12 @@ export async function runProvision(
       // Its port is in the map from here on; the node's switch has it before the VM boots.
       await ctx.networkMap?.publish();
     }
+    // Placed without a NIC: recovery's cold restart (it places on its own) of a VPS made before
+    // networks existed. It gets one now, before the VM is made.
+    if (v.state === "provisioning" && !v.mac) {
+      v = await allocateNic(ctx, v);
+      await ctx.networkMap?.publish();
+    }
     if (v.state !== "provisioning" || !v.nodeId) return "superseded";
     const node = await db.node.findUniqueOrThrow({ where: { id: v.nodeId } });
     const image = await db.image.findUniqueOrThrow({ where: { id: v.imageId } });
@@ -149,6 +155,16 @@ export async function placeVps(ctx: WorkerContext, v: Vps, job: ProvisionJob): P
   });
   if (result.noCapacity) throw new NoCapacity("NO_CAPACITY", result.noCapacity);
   return result.vps;
+}
+
+/** The VPS's NIC, allocated under the placement lock as placement does. */
+export async function allocateNic(ctx: WorkerContext, v: Vps): Promise<Vps> {
+  return ctx.db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK})`;
+    const cur = await tx.vps.findUniqueOrThrow({ where: { id: v.id } });
+    await ensureNic(tx, cur, ctx.networkPool ?? DEFAULT_NETWORK_POOL);
+    return tx.vps.findUniqueOrThrow({ where: { id: v.id } });
+  });
 }
 
 /** Gives up: removes any half-made VM, releases the reservation, and says why in the VPS. */
