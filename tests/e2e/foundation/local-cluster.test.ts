@@ -4,7 +4,7 @@
  * foreground process group, as a terminal sends it). Everything it started must be gone, and the
  * next start must find the same data.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { totalmem } from "node:os";
@@ -31,11 +31,14 @@ interface Launch {
 }
 
 /** Starts the launcher as `npm start` does after bootstrap, leader of its own process group. */
+/** The gateway's namespace: never a developer's own `skiff` cluster's. */
+const NETNS = `skiff-lc-${process.pid}`;
+
 function launch(env: Record<string, string>): Launch {
   const { SKIFF_API_PORT: _p, SKIFF_OPERATOR_TOKEN: _t, SKIFF_LOCAL_AGENT_MEMORY: _m, ...base } = process.env;
   const proc = spawn(process.execPath, [MAIN], {
     cwd: root,
-    env: { ...base, LOG_LEVEL: "warn", ...env },
+    env: { ...base, LOG_LEVEL: "warn", SKIFF_NETNS: NETNS, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -175,6 +178,11 @@ describe.skipIf(!built)("npm start (the local cluster)", () => {
       /stopping api[\s\S]*stopping VM processes[\s\S]*stopping node agents[\s\S]*stopping postgres[\s\S]*stopping redis/,
     );
     expect(first.output()).not.toMatch(/exited unexpectedly|had already exited/);
+    // The banner says where VPS addresses are reachable from; that namespace goes at the stop.
+    expect(first.output()).toContain(`ip netns exec ${NETNS} curl http://<vps ipv4>/`);
+    expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toMatch(
+      new RegExp(`^${NETNS}\\b`, "m"),
+    );
     expect(children.filter(processAlive), "processes left behind").toEqual([]);
     expect(processesNaming(stateDir)).toEqual([]);
 
