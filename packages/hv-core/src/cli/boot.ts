@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SkiffError } from "@skiff/common";
-import type { MachineConfig } from "../machine/config.js";
+import { DEFAULT_JIT, type MachineConfig } from "../machine/config.js";
 import { Machine } from "../machine/machine.js";
 
 /** Instructions per run slice before the event loop gets a turn (console input, signals). */
@@ -28,9 +28,9 @@ function boot(config: MachineConfig): Machine {
 }
 
 export async function main(args: string[]): Promise<number> {
-  // --no-jit: the interpreter only (the reference engine); translation is on otherwise.
-  const jit = !args.includes("--no-jit");
-  const argv = args.filter((a) => a !== "--no-jit");
+  // --jit / --no-jit pick the engine; without either, the machine default (DEFAULT_JIT).
+  const jit = args.includes("--jit") ? true : args.includes("--no-jit") ? false : DEFAULT_JIT;
+  const argv = args.filter((a) => a !== "--no-jit" && a !== "--jit");
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({
@@ -50,7 +50,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (!values.kernel) {
     process.stderr.write(
-      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."] [--net-mac 52:54:00:12:34:56] [--no-jit]\n',
+      'usage: hv boot --kernel <Image> [--initrd f] [--disk f] [--mem 128M] [--append "..."] [--net-mac 52:54:00:12:34:56] [--jit|--no-jit]\n',
     );
     return 2;
   }

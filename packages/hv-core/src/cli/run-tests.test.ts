@@ -59,23 +59,27 @@ describe("hv run-tests", () => {
     expect(readFileSync(join(dir, "sig.signature"), "utf8")).toBe("deadbeef\n00001234\n00000007\n");
   });
 
-  it("passes every ISA test program in guests/isa-tests", () => {
+  it("passes every ISA test program in guests/isa-tests, on the interpreter and with block translation", () => {
     const elfs = readdirSync(isaDir)
       .filter((f) => f.endsWith(".elf"))
       .map((f) => join(isaDir, f));
     expect(elfs.length).toBeGreaterThan(0);
-    const sigDir = join(tmp, "isa-sigs");
-    const r = hv("run-tests", "--signatures", sigDir, ...elfs);
-    const failures = r.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
-    expect(failures).toEqual([]);
-    expect(r.stdout).toContain(`${elfs.length} passed, 0 failed`);
-    expect(r.status).toBe(0);
-    // Signatures match the ones the reference machine (QEMU) produced for the same programs.
     const refDir = join(root, "guests/isa-tests/ref");
     const refs = readdirSync(refDir).filter((f) => f.endsWith(".signature"));
     expect(refs.length).toBeGreaterThan(0);
-    for (const ref of refs) {
-      expect(readFileSync(join(sigDir, ref), "utf8"), ref).toBe(readFileSync(join(refDir, ref), "utf8"));
+    for (const engine of ["--no-jit", "--jit"]) {
+      const sigDir = join(tmp, `isa-sigs${engine}`);
+      const r = hv("run-tests", engine, "--signatures", sigDir, ...elfs);
+      const failures = r.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
+      expect(failures, engine).toEqual([]);
+      expect(r.stdout).toContain(`${elfs.length} passed, 0 failed`);
+      expect(r.status).toBe(0);
+      // Signatures match the ones the reference machine (QEMU) produced for the same programs.
+      for (const ref of refs) {
+        expect(readFileSync(join(sigDir, ref), "utf8"), `${engine} ${ref}`).toBe(
+          readFileSync(join(refDir, ref), "utf8"),
+        );
+      }
     }
   });
 });

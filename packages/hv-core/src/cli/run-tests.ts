@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseElf } from "../loader/elf.js";
+import { DEFAULT_JIT } from "../machine/config.js";
 import { Machine } from "../machine/machine.js";
 
 /** Instructions a test may run before it counts as hung. */
@@ -43,7 +44,7 @@ export function runTest(
       memoryBytes: MEMORY,
       image,
       clock: "instructions",
-      jit: opts.jit ?? true,
+      jit: opts.jit ?? DEFAULT_JIT,
     });
   } catch (e) {
     return fail(`(error: ${(e as Error).message})`);
@@ -97,12 +98,13 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       signatures: { type: "string" },
       "max-instructions": { type: "string" },
+      jit: { type: "boolean" },
       "no-jit": { type: "boolean" },
     },
     allowPositionals: true,
   });
   if (positionals.length === 0) {
-    process.stderr.write("usage: hv run-tests [--signatures DIR] [--no-jit] <elf>...\n");
+    process.stderr.write("usage: hv run-tests [--signatures DIR] [--jit|--no-jit] <elf>...\n");
     return 2;
   }
   if (values.signatures) mkdirSync(values.signatures, { recursive: true });
@@ -110,7 +112,11 @@ export async function main(argv: string[]): Promise<number> {
   let passed = 0;
   let failed = 0;
   for (const path of positionals) {
-    const r = runTest(path, { signatures: values.signatures, maxInstructions, jit: !values["no-jit"] });
+    const r = runTest(path, {
+      signatures: values.signatures,
+      maxInstructions,
+      jit: values.jit ? true : values["no-jit"] ? false : DEFAULT_JIT,
+    });
     if (r.passed) passed++;
     else failed++;
     process.stdout.write(r.passed ? `PASS ${r.name}\n` : `FAIL ${r.name} ${r.detail}\n`);

@@ -31,12 +31,13 @@ function machine(code: number[], jit: boolean): Machine {
 }
 
 /**
- * A loop of 100 rounds whose first instruction (addi a0, a0, 1) the loop itself overwrites with
- * addi a0, a0, 100 in round 50: a0 ends at 50 + 50 * 100 only if the store drops the stale block.
+ * A loop of 1000 rounds whose first instruction (addi a0, a0, 1) the loop itself overwrites with
+ * addi a0, a0, 100 in round 500, long after the loop got hot and translated: a0 ends at
+ * 500 + 500 * 100 only if the store drops the stale block.
  */
 const SELF_MODIFYING = [
-  rv.addi(A1, 0, 100),
-  rv.addi(A2, 0, 50),
+  rv.addi(A1, 0, 1000),
+  rv.addi(A2, 0, 500),
   rv.addi(A0, A0, 1), // word 2: overwritten
   rv.addi(A1, A1, -1),
   bne(A1, A2, 8),
@@ -56,13 +57,15 @@ describe("block translation", () => {
   it("runs code the program rewrote itself, in the middle of a hot loop", () => {
     for (const jit of [false, true]) {
       const m = selfModifying(jit);
-      m.run(2000);
-      expect(m.hart.x[A0]).toBe(5050);
+      m.run(8000);
+      expect(m.hart.x[A0]).toBe(50500);
       expect(m.hart.pc).toBe((BASE + 7 * 4) | 0);
     }
     const m = selfModifying(true);
-    m.run(2000);
-    expect(m.hart.jit!.retiredInBlocks).toBeGreaterThan(1000);
+    m.run(5100);
+    // Before the rewrite (round 500, instruction ~2500) most rounds ran translated.
+    expect(m.hart.jit!.retiredInBlocks).toBeGreaterThan(1500);
+    expect(m.hart.jit!.stats().invalidations).toBe(1);
   });
 
   it("drops translations a device's DMA write replaced", () => {
@@ -74,9 +77,11 @@ describe("block translation", () => {
     // The way virtio-blk writes a sector read into guest memory.
     m.ram.write(BASE, words(rv.addi(A0, A0, 7)));
     m.hart.x[A0] = 0;
-    m.run(1000);
-    expect(m.hart.x[A0]).toBe(3500);
-    expect(m.hart.jit!.retiredInBlocks).toBeGreaterThan(1500);
+    const before = m.hart.jit!.retiredInBlocks;
+    m.run(4000);
+    expect(m.hart.x[A0]).toBe(14000);
+    expect(m.hart.jit!.stats().invalidations).toBe(1);
+    expect(m.hart.jit!.retiredInBlocks - before).toBeGreaterThan(2000);
   });
 
   it("marks every page its stores hit dirty, as the interpreter does", () => {
@@ -117,8 +122,8 @@ describe("block translation", () => {
     expect(Buffer.compare(Buffer.from(snap), Buffer.from(without.snapshot()))).toBe(0);
     const restored = Machine.restore(snap, { jit: true });
     expect(restored.hart.jit!.stats().blocks).toBe(0);
-    restored.run(2000);
-    expect(restored.hart.x[A0]).toBe(5050);
+    restored.run(8000);
+    expect(restored.hart.x[A0]).toBe(50500);
     expect(restored.hart.jit!.retiredInBlocks).toBeGreaterThan(0);
   });
 });

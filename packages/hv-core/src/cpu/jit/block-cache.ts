@@ -21,11 +21,21 @@ interface Block {
   nextBlock: Block | undefined;
 }
 
-/** Executions of a block start before it is translated: code run once is not worth a compile. */
-const HOT = 8;
+/**
+ * Executions of a block start before it is translated: a compile costs about what a few hundred
+ * interpreted instructions do, and a kernel boot runs most of its code only a few times.
+ */
+const HOT = 256;
 /** Translations kept per hart; past this the whole cache is dropped and rebuilt from hot code. */
 export const MAX_BLOCKS = 8192;
-const MAX_HEAT_ENTRIES = 1 << 16;
+/**
+ * Heat counters and the block index are direct-mapped tables over the RAM word: the interpreter
+ * asks at every instruction, so the answer for cold code must be a typed-array load, not a Map
+ * lookup. Colliding words share a counter (a heuristic) or evict each other's index slot (the Map
+ * still has the block).
+ */
+const HEAT_BITS = 16;
+const SLOT_BITS = 14;
 
 const NONE: BlockFn = () => 0;
 
@@ -44,7 +54,9 @@ export class BlockCache {
   /** Next pc after `exec` retired something. */
   pc = 0;
   private readonly blocks = new Map<number, Block>();
-  private readonly heat = new Map<number, number>();
+  private readonly heat = new Uint16Array(1 << HEAT_BITS);
+  private readonly slotWord = new Int32Array(1 << SLOT_BITS).fill(-1);
+  private readonly slotBlock: (Block | undefined)[] = new Array(1 << SLOT_BITS).fill(undefined);
   /** RAM page → word indices of the blocks that start on it. */
   private readonly pageBlocks = new Map<number, number[]>();
   private readonly compile: (body: string) => BlockFn;
@@ -52,6 +64,8 @@ export class BlockCache {
   /** Blocks translated, and instructions retired inside blocks, since creation (bench, tests). */
   translated = 0;
   retiredInBlocks = 0;
+  /** Pages whose translations a write dropped. */
+  invalidations = 0;
 
   constructor(
     private readonly ram: Ram,
@@ -96,7 +110,7 @@ export class BlockCache {
   exec(word: number, pc: number, room: number, loadBank: number, storeBank: number): number {
     const pageWord = word - ((pc & 0xfff) >>> 2);
     const page = pc >>> 12;
-    let b = this.lookup(word, pc);
+    let b = this.find(word, pc);
     let total = 0;
     while (b !== undefined && b.length !== 0 && b.length <= room - total) {
       const k = b.run(loadBank, storeBank);
@@ -113,14 +127,29 @@ export class BlockCache {
     return total;
   }
 
-  private lookup(word: number, pc: number): Block | undefined {
-    const b = this.blocks.get(word);
-    return b !== undefined && b.vpc === pc ? b : this.miss(word, pc);
+  /** The block at `word`, once that code is hot (translating it then); undefined while cold. */
+  private find(word: number, pc: number): Block | undefined {
+    const slot = word & ((1 << SLOT_BITS) - 1);
+    if (this.slotWord[slot] === word) {
+      const b = this.slotBlock[slot]!;
+      if (b.valid && b.vpc === pc) return b;
+    }
+    const hs = word & ((1 << HEAT_BITS) - 1);
+    const h = this.heat[hs]!;
+    if (h < HOT) {
+      this.heat[hs] = h + 1;
+      return undefined;
+    }
+    let b = this.blocks.get(word);
+    if (b === undefined || b.vpc !== pc) b = this.translate(word, pc);
+    this.slotWord[slot] = word;
+    this.slotBlock[slot] = b;
+    return b;
   }
 
   /** The block at `next`, remembered on `from` so a loop or a fall-through skips the lookup. */
   private link(from: Block, word: number, next: number): Block | undefined {
-    const b = this.lookup(word, next);
+    const b = this.find(word, next);
     if (b !== undefined) {
       from.next = next;
       from.nextBlock = b;
@@ -128,14 +157,7 @@ export class BlockCache {
     return b;
   }
 
-  private miss(word: number, pc: number): Block | undefined {
-    const h = (this.heat.get(word) ?? 0) + 1;
-    if (h < HOT) {
-      if (this.heat.size >= MAX_HEAT_ENTRIES) this.heat.clear();
-      this.heat.set(word, h);
-      return undefined;
-    }
-    this.heat.delete(word);
+  private translate(word: number, pc: number): Block {
     if (this.blocks.size >= MAX_BLOCKS) this.flush();
     const src = translateBlock(this.ram.i32, word, pc);
     const b: Block = {
@@ -165,6 +187,7 @@ export class BlockCache {
 
   /** Something wrote to RAM page `page`: its translations are stale. */
   invalidatePage(page: number): void {
+    this.invalidations++;
     const list = this.pageBlocks.get(page);
     if (list) {
       for (const w of list) {
@@ -178,6 +201,8 @@ export class BlockCache {
     }
     this.pageBlocks.delete(page);
     this.ram.dirty.code[page] = 0;
+    // Rewritten code starts cold again (a loop that patches itself is not recompiled each round).
+    this.heat.fill(0, (page << 10) & ((1 << HEAT_BITS) - 1), ((page << 10) & ((1 << HEAT_BITS) - 1)) + 1024);
   }
 
   /** Drops every translation (a restore rewrote RAM, or the cache is full). */
@@ -186,12 +211,19 @@ export class BlockCache {
     for (const b of this.blocks.values()) b.valid = false;
     this.pageBlocks.clear();
     this.blocks.clear();
-    this.heat.clear();
+    this.heat.fill(0);
+    this.slotWord.fill(-1);
+    this.slotBlock.fill(undefined);
     this.sourceChars = 0;
   }
 
   /** Blocks held now and an estimate of their memory (generated source; V8's code is similar). */
-  stats(): { blocks: number; sourceBytes: number; translated: number } {
-    return { blocks: this.blocks.size, sourceBytes: this.sourceChars, translated: this.translated };
+  stats(): { blocks: number; sourceBytes: number; translated: number; invalidations: number } {
+    return {
+      blocks: this.blocks.size,
+      sourceBytes: this.sourceChars,
+      translated: this.translated,
+      invalidations: this.invalidations,
+    };
   }
 }
