@@ -1,6 +1,7 @@
 // Networks end to end: the API process with its workers and two real node agents. Two VPSes get
 // distinct addresses in their project's network, and the network map the API builds reaches both
-// agents' switches (each node reports the map's version back in its heartbeat).
+// agents' switches (each node reports the map's version back in its heartbeat), also after a live
+// migration moves one of them to the other node.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { built, type Cluster, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
 
@@ -90,5 +91,35 @@ describe.skipIf(!built)("networks: API + 2 node agents", () => {
       expect(n.overlayEndpoint).toMatch(/^127\.0\.0\.1:\d+$/);
       expect(map.nodes).toContainEqual(expect.objectContaining({ id: n.name }));
     }
+
+    // A live migration's commit moves the port to the target node, keeping address and MAC, and
+    // both agents get that map.
+    const web = running.find((v) => v.name === "web");
+    const target = nodes.find((n) => n.id !== web.nodeId);
+    const r = await c.call("POST", `/v1/vps/${web.id}/migrate`, { targetNode: target.id });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const done = await waitFor(
+      "the migration ends",
+      async () => {
+        const m = (await c.call("GET", `/v1/migrations/${r.body.id}`)).body;
+        return m.finishedAt ? m : undefined;
+      },
+      120_000,
+    );
+    expect(done.state, JSON.stringify(done)).toBe("completed");
+    const after = (await c.call("GET", "/v1/network-map")).body;
+    expect(after.version).toBeGreaterThan(map.version);
+    expect(after.ports).toContainEqual(
+      expect.objectContaining({ vpsId: web.id, node: target.name, ipv4: web.ipv4, mac: web.mac }),
+    );
+    await waitFor(
+      "both agents hold the map after the migration",
+      async () => {
+        const current = (await c.call("GET", "/v1/network-map")).body.version;
+        const items = (await c.call("GET", "/v1/nodes?status=ready")).body.items;
+        return items.every((n: Json) => n.networkMapVersion === current) || undefined;
+      },
+      30_000,
+    );
   }, 240_000);
 });
