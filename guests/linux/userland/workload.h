@@ -183,6 +183,28 @@ static void dbuf_release(void)
 }
 
 /*
+ * The writer's side of the hold: seq goes odd first, then hold is looked at (the counter sets
+ * hold first, then looks at seq), so the two never both go ahead, whatever the scheduler does
+ * between them. Returns 0 without entering when `dirty stop` came while it waited: a writer that
+ * is asked to stop must not change a page under a counter that holds it.
+ */
+static int writer_enter(void)
+{
+	for (;;) {
+		dbuf->seq++;
+		fence();
+		if (!dbuf->hold)
+			return 1;
+		dbuf->seq++;
+		fence();
+		while (dbuf->hold && !dbuf->stop)
+			sleep_ms(1);
+		if (dbuf->stop)
+			return 0;
+	}
+}
+
+/*
  * dirty lose <page>: puts the previous sweep's content back into one data page, as a migration
  * that missed the page's last write would. For checking that `counter` notices (it must report
  * bad=1 until the writer rewrites the page).
@@ -274,10 +296,8 @@ static int cmd_dirty(int argc, char **argv, int background)
 				gen = dbuf->gen;
 				cursor = dbuf->cursor;
 			}
-			while (dbuf->hold && !dbuf->stop)
-				sleep_ms(1);
-			dbuf->seq++;
-			fence();
+			if (!writer_enter())
+				break;
 			write_page(cursor, gen);
 			if (++cursor == dbuf->npages) {
 				cursor = 0;
