@@ -153,14 +153,24 @@ export function linuxVm(vmId: string, memoryMib = 64, epoch = 1): CreateVmReques
 
 /** One console viewer: everything received so far, and typing. */
 export class ConsoleViewer {
-  text = "";
+  text: string;
   replay = "";
   states: VmState[] = [];
   ended = false;
   error: ServiceError | undefined;
   private readonly stream: ClientDuplexStream<ConsoleRequest, ConsoleResponse>;
 
-  constructor(client: NodeAgentClient, vmId: string, epoch: number, opts: { skipReplay?: boolean } = {}) {
+  /**
+   * `carry`: the unfinished last line of the console this one follows (a VM that moved): a line
+   * the guest was printing when it paused ends on the new node, and is read whole.
+   */
+  constructor(
+    client: NodeAgentClient,
+    vmId: string,
+    epoch: number,
+    opts: { skipReplay?: boolean; carry?: string } = {},
+  ) {
+    this.text = opts.carry ?? "";
     this.stream = client.console(auth());
     this.stream.on("data", (r: ConsoleResponse) => {
       const k = r.kind;

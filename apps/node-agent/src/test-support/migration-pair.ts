@@ -176,7 +176,10 @@ export class MigrationPair {
       call(this.cl(to), "pauseVm", { ref: { vmId: vm.id, epoch: vm.epoch - 1 } }),
     ).rejects.toMatchObject({ details: expect.stringMatching(/^STALE_EPOCH/) });
     // With replay: everything the guest printed on the new node since it resumed.
-    vm.console = new ConsoleViewer(this.cl(to), vm.id, vm.epoch);
+    const text = vm.console.text;
+    vm.console = new ConsoleViewer(this.cl(to), vm.id, vm.epoch, {
+      carry: text.slice(text.lastIndexOf("\n") + 1),
+    });
     return lines.at(-1);
   }
 
