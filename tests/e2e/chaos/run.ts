@@ -401,6 +401,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     };
 
     let next = 0;
+    let nextHeapLog = 0;
     let faultRunning: Promise<void> | undefined;
     while (Date.now() - start < durationMs) {
       const due = plan[next];
@@ -412,6 +413,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           .finally(() => {
             faultRunning = undefined;
           });
+      }
+      if (Date.now() >= nextHeapLog) {
+        nextHeapLog = Date.now() + 60_000;
+        const m = process.memoryUsage();
+        log(
+          `${at()} ms: heap ${Math.round(m.heapUsed / 1e6)} MB, rss ${Math.round(m.rss / 1e6)} MB, ` +
+            `${watches.size} consoles holding ${[...watches.values()].reduce((a, w) => a + w.held, 0)} chars, ${pending.size} waits`,
+        );
       }
       await checkOnce().catch((e) => log(`check skipped: ${String(e)}`));
       await keepMigrating().catch(() => undefined);

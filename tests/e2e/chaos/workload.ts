@@ -96,6 +96,11 @@ export class GuestWatch {
     return this.contains(PROMPT, mark);
   }
 
+  /** Characters and lines held (the run watches its own memory). */
+  get held(): number {
+    return this.text.length + this.seen.size;
+  }
+
   /** Everything received so far, counted in characters (positions for `contains`). */
   get length(): number {
     return this.dropped + this.text.length;
@@ -124,7 +129,9 @@ export class GuestWatch {
     this.scanned = end;
     for (const m of chunk.matchAll(COUNTER)) {
       const n = Number(m[1]);
-      const line = m[0];
+      // A copy of its own: a match is a slice of the whole console text, and keeping the slice
+      // would keep that text alive with it (thousands of lines, each pinning its own copy).
+      const line = Buffer.from(m[0], "latin1").toString("latin1");
       this.prevLineAt = this.lastLineAt;
       this.lastLineAt = Date.now();
       if (m[5] !== "ok") this.losses.push({ vpsId: this.vpsId, kind: "counter-bad", evidence: line });
