@@ -19,21 +19,12 @@ import { spawnVmm } from "../vmm/spawn.js";
 import { DiskLeases } from "./disk-lease.js";
 import { exitEvent } from "./exits.js";
 import { type IncomingTerms, type IncomingVm, spawnIncoming } from "./incoming.js";
+import { hasNic, NicLinks, type NicPorts } from "./nic-links.js";
 import { reattach } from "./reattach.js";
 import { SpecResolver, type VmSpecInput } from "./spec.js";
 import { recordedPid, VmEntry, type VmRef, type VmView } from "./vm-entry.js";
 
-export type { VmRef, VmSpecInput, VmView };
-
-/** The node switch as the registry uses it (network/node-network.ts): one port link per NIC. */
-export interface NicPorts {
-  openPort(vmId: string, socketPath: string): Promise<void>;
-  closePort(vmId: string): Promise<void>;
-}
-
-function hasNic(record: VmRecord): boolean {
-  return (record.spec.nics?.length ?? 0) > 0;
-}
+export type { NicPorts, VmRef, VmSpecInput, VmView };
 
 export interface RegistryOptions {
   readonly dataDir: string;
@@ -57,32 +48,18 @@ export class VmRegistry {
 
   private readonly specs: SpecResolver;
   private readonly disks: DiskLeases;
-  private nicPorts: NicPorts | undefined;
+  private readonly nics: NicLinks;
 
   constructor(private readonly opts: RegistryOptions) {
     this.log = opts.log.child({ part: "registry" });
     this.specs = new SpecResolver(opts);
     this.disks = new DiskLeases({ ...opts, specs: this.specs, log: this.log });
+    this.nics = new NicLinks(this.log);
   }
 
   /** The node switch, before load(): VMs with a NIC need it. */
   useNetwork(ports: NicPorts): void {
-    this.nicPorts = ports;
-  }
-
-  /** Listens for the VM's NIC link (before its VMM starts, or again for a running one). */
-  private async openNic(record: VmRecord, paths: VmPaths): Promise<void> {
-    if (!hasNic(record)) return;
-    if (!this.nicPorts) {
-      throw agentError("NETWORK_UNAVAILABLE", `vm ${record.vmId} has a NIC and this agent has no switch`);
-    }
-    await this.nicPorts.openPort(record.vmId, paths.nic);
-  }
-
-  private closeNic(vmId: string): void {
-    this.nicPorts?.closePort(vmId).catch((err: unknown) => {
-      this.log.warn({ vmId, err: errorMessage(err) }, "cannot close a NIC link");
-    });
+    this.nics.use(ports);
   }
 
   /** Loads every VM record in the data dir and reattaches to the VMMs still running. */
@@ -114,7 +91,7 @@ export class VmRegistry {
       this.vms.set(id, entry);
       // A running VMM reconnects its NIC on its own once the switch listens again.
       reattaching.push(
-        (hasVmm(record.state) ? this.openNic(record, paths) : Promise.resolve())
+        (hasVmm(record.state) ? this.nics.open(record, paths.nic) : Promise.resolve())
           .catch((err: unknown) =>
             this.log.error({ vmId: id, err: errorMessage(err) }, "cannot reopen the VM's NIC link"),
           )
@@ -279,7 +256,7 @@ export class VmRegistry {
     rmSync(entry.paths.exit, { force: true });
     // Never two VMMs on one disk (a leftover from an agent that died mid-start).
     await killVmm(recordedPid(entry.paths), entry.paths.dir);
-    await this.openNic(r, entry.paths);
+    await this.nics.open(r, entry.paths.nic);
     const { client } = await spawnVmm(entry.paths, {
       restore,
       nice: this.opts.vmmNice,
@@ -415,7 +392,7 @@ export class VmRegistry {
         }
         rmSync(e.paths.dir, { recursive: true, force: true });
         this.vms.delete(ref.vmId);
-        this.closeNic(ref.vmId);
+        this.nics.close(ref.vmId);
         // Its record says where its disk is (storage settings may have changed since).
         leaseDir = e.record.spec.diskStorage?.leaseDir ?? leaseDir;
         this.log.info({ vmId: ref.vmId, epoch: ref.epoch }, "vm destroyed");
@@ -453,10 +430,7 @@ export class VmRegistry {
     return client;
   }
 
-  /**
-   * The VM's state once no VMM connection is pending settlement (bounded wait); undefined if the
-   * VM is gone.
-   */
+  /** The VM's state once no VMM connection awaits settlement (bounded); undefined if it is gone. */
   async waitSettled(vmId: string, timeoutMs: number): Promise<VmStateName | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -501,7 +475,7 @@ export class VmRegistry {
     entry.vmm = undefined;
     entry.pid = 0;
     // The guest runs on the destination now: this node's link for it goes.
-    this.closeNic(entry.record.vmId);
+    this.nics.close(entry.record.vmId);
     rmSync(entry.paths.dir, { recursive: true, force: true });
     if (this.vms.get(entry.record.vmId) === entry) this.vms.delete(entry.record.vmId);
     const ds = entry.record.spec.diskStorage;
@@ -596,16 +570,16 @@ export class VmRegistry {
       nice: this.opts.vmmNice,
       log: this.log,
       onRunning: onCommitted,
-      beforeSpawn: () => this.openNic(record, paths),
+      beforeSpawn: () => this.nics.open(record, paths.nic),
     }).catch((err: unknown) => {
-      if (hasNic(record)) this.closeNic(ref.vmId);
+      if (hasNic(record)) this.nics.close(ref.vmId);
       throw err;
     });
     return {
       ...vm,
       discard: () => {
         vm.discard();
-        if (hasNic(record)) this.closeNic(ref.vmId);
+        if (hasNic(record)) this.nics.close(ref.vmId);
       },
     };
   }
@@ -615,10 +589,7 @@ export class VmRegistry {
     return this.vms.has(vmId);
   }
 
-  /**
-   * Shutdown: refuse new commands, let running ones finish (bounded), then let go of the VMMs.
-   * The VMs keep running; a restarted agent reattaches.
-   */
+  /** Shutdown: refuse new commands, let running ones finish (bounded); VMs run on, to reattach. */
   async close(waitMs = 10_000): Promise<void> {
     this.closing = true;
     clearInterval(this.poller);
