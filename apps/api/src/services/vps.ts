@@ -104,11 +104,13 @@ export class VpsService {
 
     const actionId = randomUUID();
     const vps = await db.$transaction(async (tx) => {
-      // The project row lock serializes creations per project: quota and name checks hold.
+      // The project row lock serializes creations per project: quota and name checks hold. NO KEY
+      // UPDATE, not UPDATE: it must not block the foreign-key checks (KEY SHARE) of transactions
+      // that only refer to the project (placement creating its network), or they deadlock.
       const [project] = await tx.$queryRaw<
         { max_vps: number; max_vcpus: number; max_memory_bytes: bigint }[]
       >`
-        SELECT max_vps, max_vcpus, max_memory_bytes FROM projects WHERE id = ${projectId}::uuid FOR UPDATE`;
+        SELECT max_vps, max_vcpus, max_memory_bytes FROM projects WHERE id = ${projectId}::uuid FOR NO KEY UPDATE`;
       if (!project) throw apiError("INVALID_REFERENCE", "project not found", { field: "projectId" });
       const live = { projectId, state: { not: "deleted" as const } };
       const taken = await tx.vps.findFirst({ where: { ...live, name: body.name }, select: { id: true } });
