@@ -70,6 +70,7 @@ describe("VM spec", () => {
     vmmOverheadMib: 32,
     labels: { vps: "v1" },
     diskMustExist: true,
+    nics: [{ mac: "52:54:00:12:34:56", ipv4: "10.200.0.2", networkId: "n1" }],
   };
 
   it("survives the wire unchanged", () => {
