@@ -25,11 +25,12 @@ const SKIFF = join(root, "packages/cli/dist/main.js");
 const API_MAIN = join(root, "apps/api/dist/main.js");
 const MIGRATE = join(root, "apps/api/dist/db/migrate.js");
 const AGENT_MAIN = join(root, "apps/node-agent/dist/main.js");
-const ECHO_FIRMWARE = join(root, "apps/node-agent/dist/testing/echo-firmware.js");
+// The agent's test firmware, from its source (test helpers are not part of the agent's build).
+const ECHO_FIRMWARE = join(root, "apps/node-agent/src/test-support/echo-firmware.ts");
 
 // Under CI a missing build fails these suites instead of skipping them (see builtForTests).
 const apiBuilt = builtForTests(root, [SKIFF, API_MAIN, MIGRATE]);
-const agentBuilt = builtForTests(root, [AGENT_MAIN, ECHO_FIRMWARE]);
+const agentBuilt = builtForTests(root, [AGENT_MAIN]);
 
 interface Result {
   code: number | null;
