@@ -7,6 +7,7 @@ import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
+  addEchoCatalog,
   agentsAgreeWithDatabase,
   built,
   type Cluster,
@@ -14,7 +15,6 @@ import {
   root,
   startCluster,
   waitFor,
-  writeEchoFirmware,
 } from "./api-cluster.js";
 
 /** Live migration needs the agent's migration side (apps/node-agent/src/migration). */
@@ -70,28 +70,7 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       agents: 3,
       agentEnv: { SKIFF_AGENT_MEMORY: String(7 * MiB), SKIFF_AGENT_CPUS: "2" },
     });
-    const kernelPath = await writeEchoFirmware(c.dir);
-    expect(
-      (
-        await c.call("POST", "/v1/images", {
-          name: "echo",
-          bootMode: "firmware",
-          kernelPath,
-          arch: "riscv32",
-        })
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await c.call("POST", "/v1/plans", {
-          name: "fw",
-          vcpus: 1,
-          memoryBytes: 1 << 20,
-          diskBytes: 0,
-          cpuShare: 10,
-        })
-      ).status,
-    ).toBe(201);
+    await addEchoCatalog(c);
     const p = await c.call("POST", "/v1/projects", { name: "e2e", quotas: { maxVps: 100 } });
     const t = await c.call("POST", "/v1/tokens", { name: "e2e", projectId: p.body.id });
     tenant = { token: t.body.token, projectId: p.body.id };

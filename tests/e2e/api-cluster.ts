@@ -189,6 +189,29 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   return cluster;
 }
 
+/**
+ * The catalogue entries firmware-guest tests use: the image `echo` (the agent's echo firmware)
+ * and the plan `fw` (1 MiB, a tenth of a CPU). Throws unless both are created.
+ */
+export async function addEchoCatalog(c: Cluster): Promise<void> {
+  const kernelPath = await writeEchoFirmware(c.dir);
+  const image = await c.call("POST", "/v1/images", {
+    name: "echo",
+    bootMode: "firmware",
+    kernelPath,
+    arch: "riscv32",
+  });
+  if (image.status !== 201) throw new Error(`image echo: ${image.status} ${JSON.stringify(image.body)}`);
+  const plan = await c.call("POST", "/v1/plans", {
+    name: "fw",
+    vcpus: 1,
+    memoryBytes: 1 << 20,
+    diskBytes: 0,
+    cpuShare: 10,
+  });
+  if (plan.status !== 201) throw new Error(`plan fw: ${plan.status} ${JSON.stringify(plan.body)}`);
+}
+
 /** The node agent's echo firmware (stays running, echoes console input), as an image file. */
 export async function writeEchoFirmware(dir: string): Promise<string> {
   const path = join(dir, "echo-firmware.elf");

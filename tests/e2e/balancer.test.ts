@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { built, type Cluster, root, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+import { addEchoCatalog, built, type Cluster, root, startCluster, waitFor } from "./api-cluster.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API
 type Json = any;
@@ -67,28 +67,7 @@ describe.skipIf(!built || !agentMigrates)("balancer, drain and node failure with
       },
     });
     for (const n of await nodes()) ids.set(n.name, n.id);
-    const kernelPath = await writeEchoFirmware(c.dir);
-    expect(
-      (
-        await c.call("POST", "/v1/images", {
-          name: "echo",
-          bootMode: "firmware",
-          kernelPath,
-          arch: "riscv32",
-        })
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await c.call("POST", "/v1/plans", {
-          name: "fw",
-          vcpus: 1,
-          memoryBytes: MiB,
-          diskBytes: 0,
-          cpuShare: 10,
-        })
-      ).status,
-    ).toBe(201);
+    await addEchoCatalog(c);
   }, 120_000);
 
   afterAll(async () => {

@@ -3,7 +3,7 @@
 // agents' switches (each node reports the map's version back in its heartbeat), also after a live
 // migration moves one of them to the other node.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { built, type Cluster, startCluster, waitFor, writeEchoFirmware } from "./api-cluster.js";
+import { addEchoCatalog, built, type Cluster, startCluster, waitFor } from "./api-cluster.js";
 
 const MiB = 2 ** 20;
 let c: Cluster;
@@ -15,28 +15,7 @@ type Json = any;
 describe.skipIf(!built)("networks: API + 2 node agents", () => {
   beforeAll(async () => {
     c = await startCluster({ agents: 2, agentEnv: { SKIFF_AGENT_MEMORY: String(4 * MiB) } });
-    const kernelPath = await writeEchoFirmware(c.dir);
-    expect(
-      (
-        await c.call("POST", "/v1/images", {
-          name: "echo",
-          bootMode: "firmware",
-          kernelPath,
-          arch: "riscv32",
-        })
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await c.call("POST", "/v1/plans", {
-          name: "fw",
-          vcpus: 1,
-          memoryBytes: 1 << 20,
-          diskBytes: 0,
-          cpuShare: 10,
-        })
-      ).status,
-    ).toBe(201);
+    await addEchoCatalog(c);
     const p = await c.call("POST", "/v1/projects", { name: "net-e2e", quotas: { maxVps: 10 } });
     token = (await c.call("POST", "/v1/tokens", { name: "e2e", projectId: p.body.id })).body.token;
   }, 120_000);
