@@ -289,7 +289,7 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       expect(created.stdout).toBe("fw-1  running\n");
 
       const list = await skiff(["vps", "list"]);
-      expect(list.stdout).toMatch(/\n[0-9a-f-]{36}\s+fw-1\s+running\s+node-1\s+1\s+1 MiB\s+0 B\s+\d+s\n/);
+      expect(list.stdout).toMatch(/\n[0-9a-f-]{36}\s+fw-1\s+running\s+node-1\s+10\.\d+\.\d+\.\d+\s+1\s+1 MiB\s+0 B\s+\d+s\n/);
       const got = await json<{ name: string; state: string; epoch: number }>(["vps", "get", "fw-1"]);
       expect(got).toMatchObject({ name: "fw-1", state: "running", epoch: 1 });
 
