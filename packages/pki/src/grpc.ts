@@ -1,0 +1,72 @@
+/**
+ * gRPC credentials from a process's TLS material: servers demand a client certificate from the
+ * region CA; clients check the server against the CA and that it names the identity they meant to
+ * reach (the node the control plane chose). Without material (SKIFF_TLS=off) both are plaintext.
+ */
+import type { PeerCertificate } from "node:tls";
+import { type ChannelCredentials, credentials, type Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "@skiff/common";
+import type { TlsMaterial } from "./files.js";
+import { identityOf } from "./identity.js";
+import { logRefusal } from "./refusals.js";
+import { parseCert, verifyPeer } from "./verify.js";
+
+export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true);
+}
+
+/**
+ * Client credentials that accept only a server certificate naming `expect`. Node verified the chain
+ * before it asks; a refusal here fails the connection (the call sees UNAVAILABLE) and is logged.
+ */
+export function channelCredentials(
+  tls: TlsMaterial | undefined,
+  expect: string,
+  log: Logger,
+): ChannelCredentials {
+  if (!tls) return credentials.createInsecure();
+  return credentials.createSsl(tls.ca, tls.key, tls.cert, {
+    checkServerIdentity: (host: string, peer: PeerCertificate) => {
+      const v = verifyPeer(peer.raw, tls.caCert, expect);
+      if (v.ok) return undefined;
+      logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
+      return Object.assign(new Error(`TLS peer ${host} refused: ${v.detail}`), { code: "TLS_PEER_REFUSED" });
+    },
+  });
+}
+
+/** The identity of a call's client certificate (undefined on a plaintext server). */
+export function callerIdentity(call: {
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate };
+}): string | undefined {
+  const raw = call.getAuthContext().sslPeerCertificate?.raw;
+  const c = raw ? parseCert(raw) : undefined;
+  return c ? identityOf(c) : undefined;
+}
+
+interface TlsErrorSource {
+  on(
+    event: "tlsClientError",
+    f: (err: Error & { code?: string }, socket: { remoteAddress?: string }) => void,
+  ): void;
+}
+
+/**
+ * Logs and counts clients the handshake refused (no certificate, another CA, expired). grpc-js
+ * keeps its listeners in a private field of the pinned version; without it the refusals still
+ * happen, only unlogged. Call after bindAsync.
+ */
+export function logRefusedClients(server: Server, log: Logger): void {
+  const servers = (server as unknown as { http2Servers?: Map<TlsErrorSource, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) return;
+  for (const h of servers.keys()) {
+    h.on("tlsClientError", (err, socket) => {
+      logRefusal(log, "handshake", {
+        peer: socket.remoteAddress ?? "?",
+        detail: err.code ? `${err.code}: ${err.message}` : err.message,
+        side: "server",
+      });
+    });
+  }
+}

@@ -1,0 +1,7 @@
+export * from "./config.js";
+export * from "./files.js";
+export * from "./grpc.js";
+export * from "./identity.js";
+export { createCa, type Issued, issueCert, type Validity } from "./issue.js";
+export * from "./refusals.js";
+export * from "./verify.js";
