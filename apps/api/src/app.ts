@@ -23,7 +23,7 @@ import { AgentCallError, type AgentDirectory } from "./agents/agent-client.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { apiErrorOfAgent } from "./http/agent-errors.js";
-import { rateLimitKey, registerAuth } from "./http/auth.js";
+import { rateLimitKey, registerAuth, wsProtocol } from "./http/auth.js";
 import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
@@ -40,6 +40,7 @@ import { nodeRoutes } from "./routes/nodes.js";
 import { projectRoutes } from "./routes/projects.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { vpsRoutes } from "./routes/vps.js";
+import { webRoutes } from "./routes/web.js";
 import { NodeService, type StaleVm } from "./services/nodes.js";
 import { VpsService } from "./services/vps.js";
 
@@ -202,7 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  await app.register(websocket);
+  await app.register(websocket, { options: { handleProtocols: wsProtocol } });
 
   // Hooks that must also cover the routes of the plugins registered below, in this order: every
   // request is counted first, so failed authentications are limited too.
@@ -244,5 +245,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(networkRoutes);
   await app.register(migrationRoutes);
   await app.register(balancerRoutes);
+  await app.register(webRoutes);
   return app;
 }

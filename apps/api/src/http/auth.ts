@@ -28,11 +28,29 @@ declare module "fastify" {
   }
 }
 
+/**
+ * Browsers cannot set headers on a WebSocket, and a token in its URL would end up in logs: they
+ * offer `skiff.console` and `skiff.token.<token>` as subprotocols; the answer names only the first.
+ */
+export const WS_PROTOCOL = "skiff.console";
+const WS_TOKEN_PREFIX = "skiff.token.";
+
+/** For the WebSocket server: the subprotocol it answers with, never the one carrying the token. */
+export function wsProtocol(offered: Set<string>): string | false {
+  return offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
+}
+
 export function bearerToken(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-  return m?.[1];
+  if (h) return /^Bearer\s+(\S+)\s*$/i.exec(h)?.[1];
+  const offered = req.headers["sec-websocket-protocol"];
+  if (req.headers.upgrade?.toLowerCase() !== "websocket" || typeof offered !== "string") return undefined;
+  for (const p of offered.split(",")) {
+    const t = p.trim();
+    if (t.startsWith(WS_TOKEN_PREFIX) && t.length > WS_TOKEN_PREFIX.length)
+      return t.slice(WS_TOKEN_PREFIX.length);
+  }
+  return undefined;
 }
 
 function sameSecret(a: string, b: string): boolean {
