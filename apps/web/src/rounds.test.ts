@@ -5,7 +5,15 @@ describe("pre-copy rounds for the chart", () => {
   it("reads the agent's records, numbering rounds that lack one and zeroing missing figures", () => {
     const rounds = roundsOf({
       rounds: [
-        { round: 1, phase: "precopy", pages: 256, bytes: 1048576, ms: 12, dirtyPagesPerSec: 40, throttlePercent: 0 },
+        {
+          round: 1,
+          phase: "precopy",
+          pages: 256,
+          bytes: 1048576,
+          ms: 12,
+          dirtyPagesPerSec: 40,
+          throttlePercent: 0,
+        },
         { phase: "stopcopy", pages: 3, dirtyPagesPerSec: "n/a" },
       ],
     });
