@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashToken, newToken, tokenPrefix } from "./auth/tokens.js";
 import { AGENT_TOKEN, type Harness, startHarness } from "./test-support/harness.js";
 
 let h: Harness;
@@ -86,7 +87,38 @@ describe("authentication and scopes", () => {
     expect(created.body.token).toMatch(/^skiff_tn_/);
     expect((await h.call(created.body.token, "GET", "/v1/vps")).status).toBe(200);
     expect((await h.call(token, "DELETE", `/v1/tokens/${created.body.id}`)).body.revokedAt).not.toBeNull();
-    expect((await h.call(created.body.token, "GET", "/v1/vps")).status).toBe(401);
+    const revoked = await h.call(created.body.token, "GET", "/v1/vps");
+    expect([revoked.status, revoked.body.error.details.reason]).toEqual([401, "revoked"]);
+    expect(revoked.body.error.message).toMatch(/^token short-lived was revoked at \S+Z$/);
+    expect((await h.call("skiff_tn_nope", "GET", "/v1/vps")).body.error.details.reason).toBe("unknown");
+  });
+
+  it("tells an expired token from a revoked one", async () => {
+    const { projectId } = await h.tenant();
+    const expired = await h.call(h.operatorToken, "POST", "/v1/tokens", { name: "old", project: projectId });
+    await h.db.apiToken.update({
+      where: { id: expired.body.id },
+      data: { expiresAt: new Date(Date.now() - 1000) },
+    });
+    const r = await h.call(expired.body.token, "GET", "/v1/vps");
+    expect([r.status, r.body.error.details.reason]).toEqual([401, "expired"]);
+    expect(r.body.error.message).toMatch(/^token old expired at \S+Z$/);
+  });
+
+  it("whoami names the token, its kind and project; tokens take a project by name", async () => {
+    await h.call(h.operatorToken, "POST", "/v1/projects", { name: "who" });
+    const t = await h.call(h.operatorToken, "POST", "/v1/tokens", { name: "ci", project: "who" });
+    expect(t.status).toBe(201);
+    expect((await h.call(t.body.token, "GET", "/v1/whoami")).body).toMatchObject({
+      kind: "tenant",
+      tokenName: "ci",
+      projectId: t.body.projectId,
+      projectName: "who",
+      expiresAt: null,
+    });
+    expect((await h.call(h.operatorToken, "GET", "/v1/whoami")).body).toMatchObject({ kind: "operator" });
+    const missing = await h.call(h.operatorToken, "POST", "/v1/tokens", { name: "x", project: "nope" });
+    expect([missing.status, missing.body.error.code]).toEqual([422, "INVALID_REFERENCE"]);
   });
 
   it("403 for tenants on operator endpoints, and the agent token only opens the agent endpoints", async () => {
@@ -207,13 +239,14 @@ describe("validation", () => {
       image: "nope",
     });
     expect(img.body.error.details.field).toBe("image");
-    const huge = await h.call(h.operatorToken, "POST", "/v1/plans", {
-      name: "huge",
-      vcpus: 2,
-      memoryBytes: 64 * GiB,
-      diskBytes: GiB,
+    const huge = { name: "huge", vcpus: 2, memoryBytes: 64 * GiB, diskBytes: GiB };
+    const refused = await h.call(h.operatorToken, "POST", "/v1/plans", huge);
+    expect([refused.status, refused.body.error.code]).toEqual([422, "NO_NODE_FITS"]);
+    expect(refused.body.error.message).toContain("the node with the most memory has 4 CPUs, 4096 MiB memory");
+    // A plan that fits once was made (nodes come and go): its creates are refused the same way.
+    await h.db.plan.create({
+      data: { ...huge, memoryBytes: BigInt(huge.memoryBytes), diskBytes: BigInt(GiB) },
     });
-    expect(huge.status).toBe(201);
     const r = await h.call(h.operatorToken, "POST", "/v1/vps", { name: "toobig", plan: "huge" });
     expect([r.status, r.body.error.code]).toEqual([422, "NO_NODE_FITS"]);
   });
@@ -487,41 +520,48 @@ describe("catalog, tokens, projects", () => {
 });
 
 describe("rate limiting", () => {
-  it("counts invalid tokens against the client address: rotating made-up tokens does not escape", async () => {
-    const limited = await startHarness({ rateLimitPerMinute: 5 });
-    try {
-      const bogus = () => `skiff_op_${crypto.randomUUID()}`;
-      const statuses: number[] = [];
-      for (let i = 0; i < 7; i++) statuses.push((await limited.call(bogus(), "GET", "/v1/plans")).status);
-      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
-      // No token at all: the same address, the same bucket.
-      expect((await limited.call(null, "GET", "/v1/plans")).status).toBe(429);
-      // A valid token has its own bucket, whatever its address did.
-      expect((await limited.call(limited.operatorToken, "GET", "/v1/plans")).status).toBe(200);
-      // Another client address has its own (behind a proxy: X-Forwarded-For).
-      const other = await limited.call(bogus(), "GET", "/v1/plans", undefined, {
-        "x-forwarded-for": "127.0.0.2",
-      });
-      expect(other.status).toBe(401);
-    } finally {
-      await limited.close();
-    }
+  // Tenant tokens and client addresses 5 a minute, operator tokens 8.
+  let limited: Harness;
+  beforeAll(async () => {
+    limited = await startHarness({ rateLimitPerMinute: 5, operatorRateLimitPerMinute: 8 });
+  });
+  afterAll(async () => {
+    await limited?.close();
   });
 
-  it("429 in the error shape past the per-token limit", async () => {
-    const limited = await startHarness({ rateLimitPerMinute: 5 });
-    try {
-      const statuses: number[] = [];
-      for (let i = 0; i < 7; i++)
-        statuses.push((await limited.call(limited.operatorToken, "GET", "/v1/plans")).status);
-      expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
-      const r = await limited.call(limited.operatorToken, "GET", "/v1/plans");
-      expect([r.status, r.body.error.code]).toEqual([429, "RATE_LIMITED"]);
-      expect(r.headers["retry-after"]).toBeDefined();
-      // Health checks are never limited.
-      expect((await limited.call(null, "GET", "/healthz")).status).toBe(200);
-    } finally {
-      await limited.close();
-    }
+  it("counts invalid tokens against the client address: rotating made-up tokens does not escape", async () => {
+    const bogus = () => `skiff_op_${crypto.randomUUID()}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await limited.call(bogus(), "GET", "/v1/plans")).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    // No token at all: the same address, the same bucket.
+    expect((await limited.call(null, "GET", "/v1/plans")).status).toBe(429);
+    // A valid token has its own bucket, whatever its address did.
+    expect((await limited.call(limited.operatorToken, "GET", "/v1/plans")).status).toBe(200);
+    // Another client address has its own (behind a proxy: X-Forwarded-For).
+    const other = await limited.call(bogus(), "GET", "/v1/plans", undefined, {
+      "x-forwarded-for": "127.0.0.2",
+    });
+    expect(other.status).toBe(401);
+  });
+
+  it("429 in the error shape past a tenant token's limit; operator tokens have a larger one", async () => {
+    const { token } = await limited.tenant();
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await limited.call(token, "GET", "/v1/plans")).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    const r = await limited.call(token, "GET", "/v1/plans");
+    expect([r.status, r.body.error.code]).toEqual([429, "RATE_LIMITED"]);
+    expect(r.headers["retry-after"]).toBeDefined();
+    // Health checks are never limited.
+    expect((await limited.call(null, "GET", "/healthz")).status).toBe(200);
+
+    const operator = newToken("operator");
+    await limited.db.apiToken.create({
+      data: { name: "op2", prefix: tokenPrefix(operator), hash: hashToken(operator), scope: "operator" },
+    });
+    const ops: number[] = [];
+    for (let i = 0; i < 9; i++) ops.push((await limited.call(operator, "GET", "/v1/plans")).status);
+    expect(ops).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 429]);
   });
 });

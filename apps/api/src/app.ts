@@ -12,8 +12,6 @@ import Fastify, {
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -23,10 +21,11 @@ import { AgentCallError, type AgentDirectory } from "./agents/agent-client.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { apiErrorOfAgent } from "./http/agent-errors.js";
-import { rateLimitKey, registerAuth, wsProtocol } from "./http/auth.js";
+import { rateLimitFor, rateLimitKey, registerAuth, wsProtocol } from "./http/auth.js";
 import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
+import { swaggerOptions } from "./http/openapi-doc.js";
 import type { NetworkMapPublisher } from "./network/publisher.js";
 import type { BullQueues, JobQueues } from "./queues.js";
 import { balancerRoutes } from "./routes/balancer.js";
@@ -53,7 +52,11 @@ export interface AppDeps {
   readonly policy: PlacementPolicy;
   readonly agentToken: string;
   readonly heartbeatIntervalMs: number;
+  /** Requests a minute per tenant token; operators' and anonymous limits default to it. */
   readonly rateLimitPerMinute: number;
+  readonly operatorRateLimitPerMinute?: number;
+  /** Per client address, for requests without a valid token (guessing tokens is what it slows). */
+  readonly anonymousRateLimitPerMinute?: number;
   /** Sends the network map to agents (registration with a new endpoint, heartbeats behind). */
   readonly networkMap?: NetworkMapPublisher;
   /** Stale VMs reported by nodes (default: a destroy-stale job, queues.ts). */
@@ -168,7 +171,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // Not per route (route hooks run after the app's own, i.e. after authentication refused a bad
     // token, uncounted): one app-level hook ahead of authentication, added below.
     global: false,
-    max: deps.rateLimitPerMinute,
+    max: (_req, key) =>
+      rateLimitFor(key, {
+        perToken: deps.rateLimitPerMinute,
+        perOperator: deps.operatorRateLimitPerMinute ?? deps.rateLimitPerMinute,
+        perAddress: deps.anonymousRateLimitPerMinute ?? deps.rateLimitPerMinute,
+      }),
     timeWindow: 60_000,
     redis: deps.redis,
     nameSpace: "skiff-ratelimit-",
@@ -187,21 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Skiff API",
-        version: "1.0.0",
-        description:
-          "Provision and run VPSes. Authenticate with `Authorization: Bearer <token>`. Errors are `{error:{code,message,details?}}`. Lists paginate with `?limit=&cursor=`.",
-      },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
+  await app.register(swagger, swaggerOptions);
   await app.register(swaggerUi, { routePrefix: "/docs" });
   await app.register(websocket, { options: { handleProtocols: wsProtocol } });
 

@@ -26,7 +26,17 @@ export const apiSpec = {
   ),
   rateLimitPerMinute: int(
     "SKIFF_RATE_LIMIT_PER_MINUTE",
-    "requests per token (or client address) per minute",
+    "requests per tenant token per minute (a script or a web console stays well under it)",
+    6000,
+  ),
+  operatorRateLimitPerMinute: int(
+    "SKIFF_OPERATOR_RATE_LIMIT_PER_MINUTE",
+    "requests per operator token per minute",
+    60_000,
+  ),
+  anonymousRateLimitPerMinute: int(
+    "SKIFF_ANONYMOUS_RATE_LIMIT_PER_MINUTE",
+    "requests per client address per minute without a valid token (missing, made-up, revoked or expired)",
     1200,
   ),
   networkPool: str(

@@ -48,6 +48,8 @@ async function main(): Promise<void> {
     config.workers === "on"
       ? await startWorkers(
           { db, agents, policy, log, networkPool, networkMap },
+    operatorRateLimitPerMinute: config.operatorRateLimitPerMinute,
+    anonymousRateLimitPerMinute: config.anonymousRateLimitPerMinute,
           queues,
           {
             nodes: app.services.nodes,

@@ -181,26 +181,39 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     expect((await skiff(["vps", "list"])).stdout).toBe("No VPSes.\n");
   });
 
-  it("rejects a bad token with exit 1 and the code, and a tenant on operator routes", async () => {
-    expectCodedError(await skiff(["vps", "list"], { token: "skiff_op_not_a_real_token" }), "UNAUTHENTICATED");
+  it("rejects a bad token with exit 1, the code and where it came from; a tenant on operator routes", async () => {
+    const bad = await skiff(["vps", "list"], { token: "skiff_op_not_a_real_token" });
+    expectCodedError(bad, "UNAUTHENTICATED");
+    expect(bad.stderr).toContain("unknown token");
+    expect(bad.stderr).toContain("(the token came from SKIFF_TOKEN)");
     const noToken = await skiff(["plans"], { token: "" });
     expectCodedError(noToken, "UNAUTHENTICATED");
-    expect(noToken.stderr).toContain("set SKIFF_TOKEN or pass --token");
+    expect(noToken.stderr).toContain("set SKIFF_TOKEN, pass --token");
 
     const project = await json<{ id: string }>(["projects", "create", "cli-tenant", "--max-vps", "5"]);
-    const created = await json<{ token: string; scope: string }>([
+    // The project by name, as everywhere else.
+    const created = await json<{ id: string; token: string; scope: string; projectId: string }>([
       "tokens",
       "create",
       "t1",
       "--project",
-      project.id,
+      "cli-tenant",
     ]);
-    expect(created.scope).toBe("tenant");
+    expect(created).toMatchObject({ scope: "tenant", projectId: project.id });
+    expect((await skiff(["whoami"], { token: created.token })).stdout).toBe(
+      `tenant token t1 (project cli-tenant) at ${url}\n`,
+    );
     expectCodedError(await skiff(["nodes", "list"], { token: created.token }), "FORBIDDEN");
     expect((await json<{ items: unknown[] }>(["vps", "list"], created.token)).items).toEqual([]);
 
     const tokens = await skiff(["tokens", "list", "--project", project.id]);
     expect(tokens.stdout).toMatch(/t1\s+skiff_tn_\S*\s+tenant\s+\S+\s+active/);
+
+    // A revoked token is told so, not lumped in with made-up ones.
+    await json(["tokens", "revoke", created.id]);
+    const revoked = await skiff(["plans"], { token: created.token });
+    expectCodedError(revoked, "UNAUTHENTICATED");
+    expect(revoked.stderr).toMatch(/token t1 was revoked at \S+Z/);
   });
 
   it("logs in: checks the token first, saves it private, then needs no SKIFF_TOKEN", async () => {
@@ -215,7 +228,10 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       env: { SKIFF_CONFIG: config, SKIFF_TOKEN: undefined },
     });
     expect(good.code, good.stderr).toBe(0);
-    expect(good.stdout).toBe(`logged in to ${url} with an operator token (saved in ${config})\n`);
+    // The API names the token, whatever its prefix (a region's first one is what the operator chose).
+    expect(good.stdout).toBe(
+      `logged in to ${url} with an operator token seed-operator (saved in ${config})\n`,
+    );
     expect(statSync(config).mode & 0o777).toBe(0o600);
 
     // Neither SKIFF_API_URL nor SKIFF_TOKEN: the saved login says where and who.
@@ -274,8 +290,19 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       await json(["plans", "create", "fw", "--vcpus", "1", "--memory", "1M", "--cpu-share", "10"]);
     }, 60_000);
 
+    it("refuses a plan no node could hold, and deletes an unused one", async () => {
+      expectCodedError(
+        await skiff(["plans", "create", "huge", "--vcpus", "1", "--memory", "8G"]),
+        "NO_NODE_FITS",
+      );
+      await json(["plans", "create", "spare", "--vcpus", "1", "--memory", "1M"]);
+      expect((await skiff(["plans", "delete", "spare"])).stdout).toBe("deleted plan spare\n");
+      expect((await skiff(["plans"])).stdout).not.toMatch(/\nspare\s/);
+    });
+
     it("shows the node, drains and undrains it by name", async () => {
       const nodes = await skiff(["nodes", "list"]);
+      expect(nodes.stdout).toContain("All nodes run on one host (127.0.0.1)");
       expect(nodes.stdout).toMatch(/node-1\s+ready\s+127\.0\.0\.1:\d+\s+0\s+0\/2\s+0 B\/256 MiB/);
       expect(nodes.stdout).toMatch(/node-2\s+ready\s+127\.0\.0\.1:\d+\s+0\s+0\/2\s+0 B\/256 MiB/);
       expect((await skiff(["nodes", "drain", "node-1"])).stdout).toMatch(/^node-1\s+ready,maintenance/);
@@ -289,7 +316,9 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       expect(created.stdout).toBe("fw-1  running\n");
 
       const list = await skiff(["vps", "list"]);
-      expect(list.stdout).toMatch(/\n[0-9a-f-]{36}\s+fw-1\s+running\s+node-1\s+10\.\d+\.\d+\.\d+\s+1\s+1 MiB\s+0 B\s+\d+s\n/);
+      expect(list.stdout).toMatch(
+        /\n[0-9a-f-]{36}\s+fw-1\s+running\s+node-1\s+10\.\d+\.\d+\.\d+\s+1\s+1 MiB\s+0 B\s+\d+s\n/,
+      );
       const got = await json<{ name: string; state: string; epoch: number }>(["vps", "get", "fw-1"]);
       expect(got).toMatchObject({ name: "fw-1", state: "running", epoch: 1 });
 
@@ -315,19 +344,22 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
         "fw-1",
       ]);
       expect(migrations.items.map((m) => m.state)).toEqual(["completed"]);
+      expect((await skiff(["migrations", "list"])).stdout).toMatch(/\n[0-9a-f-]{36}\s+fw-1\s+completed/);
       expectCodedError(await skiff(["migrate", "fw-1", "--to", after.nodeId]), "UNPROCESSABLE");
 
       expect((await skiff(["vps", "stop", "fw-1", "--wait"])).stdout).toBe("fw-1  stopped\n");
       expectCodedError(await skiff(["vps", "pause", "fw-1"]), "INVALID_STATE");
       expectCodedError(await skiff(["vps", "console", "fw-1"]), "INVALID_STATE");
 
-      const del = await skiff(["vps", "delete", "fw-1", "--wait"]);
+      // Not at a terminal: nothing is deleted without --yes.
+      expect((await skiff(["vps", "delete", "fw-1"])).code).toBe(2);
+      const del = await skiff(["vps", "delete", "fw-1", "--yes", "--wait"]);
       expect(del.code, del.stderr).toBe(0);
       expect(del.stdout).toBe("fw-1  deleted\n");
       expectCodedError(await skiff(["vps", "get", "fw-1"]), "VPS_NOT_FOUND");
 
       const events = await skiff(["events", "--resource-type", "vps", "--all"]);
-      expect(events.stdout).toMatch(/vps\/[0-9a-f]{8}\s+\S+\s+pending → provisioning/);
+      expect(events.stdout).toMatch(/vps\/fw-1\s+\S+\s+pending → provisioning/);
       expect(events.stdout).toMatch(/→ deleted/);
     }, 120_000);
 

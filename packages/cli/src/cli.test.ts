@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { freePort } from "@skiff/devkit";
 import { describe, expect, it } from "vitest";
 import { formatError, run } from "./cli.js";
@@ -5,8 +7,26 @@ import { ApiError } from "./client.js";
 import type { Io } from "./command.js";
 import { lookup } from "./registry.js";
 
+/** A real HTTP server on loopback answering each request with `answer`. */
+async function serve(
+  answer: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; server: Server; paths: string[] }> {
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(`${req.method} ${req.url}`);
+    answer(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, paths };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
 function memoryIo(
   env: Record<string, string> = {},
+  interrupt?: AbortSignal,
 ): Io & { stdout: never; output: () => string; errors: () => string } {
   let out = "";
   let err = "";
@@ -20,6 +40,7 @@ function memoryIo(
     // No local cluster is found from /: tests never reach a developer's running cluster by accident.
     env,
     cwd: "/",
+    interrupt,
     stdout: undefined as never,
     output: () => out,
     errors: () => err,
@@ -71,6 +92,112 @@ describe("run", () => {
     const unknownSub = memoryIo();
     expect(await run(["vps", "explode", "x"], unknownSub)).toBe(2);
     expect(unknownSub.errors()).toContain("skiff: unknown command 'vps explode'");
+  });
+
+  it("suggests the command a typo was close to", async () => {
+    const typo = memoryIo();
+    expect(await run(["vps", "creat", "web-1"], typo)).toBe(2);
+    expect(typo.errors()).toContain("skiff: unknown command 'vps creat'; did you mean 'vps create'?");
+    const group = memoryIo();
+    expect(await run(["vsp", "list"], group)).toBe(2);
+    expect(group.errors()).toContain("unknown command 'vsp'; did you mean 'vps'?");
+    const far = memoryIo();
+    expect(await run(["vps", "explode"], far)).toBe(2);
+    expect(far.errors()).not.toContain("did you mean");
+  });
+
+  it("--json prints errors as one JSON object, usage errors and API errors alike", async () => {
+    const usage = memoryIo();
+    expect(await run(["vps", "get", "--json"], usage)).toBe(2);
+    expect(JSON.parse(usage.errors())).toEqual({ error: { code: "USAGE", message: "missing vps" } });
+    const api = await serve((_req, res) =>
+      json(res, 404, { error: { code: "PLAN_NOT_FOUND", message: "no plan x", details: { id: "x" } } }),
+    );
+    try {
+      const io = memoryIo({ SKIFF_API_URL: api.url, SKIFF_TOKEN: "t" });
+      expect(await run(["plans", "--json"], io)).toBe(1);
+      expect(JSON.parse(io.errors())).toEqual({
+        error: { code: "PLAN_NOT_FOUND", message: "no plan x", details: { id: "x" } },
+      });
+    } finally {
+      api.server.close();
+    }
+  });
+
+  it("an address without http:// is refused before any request, with the fix", async () => {
+    const io = memoryIo({ SKIFF_API_URL: "127.0.0.1:18490" });
+    expect(await run(["plans"], io)).toBe(1);
+    expect(io.errors()).toBe(
+      "skiff: BAD_API_URL: the API address '127.0.0.1:18490' (from SKIFF_API_URL) is not a URL; did you mean http://127.0.0.1:18490?\n",
+    );
+  });
+
+  it("says where a refused token came from, and when a server is not the Skiff API", async () => {
+    const api = await serve((req, res) =>
+      req.url?.startsWith("/v1/")
+        ? json(res, 401, { error: { code: "UNAUTHENTICATED", message: "token old was revoked at X" } })
+        : res.writeHead(404, { "content-type": "text/html" }).end("<!DOCTYPE html><html>nope</html>"),
+    );
+    try {
+      const io = memoryIo({ SKIFF_API_URL: api.url, SKIFF_TOKEN: "skiff_op_x" });
+      expect(await run(["plans"], io)).toBe(1);
+      expect(io.errors()).toBe(
+        "skiff: UNAUTHENTICATED: token old was revoked at X (the token came from SKIFF_TOKEN)\n",
+      );
+      const other = memoryIo({ SKIFF_API_URL: `${api.url}/elsewhere`, SKIFF_TOKEN: "t" });
+      expect(await run(["plans"], other)).toBe(1);
+      expect(other.errors()).toBe(
+        `skiff: HTTP_404: ${api.url}/elsewhere/v1/plans answered 404 Not Found (an HTML page), not a Skiff API error: is this address the Skiff API?\n`,
+      );
+    } finally {
+      api.server.close();
+    }
+  });
+
+  it("Ctrl-C during --wait says the work goes on and how to follow it (exit 130)", async () => {
+    const vps = {
+      id: "11111111-2222-3333-4444-555555555555",
+      name: "web-1",
+      state: "provisioning",
+      action: "create",
+    };
+    const api = await serve((_req, res) => json(res, _req.method === "POST" ? 202 : 200, vps));
+    const ctrlC = new AbortController();
+    try {
+      const io = memoryIo({ SKIFF_API_URL: api.url, SKIFF_TOKEN: "t" }, ctrlC.signal);
+      const exit = run(["vps", "create", "web-1", "--plan", "small", "--wait"], io);
+      // Interrupt once the wait has polled: the create was sent and answered.
+      while (!api.paths.some((p) => p.startsWith("GET /v1/vps/")))
+        await new Promise((r) => setTimeout(r, 10));
+      ctrlC.abort();
+      expect(await exit).toBe(130);
+      expect(io.errors()).toBe(
+        "\nskiff: stopped waiting; VPS web-1 goes on in the background (follow it with `skiff vps get web-1`)\n",
+      );
+    } finally {
+      api.server.close();
+    }
+  });
+
+  it("vps delete asks first; without a terminal it wants --yes and deletes nothing", async () => {
+    const vps = {
+      id: "11111111-2222-3333-4444-555555555555",
+      name: "web-1",
+      state: "deleting",
+      action: "delete",
+    };
+    const api = await serve((_req, res) => json(res, 200, _req.method === "GET" ? { items: [vps] } : vps));
+    try {
+      const io = memoryIo({ SKIFF_API_URL: api.url, SKIFF_TOKEN: "t" });
+      expect(await run(["vps", "delete", "web-1"], io)).toBe(2);
+      expect(io.errors()).toContain("pass --yes to confirm (stdin is not a terminal)");
+      expect(api.paths.filter((p) => p.startsWith("DELETE"))).toEqual([]);
+      const yes = memoryIo({ SKIFF_API_URL: api.url, SKIFF_TOKEN: "t" });
+      expect(await run(["vps", "delete", "web-1", "--yes"], yes)).toBe(0);
+      expect(api.paths.filter((p) => p.startsWith("DELETE"))).toEqual([`DELETE /v1/vps/${vps.id}`]);
+    } finally {
+      api.server.close();
+    }
   });
 
   it("exits 1 with a code when the API cannot be reached, never a stack trace", async () => {

@@ -28,9 +28,19 @@ describe("errorFromResponse", () => {
     expect(e.details).toEqual({ action: "stop" });
   });
 
-  it("names a non-JSON answer by its HTTP status", () => {
-    const e = errorFromResponse(502, "Bad Gateway", "<html>upstream down</html>\n...");
+  it("names a non-JSON answer by its HTTP status and address, without the page's markup", () => {
+    const e = errorFromResponse(
+      502,
+      "Bad Gateway",
+      "<html>upstream down</html>\n...",
+      "http://h:1/v1/x?limit=5",
+    );
     expect(e.code).toBe("HTTP_502");
-    expect(e.message).toBe("Bad Gateway: <html>upstream down</html>");
+    expect(e.message).toBe(
+      "http://h:1/v1/x answered 502 Bad Gateway (an HTML page), not a Skiff API error: is this address the Skiff API?",
+    );
+    expect(errorFromResponse(503, "Service Unavailable", "try later\n").message).toBe(
+      "the server answered 503 Service Unavailable: try later, not a Skiff API error: is this address the Skiff API?",
+    );
   });
 });

@@ -27,8 +27,10 @@ export interface Page<T> {
 export interface ClientOptions {
   readonly baseUrl: string;
   readonly token?: string;
-  /** Where the URL and token came from, for error messages ("SKIFF_API_URL", "the local cluster"...). */
+  /** Where the URL came from, for error messages ("SKIFF_API_URL", "the local cluster"...). */
   readonly source?: string;
+  /** Where the token came from, said when the API refuses it. */
+  readonly tokenSource?: string;
   readonly timeoutMs?: number;
 }
 
@@ -44,8 +46,12 @@ export function buildUrl(baseUrl: string, path: string, query: Query = {}): stri
   return url.toString();
 }
 
-/** Turns any HTTP answer that is not 2xx into an ApiError, keeping the API's code and message. */
-export function errorFromResponse(status: number, statusText: string, text: string): ApiError {
+/**
+ * Turns any HTTP answer that is not 2xx into an ApiError, keeping the API's code and message. An
+ * answer without the API's error shape comes from something else (a proxy, another server on that
+ * port): the error says so and where it asked.
+ */
+export function errorFromResponse(status: number, statusText: string, text: string, url?: string): ApiError {
   try {
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
     const e = body?.error;
@@ -57,11 +63,15 @@ export function errorFromResponse(status: number, statusText: string, text: stri
   } catch {
     // not JSON: a proxy, or not a Skiff API at all
   }
-  const snippet = text.trim().split("\n")[0]?.slice(0, 200);
+  const html = /^\s*<(!doctype|html|head|body)/i.test(text);
+  const snippet = html ? "" : text.trim().split("\n")[0]?.slice(0, 200);
+  const answer =
+    `${status} ${statusText}`.trim() + (html ? " (an HTML page)" : snippet ? `: ${snippet}` : "");
+  const where = url ? `${new URL(url).origin}${new URL(url).pathname}` : "the server";
   return new ApiError(
     status,
     `HTTP_${status}`,
-    snippet ? `${statusText}: ${snippet}` : statusText || "error",
+    `${where} answered ${answer}, not a Skiff API error: is this address the Skiff API?`,
   );
 }
 
@@ -70,12 +80,14 @@ export class ApiClient {
   readonly baseUrl: string;
   readonly token: string | undefined;
   private readonly source: string;
+  private readonly tokenSource: string | undefined;
   private readonly timeoutMs: number;
 
   constructor(opts: ClientOptions) {
     this.baseUrl = opts.baseUrl;
     this.token = opts.token;
     this.source = opts.source ?? "";
+    this.tokenSource = opts.tokenSource;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
   }
 
@@ -111,9 +123,12 @@ export class ApiClient {
     }
     const text = await res.text();
     if (!res.ok) {
-      const e = errorFromResponse(res.status, res.statusText, text);
-      if (e.code === "UNAUTHENTICATED" && !this.token) {
-        throw new ApiError(e.status, e.code, `${e.message}; set SKIFF_TOKEN or pass --token`, e.details);
+      const e = errorFromResponse(res.status, res.statusText, text, url);
+      if (e.code === "UNAUTHENTICATED") {
+        const why = this.token
+          ? `the token came from ${this.tokenSource ?? "the command line"}`
+          : "set SKIFF_TOKEN, pass --token or `skiff login`";
+        throw new ApiError(e.status, e.code, `${e.message} (${why})`, e.details);
       }
       throw e;
     }
@@ -121,7 +136,11 @@ export class ApiClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ApiError(res.status, "BAD_RESPONSE", `the API at ${this.baseUrl} did not answer JSON`);
+      throw new ApiError(
+        res.status,
+        "BAD_RESPONSE",
+        `${this.baseUrl} (from ${this.source || "the command line"}) did not answer JSON: is this address the Skiff API?`,
+      );
     }
   }
 

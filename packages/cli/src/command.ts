@@ -10,6 +10,8 @@ export interface Io {
   /** Terminal streams, for `vps console` (absent in tests that do not need them). */
   readonly stdin?: NodeJS.ReadStream;
   readonly stdout?: NodeJS.WriteStream;
+  /** Stands for Ctrl-C in tests; without it a --wait listens for SIGINT itself. */
+  readonly interrupt?: AbortSignal;
 }
 
 export interface Context {

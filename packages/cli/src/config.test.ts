@@ -37,6 +37,8 @@ describe("resolveConnection", () => {
     const c = resolveConnection({ env: {}, cwd: join(root, "apps/api") });
     expect(c).toMatchObject({ baseUrl: "http://127.0.0.1:40123", token: "skiff_op_local" });
     expect(c.source).toContain(".skiff/cluster");
+    // A refused token is then blamed on the file it came from.
+    expect(c.tokenSource).toBe(join(root, ".skiff/cluster/secrets.json"));
     // SKIFF_TOKEN still wins over the cluster's operator token (act as a tenant locally).
     expect(resolveConnection({ env: { SKIFF_TOKEN: "tenant" }, cwd: root }).token).toBe("tenant");
     // The port and token fixed at start time win over the files.

@@ -60,3 +60,39 @@ export function lookup(words: readonly string[]): Lookup {
 function find(path: readonly string[]): Command | undefined {
   return COMMANDS.find((c) => c.path.length === path.length && c.path.every((w, i) => w === path[i]));
 }
+
+/** Edit distance (insert, delete, substitute, swap two neighbours), for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(
+        d[i - 1]![j]! + 1,
+        row[j - 1]! + 1,
+        d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** "; did you mean 'vps create'?" for a mistyped command (`vps creat`), or "" when nothing is close. */
+export function didYouMean(typed: string): string {
+  const names = [
+    ...new Set([...COMMANDS.filter((c) => !c.hidden).map((c) => c.path.join(" ")), ...groups()]),
+  ];
+  const words = typed.split(" ").length;
+  let best: { name: string; d: number } | undefined;
+  for (const name of names.filter((n) => n.split(" ").length === words)) {
+    const d = editDistance(typed, name);
+    if (!best || d < best.d) best = { name, d };
+  }
+  // Two edits (one for short words) still read as a typo; more is another word.
+  return best && best.d <= (typed.length <= 4 ? 1 : 2) ? `; did you mean '${best.name}'?` : "";
+}

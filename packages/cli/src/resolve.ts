@@ -42,3 +42,25 @@ export async function nodeNames(api: ApiClient): Promise<Map<string, string>> {
     throw err;
   }
 }
+
+/**
+ * VPS names by id, for the ids one table shows (a deleted VPS still answers GET). Ids already in
+ * `known` are not asked again; one that cannot be read stays out (the table shows its short id).
+ */
+export async function vpsNames(
+  api: ApiClient,
+  ids: Iterable<string>,
+  known: Map<string, string> = new Map(),
+): Promise<Map<string, string>> {
+  const missing = [...new Set(ids)].filter((id) => !known.has(id) && isUuid(id)).slice(0, 100);
+  const found = await Promise.all(
+    missing.map((id) =>
+      api.get<Vps>(`/v1/vps/${id}`).then(
+        (v) => [id, v.name] as const,
+        () => undefined,
+      ),
+    ),
+  );
+  for (const f of found) if (f) known.set(f[0], f[1]);
+  return known;
+}

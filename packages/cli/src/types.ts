@@ -13,6 +13,8 @@ export type Plan = api.Plan;
 export type Image = api.Image;
 export type SkiffEvent = api.Event;
 export type MigrationState = api.MigrationState;
+/** GET /v1/whoami: the token a request carries. */
+export type WhoAmI = api.WhoAmI;
 
 export type Token = api.Token & {
   /** Only in the answer to a create: the secret, shown once. */

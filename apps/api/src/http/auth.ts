@@ -94,11 +94,27 @@ function usable(row: ApiToken | null, now: number): row is ApiToken {
 }
 
 /**
+ * Why a token is refused. Saying revoked or expired tells nothing to a guesser: only whoever holds
+ * the secret can learn it, and they need to know whether to ask for a new one or fix a typo.
+ */
+export function refusal(row: ApiToken | null, now: number): { message: string; reason: string } {
+  if (!row) return { message: "unknown token (mistyped, or from another region)", reason: "unknown" };
+  if (row.revokedAt) {
+    return { message: `token ${row.name} was revoked at ${row.revokedAt.toISOString()}`, reason: "revoked" };
+  }
+  if (row.expiresAt && row.expiresAt.getTime() <= now) {
+    return { message: `token ${row.name} expired at ${row.expiresAt.toISOString()}`, reason: "expired" };
+  }
+  return { message: "token accepted", reason: "none" };
+}
+
+/**
  * Whom a request counts against for rate limiting. The limiter runs before authentication, so it
  * checks the token itself (the same cached lookup authentication then reuses): a token that
- * authenticates has its own bucket; a missing, unknown, revoked or expired one counts against the
- * client address. Keyed on whatever token was sent, a client rotating made-up tokens would get a
- * fresh bucket each time, and could guess tokens without limit.
+ * authenticates has its own bucket (`op:` or `t:` + its id, so operators can be given more); a
+ * missing, unknown, revoked or expired one counts against the client address. Keyed on whatever
+ * token was sent, a client rotating made-up tokens would get a fresh bucket each time, and could
+ * guess tokens without limit.
  */
 export async function rateLimitKey(
   req: FastifyRequest,
@@ -112,7 +128,7 @@ export async function rateLimitKey(
   try {
     const now = Date.now();
     const row = await lookupToken(deps.db, hashToken(token), now);
-    if (usable(row, now)) return `t:${row.id}`;
+    if (usable(row, now)) return `${row.scope === "operator" ? "op" : "t"}:${row.id}`;
   } catch {
     // The database is unreachable: authentication will answer; limit by address meanwhile.
   }
@@ -135,7 +151,8 @@ export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: s
     const now = Date.now();
     const row = await lookupToken(deps.db, hashToken(token), now);
     if (!usable(row, now)) {
-      throw apiError("UNAUTHENTICATED", "invalid, expired or revoked token");
+      const why = refusal(row, now);
+      throw apiError("UNAUTHENTICATED", why.message, { reason: why.reason });
     }
     if (row.scope === "operator") {
       req.principal = { kind: "operator", tokenId: row.id, projectId: row.projectId };
@@ -172,4 +189,14 @@ export function requireOperator(req: FastifyRequest): TokenPrincipal & { kind: "
 /** A Prisma `where` fragment limiting rows to what the caller may see. */
 export function projectFilter(p: TokenPrincipal): { projectId?: string } {
   return p.kind === "tenant" ? { projectId: p.projectId } : {};
+}
+
+/** Requests a minute for a bucket of rateLimitKey: operators', tenants', or one address's. */
+export function rateLimitFor(
+  key: string,
+  limits: { readonly perToken: number; readonly perOperator: number; readonly perAddress: number },
+): number {
+  if (key.startsWith("op:")) return limits.perOperator;
+  if (key.startsWith("t:")) return limits.perToken;
+  return limits.perAddress;
 }

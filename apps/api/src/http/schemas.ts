@@ -309,9 +309,26 @@ export const CreateTokenBody = z
     name: z.string().min(1).max(100),
     scope: z.enum(["tenant", "operator"]).default("tenant"),
     projectId: id.optional().describe("tenant tokens: the project (tenants: always their own)"),
+    project: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("the project by id or name, instead of projectId"),
     expiresInDays: z.number().int().min(1).max(3650).optional(),
   })
   .strict();
+
+export const WhoAmI = z
+  .object({
+    kind: z.enum(["operator", "tenant"]),
+    tokenId: id,
+    tokenName: z.string(),
+    projectId: id.nullable(),
+    projectName: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+  })
+  .meta({ id: "WhoAmI" });
 
 export const CreatedToken = TokenSchema.extend({ token: z.string().describe("the secret, shown only once") });
 

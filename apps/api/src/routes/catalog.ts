@@ -15,7 +15,10 @@ import {
   PlanSchema,
   page,
 } from "../http/schemas.js";
+import { couldHoldWhere } from "../services/capacity.js";
 import { actorOf, recordEvent } from "../services/events.js";
+
+const mib = (bytes: number | bigint) => `${Math.round(Number(bytes) / 2 ** 20)} MiB`;
 
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: string }).code === "P2002";
@@ -24,6 +27,37 @@ function isUniqueViolation(err: unknown): boolean {
 /** Plans and images: everyone reads them; operators manage them. */
 export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db } = app.deps;
+
+  /**
+   * A plan no registered node could ever hold would only fail every create made with it. A region
+   * without nodes yet (its catalogue is set up first) cannot tell, and takes it.
+   */
+  const refuseIfNoNodeCouldHold = async (size: z.infer<typeof CreatePlanBody>) => {
+    const sized = { ...size, memoryBytes: BigInt(size.memoryBytes), diskBytes: BigInt(size.diskBytes) };
+    const [nodes, fitting] = await Promise.all([
+      db.node.findMany({
+        where: { status: { not: "fenced" } },
+        select: { cpus: true, memoryBytes: true, diskBytes: true },
+        orderBy: { memoryBytes: "desc" },
+        take: 1,
+      }),
+      db.node.count({ where: couldHoldWhere(sized, app.deps.policy) }),
+    ]);
+    const largest = nodes[0];
+    if (!largest || fitting > 0) return;
+    throw apiError(
+      "NO_NODE_FITS",
+      `no node could ever hold plan ${size.name} (${size.vcpus} vCPUs, ${mib(size.memoryBytes)} memory, ${mib(size.diskBytes)} disk): the node with the most memory has ${largest.cpus} CPUs, ${mib(largest.memoryBytes)} memory, ${mib(largest.diskBytes)} disk`,
+      {
+        field: "memoryBytes",
+        largestNode: {
+          cpus: largest.cpus,
+          memoryBytes: Number(largest.memoryBytes),
+          diskBytes: Number(largest.diskBytes),
+        },
+      },
+    );
+  };
 
   app.get(
     "/v1/plans",
@@ -71,6 +105,8 @@ export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["plans"],
         summary: "Create a plan (operators)",
+        description:
+          "422 NO_NODE_FITS when no registered node, even empty, could hold a VPS of this plan (a region without nodes takes any plan).",
         headers: IdempotencyHeaders,
         body: CreatePlanBody,
         response: { 201: PlanSchema, ...ERROR_RESPONSES },
@@ -78,6 +114,7 @@ export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (req, reply) => {
       const p = requireOperator(req);
+      await refuseIfNoNodeCouldHold(req.body);
       try {
         const plan = await db.$transaction(async (tx) => {
           const created = await tx.plan.create({

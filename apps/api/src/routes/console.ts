@@ -15,6 +15,11 @@ const CLOSE = { notFound: 4404, conflict: 4409, agent: 4502 } as const;
  */
 export const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db, agents } = app.deps;
+  // @fastify/websocket hides its routes from the OpenAPI document; this one is part of the API.
+  // (Runs after the plugin's own onRoute hook, on the route object the document is built from.)
+  app.addHook("onRoute", (route) => {
+    if (route.websocket && route.schema) route.schema.hide = false;
+  });
   app.get(
     "/v1/vps/:id/console",
     {
@@ -23,7 +28,7 @@ export const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ["vps"],
         summary: "Serial console (WebSocket)",
         description:
-          'Upgrade to a WebSocket with the same Authorization header. Binary frames: terminal bytes. Text frame {"type":"break"}: serial BREAK. readOnly=true: watch only.',
+          'A WebSocket (GET with `Upgrade: websocket`; 101 Switching Protocols), authenticated by the same Authorization header, or (browsers cannot set it) by offering the subprotocols `skiff.console` and `skiff.token.<token>`. Binary frames: terminal bytes, both ways. Client text frame {"type":"break"}: serial BREAK. Server text frame {"type":"state","state":...}: the VM changed state. readOnly=true: watch only; replay=false: skip the recent screen. Closes with 4404 (no such VPS), 4409 (not running) or 4502 (the node could not be reached), the reason starting with the error code.',
         params: IdParams,
         querystring: z.object({
           readOnly: z.enum(["true", "false"]).optional(),

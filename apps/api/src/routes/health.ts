@@ -1,3 +1,4 @@
+import { tlsRefusals } from "@skiff/pki";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { GaugeFamily } from "../http/metrics.js";
@@ -59,6 +60,16 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
+  app.services.metrics.addCollector(
+    async (): Promise<GaugeFamily[]> => [
+      {
+        name: "skiff_tls_refused_peers",
+        help: "agents this process refused over TLS since it started (wrong-identity: the certificate names another node), by reason",
+        samples: Object.entries(tlsRefusals()).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+    ],
+  );
+
   app.services.metrics.addCollector(async (): Promise<GaugeFamily[]> => {
     const [byState, loads, counts, usage] = await Promise.all([
       db.vps.groupBy({ by: ["state"], _count: true }),
@@ -117,10 +128,23 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     ];
   });
 
-  app.get("/metrics", { config: pub, schema: { hide: true } }, async (_req, reply) => {
-    reply.type("text/plain; version=0.0.4; charset=utf-8");
-    return app.services.metrics.render();
-  });
+  app.get(
+    "/metrics",
+    {
+      config: pub,
+      schema: {
+        tags: ["health"],
+        summary: "Prometheus metrics (text exposition format 0.0.4)",
+        description:
+          "Counters and histograms of HTTP requests and migrations, the process (event-loop lag, heap), VPSes by state, queues, and per node and per VPS gauges. Not JSON: `text/plain; version=0.0.4`.",
+        security: [],
+      },
+    },
+    async (_req, reply) => {
+      reply.type("text/plain; version=0.0.4; charset=utf-8");
+      return app.services.metrics.render();
+    },
+  );
 
   app.get("/openapi.json", { config: pub, schema: { hide: true } }, async () => app.swagger());
 };

@@ -5,6 +5,7 @@ import { forgetToken, projectFilter, tokenPrincipal } from "../http/auth.js";
 import { tokenDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
 import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
+import { idOrName } from "../http/refs.js";
 import {
   CreatedToken,
   CreateTokenBody,
@@ -14,6 +15,7 @@ import {
   PageQuery,
   page,
   TokenSchema,
+  WhoAmI,
 } from "../http/schemas.js";
 import { actorOf, recordEvent } from "../services/events.js";
 
@@ -67,15 +69,18 @@ export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
     async (req, reply) => {
       const p = tokenPrincipal(req);
       const b = req.body;
-      if (p.kind === "tenant" && (b.scope === "operator" || (b.projectId && b.projectId !== p.projectId))) {
+      if (b.project !== undefined && b.projectId !== undefined) {
+        throw apiError("VALIDATION_FAILED", "give project or projectId, not both", { field: "project" });
+      }
+      const ref = b.project ?? b.projectId;
+      const named = ref ? await db.project.findFirst({ where: idOrName(ref), select: { id: true } }) : null;
+      if (ref && !named) throw apiError("INVALID_REFERENCE", `no project ${ref}`, { field: "project" });
+      if (p.kind === "tenant" && (b.scope === "operator" || (named && named.id !== p.projectId))) {
         throw apiError("FORBIDDEN", "tenants may only create tenant tokens for their own project");
       }
-      const projectId = p.kind === "tenant" ? p.projectId : (b.projectId ?? null);
+      const projectId = p.kind === "tenant" ? p.projectId : (named?.id ?? null);
       if (b.scope === "tenant" && !projectId) {
-        throw apiError("VALIDATION_FAILED", "a tenant token needs a projectId", { field: "projectId" });
-      }
-      if (projectId && !(await db.project.findUnique({ where: { id: projectId }, select: { id: true } }))) {
-        throw apiError("INVALID_REFERENCE", `no project ${projectId}`, { field: "projectId" });
+        throw apiError("VALIDATION_FAILED", "a tenant token needs a project", { field: "project" });
       }
       const secret = newToken(b.scope);
       const row = await db.$transaction(async (tx) => {
@@ -100,6 +105,33 @@ export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
         return t;
       });
       return reply.code(201).send({ ...tokenDto(row), token: secret });
+    },
+  );
+
+  app.get(
+    "/v1/whoami",
+    {
+      schema: {
+        tags,
+        operationId: "whoAmI",
+        summary: "The token this request carries: its kind, name, project and expiry",
+        response: { 200: WhoAmI, ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => {
+      const p = tokenPrincipal(req);
+      const t = await db.apiToken.findUniqueOrThrow({
+        where: { id: p.tokenId },
+        select: { name: true, expiresAt: true, project: { select: { name: true } } },
+      });
+      return {
+        kind: p.kind,
+        tokenId: p.tokenId,
+        tokenName: t.name,
+        projectId: p.projectId,
+        projectName: t.project?.name ?? null,
+        expiresAt: t.expiresAt?.toISOString() ?? null,
+      };
     },
   );
 

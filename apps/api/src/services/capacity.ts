@@ -1,8 +1,25 @@
 import type { Db } from "../db/client.js";
 import { Prisma } from "../db/client.js";
-import type { NodeLoad } from "../domain/placement.js";
+import type { NodeLoad, PlacementPolicy } from "../domain/placement.js";
 
 export type NodeReservation = NodeLoad["reserved"];
+
+/**
+ * Prisma `where` for nodes that, even empty, could hold a VPS of this size: enough cores for its
+ * vCPUs (and for its CPU share at the policy's overcommit), memory and disk; fenced nodes never.
+ */
+export function couldHoldWhere(
+  size: { vcpus: number; cpuShare: number; memoryBytes: bigint; diskBytes: bigint },
+  policy: Pick<PlacementPolicy, "cpuOvercommit">,
+) {
+  const minCpus = Math.max(size.vcpus, Math.ceil(size.cpuShare / (100 * policy.cpuOvercommit)));
+  return {
+    cpus: { gte: minCpus },
+    memoryBytes: { gte: size.memoryBytes },
+    diskBytes: { gte: size.diskBytes },
+    status: { not: "fenced" as const },
+  };
+}
 
 /**
  * Advisory lock serializing every decision that reserves capacity (placement, migration targets)

@@ -10,6 +10,7 @@ import { afterCursor, decodeCursor, orderForCursor } from "../http/pagination.js
 import { idOrName } from "../http/refs.js";
 import type { CreateVpsBody, ListVpsQuery } from "../http/schemas.js";
 import type { JobQueues } from "../queues.js";
+import { couldHoldWhere } from "./capacity.js";
 import { actorOf, recordEvent } from "./events.js";
 import { moveVps } from "./vps-state-store.js";
 
@@ -79,13 +80,7 @@ export class VpsService {
     if (body.node && !node) throw apiError("INVALID_REFERENCE", `no node ${body.node}`, { field: "node" });
 
     // 422 up front when no node, even empty, could ever hold this plan: waiting would not help.
-    const minCpus = Math.max(plan.vcpus, Math.ceil(plan.cpuShare / (100 * this.deps.policy.cpuOvercommit)));
-    const fits = {
-      cpus: { gte: minCpus },
-      memoryBytes: { gte: plan.memoryBytes },
-      diskBytes: { gte: plan.diskBytes },
-      status: { not: "fenced" as const },
-    };
+    const fits = couldHoldWhere(plan, this.deps.policy);
     const possible = await db.node.count({ where: node ? { ...fits, id: node.id } : fits });
     if (possible === 0) {
       throw apiError(

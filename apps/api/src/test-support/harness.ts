@@ -50,6 +50,7 @@ export interface Harness {
 
 export interface HarnessOptions {
   readonly rateLimitPerMinute?: number;
+  readonly operatorRateLimitPerMinute?: number;
   readonly policy?: PlacementPolicy;
   readonly heartbeatIntervalMs?: number;
 }
@@ -76,6 +77,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     agentToken: AGENT_TOKEN,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
+    operatorRateLimitPerMinute: opts.operatorRateLimitPerMinute,
   });
   await app.ready();
   let tenants = 0;

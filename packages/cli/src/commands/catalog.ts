@@ -1,6 +1,8 @@
 import { bytesOpt, flag, intOpt, positionals, stringOpt, UsageError } from "../args.js";
+import { type ApiClient, ApiError } from "../client.js";
 import { type Command, emit } from "../command.js";
 import { formatBytes, orDash, table } from "../format.js";
+import { isUuid } from "../resolve.js";
 import type { Image, Plan } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
@@ -83,6 +85,27 @@ const createPlan: Command = {
   },
 };
 
+const deletePlan: Command = {
+  path: ["plans", "delete"],
+  usage: "<plan>",
+  summary: "delete a plan no VPS uses (operators)",
+  async run(ctx) {
+    const [ref] = positionals(ctx.args, ["plan"]);
+    const id = await planId(ctx.api, ref!);
+    await ctx.api.delete(`/v1/plans/${id}`);
+    emit(ctx, { id, deleted: true }, () => `deleted plan ${ref}\n`);
+    return 0;
+  },
+};
+
+/** A plan by id or name (the list is short: plans are a catalogue). */
+async function planId(api: ApiClient, ref: string): Promise<string> {
+  if (isUuid(ref)) return ref;
+  const found = (await api.all<Plan>("/v1/plans")).items.find((p) => p.name === ref);
+  if (!found) throw new ApiError(404, "PLAN_NOT_FOUND", `no plan named '${ref}'`);
+  return found.id;
+}
+
 const createImage: Command = {
   path: ["images", "create"],
   usage:
@@ -126,6 +149,7 @@ const createImage: Command = {
 export const catalogCommands: Command[] = [
   plans,
   createPlan,
+  deletePlan,
   images,
   createImage,
   { ...plans, path: ["plans", "list"], hidden: true },

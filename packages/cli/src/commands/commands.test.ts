@@ -14,7 +14,7 @@ import { EventFollower, eventLine, sinceToIso } from "./events.js";
 import { describeMigration, migrationTable } from "./migrations.js";
 import { networkTable } from "./networks.js";
 import { drainLine, nodeTable } from "./nodes.js";
-import { vpsStatusLine, vpsTable } from "./vps.js";
+import { migrationStartedLine, vpsStatusLine, vpsTable } from "./vps.js";
 
 const vps: Vps = {
   id: "11111111-2222-3333-4444-555555555555",
@@ -105,6 +105,39 @@ describe("nodes output", () => {
       /node-1\s+ready,maintenance\s+127\.0\.0\.1:5001\s+3\s+3\/4\s+3 GiB\/8 GiB\s+12\s+1s$/,
     );
   });
+
+  it("sorts by name, marks and explains overcommit, and says when CPU% is one host's", () => {
+    const base = {
+      grpcAddress: "127.0.0.1:5001",
+      status: "ready",
+      maintenance: false,
+      labels: {},
+      storage: { backend: "local", id: "" },
+      agentVersion: "0.1.0",
+      overlayEndpoint: "",
+      networkMapVersion: 0,
+      capacity: { cpus: 2, memoryBytes: 2 ** 30, diskBytes: 0 },
+      reserved: { vpsCount: 1, vcpus: 1, cpuShare: 100, memoryBytes: 0, diskBytes: 0 },
+      usage: { cpuPercent: 40, memoryUsedBytes: 0, vmCount: 1 },
+      lastHeartbeatAt: null,
+      registeredAt: new Date().toISOString(),
+    } as const;
+    const node = (name: string, vcpus: number) =>
+      ({ ...base, id: name, name, reserved: { ...base.reserved, vcpus } }) as unknown as NodeInfo;
+    const out = nodeTable([node("node-10", 1), node("node-2", 4), node("node-1", 1)]);
+    const names = out
+      .split("\n")
+      .slice(1, 4)
+      .map((l) => l.split(/\s+/)[1]);
+    expect(names).toEqual(["node-1", "node-2", "node-10"]);
+    expect(out).toMatch(/HOST CPU%/);
+    expect(out).toMatch(/node-2 .* 4\/2\* /);
+    expect(out).toContain("* more vCPUs reserved than cores (overcommit)");
+    expect(out).toContain("All nodes run on one host (127.0.0.1)");
+    const elsewhere = nodeTable([node("a", 1), { ...node("b", 1), grpcAddress: "10.0.0.2:5001" }]);
+    expect(elsewhere).not.toContain("one host");
+    expect(elsewhere).not.toContain("overcommit");
+  });
 });
 
 describe("events", () => {
@@ -141,6 +174,9 @@ describe("events", () => {
     };
     expect(eventLine(e)).toBe(
       "2025-01-02T03:04:05.678Z  vps/11111111  vps.state  running → stopping  stop requested\n",
+    );
+    expect(eventLine(e, new Map([[vps.id, "web-1"]]))).toBe(
+      "2025-01-02T03:04:05.678Z  vps/web-1  vps.state  running → stopping  stop requested\n",
     );
   });
 
@@ -390,5 +426,12 @@ describe("migrations output", () => {
     expect(out).toMatch(/\n\s+0\s+precopy\s+16384\s+100\s+0\s+64 MiB\s+210\.5 ms\s+10 MiB\/s\s+0%\n/);
     const row = migrationTable([m], names).split("\n")[1]!;
     expect(row).toMatch(/^m1\s+11111111\s+completed\s+manual\s+node-1\s+node-2\s+2\s+64 MiB\s+7\.3 ms\s+0s$/);
+    const named = migrationTable([m], names, new Map([[vps.id, "web-1"]])).split("\n")[1]!;
+    expect(named).toMatch(/^m1\s+web-1\s+completed/);
+    // Without --wait, `vps migrate` says where it goes and how to follow it, in two lines.
+    const started = migrationStartedLine({ ...m, state: "queued" }, "web-1", names);
+    expect(started).toBe(
+      "migration m1: web-1 node-1 → node-2  queued\nfollow it: skiff migrations get m1 (or migrate with --wait)\n",
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { SkiffError } from "@skiff/common";
 import { durationMsOpt, flag, intOpt, type OptionSpec, stringOpt } from "../args.js";
 import { ApiError, type Page, type Query } from "../client.js";
 import { type Context, emit } from "../command.js";
@@ -32,7 +33,7 @@ export async function listCommand<T>(
   ctx: Context,
   path: string,
   query: Query,
-  render: (items: T[]) => string,
+  render: (items: T[]) => string | Promise<string>,
   empty: string,
 ): Promise<number> {
   const v = ctx.args.values;
@@ -43,9 +44,37 @@ export async function listCommand<T>(
         limit: intOpt(v, "limit", 1, 500),
         cursor: stringOpt(v, "cursor"),
       });
-  emit(ctx, page, () => (page.items.length === 0 ? `${empty}\n` : render(page.items)));
+  const human = ctx.json || page.items.length === 0 ? `${empty}\n` : await render(page.items);
+  emit(ctx, page, () => human);
   if (!ctx.json && page.nextCursor) ctx.io.err(`(more: --cursor ${page.nextCursor}, or --all)\n`);
   return 0;
+}
+
+/** What a --wait waits for, and the command that follows it when the wait is cut short. */
+export interface WaitSpec {
+  readonly what: string;
+  /** e.g. "skiff vps get web-1": said when Ctrl-C stops the wait (the work goes on). */
+  readonly follow: string;
+  readonly defaultTimeoutMs?: number;
+}
+
+/** Ctrl-C while waiting: the API goes on with the work, only skiff stopped watching (exit 130). */
+export class WaitInterrupted extends SkiffError {
+  constructor(spec: WaitSpec) {
+    super(
+      "INTERRUPTED",
+      `stopped waiting; ${spec.what} goes on in the background (follow it with \`${spec.follow}\`)`,
+    );
+  }
+}
+
+/** Aborts on Ctrl-C (or on the test's own signal, io.interrupt). */
+function interruption(ctx: Context): { signal: AbortSignal; release: () => void } {
+  if (ctx.io.interrupt) return { signal: ctx.io.interrupt, release: () => undefined };
+  const c = new AbortController();
+  const abort = () => c.abort();
+  process.once("SIGINT", abort);
+  return { signal: c.signal, release: () => process.off("SIGINT", abort) };
 }
 
 /**
@@ -54,21 +83,27 @@ export async function listCommand<T>(
  */
 export async function waitFor<T>(
   ctx: Context,
-  what: string,
+  spec: WaitSpec,
   fetch: () => Promise<T>,
   done: (value: T) => boolean,
-  defaultTimeoutMs = 300_000,
 ): Promise<T> {
-  const timeoutMs = durationMsOpt(ctx.args.values, "timeout") ?? defaultTimeoutMs;
+  const timeoutMs = durationMsOpt(ctx.args.values, "timeout") ?? spec.defaultTimeoutMs ?? 300_000;
   const deadline = Date.now() + timeoutMs;
+  const { signal, release } = interruption(ctx);
   let delay = 250;
-  for (;;) {
-    const value = await fetch();
-    if (done(value)) return value;
-    if (Date.now() + delay > deadline) {
-      throw new ApiError(0, "WAIT_TIMEOUT", `gave up waiting for ${what} after ${timeoutMs} ms`);
+  try {
+    for (;;) {
+      const value = await fetch();
+      if (signal.aborted) throw new WaitInterrupted(spec);
+      if (done(value)) return value;
+      if (Date.now() + delay > deadline) {
+        throw new ApiError(0, "WAIT_TIMEOUT", `gave up waiting for ${spec.what} after ${timeoutMs} ms`);
+      }
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) throw new WaitInterrupted(spec);
+      delay = Math.min(delay * 2, 2000);
     }
-    await sleep(delay);
-    delay = Math.min(delay * 2, 2000);
+  } finally {
+    release();
   }
 }

@@ -3,16 +3,24 @@ import { durationMsOpt, flag, positionals, stringOpt, UsageError } from "../args
 import type { Page } from "../client.js";
 import type { Command, Context } from "../command.js";
 import { shortId } from "../format.js";
-import { vpsId } from "../resolve.js";
+import { vpsId, vpsNames } from "../resolve.js";
 import type { SkiffEvent } from "../types.js";
 import { LIST_HELP, LIST_OPTIONS, listCommand } from "./common.js";
 
-/** "2025-01-02T03:04:05.678Z  vps/1234abcd  vps.state  running → stopping  by operator  message" */
-export function eventLine(e: SkiffEvent): string {
-  const parts = [e.at, `${e.resourceType}/${shortId(e.resourceId)}`, e.type];
+/**
+ * "2025-01-02T03:04:05.678Z  vps/web-1  vps.state  running → stopping  message": a VPS by its name
+ * when `vpsNames` knows it, anything else by its short id.
+ */
+export function eventLine(e: SkiffEvent, vpsNames: ReadonlyMap<string, string> = new Map()): string {
+  const name = e.resourceType === "vps" ? vpsNames.get(e.resourceId) : undefined;
+  const parts = [e.at, `${e.resourceType}/${name ?? shortId(e.resourceId)}`, e.type];
   if (e.fromState || e.toState) parts.push(`${e.fromState ?? "·"} → ${e.toState ?? "·"}`);
   if (e.message) parts.push(e.message.replace(/\s+/g, " "));
   return `${parts.join("  ")}\n`;
+}
+
+function vpsIdsOf(events: readonly SkiffEvent[]): string[] {
+  return events.filter((e) => e.resourceType === "vps").map((e) => e.resourceId);
 }
 
 /**
@@ -91,6 +99,7 @@ async function follow(ctx: Context): Promise<number> {
   const query = await filters(ctx);
   const intervalMs = durationMsOpt(ctx.args.values, "interval") ?? 1000;
   const follower = new EventFollower(Date.parse(query.since ?? new Date().toISOString()));
+  const names = new Map<string, string>();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGINT", onSignal);
@@ -106,9 +115,9 @@ async function follow(ctx: Context): Promise<number> {
           afterId,
           limit: 500,
         });
-        for (const e of follower.take(page.items)) {
-          ctx.io.out(ctx.json ? `${JSON.stringify(e)}\n` : eventLine(e));
-        }
+        const fresh = follower.take(page.items);
+        if (!ctx.json) await vpsNames(ctx.api, vpsIdsOf(fresh), names);
+        for (const e of fresh) ctx.io.out(ctx.json ? `${JSON.stringify(e)}\n` : eventLine(e, names));
         afterId = page.nextCursor ?? undefined;
       } while (afterId && !stop.signal.aborted);
       follower.prune();
@@ -151,7 +160,10 @@ const events: Command = {
       ctx,
       "/v1/events",
       await filters(ctx),
-      (items) => items.map(eventLine).join(""),
+      async (items) => {
+        const names = await vpsNames(ctx.api, vpsIdsOf(items));
+        return items.map((e) => eventLine(e, names)).join("");
+      },
       "No events.",
     );
   },

@@ -4,12 +4,15 @@ import { positionals, UsageError } from "../args.js";
 import { ApiClient } from "../client.js";
 import { type Command, emit } from "../command.js";
 import { loginFile, readLogin } from "../config.js";
+import type { WhoAmI } from "../types.js";
 
-/** What a token's prefix says about it (the API hands out skiff_op_… and skiff_tn_…). */
-export function tokenKind(token: string): string {
-  if (token.startsWith("skiff_op_")) return "operator";
-  if (token.startsWith("skiff_tn_")) return "tenant";
-  return "unknown kind of";
+/** "operator token bootstrap", "tenant token ci (project web, expires 2027-01-01)". */
+export function describeWhoAmI(w: WhoAmI): string {
+  const more = [
+    ...(w.projectName ? [`project ${w.projectName}`] : []),
+    ...(w.expiresAt ? [`expires ${w.expiresAt.slice(0, 10)}`] : []),
+  ];
+  return `${w.kind} token ${w.tokenName}${more.length ? ` (${more.join(", ")})` : ""}`;
 }
 
 const login: Command = {
@@ -27,19 +30,33 @@ const login: Command = {
     if (typeof token !== "string" || token === "") throw new UsageError("--token is required");
     // ctx.api already points where --api / SKIFF_API_URL / the local cluster say.
     const api = new ApiClient({ baseUrl: ctx.api.baseUrl, token });
-    await api.get("/v1/plans", { limit: 1 }); // any authenticated read proves the token
+    // The API says what the token is: its prefix need not (a region's first operator token is
+    // whatever SKIFF_OPERATOR_TOKEN was set to).
+    const who = await api.get<WhoAmI>("/v1/whoami");
     const file = loginFile(ctx.io.env);
     if (!file) throw new UsageError("no place to save the login: set HOME or SKIFF_CONFIG");
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${JSON.stringify({ apiUrl: api.baseUrl, token }, null, 2)}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
-    const saved = { apiUrl: api.baseUrl, kind: tokenKind(token), file };
-    const article = saved.kind === "operator" || saved.kind === "unknown kind of" ? "an" : "a";
+    const saved = { apiUrl: api.baseUrl, ...who, file };
+    const article = who.kind === "operator" ? "an" : "a";
     emit(
       ctx,
       saved,
-      () => `logged in to ${api.baseUrl} with ${article} ${saved.kind} token (saved in ${file})\n`,
+      () => `logged in to ${api.baseUrl} with ${article} ${describeWhoAmI(who)} (saved in ${file})\n`,
     );
+    return 0;
+  },
+};
+
+const whoami: Command = {
+  path: ["whoami"],
+  usage: "",
+  summary: "which API and token skiff uses, and what the API says the token is",
+  async run(ctx) {
+    positionals(ctx.args, []);
+    const who = await ctx.api.get<WhoAmI>("/v1/whoami");
+    emit(ctx, { apiUrl: ctx.api.baseUrl, ...who }, () => `${describeWhoAmI(who)} at ${ctx.api.baseUrl}\n`);
     return 0;
   },
 };
@@ -60,4 +77,4 @@ const logout: Command = {
   },
 };
 
-export const loginCommands: Command[] = [login, logout];
+export const loginCommands: Command[] = [login, whoami, logout];

@@ -1,7 +1,7 @@
 import { flag, positionals, stringOpt } from "../args.js";
 import { type Command, emit } from "../command.js";
 import { describe, formatAge, formatBytes, formatMs, orDash, shortId, table } from "../format.js";
-import { nodeId, nodeNames, vpsId } from "../resolve.js";
+import { nodeId, nodeNames, vpsId, vpsNames } from "../resolve.js";
 import type { Migration, MigrationRound, MigrationState } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
@@ -16,10 +16,14 @@ function node(names: ReadonlyMap<string, string>, id: string | null | undefined)
   return id ? (names.get(id) ?? shortId(id)) : "-";
 }
 
-export function migrationTable(items: readonly Migration[], names: ReadonlyMap<string, string>): string {
+export function migrationTable(
+  items: readonly Migration[],
+  names: ReadonlyMap<string, string>,
+  vpses: ReadonlyMap<string, string> = new Map(),
+): string {
   return table(items, [
     { header: "id", value: (m) => m.id },
-    { header: "vps", value: (m) => shortId(m.vpsId) },
+    { header: "vps", value: (m) => vpses.get(m.vpsId) ?? shortId(m.vpsId) },
     { header: "state", value: (m) => m.state },
     { header: "trigger", value: (m) => orDash(m.trigger) },
     { header: "from", value: (m) => node(names, m.sourceNodeId) },
@@ -98,7 +102,15 @@ const list: Command = {
       ctx,
       "/v1/migrations",
       query,
-      (items) => migrationTable(items, names),
+      async (items) =>
+        migrationTable(
+          items,
+          names,
+          await vpsNames(
+            ctx.api,
+            items.map((m) => m.vpsId),
+          ),
+        ),
       "No migrations.",
     );
   },

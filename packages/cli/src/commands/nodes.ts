@@ -21,22 +21,47 @@ export function nodeStatus(n: NodeInfo): string {
   return n.maintenance ? `${n.status},maintenance` : n.status;
 }
 
+function hostOf(n: NodeInfo): string {
+  return n.grpcAddress.replace(/:\d+$/, "");
+}
+
+/**
+ * Nodes by name (node-2 before node-10), with notes under the table for what the figures do not
+ * say themselves: vCPUs reserved past a node's cores (overcommit) and CPU% that is one machine's.
+ */
 export function nodeTable(items: readonly NodeInfo[], now = Date.now()): string {
-  return table(items, [
+  const rows = [...items].sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+  const over = rows.some((n) => n.reserved.vcpus > n.capacity.cpus);
+  const hosts = new Set(rows.map(hostOf));
+  const body = table(rows, [
     { header: "id", value: (n) => n.id },
     { header: "name", value: (n) => n.name },
     { header: "status", value: nodeStatus },
     { header: "address", value: (n) => n.grpcAddress },
     { header: "vps", value: (n) => String(n.reserved.vpsCount), align: "right" },
-    { header: "vcpus", value: (n) => `${n.reserved.vcpus}/${n.capacity.cpus}`, align: "right" },
+    {
+      header: "vcpus",
+      value: (n) => `${n.reserved.vcpus}/${n.capacity.cpus}${n.reserved.vcpus > n.capacity.cpus ? "*" : ""}`,
+      align: "right",
+    },
     {
       header: "memory",
       value: (n) => `${formatBytes(n.reserved.memoryBytes)}/${formatBytes(n.capacity.memoryBytes)}`,
       align: "right",
     },
-    { header: "cpu%", value: (n) => n.usage.cpuPercent.toFixed(0), align: "right" },
+    { header: "host cpu%", value: (n) => n.usage.cpuPercent.toFixed(0), align: "right" },
     { header: "heartbeat", value: (n) => formatAge(n.lastHeartbeatAt, now), align: "right" },
   ]);
+  const notes = [
+    "VCPUS and MEMORY: reserved by VPSes / the node's capacity.",
+    ...(over
+      ? ["* more vCPUs reserved than cores (overcommit): VPSes share the cores by their CPU share."]
+      : []),
+    ...(rows.length > 1 && hosts.size === 1
+      ? [`All nodes run on one host (${[...hosts][0]}): HOST CPU% is that machine's, the same for each.`]
+      : []),
+  ];
+  return `${body}\n${notes.join("\n")}\n`;
 }
 
 const list: Command = {
@@ -120,7 +145,11 @@ const drain: Command = {
     let last = "";
     const d = await waitFor(
       ctx,
-      `the drain of ${n.name}`,
+      {
+        what: `the drain of ${n.name}`,
+        follow: `skiff nodes drain-status ${n.name}`,
+        defaultTimeoutMs: 30 * 60_000,
+      },
       () => ctx.api.get<DrainProgress>(`/v1/nodes/${id}/drain`),
       (p) => {
         const line = drainLine(p);
@@ -128,7 +157,6 @@ const drain: Command = {
         last = line;
         return p.done || !p.maintenance;
       },
-      30 * 60_000,
     );
     emit(ctx, d, () => (d.done ? drainLine(d) : `${d.name}: drain stopped (the node is back in service)\n`));
     return 0;

@@ -1,6 +1,7 @@
 import { intOpt, positionals, stringOpt, UsageError } from "../args.js";
 import { type Command, emit } from "../command.js";
 import { formatAge, orDash, shortId, table } from "../format.js";
+import { isUuid } from "../resolve.js";
 import type { Token } from "../types.js";
 import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } from "./common.js";
 
@@ -41,13 +42,19 @@ const list: Command = {
   },
 };
 
+/** An id goes as projectId (every API version takes it), a name as project. */
+function projectRef(ref: string | undefined): { projectId?: string; project?: string } {
+  if (ref === undefined) return {};
+  return isUuid(ref) ? { projectId: ref } : { project: ref };
+}
+
 const create: Command = {
   path: ["tokens", "create"],
-  usage: "<name> [--scope tenant|operator] [--project ID] [--expires-in-days N]",
+  usage: "<name> [--scope tenant|operator] [--project PROJECT] [--expires-in-days N]",
   summary: "create a token; its secret is printed once",
   details: [
     "  --scope      tenant (default) or operator (operators only)",
-    "  --project    the project of a tenant token (operators; tenants always get their own)",
+    "  --project    the project of a tenant token, by name or id (operators; tenants always get their own)",
   ].join("\n"),
   options: {
     ...MUTATE_OPTIONS,
@@ -67,7 +74,7 @@ const create: Command = {
       {
         name,
         scope,
-        projectId: stringOpt(v, "project"),
+        ...projectRef(stringOpt(v, "project")),
         expiresInDays: intOpt(v, "expires-in-days", 1, 3650),
       },
       idempotencyKey(ctx),

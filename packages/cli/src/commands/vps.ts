@@ -60,7 +60,12 @@ async function finish(ctx: Context, v: Vps): Promise<number> {
   }
   let last = v;
   try {
-    last = await waitFor(ctx, `VPS ${v.name}`, () => ctx.api.get<Vps>(`/v1/vps/${v.id}`), settled);
+    last = await waitFor(
+      ctx,
+      { what: `VPS ${v.name}`, follow: `skiff vps get ${v.name}` },
+      () => ctx.api.get<Vps>(`/v1/vps/${v.id}`),
+      settled,
+    );
   } catch (err) {
     // A deleted VPS may disappear from GET: that is the end we waited for.
     if (!(err instanceof ApiError && err.status === 404 && v.action === "delete")) throw err;
@@ -154,15 +159,48 @@ const create: Command = {
 
 const del: Command = {
   path: ["vps", "delete"],
-  usage: "<vps> [--wait]",
-  summary: "delete a VPS (its VM is destroyed; it ends in state deleted)",
-  options: { ...MUTATE_OPTIONS, ...WAIT_OPTIONS },
+  usage: "<vps> [--yes] [--wait]",
+  summary: "delete a VPS (its VM and disk are destroyed; it ends in state deleted)",
+  details: "  --yes   do not ask (needed when stdin is not a terminal, e.g. in scripts)",
+  options: { ...MUTATE_OPTIONS, ...WAIT_OPTIONS, yes: { type: "boolean", short: "y" } },
   async run(ctx) {
     const [ref] = positionals(ctx.args, ["vps"]);
     const id = await vpsId(ctx.api, ref!);
+    if (!flag(ctx.args.values, "yes")) await confirm(ctx, `delete VPS ${ref} (${id}) and its disk?`);
     return finish(ctx, await ctx.api.delete<Vps>(`/v1/vps/${id}`, idempotencyKey(ctx)));
   },
 };
+
+/**
+ * Asks y/N on the terminal. Without a terminal there is nobody to ask: refuse, so a script that
+ * forgot --yes fails before it deletes anything rather than after.
+ */
+export async function confirm(ctx: Context, question: string): Promise<void> {
+  const stdin = ctx.io.stdin;
+  if (!stdin?.isTTY)
+    throw new UsageError(`${question.replace(/\?$/, "")}: pass --yes to confirm (stdin is not a terminal)`);
+  const { createInterface } = await import("node:readline/promises");
+  const rl = createInterface({ input: stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new ApiError(0, "CANCELLED", "nothing deleted");
+  } finally {
+    rl.close();
+  }
+}
+
+/** After `vps migrate` without --wait: where it goes and how to follow it. */
+export function migrationStartedLine(
+  m: Migration,
+  vpsName: string,
+  names: ReadonlyMap<string, string>,
+): string {
+  const node = (id: string) => names.get(id) ?? shortId(id);
+  return (
+    `migration ${m.id}: ${vpsName} ${node(m.sourceNodeId)} → ${node(m.targetNodeId)}  ${m.state}\n` +
+    `follow it: skiff migrations get ${m.id} (or migrate with --wait)\n`
+  );
+}
 
 function actionCommand(action: (typeof VPS_ACTIONS)[number]): Command {
   return {
@@ -222,13 +260,14 @@ const migrate: Command = {
       const first = m;
       m = await waitFor(
         ctx,
-        `migration ${m.id}`,
+        { what: `migration ${m.id}`, follow: `skiff migrations get ${m.id}` },
         () => ctx.api.get<Migration>(`/v1/migrations/${first.id}`),
         (x) => TERMINAL_MIGRATION_STATES.has(x.state),
       );
     }
     const names = ctx.json ? new Map<string, string>() : await nodeNames(ctx.api);
-    emit(ctx, m, () => describeMigration(m, names));
+    const waited = flag(v, "wait");
+    emit(ctx, m, () => (waited ? describeMigration(m, names) : migrationStartedLine(m, ref!, names)));
     if (flag(v, "wait") && m.state !== "completed") {
       const why = m.errorCode ? `${m.errorCode}: ${orDash(m.error)}` : orDash(m.error);
       throw new ApiError(0, "MIGRATION_NOT_COMPLETED", `migration ${m.id} ended ${m.state}: ${why}`);
