@@ -5,8 +5,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { MigrationErrorCode } from "./format.js";
 import { connectMigration, type IncomingStream, serveMigration } from "./grpc.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
-import { MigrationSender, wallMs } from "./sender.js";
+import { MigrationSender } from "./sender.js";
 import { SyntheticVm } from "./test-support/synthetic-vm.js";
+import { wallMs } from "./wall-clock.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-mig-grpc-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

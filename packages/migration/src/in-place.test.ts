@@ -7,9 +7,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { MigrationErrorCode } from "./format.js";
 import { MAX_VERIFIED_BLOCKS, sampleBlocks } from "./in-place.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
-import { MigrationSender, type SenderOptions, wallMs } from "./sender.js";
+import { MigrationSender, type SenderOptions } from "./sender.js";
 import { memoryLink } from "./stream-ends.js";
 import { SyntheticVm } from "./test-support/synthetic-vm.js";
+import { wallMs } from "./wall-clock.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-inplace-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

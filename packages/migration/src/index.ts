@@ -12,3 +12,4 @@ export * from "./result.js";
 export * from "./sender.js";
 export * from "./source-vm.js";
 export * from "./stream-ends.js";
+export * from "./wall-clock.js";

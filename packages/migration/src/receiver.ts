@@ -14,6 +14,7 @@ import { decompress } from "./compress.js";
 import { DISK_BLOCK_SIZE, FORMAT_VERSION, MigrationErrorCode, migrationError, PAGE_SIZE } from "./format.js";
 import { diskBlocksChecksum } from "./in-place.js";
 import type { ReceiverPort } from "./stream-ends.js";
+import { wallMs } from "./wall-clock.js";
 
 /** What the destination agent prepared: the hello must match it. */
 export interface ReceiverExpectations {
@@ -42,11 +43,20 @@ export interface TargetVm {
    * now, off the critical path, and find out at commit whether that worked.
    */
   prepare?(deviceState: Uint8Array): void;
+  /** A pre-copy round ended (every later round carries only what the guest dirtied since). */
+  roundEnded?(round: number): void;
   /**
    * Makes the VM this node's and runs it. Throws only if it did not commit (nothing persisted);
-   * resolves with the wall-clock time (ms) of the guest's first instruction.
+   * resolves with the host clock (wallMs) of the guest's first instruction and, when known, of
+   * the restored vCPU being ready and of the commit point.
    */
-  commit(deviceState: Uint8Array, targetEpoch: number): Promise<{ resumedAtMs: number }>;
+  commit(deviceState: Uint8Array, targetEpoch: number): Promise<CommitTimes>;
+}
+
+export interface CommitTimes {
+  readonly resumedAtMs: number;
+  readonly restoredAtMs?: number;
+  readonly commitPointAtMs?: number;
 }
 
 type Stage = "hello" | "transfer" | "state" | "committing" | "committed" | "failed";
@@ -65,10 +75,9 @@ export class MigrationReceiver {
   private bytes = 0;
   private lastRound = -1;
   private deviceState: Uint8Array | undefined;
-  private pausedAtMs = 0;
-  /** Wall-clock ms when the device state and the commit records were processed (diagnostics). */
-  commitAtMs = 0;
-  stateAtMs = 0;
+  /** Host clock (wallMs) when the device state and the commit records were processed. */
+  private commitAtMs = 0;
+  private stateAtMs = 0;
 
   constructor(
     private readonly expect: ReceiverExpectations,
@@ -77,10 +86,6 @@ export class MigrationReceiver {
 
   get committed(): boolean {
     return this.stage === "committed";
-  }
-
-  get sourcePausedAtMs(): number {
-    return this.pausedAtMs;
   }
 
   get bytesReceived(): number {
@@ -129,6 +134,7 @@ export class MigrationReceiver {
           );
         }
         this.lastRound = k.value.round;
+        this.target.roundEnded?.(k.value.round);
         replies = [
           { kind: { $case: "roundAck", value: { round: k.value.round, bytesReceived: this.bytes } } },
         ];
@@ -137,9 +143,8 @@ export class MigrationReceiver {
         this.need("transfer", "device_state");
         if (k.value.snapshot.length === 0)
           throw migrationError(MigrationErrorCode.PROTOCOL, "empty device state");
-        this.stateAtMs = performance.timeOrigin + performance.now();
+        this.stateAtMs = wallMs();
         this.deviceState = k.value.snapshot;
-        this.pausedAtMs = k.value.pausedAtMs;
         this.stage = "state";
         this.target.prepare?.(k.value.snapshot);
         break;
@@ -293,8 +298,7 @@ export class MigrationReceiver {
     records: number;
     diskWritten?: { blocks: number[]; checksum: number } | undefined;
   }): Promise<MigrationReply> {
-    this.commitAtMs = performance.timeOrigin + performance.now();
-    const t0 = performance.now();
+    this.commitAtMs = wallMs();
     const fail = (msg: string): never => {
       throw migrationError(MigrationErrorCode.VERIFY_FAILED, msg);
     };
@@ -319,18 +323,31 @@ export class MigrationReceiver {
         fail(`the disk on shared storage does not hold what the source wrote (${w!.blocks.length} blocks)`);
       }
     }
-    const verifyMs = performance.now() - t0;
+    const verifiedAtMs = wallMs();
     this.stage = "committing";
-    let resumedAtMs: number;
+    let times: CommitTimes;
     try {
-      ({ resumedAtMs } = await this.target.commit(this.deviceState!, c.targetEpoch));
+      times = await this.target.commit(this.deviceState!, c.targetEpoch);
     } catch (err) {
       this.stage = "failed";
       if (err instanceof SkiffError) throw err;
       throw migrationError(MigrationErrorCode.TARGET_FAILED, errorMessage(err));
     }
     this.stage = "committed";
-    return { kind: { $case: "committed", value: { epoch: c.targetEpoch, resumedAtMs, verifyMs } } };
+    return {
+      kind: {
+        $case: "committed",
+        value: {
+          epoch: c.targetEpoch,
+          resumedAtMs: times.resumedAtMs,
+          verifyMs: verifiedAtMs - this.commitAtMs,
+          stateAtMs: this.stateAtMs,
+          verifiedAtMs,
+          restoredAtMs: times.restoredAtMs ?? 0,
+          commitPointAtMs: times.commitPointAtMs ?? 0,
+        },
+      },
+    };
   }
 
   /** The hello, once accepted. */

@@ -3,7 +3,7 @@
  * message) and for the whole migration (MigrationReport), kept by SenderCounters so the sender
  * only says what it sent.
  */
-import type { MigrationOutcomeName, MigrationPhase, MigrationRound } from "@skiff/proto";
+import type { MigrationOutcomeName, MigrationPhase, MigrationRound, StopCopyBreakdown } from "@skiff/proto";
 
 /** A round as the source reports it: the MigrationRound message itself. */
 export type RoundReport = MigrationRound;
@@ -31,22 +31,12 @@ export interface MigrationReport {
   readonly stopReason: string;
   /** The destination opened the disk where it is (shared storage): no block was sent. */
   readonly diskInPlace?: boolean;
-  /** Where the stop-and-copy time went (ms from the pause): diagnostics for tuning. */
+  /** Where the downtime went, hop by hop (committed only). */
   readonly stopCopy?: StopCopyTimes;
 }
 
-export interface StopCopyTimes {
-  /** Waiting for the vCPU to stand still (not downtime: the guest still ran). */
-  readonly pauseWaitMs: number;
-  readonly lastPagesMs: number;
-  readonly deviceStateMs: number;
-  /** Commit sent to `committed` received (destination verify, persist, restore, adopt). */
-  readonly commitMs: number;
-  /** The destination's own checks at commit. */
-  readonly verifyMs: number;
-  readonly lastPages: number;
-  readonly lastBlocks: number;
-}
+/** Where a committed migration's pause went (ms after the source's vCPU stopped): the StopCopyBreakdown message. */
+export type StopCopyTimes = StopCopyBreakdown;
 
 /** What one round sent so far. */
 export interface RoundTally {

@@ -20,6 +20,7 @@ export function migrationResultToProto(r: MigrationReport): MigrationResult {
       maxThrottlePercent: r.maxThrottlePercent,
       targetEpoch: r.targetEpoch,
       ...(r.diskInPlace !== undefined ? { diskInPlace: r.diskInPlace } : {}),
+      ...(r.stopCopy ? { stopCopy: r.stopCopy } : {}),
     },
   };
 }

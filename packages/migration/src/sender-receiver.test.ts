@@ -14,9 +14,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { encodeRecord } from "./codec.js";
 import { MigrationErrorCode } from "./format.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
-import { MigrationSender, type SenderOptions, wallMs } from "./sender.js";
+import { MigrationSender, type SenderOptions } from "./sender.js";
 import { memoryLink } from "./stream-ends.js";
 import { SyntheticVm } from "./test-support/synthetic-vm.js";
+import { wallMs } from "./wall-clock.js";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-mig-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,6 +112,16 @@ describe("sender and receiver", () => {
     expect(Buffer.from(s.target.committedState!).toString()).toMatch(/^state at gen/);
     expect(report.bytesSent).toBeLessThan(MEM);
     expect(report.nonZeroBytes).toBeGreaterThan(0);
+    // The pause, step by step on one clock: each step the other end took after the one that led
+    // to it, and the first instruction is the downtime.
+    const b = report.stopCopy!;
+    expect(b.lastPageSentMs).toBeGreaterThanOrEqual(0);
+    expect(b.stateArrivedMs).toBeGreaterThan(0);
+    expect(b.verifiedMs).toBeGreaterThanOrEqual(b.stateArrivedMs);
+    expect(b.firstInstructionMs).toBeGreaterThanOrEqual(b.verifiedMs);
+    expect(b.committedAnswerMs).toBeGreaterThanOrEqual(b.firstInstructionMs);
+    expect(b.firstInstructionMs).toBe(report.downtimeMs);
+    expect(b.restoredMs).toBe(0); // this target does not say
   });
 
   it("rolls back when the destination refuses the hello, and the source resumes", async () => {

@@ -36,6 +36,7 @@ import {
 } from "./report.js";
 import type { SourceVm } from "./source-vm.js";
 import type { SenderLink } from "./stream-ends.js";
+import { wallMs } from "./wall-clock.js";
 
 export interface SenderOptions {
   readonly migrationId: string;
@@ -56,11 +57,6 @@ export interface SenderOptions {
   readonly onRound?: (round: RoundReport) => void;
   /** Called as the source enters stop-and-copy (vCPU paused) and sends the commit. */
   readonly onPhase?: (phase: MigrationPhase) => void;
-}
-
-/** Wall clock with sub-millisecond resolution, comparable between processes on one host. */
-export function wallMs(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 type ReplyKind = NonNullable<MigrationReply["kind"]>;
@@ -476,22 +472,22 @@ export class MigrationSender {
     this.check();
     this.phase = "stopcopy";
     const t0 = performance.now();
-    await vm.pause();
+    const wallBefore = wallMs();
+    const stoppedAtMs = await vm.pause();
     this.paused = true;
-    const pausedAtMs = wallMs();
+    const pausedAtMs = stoppedAtMs ?? wallMs();
     this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_STOPCOPY);
-    const tPaused = performance.now();
     const tally = emptyTally();
     await this.sendItems("pages", this.counts.rounds.length, vm.dirty.fetchAndClear(), tally);
     if (vm.disk && !this.diskInPlace)
       await this.sendItems("disk", this.counts.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
     const written = this.diskInPlace ? this.diskWritten() : undefined;
-    const tPages = performance.now();
+    const lastPageAtMs = wallMs();
     const state = await vm.deviceState();
-    const tState = performance.now();
     await this.send(
       encodeRecord({ kind: { $case: "deviceState", value: { snapshot: Buffer.from(state), pausedAtMs } } }),
     );
+    const stateSentAtMs = wallMs();
     const commit = encodeRecord({
       kind: {
         $case: "commit",
@@ -513,13 +509,18 @@ export class MigrationSender {
     await this.send(commit);
     this.link.end();
     const committed = await this.expect("committed");
-    const tDone = performance.now();
+    const answerAtMs = wallMs();
+    const after = (atMs: number) => (atMs > 0 ? atMs - pausedAtMs : 0);
     this.stopCopyTimes = {
-      pauseWaitMs: tPaused - t0,
-      lastPagesMs: tPages - tPaused,
-      deviceStateMs: tState - tPages,
-      commitMs: tDone - tState,
-      verifyMs: committed.verifyMs,
+      pauseWaitMs: Math.max(0, pausedAtMs - wallBefore),
+      lastPageSentMs: after(lastPageAtMs),
+      deviceStateSentMs: after(stateSentAtMs),
+      stateArrivedMs: after(committed.stateAtMs),
+      verifiedMs: after(committed.verifiedAtMs),
+      restoredMs: after(committed.restoredAtMs),
+      commitPointMs: after(committed.commitPointAtMs),
+      firstInstructionMs: after(committed.resumedAtMs),
+      committedAnswerMs: after(answerAtMs),
       lastPages: tally.pages + tally.zeroPages,
       lastBlocks: tally.blocks,
     };

@@ -8,8 +8,11 @@ export interface SourceVm {
   /** Dirty bitmap of guest RAM (1 bit per 4 KiB page); the sender is its only reader. */
   readonly dirty: DirtyBitmap;
   readonly disk?: SourceDisk;
-  /** Stops the vCPU; resolves once it stands still. */
-  pause(): Promise<void>;
+  /**
+   * Stops the vCPU; resolves once it stands still, with the host clock (wallMs) of the moment it
+   * stopped when the VM knows it (else the sender takes the moment the promise resolved).
+   */
+  pause(): Promise<number | undefined>;
   resume(): Promise<void>;
   /** CPU and device state without RAM (taken while paused). */
   deviceState(): Promise<Uint8Array>;

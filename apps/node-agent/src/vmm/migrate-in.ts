@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { errorMessage } from "@skiff/common";
 import { diskDirtyLogBytes } from "@skiff/hv-core";
 import {
+  type CommitTimes,
   type IncomingStream,
   MigrationReceiver,
   type MigrationServer,
@@ -34,8 +35,8 @@ import {
 } from "@skiff/migration";
 import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
-import { writeRecord } from "../vm/record.js";
-import { raiseForMigration } from "./migrate-priority.js";
+import { stageRecord } from "../vm/record.js";
+import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
@@ -63,9 +64,14 @@ export class IncomingMigration {
   private diskInPlace = false;
   private diskDirty: SharedArrayBuffer | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private restoring: Promise<void> | undefined;
+  private restoring: Promise<number> | undefined;
   private lower: () => void = () => undefined;
+  private lowerPause: () => void = () => undefined;
   private receiver: MigrationReceiver | undefined;
+  /** Puts the record written at start in place: the commit point, one rename in the pause. */
+  private commitRecord: () => void = () => {
+    throw agentError("MIGRATION_TARGET_FAILED", "the record was never staged");
+  };
   private adopted: () => void = () => undefined;
   private readonly adoptedOnce: Promise<void>;
 
@@ -86,6 +92,7 @@ export class IncomingMigration {
   async start(): Promise<void> {
     this.lower = raiseForMigration();
     this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s));
+    this.commitRecord = stageRecord(this.host.paths.config, this.plan.record);
     this.timer = setTimeout(() => this.discard("no migration stream arrived in time"), this.plan.timeoutMs);
     this.host.log.info(
       { migrationId: this.plan.migrationId, port: this.server.port },
@@ -182,6 +189,11 @@ export class IncomingMigration {
         return this.diskFd;
       },
       prepare: (state) => this.prepare(state),
+      // Round 0 (all of RAM) is the heavy one; from its end this thread mostly waits for the
+      // pause, and must then wake at once.
+      roundEnded: (round) => {
+        if (round === 0) this.lowerPause = raiseForPause();
+      },
       commit: () => this.commit(),
     };
   }
@@ -196,13 +208,13 @@ export class IncomingMigration {
     this.restoring.catch(() => undefined);
   }
 
-  private async commit(): Promise<{ resumedAtMs: number }> {
+  private async commit(): Promise<CommitTimes> {
     const host = this.host;
-    const t0 = performance.now();
     if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
     // A state this build cannot restore fails here, before the commit point: the source resumes.
+    let restoredAtMs: number;
     try {
-      await (this.restoring ?? Promise.reject(new Error("no device state")));
+      restoredAtMs = await (this.restoring ?? Promise.reject(new Error("no device state")));
     } catch (err) {
       throw agentError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
     }
@@ -217,11 +229,10 @@ export class IncomingMigration {
         `epoch ${leaseHolder(ds.leaseDir)} owns the disk on shared storage, the source runs ${sourceEpoch}`,
       );
     }
-    const tRestored = performance.now();
     // The abort check and the commit point run in one synchronous step (see the file comment).
     if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
     // THE COMMIT POINT: from here the VM is this node's (epoch = the target epoch).
-    writeRecord(host.paths.config, this.plan.record);
+    this.commitRecord();
     this.committed = true;
     if (ds && this.diskInPlace) {
       try {
@@ -231,8 +242,8 @@ export class IncomingMigration {
         host.log.error({ err: errorMessage(err) }, "migration in: cannot claim the disk's lease");
       }
     }
-    const tRecord = performance.now();
-    let resumedAtMs = wallMs();
+    const commitPointAtMs = wallMs();
+    let resumedAtMs = commitPointAtMs;
     try {
       const vcpu = host.vcpu();
       if (!vcpu) throw new Error("no vcpu");
@@ -246,23 +257,14 @@ export class IncomingMigration {
     }
     rmSync(incomingPlanPath(host.paths.dir), { force: true });
     host.log.info(
-      {
-        migrationId: this.plan.migrationId,
-        epoch: this.plan.record.epoch,
-        stateAfterPauseMs: (this.receiver?.stateAtMs ?? 0) - (this.receiver?.sourcePausedAtMs ?? 0),
-        commitArrivedAfterPauseMs:
-          (this.stream?.lastArrivalAtMs ?? 0) - (this.receiver?.sourcePausedAtMs ?? 0),
-        commitAfterPauseMs: (this.receiver?.commitAtMs ?? 0) - (this.receiver?.sourcePausedAtMs ?? 0),
-        restoreWaitMs: tRestored - t0,
-        recordMs: tRecord - tRestored,
-        goMs: performance.now() - tRecord,
-      },
+      { migrationId: this.plan.migrationId, epoch: this.plan.record.epoch },
       "migration in: committed, guest running",
     );
     void this.server?.close();
+    this.lowerPause();
     this.lower();
     await Promise.race([this.adoptedOnce, new Promise((r) => setTimeout(r, ADOPT_WAIT_MS))]);
-    return { resumedAtMs };
+    return { resumedAtMs, restoredAtMs, commitPointAtMs };
   }
 
   /** Owns the disk on shared storage at the target epoch (STALE_EPOCH when a newer one does). */

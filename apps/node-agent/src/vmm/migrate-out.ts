@@ -8,7 +8,7 @@ import { closeSync, fdatasyncSync, openSync, statSync } from "node:fs";
 import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
 import { agentError } from "../errors.js";
-import { raiseForMigration } from "./migrate-priority.js";
+import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import type { MigrateOutArgs } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
@@ -70,6 +70,7 @@ export class OutgoingMigrations {
     this.running = { migrationId: args.migrationId, abort };
     this.tolerated = args.targetEpoch;
     const lower = raiseForMigration();
+    let lowerPause: () => void = () => undefined;
     let diskFd = -1;
     let deviceState: Promise<Uint8Array> | undefined;
     let disk: SourceVm["disk"];
@@ -81,13 +82,15 @@ export class OutgoingMigrations {
         dirty: host.dirty,
         ...(disk ? { disk } : {}),
         pause: async () => {
+          lowerPause = raiseForPause();
           // Ask for the device state in the same breath: the worker takes it right after it
           // stops, instead of one more round trip into the downtime.
-          const paused = wasPaused ? Promise.resolve() : vcpu.pause();
+          const paused = wasPaused ? Promise.resolve(undefined) : vcpu.pause();
           deviceState = vcpu.snapshot(false);
           deviceState.catch(() => undefined);
-          await paused;
+          const atMs = await paused;
           if (!wasPaused) host.setState("paused");
+          return atMs;
         },
         resume: async () => {
           if (wasPaused) return;
@@ -153,6 +156,7 @@ export class OutgoingMigrations {
       throw err;
     } finally {
       conn.socket.off("close", onClose);
+      lowerPause();
       lower();
       this.running = undefined;
       if (diskFd >= 0) closeSync(diskFd);

@@ -44,10 +44,18 @@ export interface GuestEnd {
 
 /** Worker → main thread. */
 export type FromVcpu =
-  | { t: "ready"; instret: number; atMs?: number }
-  | { t: "restored"; id: number; error: string }
+  /**
+   * The guest runs: atMs is the host clock just before its first instruction; buildMs what the
+   * boot or snapshot restore (file read included) took in the worker started at workerStartAtMs.
+   */
+  | { t: "ready"; instret: number; atMs: number; workerStartAtMs: number; buildMs: number }
+  /** Incoming migration: the worker is up and waits for the device state. */
+  | { t: "waiting" }
+  /** atMs: host clock (performance.timeOrigin based) when the restore finished. */
+  | { t: "restored"; id: number; error: string; atMs: number }
   | { t: "output"; bytes: Uint8Array }
-  | { t: "ack"; id: number; snapshot?: Uint8Array }
+  /** atMs: host clock when the command took effect (a pause: the guest's last instruction). */
+  | { t: "ack"; id: number; snapshot?: Uint8Array; atMs?: number }
   | { t: "stats"; instret: number }
   | { t: "rebooted" }
   /** Frames the guest's NIC sent, for the node switch. */

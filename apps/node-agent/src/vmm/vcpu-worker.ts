@@ -5,15 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
-import {
-  DirtyBitmap,
-  type ExitReason,
-  type Machine,
-  type NetBackend,
-  type StateRecord,
-} from "@skiff/hv-core";
+import { DirtyBitmap, type ExitReason, Machine, type NetBackend, type StateRecord } from "@skiff/hv-core";
 import { bootGuest, restoreGuest } from "./guest.js";
-import { raiseForMigration } from "./migrate-priority.js";
+import { raiseForPause } from "./migrate-priority.js";
 import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
 
 const SLICE_TARGET_MS = 20;
@@ -28,6 +22,9 @@ const port = data.port;
 const ctl = new Int32Array(data.control);
 const toMain = parentPort;
 if (toMain === null) throw new Error("vcpu-worker must run in a worker thread");
+
+/** The host clock the migration's pause is stamped with on both ends (see @skiff/migration). */
+const wallMs = (): number => performance.timeOrigin + performance.now();
 
 function post(msg: FromVcpu, transfer: ArrayBuffer[] = []): void {
   toMain?.postMessage(msg, transfer);
@@ -123,6 +120,15 @@ function fresh(clear: boolean): Machine {
   return wire(bootGuest(data.spec, data.memory, net));
 }
 
+/** How long a restored incoming vCPU watches for `go` before it sleeps. */
+const RESTORED_SPIN_MS = 15;
+
+/** Busy-waits (bounded) until the wake word moves from `seq`. */
+function spinWhile(seq: number, ms: number): void {
+  const until = performance.now() + ms;
+  while (Atomics.load(ctl, WAKE) === seq && performance.now() < until);
+}
+
 /** An incoming guest's vCPU drops back to the VMM's priority after its first slice. */
 let lowerAfterIncoming: (() => void) | undefined;
 
@@ -133,8 +139,11 @@ let lowerAfterIncoming: (() => void) | undefined;
  * before the stream does, and restores before the commit: the downtime includes neither.
  */
 function awaitIncoming(): Machine | undefined {
-  // Waiting costs nothing; restoring and the first instruction are on the migration's pause.
-  lowerAfterIncoming = raiseForMigration();
+  // Waiting costs nothing; restoring and the first instruction are the migration's pause.
+  lowerAfterIncoming = raiseForPause();
+  // Compile the restore path now, not in the pause (a cold restore took 30-60 ms, a warm one 1).
+  Machine.warmRestore(data.spec.bootMode === "firmware" ? "firmware" : "hypervisor", net !== undefined);
+  post({ t: "waiting" });
   let restored: Machine | undefined;
   for (;;) {
     const seq = Atomics.load(ctl, WAKE);
@@ -146,10 +155,13 @@ function awaitIncoming(): Machine | undefined {
         try {
           restored?.close();
           restored = restoreGuest(msg.snapshot, data.memory, data.spec, net);
-          post({ t: "restored", id: msg.id, error: "" });
+          post({ t: "restored", id: msg.id, error: "", atMs: wallMs() });
+          // `go` follows within milliseconds (the commit record is right behind the state):
+          // watch for it awake rather than pay a wake-up on the pause.
+          spinWhile(seq, RESTORED_SPIN_MS);
         } catch (err) {
           restored = undefined;
-          post({ t: "restored", id: msg.id, error: (err as Error).message || String(err) });
+          post({ t: "restored", id: msg.id, error: (err as Error).message || String(err), atMs: wallMs() });
         }
       } else if (msg.t === "go" && restored) {
         return restored;
@@ -159,6 +171,7 @@ function awaitIncoming(): Machine | undefined {
   }
 }
 
+const buildStart = performance.now();
 const first = data.incoming
   ? awaitIncoming()
   : data.restorePath
@@ -166,7 +179,14 @@ const first = data.incoming
     : fresh(false);
 if (first === undefined) process.exit(0);
 let machine: Machine = wire(first);
-post({ t: "ready", instret: Number(machine.instret), atMs: performance.timeOrigin + performance.now() });
+post({
+  t: "ready",
+  instret: Number(machine.instret),
+  atMs: wallMs(),
+  // In a worker, timeOrigin is the thread's start.
+  workerStartAtMs: performance.timeOrigin,
+  buildMs: data.incoming ? 0 : performance.now() - buildStart,
+});
 
 let paused = false;
 /** Guest time at pause: restored on resume so the guest's clock stands still while paused. */
@@ -205,8 +225,8 @@ function drain(): boolean {
       case "pause":
         if (!paused) pausedClock = machine.clock.save();
         paused = true;
+        post({ t: "ack", id: msg.id, atMs: wallMs() });
         flushOutput();
-        post({ t: "ack", id: msg.id });
         break;
       case "resume":
         if (paused && pausedClock) machine.clock.restore(pausedClock, machine.clock.stateVersion);

@@ -29,13 +29,16 @@ export class Vcpu {
   private nextId = 1;
   private readonly waiting = new Map<
     number,
-    { resolve(snapshot?: Uint8Array): void; reject(e: Error): void }
+    { resolve(ack: { snapshot?: Uint8Array; atMs?: number }): void; reject(e: Error): void }
   >();
   private ended = false;
   readonly ready: Promise<number>;
-  /** Wall-clock ms (performance.timeOrigin based) just before the guest's first instruction. */
+  /** Incoming: the worker is loaded and waits for the device state (rejects if it ended first). */
+  readonly incomingReady: Promise<void>;
+  /** The worker's account of its start (`ready`): host clock (wallMs) times and the build's ms. */
   readyAtMs = 0;
-  private readonly restoring = new Map<number, (error: string) => void>();
+  startTimes = { workerStartAtMs: 0, buildMs: 0 };
+  private readonly restoring = new Map<number, (error: string, atMs: number) => void>();
 
   constructor(
     spec: VmSpecRecord,
@@ -68,10 +71,23 @@ export class Vcpu {
       readyResolve = res;
       readyReject = rej;
     });
+    let waitingResolve: () => void = () => undefined;
+    // A worker that ends before it waits rejects `ready`, which ends this wait too.
+    this.incomingReady = Promise.race([
+      new Promise<void>((res) => {
+        waitingResolve = res;
+      }),
+      this.ready.then(() => undefined),
+    ]);
+    this.incomingReady.catch(() => undefined);
     this.worker.on("message", (msg: FromVcpu) => {
       switch (msg.t) {
+        case "waiting":
+          waitingResolve();
+          break;
         case "ready":
-          this.readyAtMs = msg.atMs ?? performance.timeOrigin + performance.now();
+          this.readyAtMs = msg.atMs;
+          this.startTimes = { workerStartAtMs: msg.workerStartAtMs, buildMs: msg.buildMs };
           readyResolve(msg.instret);
           break;
         case "output":
@@ -87,13 +103,13 @@ export class Vcpu {
           this.on.tx?.(msg.frames);
           break;
         case "restored":
-          this.restoring.get(msg.id)?.(msg.error);
+          this.restoring.get(msg.id)?.(msg.error, msg.atMs);
           this.restoring.delete(msg.id);
           break;
         case "ack": {
           const w = this.waiting.get(msg.id);
           this.waiting.delete(msg.id);
-          w?.resolve(msg.snapshot);
+          w?.resolve(msg);
           break;
         }
         case "end":
@@ -116,7 +132,7 @@ export class Vcpu {
     this.ended = true;
     for (const w of this.waiting.values()) w.reject(agentError("VMM_GUEST_ENDED", e.message));
     this.waiting.clear();
-    for (const r of this.restoring.values()) r(`the vcpu ended: ${e.message}`);
+    for (const r of this.restoring.values()) r(`the vcpu ended: ${e.message}`, 0);
     this.restoring.clear();
     this.on.end(e);
   }
@@ -127,7 +143,7 @@ export class Vcpu {
     Atomics.notify(this.ctl, WAKE);
   }
 
-  private request(msg: ToVcpu & { id: number }): Promise<Uint8Array | undefined> {
+  private request(msg: ToVcpu & { id: number }): Promise<{ snapshot?: Uint8Array; atMs?: number }> {
     if (this.ended) return Promise.reject(agentError("VMM_GUEST_ENDED", "the guest has ended"));
     return new Promise((resolve, reject) => {
       this.waiting.set(msg.id, { resolve, reject });
@@ -140,8 +156,9 @@ export class Vcpu {
     if (!this.ended) this.send({ t: "rx", frame });
   }
 
-  async pause(): Promise<void> {
-    await this.request({ t: "pause", id: this.nextId++ });
+  /** Resolves with the host clock (wallMs) of the guest's last instruction. */
+  async pause(): Promise<number | undefined> {
+    return (await this.request({ t: "pause", id: this.nextId++ })).atMs;
   }
 
   async resume(): Promise<void> {
@@ -153,7 +170,7 @@ export class Vcpu {
   }
 
   async snapshot(includeRam: boolean): Promise<Uint8Array> {
-    const snap = await this.request({ t: "snapshot", id: this.nextId++, includeRam });
+    const { snapshot: snap } = await this.request({ t: "snapshot", id: this.nextId++, includeRam });
     if (snap === undefined) throw agentError("VMM_SNAPSHOT_FAILED", "the vcpu sent no snapshot");
     return snap;
   }
@@ -165,14 +182,15 @@ export class Vcpu {
 
   /**
    * Incoming migration: the waiting worker restores the device state (RAM is in place) but does
-   * not run it yet. Rejects when the state does not restore.
+   * not run it yet. Resolves with the host clock when it was done; rejects when the state does
+   * not restore.
    */
-  prepareIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<void> {
+  prepareIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<number> {
     if (this.ended) return Promise.reject(agentError("VMM_GUEST_ENDED", "the guest has ended"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.restoring.set(id, (error) =>
-        error === "" ? resolve() : reject(agentError("VMM_RESTORE_FAILED", error)),
+      this.restoring.set(id, (error, atMs) =>
+        error === "" ? resolve(atMs) : reject(agentError("VMM_RESTORE_FAILED", error)),
       );
       this.send({ t: "restore", id, snapshot, diskDirty });
     });

@@ -163,6 +163,9 @@ export class Vmm {
     }
     if (incoming) {
       this.state = "incoming";
+      // The agent's prepare returns once this VMM answers: by then the worker must be loaded
+      // and warm, or its start-up lands in the migration's pause.
+      await vcpu.incomingReady;
       await this.migration.startIncoming(incoming);
       await this.listen();
       return;
@@ -174,7 +177,17 @@ export class Vmm {
     await this.listen();
     this.sampler = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
     this.watchLease();
-    this.log.info({ restore, memoryBytes: this.spec.memoryBytes }, "guest running");
+    // Where a start went (host clock): process, worker, boot or restore, first instruction.
+    this.log.info(
+      {
+        restore,
+        memoryBytes: this.spec.memoryBytes,
+        vmmStartAtMs: performance.timeOrigin,
+        ...vcpu.startTimes,
+        firstInstructionAtMs: vcpu.readyAtMs,
+      },
+      "guest running",
+    );
   }
 
   /** A disk on shared storage: stop the guest as soon as a newer generation owns the disk. */

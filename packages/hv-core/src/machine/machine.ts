@@ -28,6 +28,7 @@ import {
   type DiskConfig,
   type MachineConfig,
   type MachineSpec,
+  MIN_MEMORY,
   type SharedMemory,
   SPEC_STATE_VERSION,
   specFromState,
@@ -49,6 +50,9 @@ export const MAP = {
 } as const;
 export const UART_IRQ = 10;
 
+/** Enough runs for V8 to compile the restore path's functions (measured: 0.7 ms from the third on). */
+const WARM_RESTORES = 5;
+const WARM_MAC = "52:54:00:00:00:01";
 /** Longest stretch the hart runs before timers, HTIF and device lines are looked at again. */
 const SLICE = 20_000;
 /** Hypervisor mode delegates every exception S-mode can take except its own ecall (the SBI). */
@@ -173,6 +177,17 @@ export class Machine {
     }
     m.restoreComponents(c);
     return m;
+  }
+
+  /**
+   * Runs the restore path a few times on a blank machine of this mode (1 MiB, no disk, the NIC
+   * unplugged), so that a restore that counts (a live migration's pause) runs compiled code: the
+   * first restore in a fresh thread is tens of times slower than the next ones.
+   */
+  static warmRestore(mode: MachineSpec["mode"], withNic = false): void {
+    const spec = specOf({ mode, memoryBytes: MIN_MEMORY, ...(withNic ? { net: { mac: WARM_MAC } } : {}) });
+    const snap = new Machine(spec, undefined).snapshot({ includeRam: false });
+    for (let i = 0; i < WARM_RESTORES; i++) Machine.restore(snap).close();
   }
 
   private bootFirmware(image: Uint8Array): void {

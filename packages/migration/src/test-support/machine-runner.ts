@@ -106,8 +106,9 @@ export class MachineRunner implements SourceVm {
     }
   }
 
-  async pause(): Promise<void> {
+  async pause(): Promise<undefined> {
     this.paused = true;
+    return undefined;
   }
 
   async resume(): Promise<void> {

@@ -78,9 +78,10 @@ export class SyntheticVm implements SourceVm {
     }
   }
 
-  async pause(): Promise<void> {
+  async pause(): Promise<undefined> {
     this.paused = true;
     this.pauses++;
+    return undefined;
   }
 
   async resume(): Promise<void> {
