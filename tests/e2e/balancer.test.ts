@@ -267,4 +267,50 @@ describe.skipIf(!built || !agentMigrates)("balancer, drain and node failure with
     expect(types).toContain("node.fenced");
     expect(types).toContain("node.readmitted");
   }, 600_000);
+
+  it("drains a node holding a stopped and a suspended VPS: both move cold, then start where they went", async () => {
+    // node-3 came back empty from the last case.
+    const node3 = ids.get("node-3")!;
+    const made = await Promise.all(
+      ["cold-stopped", "cold-suspended"].map((name) =>
+        c.call("POST", "/v1/vps", { name, plan: "fw", image: "echo", node: "node-3" }),
+      ),
+    );
+    const [stopped, suspended] = made.map((r) => r.body.id as string) as [string, string];
+    const settle = (id: string, state: string) =>
+      waitFor(`${id} ${state}`, async () => {
+        const v = (await c.call("GET", `/v1/vps/${id}`)).body;
+        return v.state === state && v.action === null ? v : undefined;
+      });
+    await Promise.all([settle(stopped, "running"), settle(suspended, "running")]);
+    expect((await c.call("POST", `/v1/vps/${stopped}/actions/stop`)).status).toBe(202);
+    expect((await c.call("POST", `/v1/vps/${suspended}/actions/suspend`)).status).toBe(202);
+    const before = await Promise.all([settle(stopped, "stopped"), settle(suspended, "suspended")]);
+
+    expect((await c.call("POST", `/v1/nodes/${node3}/drain`, {})).status).toBe(200);
+    const progress = await waitFor(
+      "node-3 drained",
+      async () => {
+        const p = (await c.call("GET", `/v1/nodes/${node3}/drain`)).body;
+        return p.done ? p : undefined;
+      },
+      120_000,
+    );
+    expect(progress).toMatchObject({ remaining: 0, migrating: 0, blocked: [] });
+    for (const [i, id] of [stopped, suspended].entries()) {
+      const v = (await c.call("GET", `/v1/vps/${id}`)).body;
+      expect(v).toMatchObject({ state: before[i].state, action: null, epoch: before[i].epoch + 1 });
+      expect(v.nodeId).not.toBe(node3);
+      const [m] = await migrations(`vpsId=${id}`);
+      expect(m).toMatchObject({ kind: "cold", state: "completed", trigger: "drain", sourceNodeId: node3 });
+    }
+    // The suspended guest's snapshot crossed; the stopped one has no disk (firmware), nothing to send.
+    expect((await migrations(`vpsId=${suspended}`))[0].bytesSent).toBeGreaterThan(0);
+    await eachVmOnce();
+    expect((await c.call("POST", `/v1/vps/${stopped}/actions/start`)).status).toBe(202);
+    expect((await c.call("POST", `/v1/vps/${suspended}/actions/restore`)).status).toBe(202);
+    await Promise.all([settle(stopped, "running"), settle(suspended, "running")]);
+    await eachVmOnce();
+    expect((await c.call("POST", `/v1/nodes/${node3}/undrain`, {})).status).toBe(200);
+  }, 300_000);
 });

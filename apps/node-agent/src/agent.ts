@@ -3,19 +3,22 @@
  * the link to the control plane, started and stopped in that order.
  */
 import { mkdirSync, readFileSync } from "node:fs";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { credentials, Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "@skiff/common";
-import { NodeAgentService } from "@skiff/proto";
+import { NodeAgentClient, NodeAgentService } from "@skiff/proto";
 import type { AgentConfig } from "./config.js";
 import { ControlPlaneLink, type VmReport } from "./control-plane/registration.js";
 import { nodeAgentService } from "./grpc/service.js";
 import { HostStats } from "./host/stats.js";
+import { coldMoveService } from "./migration/cold-service.js";
+import { ColdImports } from "./migration/cold-target.js";
 import { migrationService } from "./migration/service.js";
 import { MigrationSources } from "./migration/source.js";
 import { MigrationTargets } from "./migration/target.js";
 import { NodeNetwork } from "./network/node-network.js";
 import { networkService } from "./network/service.js";
 import { VmRegistry, type VmView } from "./registry/registry.js";
+import { SpecResolver } from "./registry/spec.js";
 import { SharedStorage, type StorageReport } from "./storage/shared.js";
 
 export const AGENT_VERSION: string = (
@@ -42,6 +45,8 @@ export class Agent {
   network: NodeNetwork | undefined;
   /** Incoming live migrations (this node as the destination). */
   private readonly targets: MigrationTargets;
+  /** Incoming cold moves (this node as the destination). */
+  private readonly imports: ColdImports;
   /** Where VM disks live, as told to the control plane. */
   readonly storage: StorageReport;
   port = 0;
@@ -67,6 +72,20 @@ export class Agent {
       vmmNice: config.vmmNice,
       vmmOverheadMib: config.vmmOverheadMib,
       stopTimeoutMs: config.stopTimeoutMs,
+    });
+    this.imports = new ColdImports({
+      registry: this.registry,
+      specs: new SpecResolver({
+        repoRoot: config.repoRoot,
+        storage: shared,
+        vmmOverheadMib: config.vmmOverheadMib,
+      }),
+      storage: shared,
+      dataDir: config.dataDir,
+      nodeName: config.name,
+      token: config.token,
+      connect: (address) => new NodeAgentClient(address, credentials.createInsecure()),
+      log,
     });
     this.targets = new MigrationTargets({
       registry: this.registry,
@@ -103,9 +122,11 @@ export class Agent {
       ...migrationService({
         sources: new MigrationSources({ registry: this.registry, token: c.token, log: this.log }),
         targets: this.targets,
+        imports: this.imports,
         token: c.token,
         log: this.log,
       }),
+      ...coldMoveService({ registry: this.registry, imports: this.imports, token: c.token, log: this.log }),
       ...networkService({ network, token: c.token, log: this.log }),
     });
     this.port = await new Promise<number>((resolve, reject) => {
@@ -178,6 +199,7 @@ export class Agent {
       });
     }
     this.targets.close();
+    this.imports.close();
     await this.registry.close(graceMs);
     // VMMs keep their guests' NICs and reconnect to the next agent's switch.
     await this.network?.close();

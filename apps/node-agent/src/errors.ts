@@ -81,6 +81,12 @@ export const AGENT_ERRORS = {
   MIGRATION_ABORTED: { grpc: "CANCELLED", meaning: "the other side abandoned the migration" },
   MIGRATION_TARGET_FAILED: { grpc: "UNAVAILABLE", meaning: "the destination failed" },
   MIGRATION_IN_DOUBT: { grpc: "FAILED_PRECONDITION", meaning: "the commit's fate is unknown" },
+  // Cold move (ImportVm / ExportVm).
+  MOVE_COPY_FAILED: { grpc: "INTERNAL", meaning: "a cold move's copy from the source agent broke off" },
+  MOVE_VERIFY_FAILED: {
+    grpc: "DATA_LOSS",
+    meaning: "a cold move's files do not match the source's sizes or checksums",
+  },
   // VPS networks.
   NETWORK_MAP_INVALID: {
     grpc: "INVALID_ARGUMENT",

@@ -67,8 +67,31 @@ export interface AgentClient {
   /** Source: settles an in-doubt migration (committed: drop the copy; else resume it). */
   resolveMigration(ref: VmRef, migrationId: string, committed: boolean): Promise<VmStatus | null>;
 
+  /**
+   * Cold move, destination side: takes in a VM no VMM runs, pulling its files from the source
+   * agent. Once it answered, the VM is there at `ref.epoch`; AbortMigrationTarget discards an
+   * import that has not finished and says whether it had.
+   */
+  importVm(req: ImportVmInput): Promise<{ vm: VmStatus; bytesCopied: number; diskInPlace: boolean }>;
+  /** A stopped VM's memory, CPU cap and disk size (unset: unchanged; a disk only grows). */
+  resizeVm(
+    ref: VmRef,
+    change: { memoryBytes?: number; cpuMillis?: number; diskBytes?: number },
+  ): Promise<VmStatus>;
+
   /** Replaces the node switch's network map; returns the version the switch holds afterwards. */
   applyNetworkMap(map: NetworkMap): Promise<number>;
+}
+
+export interface ImportVmInput {
+  /** The VM at the epoch it gets on the destination. */
+  readonly ref: VmRef;
+  readonly spec: VmSpecInput;
+  readonly migrationId: string;
+  readonly sourceAgentAddress: string;
+  readonly sourceEpoch: number;
+  /** The source node's name (its agent's certificate must carry it). */
+  readonly sourceNode: string;
 }
 
 export interface MigrateVmInput {

@@ -27,6 +27,7 @@ import {
   type MigrateVmInput,
   type MigrationProgress,
   type VmRef,
+  type ImportVmInput,
   type VmSpecInput,
   type VmStateName,
   type VmStatus,
@@ -195,6 +196,28 @@ export class GrpcAgentClient implements AgentClient {
   async applyNetworkMap(map: NetworkMap): Promise<number> {
     const res = await this.call("ApplyNetworkMap", this.client.applyNetworkMap, { map });
     return Number(res.version);
+  }
+
+  async importVm(req: ImportVmInput) {
+    const msg = { ...req, spec: vmSpecToProto(req.spec) };
+    // The whole disk may cross the network: bounded by the copy, not by a usual call's time.
+    const res = await this.call("ImportVm", this.client.importVm, msg, 30 * 60_000);
+    return {
+      vm: statusOf(res.vm, req.ref),
+      bytesCopied: Number(res.bytesCopied),
+      diskInPlace: res.diskInPlace,
+    };
+  }
+
+  async resizeVm(ref: VmRef, change: { memoryBytes?: number; cpuMillis?: number; diskBytes?: number }) {
+    const req = {
+      ref,
+      memoryBytes: change.memoryBytes ?? 0,
+      cpuMillis: change.cpuMillis ?? 0,
+      diskBytes: change.diskBytes ?? 0,
+    };
+    const res = await this.call("ResizeVm", this.client.resizeVm, req);
+    return statusOf(res.vm, ref);
   }
 
   async startVm(ref: VmRef): Promise<VmStatus> {

@@ -174,6 +174,7 @@ export function migrationDto(m: Migration): z.infer<typeof MigrationSchema> {
     sourceNodeId: m.sourceNodeId,
     targetNodeId: m.targetNodeId,
     state: migrationStateName(m.state),
+    kind: m.kind === "cold" ? "cold" : "live",
     trigger: m.trigger,
     reason: m.reason,
     sourceEpoch: m.sourceEpoch,

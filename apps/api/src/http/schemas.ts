@@ -412,6 +412,11 @@ export const MigrationSchema = z
     sourceNodeId: id,
     targetNodeId: id,
     state: MigrationStateSchema,
+    kind: z
+      .enum(["live", "cold"])
+      .describe(
+        "live: the guest runs on while it moves; cold: a stopped or suspended VPS's disk and state are copied",
+      ),
     trigger: z.string().describe("manual, drain, balancer or recovery"),
     reason: z.string().nullable(),
     sourceEpoch: z.number().int(),

@@ -47,13 +47,16 @@ export interface MigrationRequest {
 
 /** States a VPS can be live-migrated from (the agent migrates running and paused VMs). */
 const MIGRATABLE: readonly VpsState[] = ["running", "paused"];
+/** States a VPS moves cold from: no VMM runs, its disk (and suspend snapshot) are copied. */
+const COLD_MOVABLE: readonly VpsState[] = ["stopped", "suspended"];
 
 /**
- * Starts a live migration: checks the VPS can move, picks or checks the target under the
+ * Starts a migration: live for a running or paused VPS, cold for a stopped or suspended one
+ * (workers/cold-move.ts). Checks the VPS can move, picks or checks the target under the
  * placement lock (its size is reserved there from now on), records the Migration (queued), marks
- * the VPS `migrating` holding the action `migrate`, and enqueues the job. For the API route, the
- * balancer and drain alike. Throws SkiffError: VPS_NOT_FOUND, VPS_BUSY, INVALID_STATE,
- * NO_NODE_FITS, UNPROCESSABLE.
+ * the VPS holding the action `migrate` (and `migrating` when live), and enqueues the job. For
+ * the API route, the balancer and drain alike. Throws SkiffError: VPS_NOT_FOUND, VPS_BUSY,
+ * INVALID_STATE, NO_NODE_FITS, UNPROCESSABLE.
  */
 export async function requestMigration(deps: MigrationDeps, req: MigrationRequest): Promise<Migration> {
   const { db, policy } = deps;
@@ -68,17 +71,18 @@ export async function requestMigration(deps: MigrationDeps, req: MigrationReques
         state: v.state,
       });
     }
-    if (!MIGRATABLE.includes(v.state) || !v.nodeId) {
+    const cold = COLD_MOVABLE.includes(v.state);
+    if ((!cold && !MIGRATABLE.includes(v.state)) || !v.nodeId) {
       throw apiError("INVALID_STATE", `cannot migrate a VPS that is ${v.state}`, {
         state: v.state,
-        allowedFrom: MIGRATABLE,
+        allowedFrom: [...MIGRATABLE, ...COLD_MOVABLE],
       });
     }
     const source = await tx.node.findUniqueOrThrow({ where: { id: v.nodeId } });
     if (source.status !== "ready") {
       throw apiError(
         "INVALID_STATE",
-        `the VPS's node ${source.name} is ${source.status}: a live migration needs it`,
+        `the VPS's node ${source.name} is ${source.status}: a migration reads the VPS from it`,
         {
           node: source.name,
         },
@@ -132,6 +136,7 @@ export async function requestMigration(deps: MigrationDeps, req: MigrationReques
         sourceEpoch: v.epoch,
         targetEpoch: v.epoch + 1,
         vpsState: v.state,
+        kind: cold ? "cold" : "live",
         maxDowntimeMs: o.maxDowntimeMs ?? null,
         bandwidthBytesPerSec: o.bandwidthBytesPerSec !== undefined ? BigInt(o.bandwidthBytesPerSec) : null,
         maxRounds: o.maxRounds ?? null,
@@ -139,13 +144,15 @@ export async function requestMigration(deps: MigrationDeps, req: MigrationReques
       },
     });
     const target = loads.find((l) => l.id === decision.nodeId)!;
-    await moveVps(tx, v, "migrating", {
+    // A cold move keeps the VPS stopped or suspended (no guest runs to show as migrating); the
+    // action alone holds it.
+    await moveVps(tx, v, cold ? v.state : "migrating", {
       actor: req.actor,
       type: "vps.migrate_requested",
       actionId: null,
       reason: null,
       set: { action: "migrate", actionId: id, actionStartedAt: new Date() },
-      details: { migrationId: id, from: source.name, to: target.name, trigger: req.trigger },
+      details: { migrationId: id, from: source.name, to: target.name, trigger: req.trigger, cold },
     });
     await recordEvent(tx, {
       projectId: v.projectId,
@@ -285,6 +292,19 @@ export async function cancelMigration(
     });
   } else {
     await db.migration.update({ where: { id: m.id }, data: { cancelRequestedAt: new Date() } });
+    if (m.kind === "cold") {
+      // The target discards its import; the worker's call then fails and records the rollback.
+      const target = await db.node.findUnique({ where: { id: m.targetNodeId } });
+      if (target) {
+        await deps.agents
+          .forNode(target)
+          .abortMigrationTarget(m.vpsId, m.id)
+          .catch((err: unknown) =>
+            deps.log.warn({ err, migrationId: m.id }, "cancel: target agent did not answer"),
+          );
+      }
+      return db.migration.findUniqueOrThrow({ where: { id: m.id } });
+    }
     const source = await db.node.findUnique({ where: { id: m.sourceNodeId } });
     if (source) {
       await deps.agents

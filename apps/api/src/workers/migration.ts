@@ -14,6 +14,7 @@ import {
 import type { MigrationJob } from "../queues.js";
 import { recordEvent, SYSTEM } from "../services/events.js";
 import { finishMigration } from "../services/migrations.js";
+import { recoverColdMove, runColdMove } from "./cold-move.js";
 import { type Attempt, isLastAttempt, type WorkerContext } from "./context.js";
 import { vmSpec } from "./provision.js";
 
@@ -68,7 +69,10 @@ export async function runMigration(
   ]);
   const agents = { src: ctx.agents.forNode(src), dst: ctx.agents.forNode(dst) };
 
-  if (m.state !== "queued") return recover(ctx, m, agents, attempt);
+  const cold = { src, dst, agents };
+  if (m.state !== "queued") {
+    return m.kind === "cold" ? recoverColdMove(ctx, m, cold, attempt) : recover(ctx, m, agents, attempt);
+  }
   if (m.cancelRequestedAt) {
     await finishMigration(db, m.id, {
       state: "rolled_back",
@@ -79,6 +83,7 @@ export async function runMigration(
     return "rolled_back";
   }
   if (!(await takeSlot(ctx, m, opts.perNode))) return "wait";
+  if (m.kind === "cold") return runColdMove(ctx, m, v, cold, attempt);
 
   // preparing: the destination makes an empty shell waiting for the stream.
   const image = await db.image.findUniqueOrThrow({ where: { id: v.imageId } });
@@ -294,7 +299,7 @@ async function takeSlot(ctx: WorkerContext, m: Migration, perNode: number): Prom
   });
 }
 
-async function setState(ctx: WorkerContext, m: Migration, to: MigrationState): Promise<void> {
+export async function setState(ctx: WorkerContext, m: Migration, to: MigrationState): Promise<void> {
   await ctx.db.$transaction(async (tx) => {
     const cur = await tx.migration.findUniqueOrThrow({ where: { id: m.id } });
     if (cur.finishedAt || ORDER.indexOf(to) <= ORDER.indexOf(cur.state)) return;

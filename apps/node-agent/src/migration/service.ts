@@ -13,6 +13,7 @@ import type { MigrateVmProgress, MigrateVmRequest, NodeAgentServer } from "@skif
 import { agentError } from "../errors.js";
 import { refFromProto, specFromProto, vmInfo } from "../grpc/convert.js";
 import { toServiceError } from "../grpc/errors.js";
+import type { ColdImports } from "./cold-target.js";
 import type { MigrationSources } from "./source.js";
 import type { MigrationTargets } from "./target.js";
 
@@ -26,6 +27,8 @@ export type MigrationRpcs =
 export interface MigrationServiceDeps {
   readonly sources: MigrationSources;
   readonly targets: MigrationTargets;
+  /** Cold moves arriving here: an abort ends theirs too. */
+  readonly imports: ColdImports;
   readonly token: string;
   readonly log: Logger;
 }
@@ -109,6 +112,7 @@ export function migrationService(deps: MigrationServiceDeps): Pick<NodeAgentServ
     })),
     abortMigrationTarget: unary("AbortMigrationTarget", async (req) => {
       const r = await targets.abort(req.vmId, req.migrationId);
+      await deps.imports.abort(req.vmId, req.migrationId);
       return r.vm ? { committed: r.committed, vm: vmInfo(r.vm) } : { committed: r.committed };
     }),
     resolveMigration: unary("ResolveMigration", async (req) => {

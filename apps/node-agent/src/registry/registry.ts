@@ -524,6 +524,33 @@ export class VmRegistry {
     });
   }
 
+  /**
+   * Runs `fn` as a fenced command on a VM no VMM runs (a cold move out, a resize): no start can
+   * slip in meanwhile. A record `fn` passes to `update` replaces the VM's and is persisted.
+   */
+  withIdleVm<T>(
+    ref: VmRef,
+    fn: (vm: { record: Readonly<VmRecord>; paths: VmPaths; update(r: VmRecord): void }) => Promise<T>,
+  ): Promise<T> {
+    return this.command(ref, async (e) => {
+      if (hasVmm(e.record.state)) {
+        throw agentError(
+          "INVALID_TRANSITION",
+          `vm ${ref.vmId} is ${e.record.state}: stop or suspend it first`,
+          {
+            vmId: ref.vmId,
+            state: e.record.state,
+          },
+        );
+      }
+      const update = (r: VmRecord) => {
+        e.record = r;
+        this.persist(e);
+      };
+      return fn({ record: e.record, paths: e.paths, update });
+    });
+  }
+
   /** Takes in a VM a live migration committed here (its VMM runs, its record is on disk). */
   async adopt(vmId: string): Promise<VmView> {
     this.guard();

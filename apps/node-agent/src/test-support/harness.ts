@@ -86,6 +86,8 @@ interface Unaries {
   nodeStats: [P.NodeStatsRequest, P.NodeStatsResponse];
   abortMigrationTarget: [P.AbortMigrationTargetRequest, P.AbortMigrationTargetResponse];
   applyNetworkMap: [P.ApplyNetworkMapRequest, P.ApplyNetworkMapResponse];
+  importVm: [P.ImportVmRequest, P.ImportVmResponse];
+  resizeVm: [P.ResizeVmRequest, P.ResizeVmResponse];
 }
 type Unary = (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 

@@ -6,9 +6,9 @@ import { Workspace } from "./workspace.js";
 
 export interface Evacuation {
   readonly moves: readonly Move[];
-  /** VPSes that will move once the caps allow (migrations in flight). */
+  /** VPSes that will move once the caps allow (migrations in flight) or their action ends. */
   readonly waiting: readonly { vpsId: string; vpsName: string; nodeId: string; reason: string }[];
-  /** VPSes that cannot move now: not running, or no node can take them. */
+  /** VPSes that cannot move until someone acts (the reason says what to do), or that no node can take. */
   readonly blocked: readonly { vpsId: string; vpsName: string; nodeId: string; reason: string }[];
   /** VPSes already on their way out. */
   readonly migrating: number;
@@ -44,11 +44,13 @@ export function planEvacuation(
       const v = ws.vps(id)!;
       const entry = { vpsId: id, vpsName: v.vps.name, nodeId: n.load.id };
       const why = guard(ws, id, settings, opts.now, movedOut, inFlight, true);
-      if (why) {
-        blocked.push({
-          ...entry,
-          reason: why === "not running" ? "not running: only a running VPS moves live" : why,
-        });
+      if (why === "not running" && !v.vps.coldMovable) {
+        const stuck = unmovable(v.vps);
+        (stuck.passing ? waiting : blocked).push({ ...entry, reason: stuck.reason });
+        continue;
+      }
+      if (why && why !== "not running") {
+        blocked.push({ ...entry, reason: why });
         continue;
       }
       let best: { target: number; score: number } | undefined;
@@ -95,4 +97,23 @@ export function planEvacuation(
     }
   }
   return { moves, waiting, blocked, migrating };
+}
+
+/**
+ * Why a drain cannot move a VPS that is neither live- nor cold-movable, and whether that passes by
+ * itself (an action in flight) or needs someone (the reason says what to do).
+ */
+function unmovable(v: { state?: string; action?: string | null }): { passing: boolean; reason: string } {
+  if (v.action) return { passing: true, reason: `busy with ${v.action}: it moves once that ends` };
+  switch (v.state) {
+    case "error":
+      return { passing: false, reason: "in error: start, stop or delete it, then the drain moves it" };
+    case "unknown":
+      return {
+        passing: false,
+        reason: "unknown: its node does not report it; wait for the node's report, or delete the VPS",
+      };
+    default:
+      return { passing: true, reason: `${v.state ?? "not settled"}: it moves once it is running or stopped` };
+  }
 }

@@ -38,6 +38,11 @@ export interface BalancerVps {
   readonly groupId: string | null;
   /** Only a running (or paused) VPS that no action holds can be live-migrated. */
   readonly movable: boolean;
+  /** A stopped or suspended VPS no action holds: a drain moves it cold (the balancer leaves it). */
+  readonly coldMovable?: boolean;
+  /** Its state and the action holding it, to say why a drain cannot move it. */
+  readonly state?: string;
+  readonly action?: string | null;
   /** When it last started a migration (ms since epoch), for the per-VPS cooldown. */
   readonly lastMigratedAt: number | null;
 }
