@@ -372,11 +372,12 @@ describe("pack", () => {
 });
 
 describe("drain", () => {
-  it("moves every running VPS off a node in maintenance, within the caps, and says what is left", () => {
+  it("moves every VPS off a node in maintenance (stopped ones cold), within the caps, and says what is left", () => {
     const ns = simNodes(3).map((n, i) => (i === 0 ? { ...n, maintenance: true } : n));
     const vpses = [
       ...Array.from({ length: 6 }, (_, i) => simVps(`v${i}`, ns[0]!.id, { memoryBytes: (64 + i) * MiB })),
-      simVps("stopped", ns[0]!.id, { movable: false }),
+      simVps("broken", ns[0]!.id, { movable: false, state: "error" }),
+      simVps("stopped", ns[0]!.id, { movable: false, coldMovable: true, state: "stopped" }),
       simVps("recent", ns[0]!.id, { lastMigratedAt: NOW - 1000 }),
     ];
     const m: ClusterModel = { nodes: ns, vpses, groups: [], inFlight: [] };
@@ -388,14 +389,18 @@ describe("drain", () => {
     // Largest first, alternating between the two other nodes.
     expect(capped.moves.map((x) => x.vpsId)).toEqual(["v5", "v4", "v3"]);
     expect(new Set(capped.moves.map((x) => x.toNodeId)).size).toBe(2);
-    expect(capped.waiting.map((w) => w.vpsId).sort()).toEqual(["recent", "v0", "v1", "v2"].sort());
+    expect(capped.waiting.map((w) => w.vpsId).sort()).toEqual(["recent", "stopped", "v0", "v1", "v2"].sort());
+    // What needs someone says what to do.
     expect(capped.blocked).toEqual([
-      expect.objectContaining({ vpsId: "stopped", reason: expect.stringMatching(/^not running/) }),
+      expect.objectContaining({
+        vpsId: "broken",
+        reason: expect.stringMatching(/^in error: start, stop or delete it/),
+      }),
     ]);
     const all = planEvacuation(m, S, DEFAULT_POLICY, { now: NOW, respectCaps: false });
-    expect(all.moves).toHaveLength(7); // the cooldown does not hold a drain back
+    expect(all.moves).toHaveLength(8); // the cooldown does not hold a drain back
     const after = spreadOf(applyMoves(m, all.moves, NOW));
-    expect(after.get(ns[0]!.id)).toBe(1); // the stopped one
+    expect(after.get(ns[0]!.id)).toBe(1); // the broken one
     expect(Math.abs(after.get(ns[1]!.id)! - after.get(ns[2]!.id)!)).toBeLessThanOrEqual(1);
   });
 
