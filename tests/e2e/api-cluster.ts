@@ -13,6 +13,7 @@ import {
   type Supervised,
   startProcess,
   startTestServices,
+  testRegion,
   waitUntil,
 } from "@skiff/devkit";
 import WebSocket from "ws";
@@ -79,8 +80,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const agentToken = "e2e-agent-secret";
   const apiPort = await freePort();
   const url = `http://127.0.0.1:${apiPort}`;
+  const region = await testRegion();
   const common = {
     ...process.env,
+    SKIFF_TLS_DIR: region.dir,
     LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? "warn",
     DATABASE_URL: services.postgres.url,
     REDIS_URL: services.redis.url,
@@ -146,6 +149,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       );
     },
     async startAgent(a) {
+      await region.node(a.name);
       a.proc = startProcess(a.name, process.execPath, [AGENT_MAIN], {
         env: {
           ...common,

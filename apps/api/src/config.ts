@@ -1,4 +1,5 @@
 import { int, loadConfig, oneOf, port, str } from "@skiff/common";
+import { tlsConfigSpec } from "@skiff/pki";
 
 /** The API process: HTTP server, BullMQ workers and the health/balancer jobs (one binary). */
 export const apiSpec = {
@@ -55,6 +56,8 @@ export const apiSpec = {
     "run the BullMQ workers in this process (off: HTTP only)",
     "on",
   ),
+  /** Towards the agents the API holds the certificate `api` (SKIFF_TLS_DIR/api.pem). */
+  ...tlsConfigSpec,
 };
 
 export type ApiConfig = ReturnType<typeof loadApiConfig>;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The API process: HTTP server plus (unless SKIFF_WORKERS=off) the BullMQ workers and the
 // repeatable maintenance jobs. SIGTERM/SIGINT drain in-flight requests and jobs, then exit.
+import { resolve } from "node:path";
 import { createLogger, errorMessage } from "@skiff/common";
+import { API_IDENTITY, loadTls, tlsSetting, warnIfPlaintext } from "@skiff/pki";
 import { Redis } from "ioredis";
 import { GrpcAgentDirectory } from "./agents/grpc-agent.js";
 import { buildApp } from "./app.js";
@@ -22,7 +24,12 @@ async function main(): Promise<void> {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
   redis.on("error", (err) => log.warn({ err: err.message }, "redis"));
   const queues = new BullQueues({ redisUrl: config.redisUrl });
-  const agents = new GrpcAgentDirectory(config.agentToken);
+  const tls = tlsSetting(config, API_IDENTITY, resolve(config.repoRoot));
+  warnIfPlaintext(log, tls);
+  const agents = new GrpcAgentDirectory(
+    config.agentToken,
+    tls.mode === "on" ? { material: loadTls(tls.files, API_IDENTITY), log } : undefined,
+  );
   const policy = { ...DEFAULT_POLICY, mode: config.placement };
   const networkPool = parseNetworkPool(config.networkPool);
   const networkMap = new NetworkMapPublisher({
@@ -42,14 +49,14 @@ async function main(): Promise<void> {
     agentToken: config.agentToken,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    operatorRateLimitPerMinute: config.operatorRateLimitPerMinute,
+    anonymousRateLimitPerMinute: config.anonymousRateLimitPerMinute,
     networkMap,
   });
   const workers =
     config.workers === "on"
       ? await startWorkers(
           { db, agents, policy, log, networkPool, networkMap },
-    operatorRateLimitPerMinute: config.operatorRateLimitPerMinute,
-    anonymousRateLimitPerMinute: config.anonymousRateLimitPerMinute,
           queues,
           {
             nodes: app.services.nodes,

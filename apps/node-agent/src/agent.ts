@@ -3,8 +3,16 @@
  * the link to the control plane, started and stopped in that order.
  */
 import { mkdirSync, readFileSync } from "node:fs";
-import { credentials, Server, ServerCredentials } from "@grpc/grpc-js";
+import { credentials, Server } from "@grpc/grpc-js";
 import type { Logger } from "@skiff/common";
+import {
+  loadTls,
+  logRefusedClients,
+  nodeIdentity,
+  serverCredentials,
+  type TlsMaterial,
+  warnIfPlaintext,
+} from "@skiff/pki";
 import { NodeAgentClient, NodeAgentService } from "@skiff/proto";
 import type { AgentConfig } from "./config.js";
 import { ControlPlaneLink, type VmReport } from "./control-plane/registration.js";
@@ -49,6 +57,8 @@ export class Agent {
   private readonly imports: ColdImports;
   /** Where VM disks live, as told to the control plane. */
   readonly storage: StorageReport;
+  /** This node's certificate and the region CA (undefined: SKIFF_TLS=off). */
+  private readonly tls: TlsMaterial | undefined;
   port = 0;
 
   constructor(
@@ -56,6 +66,8 @@ export class Agent {
     private readonly log: Logger,
   ) {
     mkdirSync(config.dataDir, { recursive: true });
+    // Read first: a node without a usable certificate stops here, naming the file.
+    this.tls = config.tls.mode === "on" ? loadTls(config.tls.files, nodeIdentity(config.name)) : undefined;
     this.host = new HostStats(config.dataDir, {
       cpus: config.cpus,
       memoryBytes: config.memoryBytes,
@@ -91,6 +103,7 @@ export class Agent {
       registry: this.registry,
       bindHost: config.host,
       advertiseHost: config.advertiseHost,
+      ...(this.tls ? { tls: this.tls } : {}),
       log,
       claimNic: (vmId) => this.network?.claim(vmId),
     });
@@ -120,7 +133,12 @@ export class Agent {
         log: this.log,
       }),
       ...migrationService({
-        sources: new MigrationSources({ registry: this.registry, token: c.token, log: this.log }),
+        sources: new MigrationSources({
+          registry: this.registry,
+          token: c.token,
+          ...(this.tls ? { tls: this.tls } : {}),
+          log: this.log,
+        }),
         targets: this.targets,
         imports: this.imports,
         token: c.token,
@@ -130,13 +148,20 @@ export class Agent {
       ...networkService({ network, token: c.token, log: this.log }),
     });
     this.port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${c.host}:${c.grpcPort}`, ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(`${c.host}:${c.grpcPort}`, serverCredentials(this.tls), (err, port) =>
         err ? reject(err) : resolve(port),
       );
     });
+    if (this.tls) logRefusedClients(server, this.log);
+    warnIfPlaintext(this.log, c.tls);
     this.server = server;
     this.log.info(
-      { address: `${c.host}:${this.port}`, vms: this.registry.list().length, storage: this.storage },
+      {
+        address: `${c.host}:${this.port}`,
+        vms: this.registry.list().length,
+        storage: this.storage,
+        tls: c.tls.mode,
+      },
       "node agent serving",
     );
     if (c.apiUrl !== "") {

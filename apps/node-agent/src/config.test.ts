@@ -49,6 +49,26 @@ describe("agent config", () => {
     expect(() => loadAgentConfig({ ...base, SKIFF_AGENT_STORAGE: "nfs" })).toThrow(/SKIFF_AGENT_STORAGE/);
   });
 
+  it("speaks mutual TLS unless SKIFF_TLS=off, with the node's files in SKIFF_TLS_DIR or named one by one", () => {
+    const base = { SKIFF_AGENT_TOKEN: "t", SKIFF_AGENT_NAME: "n1", SKIFF_REPO_ROOT: "/srv/skiff" };
+    expect(loadAgentConfig(base).tls).toEqual({
+      mode: "on",
+      files: {
+        ca: "/srv/skiff/.skiff/pki/ca.pem",
+        cert: "/srv/skiff/.skiff/pki/node-n1.pem",
+        key: "/srv/skiff/.skiff/pki/node-n1.key",
+      },
+    });
+    expect(
+      loadAgentConfig({ ...base, SKIFF_TLS_DIR: "/etc/skiff", SKIFF_TLS_CERT: "/run/n1.crt" }).tls,
+    ).toEqual({
+      mode: "on",
+      files: { ca: "/etc/skiff/ca.pem", cert: "/run/n1.crt", key: "/etc/skiff/node-n1.key" },
+    });
+    expect(loadAgentConfig({ ...base, SKIFF_TLS: "off" }).tls).toEqual({ mode: "off" });
+    expect(() => loadAgentConfig({ ...base, SKIFF_TLS: "maybe" })).toThrow(/SKIFF_TLS/);
+  });
+
   it("fails fast, naming the variable", () => {
     try {
       loadAgentConfig({});

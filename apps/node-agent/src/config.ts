@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { bytes, int, loadConfig, oneOf, port, str } from "@skiff/common";
+import { nodeIdentity, type TlsSetting, tlsConfigSpec, tlsSetting } from "@skiff/pki";
 import { agentError } from "./errors.js";
 
 /** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
@@ -69,6 +70,7 @@ export const agentConfigSpec = {
     "host memory a VMM may use above its guest RAM before it is stopped as out of memory",
     192,
   ),
+  ...tlsConfigSpec,
 };
 
 export interface AgentConfig {
@@ -94,6 +96,8 @@ export interface AgentConfig {
   /** Read by the VMMs themselves (vmm/migrate-priority.ts); validated here at the agent's start. */
   readonly migrationNice: number;
   readonly vmmOverheadMib: number;
+  /** Mutual TLS on the gRPC service and towards other agents (certificate `node:<name>`). */
+  readonly tls: TlsSetting;
 }
 
 /** The storage backend of VM disks: the agent's data dir, or a directory every node mounts. */
@@ -115,20 +119,22 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
   const c = loadConfig(agentConfigSpec, env);
   const repoRoot = c.repoRoot === "" ? process.cwd() : resolve(c.repoRoot);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(repoRoot, p));
-  const { storage: kind, sharedDir, ...rest } = c;
+  const { storage: kind, sharedDir, tls, tlsDir, tlsCa, tlsCert, tlsKey, ...rest } = c;
   if (kind === "shared" && sharedDir === "") {
     throw agentError("CONFIG_INVALID", "SKIFF_AGENT_STORAGE=shared needs SKIFF_AGENT_SHARED_DIR", {
       variable: "SKIFF_AGENT_SHARED_DIR",
     });
   }
   const shared = kind === "shared" || (kind === "auto" && sharedDir !== "");
+  const name = c.name === "" ? hostname() : c.name;
   return {
     ...rest,
-    name: c.name === "" ? hostname() : c.name,
+    name,
     advertiseHost: c.advertiseHost === "" ? c.host : c.advertiseHost,
     dataDir: abs(c.dataDir),
     storage: shared ? { kind: "shared", dir: abs(sharedDir) } : { kind: "local" },
     repoRoot,
     labels: parseLabels(c.labels),
+    tls: tlsSetting({ tls, tlsDir, tlsCa, tlsCert, tlsKey }, nodeIdentity(name), repoRoot),
   };
 }

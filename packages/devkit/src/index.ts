@@ -7,3 +7,4 @@ export * from "./redis.js";
 export * from "./services.js";
 export * from "./temp.js";
 export * from "./watchdog.js";
+export * from "./pki.js";

@@ -7,6 +7,7 @@
  */
 import type { Http2Session } from "node:http2";
 import {
+  type ChannelCredentials,
   type ChannelOptions,
   type ClientDuplexStream,
   credentials,
@@ -56,9 +57,12 @@ const MigrationStreamClient = makeGenericClientConstructor(
   "skiff.v1.MigrationStream",
 );
 
-/** Opens the stream to a destination VMM. */
-export function connectMigration(address: string): SenderLink {
-  const client = new MigrationStreamClient(address, credentials.createInsecure(), channelOptions);
+/** Opens the stream to a destination VMM (plaintext unless `creds` says otherwise). */
+export function connectMigration(
+  address: string,
+  creds: ChannelCredentials = credentials.createInsecure(),
+): SenderLink {
+  const client = new MigrationStreamClient(address, creds, channelOptions);
   const call = (client as unknown as { transfer(): ClientDuplexStream<Buffer, MigrationReply> }).transfer();
   const replies = new ReplyQueue();
   let broken: Error | undefined;
@@ -183,6 +187,8 @@ export class IncomingStream implements ReceiverPort, AsyncIterable<Uint8Array> {
 
 export interface MigrationServer {
   readonly port: number;
+  /** The gRPC server itself (e.g. to watch its TLS handshakes). */
+  readonly grpc: Server;
   close(): Promise<void>;
 }
 
@@ -194,6 +200,7 @@ export async function serveMigration(
   host: string,
   port: number,
   onStream: (stream: IncomingStream) => void,
+  creds: ServerCredentials = ServerCredentials.createInsecure(),
 ): Promise<MigrationServer> {
   const server = new Server({
     "grpc.max_receive_message_length": MAX_RECORD_BYTES,
@@ -203,13 +210,12 @@ export async function serveMigration(
     transfer: (call: ServerDuplexStream<Buffer, MigrationReply>) => onStream(new IncomingStream(call)),
   });
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    );
+    server.bindAsync(`${host}:${port}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
   });
   widenServerWindows(server);
   return {
     port: bound,
+    grpc: server,
     close: () =>
       new Promise<void>((resolve) => {
         const t = setTimeout(() => {

@@ -1,15 +1,27 @@
 #!/usr/bin/env node
+import { copyFileSync, mkdirSync } from "node:fs";
+import { basename, join } from "node:path";
 /**
  * skiff-pki: the region CA on the command line (docker-compose's bootstrap job, operators).
  *   skiff-pki init  --dir D [--region R]                 a CA in D unless one is there
- *   skiff-pki issue --dir D [--days N] [--host H]... ID  a certificate for ID (api, node:<name>)
+ *   skiff-pki issue --dir D [--days N] [--host H]... [--out O] ID...
+ *                                                       a certificate for each ID (api, node:<name>)
  * Both are idempotent: a valid certificate is kept, one expiring within 30 days is renewed.
+ * --out also copies ca.pem and the certificates and keys into O (one component's directory, so
+ * the CA's key and the other components' keys stay where they are).
  */
 import { parseArgs } from "node:util";
-import { ensureIssued, initCa } from "./files.js";
+import { ensureIssued, initCa, type TlsFiles } from "./files.js";
+
+function copyInto(dir: string, files: TlsFiles): void {
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(files.ca, join(dir, "ca.pem"));
+  copyFileSync(files.cert, join(dir, basename(files.cert)));
+  copyFileSync(files.key, join(dir, basename(files.key)));
+}
 
 const USAGE =
-  "usage: skiff-pki init --dir DIR [--region NAME] | issue --dir DIR [--days N] [--host H]... IDENTITY...";
+  "usage: skiff-pki init --dir DIR [--region NAME] | issue --dir DIR [--days N] [--host H]... [--out DIR] IDENTITY...";
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -20,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       region: { type: "string", default: "default" },
       days: { type: "string" },
       host: { type: "string", multiple: true, default: [] },
+      out: { type: "string" },
     },
   });
   const [command, ...ids] = positionals;
@@ -44,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
   for (const id of ids) {
     const r = await ensureIssued(values.dir, id, { hosts: values.host, ...(days ? { days } : {}) });
     console.log(`${r.issued ? "issued" : "kept"} ${id}: ${r.files.cert}`);
+    if (values.out) copyInto(values.out, r.files);
   }
   return 0;
 }

@@ -17,12 +17,13 @@ export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentia
 }
 
 /**
- * Client credentials that accept only a server certificate naming `expect`. Node verified the chain
- * before it asks; a refusal here fails the connection (the call sees UNAVAILABLE) and is logged.
+ * Client credentials that accept only a server certificate naming `expect` (an identity, or a test
+ * of one). Node verified the chain before it asks; a refusal here fails the connection (the call
+ * sees UNAVAILABLE) and is logged.
  */
 export function channelCredentials(
   tls: TlsMaterial | undefined,
-  expect: string,
+  expect: string | ((identity: string) => boolean),
   log: Logger,
 ): ChannelCredentials {
   if (!tls) return credentials.createInsecure();

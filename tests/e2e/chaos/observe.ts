@@ -3,6 +3,8 @@
  * API) and the VMs each node agent runs (its own gRPC ListVms, not the API's view of it).
  */
 import { credentials, Metadata } from "@grpc/grpc-js";
+import { createLogger } from "@skiff/common";
+import { channelCredentials, nodeIdentity, type TlsMaterial } from "@skiff/pki";
 import { NodeAgentClient, type VmInfo, VmState } from "@skiff/proto";
 import { AGENT_TOKEN, type AgentPart, type Region } from "./region.js";
 
@@ -31,10 +33,14 @@ export interface AgentsView {
 
 const clients = new Map<number, NodeAgentClient>();
 
-function client(a: AgentPart): NodeAgentClient {
+const log = createLogger("chaos-observe");
+
+/** As the control plane: with the region's `api` certificate, expecting the node's own. */
+function client(a: AgentPart, tls: TlsMaterial | undefined): NodeAgentClient {
   let c = clients.get(a.port);
   if (!c) {
-    c = new NodeAgentClient(`127.0.0.1:${a.port}`, credentials.createInsecure());
+    const creds = tls ? channelCredentials(tls, nodeIdentity(a.name), log) : credentials.createInsecure();
+    c = new NodeAgentClient(`127.0.0.1:${a.port}`, creds);
     clients.set(a.port, c);
   }
   return c;
@@ -45,11 +51,11 @@ export function closeClients(): void {
   clients.clear();
 }
 
-function listVms(a: AgentPart): Promise<VmInfo[]> {
+function listVms(a: AgentPart, tls: TlsMaterial | undefined): Promise<VmInfo[]> {
   const md = new Metadata();
   md.set("authorization", `Bearer ${AGENT_TOKEN}`);
   return new Promise((resolve, reject) =>
-    client(a).listVms({}, md, { deadline: Date.now() + 3000 }, (err, res) =>
+    client(a, tls).listVms({}, md, { deadline: Date.now() + 3000 }, (err, res) =>
       err ? reject(err) : resolve(res?.vms ?? []),
     ),
   );
@@ -65,7 +71,7 @@ export async function lookAtAgents(region: Region): Promise<AgentsView> {
         return;
       }
       try {
-        for (const vm of await listVms(a)) {
+        for (const vm of await listVms(a, region.pki?.api)) {
           if (vm.state !== VmState.VM_STATE_RUNNING) continue;
           running.push({
             vmId: vm.ref!.vmId,

@@ -18,6 +18,8 @@ import {
   startPostgres,
   startProcess,
   startRedis,
+  type TestRegion,
+  testRegion,
   waitUntil,
 } from "@skiff/devkit";
 
@@ -66,6 +68,8 @@ export class Region {
   private postgres?: PostgresServer;
   private redisPort = 0;
   private pgPort = 0;
+  /** The region's certificates (mutual TLS between the API replicas and the agents). */
+  pki: TestRegion | undefined;
   private next = 0;
 
   constructor(private readonly opts: RegionOptions) {
@@ -86,6 +90,7 @@ export class Region {
       SKIFF_AGENT_TOKEN: AGENT_TOKEN,
       SKIFF_OPERATOR_TOKEN: this.operatorToken,
       SKIFF_REPO_ROOT: root,
+      ...(this.pki ? { SKIFF_TLS_DIR: this.pki.dir } : {}),
     };
   }
 
@@ -106,6 +111,8 @@ export class Region {
         frozen: false,
       });
     }
+    this.pki = await testRegion();
+    for (const a of this.agents) await this.pki.node(a.name);
     const m = spawnSync(process.execPath, [MIGRATE, "--seed"], { env: this.env(), encoding: "utf8" });
     if (m.status !== 0) throw new Error(`migrate failed: ${m.stdout}${m.stderr}`);
     for (const a of this.apis) await this.startApi(a);

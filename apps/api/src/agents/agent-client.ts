@@ -101,6 +101,8 @@ export interface MigrateVmInput {
   readonly token: string;
   readonly targetEpoch: number;
   readonly targetAgentAddress: string;
+  /** The destination node's name: the source refuses a destination whose certificate names another. */
+  readonly targetNode: string;
   /** Unset: the agent's default (packages/migration MIGRATION_DEFAULTS). */
   readonly options: {
     readonly maxDowntimeMs?: number;
@@ -132,7 +134,8 @@ export interface ConsoleSession {
 
 /** Finds the agent of a node (clients are cached per node address). */
 export interface AgentDirectory {
-  forNode(node: { readonly id: string; readonly grpcAddress: string }): AgentClient;
+  /** The client of a node's agent; with TLS its certificate must name `name`. */
+  forNode(node: { readonly id: string; readonly name: string; readonly grpcAddress: string }): AgentClient;
   close(): void;
 }
 

@@ -1,5 +1,6 @@
 import {
   type CallOptions,
+  type ChannelCredentials,
   type ClientUnaryCall,
   credentials,
   Metadata,
@@ -19,6 +20,8 @@ import {
   vmSpecToProto,
   vmStateFromProto,
 } from "@skiff/proto";
+import type { Logger } from "@skiff/common";
+import { channelCredentials, nodeIdentity, type TlsMaterial } from "@skiff/pki";
 import {
   AgentCallError,
   type AgentClient,
@@ -99,9 +102,10 @@ export class GrpcAgentClient implements AgentClient {
   constructor(
     private readonly address: string,
     private readonly token: string,
+    creds: ChannelCredentials = credentials.createInsecure(),
     private readonly timeoutMs = 30_000,
   ) {
-    this.client = new NodeAgentClient(address, credentials.createInsecure(), {
+    this.client = new NodeAgentClient(address, creds, {
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
     });
   }
@@ -146,6 +150,7 @@ export class GrpcAgentClient implements AgentClient {
         token: req.token,
         targetEpoch: req.targetEpoch,
         targetAgentAddress: req.targetAgentAddress,
+        targetNode: req.targetNode,
         // 0 is the proto's "unset": the agent resolves it to its default.
         options: {
           maxDowntimeMs: req.options.maxDowntimeMs ?? 0,
@@ -319,17 +324,27 @@ export class GrpcAgentClient implements AgentClient {
   }
 }
 
-/** One client per node address, reused (gRPC channels are long-lived and multiplexed). */
+/**
+ * One client per node address, reused (gRPC channels are long-lived and multiplexed). With TLS the
+ * channel accepts only an agent whose certificate names the node: whoever answers at a registered
+ * address under another name gets no call, and so no VM, from the control plane.
+ */
 export class GrpcAgentDirectory implements AgentDirectory {
   private readonly clients = new Map<string, GrpcAgentClient>();
 
-  constructor(private readonly token: string) {}
+  constructor(
+    private readonly token: string,
+    private readonly tls?: { readonly material: TlsMaterial; readonly log: Logger },
+  ) {}
 
-  forNode(node: { id: string; grpcAddress: string }): AgentClient {
-    const key = `${node.id}@${node.grpcAddress}`;
+  forNode(node: { id: string; name: string; grpcAddress: string }): AgentClient {
+    const key = `${node.id}@${node.name}@${node.grpcAddress}`;
     let c = this.clients.get(key);
     if (!c) {
-      c = new GrpcAgentClient(node.grpcAddress, this.token);
+      const creds = this.tls
+        ? channelCredentials(this.tls.material, nodeIdentity(node.name), this.tls.log)
+        : credentials.createInsecure();
+      c = new GrpcAgentClient(node.grpcAddress, this.token, creds);
       this.clients.set(key, c);
     }
     return c;

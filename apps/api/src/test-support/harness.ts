@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createLogger } from "@skiff/common";
-import { startTestServices, type TestServices } from "@skiff/devkit";
+import { startTestServices, type TestServices, testRegion } from "@skiff/devkit";
 import { Redis } from "ioredis";
 import type { AgentDirectory } from "../agents/agent-client.js";
 import { GrpcAgentDirectory } from "../agents/grpc-agent.js";
@@ -64,7 +64,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const { projectId: defaultProjectId } = await seed(db, { operatorToken });
   const redis = new Redis(services.redis.url, { maxRetriesPerRequest: 3 });
   const queues = new BullQueues({ redisUrl: services.redis.url, prefix: `t${randomUUID().slice(0, 8)}` });
-  const agents = new GrpcAgentDirectory(AGENT_TOKEN);
+  // Mutual TLS as in production: agents a test starts take their certificates from testRegion().
+  const agents = new GrpcAgentDirectory(AGENT_TOKEN, {
+    material: (await testRegion()).api,
+    log: createLogger("api-test"),
+  });
   const networkMap = new NetworkMapPublisher({ db, agents, log: createLogger("api-test") });
   const app = await buildApp({
     networkMap,

@@ -115,6 +115,7 @@ export async function runMigration(
       token: target.token,
       targetEpoch: m.targetEpoch,
       targetAgentAddress: dst.grpcAddress,
+      targetNode: dst.name,
       options: {
         maxDowntimeMs: m.maxDowntimeMs ?? undefined,
         bandwidthBytesPerSec: m.bandwidthBytesPerSec !== null ? Number(m.bandwidthBytesPerSec) : undefined,

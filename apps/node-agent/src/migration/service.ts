@@ -77,6 +77,7 @@ export function migrationService(deps: MigrationServiceDeps): Pick<NodeAgentServ
           token: req.token,
           targetEpoch: req.targetEpoch,
           targetAgentAddress: req.targetAgentAddress,
+          targetNode: req.targetNode,
           options: migrationSettingsFromProto(req.options),
         },
         {

@@ -5,9 +5,10 @@
  * the destination agent is asked whether it committed, and the VMM is told; when it cannot be
  * asked, the VM stays paused here and the control plane settles it later (ResolveMigration).
  */
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { errorMessage, type Logger } from "@skiff/common";
 import type { MigrationReport, MigrationSettings } from "@skiff/migration";
+import { channelCredentials, nodeIdentity, nodeNameOf, type TlsMaterial } from "@skiff/pki";
 import { type AbortMigrationTargetResponse, type MigrationPhase, NodeAgentClient } from "@skiff/proto";
 import { agentError } from "../errors.js";
 import type { VmRef, VmRegistry, VmView } from "../registry/registry.js";
@@ -19,6 +20,8 @@ export interface SourceDeps {
   readonly registry: VmRegistry;
   /** The agents' shared token (to ask the destination agent about an in-doubt commit). */
   readonly token: string;
+  /** This node's TLS material, for the destination agent and the VMM's stream (absent: plaintext). */
+  readonly tls?: TlsMaterial;
   readonly log: Logger;
 }
 
@@ -29,6 +32,8 @@ export interface MigrateRequest {
   readonly token: string;
   readonly targetEpoch: number;
   readonly targetAgentAddress: string;
+  /** The destination node's name, which its certificates must carry ("": any node). */
+  readonly targetNode: string;
   readonly options: MigrationSettings;
 }
 
@@ -76,6 +81,7 @@ export class MigrationSources {
           token: req.token,
           sourceEpoch: vm.record.epoch,
           targetEpoch: req.targetEpoch,
+          ...(this.deps.tls ? { tls: { files: this.deps.tls.files, targetNode: req.targetNode } } : {}),
         };
         let report: MigrationReport;
         try {
@@ -94,9 +100,7 @@ export class MigrationSources {
         if (report.outcome === "rolled-back" && req.targetAgentAddress !== "") {
           // Clean the destination up now rather than when its shell times out (best effort: the
           // control plane asks again).
-          await askTarget(req.targetAgentAddress, this.deps.token, vmId, req.migrationId, 3000).catch(
-            () => undefined,
-          );
+          await askTarget(req, this.deps, 3000).catch(() => undefined);
         }
         this.log.info(
           {
@@ -126,7 +130,7 @@ export class MigrationSources {
     if (req.targetAgentAddress === "") return report;
     let answer: AbortMigrationTargetResponse;
     try {
-      answer = await askTarget(req.targetAgentAddress, this.deps.token, req.ref.vmId, req.migrationId);
+      answer = await askTarget(req, this.deps, ASK_TIMEOUT_MS);
     } catch (err) {
       this.log.warn(
         { vmId: req.ref.vmId, err: errorMessage(err) },
@@ -200,15 +204,17 @@ function failed(
 }
 
 function askTarget(
-  address: string,
-  token: string,
-  vmId: string,
-  migrationId: string,
-  timeoutMs = ASK_TIMEOUT_MS,
+  req: MigrateRequest,
+  deps: SourceDeps,
+  timeoutMs: number,
 ): Promise<AbortMigrationTargetResponse> {
-  const client = new NodeAgentClient(address, credentials.createInsecure());
+  const { vmId } = req.ref;
+  const { migrationId } = req;
+  const expect =
+    req.targetNode === "" ? (id: string) => nodeNameOf(id) !== undefined : nodeIdentity(req.targetNode);
+  const client = new NodeAgentClient(req.targetAgentAddress, channelCredentials(deps.tls, expect, deps.log));
   const md = new Metadata();
-  md.set("authorization", `Bearer ${token}`);
+  md.set("authorization", `Bearer ${deps.token}`);
   return new Promise<AbortMigrationTargetResponse>((resolve, reject) => {
     client.abortMigrationTarget(
       { vmId, migrationId },

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { errorMessage, type Logger } from "@skiff/common";
+import type { TlsMaterial } from "@skiff/pki";
 import { agentError } from "../errors.js";
 import type { IncomingVm } from "../registry/incoming.js";
 import type { VmRef, VmRegistry, VmSpecInput, VmView } from "../registry/registry.js";
@@ -15,6 +16,8 @@ export interface TargetDeps {
   /** Address the stream server binds, and the one the source is told. */
   readonly bindHost: string;
   readonly advertiseHost: string;
+  /** This node's TLS material: the incoming VMM serves the stream with it (absent: plaintext). */
+  readonly tls?: TlsMaterial;
   readonly log: Logger;
   /**
    * A VM with a NIC committed here (its guest ran its first instruction): the node switch takes
@@ -62,6 +65,7 @@ export class MigrationTargets {
         migrationId,
         token,
         host: this.deps.bindHost,
+        ...(this.deps.tls ? { tls: this.deps.tls.files } : {}),
         timeoutMs: timeoutMs > 0 ? timeoutMs : DEFAULT_TIMEOUT_MS,
       },
       () => void this.adopt(ref.vmId),

@@ -2,7 +2,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ClientDuplexStream, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { freePort, makeTempDir, type Supervised, startProcess, waitUntil } from "@skiff/devkit";
+import { createLogger } from "@skiff/common";
+import { freePort, makeTempDir, type Supervised, startProcess, testRegion, waitUntil } from "@skiff/devkit";
+import { channelCredentials, nodeIdentity, type TlsMaterial } from "@skiff/pki";
 import type * as P from "@skiff/proto";
 import {
   BootMode,
@@ -31,18 +33,32 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** The control plane's certificate of the test region, once an agent was started. */
+let apiTls: TlsMaterial | undefined;
+
+/** Agents this harness started, by port: the name their certificate carries, or plaintext. */
+const started = new Map<number, { name: string; tls: boolean }>();
+
 export async function startAgent(opts: {
   dataDir: string;
   port?: number;
   env?: Record<string, string>;
 }): Promise<AgentProcess> {
   const port = opts.port ?? (await freePort());
+  const name = opts.env?.SKIFF_AGENT_NAME ?? "test-node";
+  const tls = opts.env?.SKIFF_TLS !== "off";
+  const region = await testRegion();
+  apiTls = region.api;
+  if (tls) await region.node(name);
+  started.set(port, { name, tls });
   const proc = startProcess("node-agent", process.execPath, [AGENT_MAIN], {
     env: {
       ...process.env,
       LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? "warn",
       SKIFF_AGENT_TOKEN: TOKEN,
-      SKIFF_AGENT_NAME: "test-node",
+      SKIFF_AGENT_NAME: name,
+      SKIFF_TLS: "on",
+      SKIFF_TLS_DIR: region.dir,
       SKIFF_AGENT_GRPC_PORT: String(port),
       SKIFF_AGENT_DATA_DIR: opts.dataDir,
       SKIFF_API_URL: "",
@@ -60,9 +76,23 @@ export async function startAgent(opts: {
   return { port, dataDir: opts.dataDir, proc, stop: (signal) => proc.stop(signal) };
 }
 
-export function agentClient(port: number): NodeAgentClient {
-  return new NodeAgentClient(`127.0.0.1:${port}`, credentials.createInsecure());
+/**
+ * A client as the control plane: over TLS (holding the `api` certificate, expecting the node
+ * started on that port, or `expectNode`) unless the agent there runs plaintext.
+ */
+export function agentClient(port: number, expectNode?: string): NodeAgentClient {
+  const agent = started.get(port);
+  if (!agent?.tls || !apiTls) return new NodeAgentClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  const creds = channelCredentials(apiTls, nodeIdentity(expectNode ?? agent.name), harnessLog);
+  return new NodeAgentClient(`127.0.0.1:${port}`, creds);
 }
+
+/** The node name of the agent this harness started on `port` ("" when unknown). */
+export function agentName(port: number): string {
+  return started.get(port)?.name ?? "";
+}
+
+const harnessLog = createLogger("test-harness");
 
 export function auth(token = TOKEN): Metadata {
   const md = new Metadata();
@@ -220,7 +250,7 @@ export class ConsoleViewer {
   }
 }
 
-export { makeTempDir, VmState, waitUntil };
+export { makeTempDir, testRegion, VmState, waitUntil };
 
 /** The pid of a VM's VMM from its pid file (0 when none). */
 export function vmmPid(dataDir: string, vmId: string): number {

@@ -11,7 +11,7 @@ import type {
   PrepareMigrationTargetResponse,
   VmSpec,
 } from "@skiff/proto";
-import { auth } from "./harness.js";
+import { agentName, auth } from "./harness.js";
 
 export function prepareTarget(
   client: NodeAgentClient,
@@ -59,6 +59,8 @@ export interface Hop {
   readonly from: NodeAgentClient;
   readonly to: NodeAgentClient;
   readonly toAgentAddress: string;
+  /** The destination's node name, which its certificates must carry (default: the one the harness started there). */
+  readonly toNode?: string;
   readonly vmId: string;
   readonly epoch: number;
   readonly spec: VmSpec;
@@ -83,6 +85,7 @@ export async function startHop(h: Hop): Promise<MigrateCall & { streamAddress: s
     token: t.token,
     targetEpoch: h.epoch + 1,
     targetAgentAddress: h.toAgentAddress,
+    targetNode: h.toNode ?? agentName(Number(h.toAgentAddress.split(":").pop())),
     ...(h.options ? { options: h.options } : {}),
   });
   return { ...call, streamAddress: t.streamAddress };

@@ -33,6 +33,7 @@ import {
   type TargetVm,
   wallMs,
 } from "@skiff/migration";
+import { loadTls, logRefusedClients, serverCredentials } from "@skiff/pki";
 import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
 import { stageRecord } from "../vm/record.js";
@@ -91,7 +92,9 @@ export class IncomingMigration {
   /** Serves the stream; the shell discards itself if no source connects in time. */
   async start(): Promise<void> {
     this.lower = raiseForMigration();
-    this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s));
+    const tls = this.plan.tls ? loadTls(this.plan.tls) : undefined;
+    this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s), serverCredentials(tls));
+    if (tls) logRefusedClients(this.server.grpc, this.host.log);
     this.commitRecord = stageRecord(this.host.paths.config, this.plan.record);
     this.timer = setTimeout(() => this.discard("no migration stream arrived in time"), this.plan.timeoutMs);
     this.host.log.info(

@@ -7,6 +7,7 @@
 import { closeSync, fdatasyncSync, openSync, statSync } from "node:fs";
 import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
+import { channelCredentials, loadTls, nodeIdentity, nodeNameOf } from "@skiff/pki";
 import { agentError } from "../errors.js";
 import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import type { MigrateOutArgs } from "./migrate-protocol.js";
@@ -101,7 +102,16 @@ export class OutgoingMigrations {
         setThrottle: (percent) => vcpu.throttle(percent),
       };
       host.log.info({ migrationId: args.migrationId, target: args.targetAddress }, "migration out: starting");
-      const report = await new MigrationSender(source, connectMigration(args.targetAddress), {
+      const creds = args.tls
+        ? channelCredentials(
+            loadTls(args.tls.files),
+            args.tls.targetNode === ""
+              ? (id: string) => nodeNameOf(id) !== undefined
+              : nodeIdentity(args.tls.targetNode),
+            host.log,
+          )
+        : undefined;
+      const report = await new MigrationSender(source, connectMigration(args.targetAddress, creds), {
         migrationId: args.migrationId,
         vmId: host.vmId,
         sourceEpoch: args.sourceEpoch,

@@ -4,6 +4,7 @@
  * a VMM started with --incoming waits for that stream and commits the VM on this node.
  */
 import type { MigrationReport, MigrationSettings, RoundReport } from "@skiff/migration";
+import type { TlsFiles } from "@skiff/pki";
 import type { VmRecord } from "../vm/record.js";
 
 /** States a VMM passes through only for migration. */
@@ -18,6 +19,17 @@ export interface MigrateOutArgs extends MigrationSettings {
   readonly token: string;
   readonly sourceEpoch: number;
   readonly targetEpoch: number;
+  /**
+   * Mutual TLS for the stream (absent: plaintext). The VMM reads the files when it starts the
+   * stream, so a renewed certificate is used from the next migration on.
+   */
+  readonly tls?: StreamTls;
+}
+
+export interface StreamTls {
+  readonly files: TlsFiles;
+  /** The node the destination's certificate must name ("": any node of the region). */
+  readonly targetNode: string;
 }
 
 export interface MigrationVmmOps {
@@ -50,6 +62,8 @@ export interface IncomingPlan {
   readonly token: string;
   /** Address the stream server binds (the agent's HOST). */
   readonly host: string;
+  /** This node's certificate files; the stream is plaintext without them. */
+  readonly tls?: TlsFiles;
   /** Discard the shell if no stream arrives within this. */
   readonly timeoutMs: number;
   /** The VM record to commit (epoch = the target epoch). */

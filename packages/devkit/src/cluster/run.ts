@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "@skiff/common";
+import { API_IDENTITY, nodeIdentity } from "@skiff/pki";
+import { regionCertificates } from "../pki.js";
 import { startPostgres } from "../postgres.js";
 import { processAlive, processArgv, type Supervised, startProcess, waitUntil } from "../process.js";
 import { startRedis } from "../redis.js";
@@ -116,8 +118,15 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
     );
     parts.set("postgres", { name: "postgres", alive: () => processAlive(pg.pid), stop: pg.stop });
 
+    // Mutual TLS as in production: the region CA on the first start, certificates kept while valid.
+    const pkiDir = join(plan.stateDir, "pki");
+    const { caCreated } = await step(
+      regionCertificates(pkiDir, [API_IDENTITY, ...plan.agents.map((a) => nodeIdentity(a.name))]),
+    );
+    if (caCreated) say(`created the region CA in ${pkiDir}`);
     const apiUrl = `http://127.0.0.1:${plan.apiPort}`;
     const common = {
+      SKIFF_TLS_DIR: pkiDir,
       DATABASE_URL: pg.url,
       REDIS_URL: redis.url,
       SKIFF_API_URL: apiUrl,
