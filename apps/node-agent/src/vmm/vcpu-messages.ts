@@ -46,9 +46,9 @@ export interface GuestEnd {
 export type FromVcpu =
   /**
    * The guest runs: atMs is the host clock just before its first instruction; buildMs what the
-   * boot or snapshot restore (file read included) took in the worker started at workerStartAtMs.
+   * boot or snapshot restore (file read included) took in the worker, loaded at workerLoadedAtMs.
    */
-  | { t: "ready"; instret: number; atMs: number; workerStartAtMs: number; buildMs: number }
+  | { t: "ready"; instret: number; atMs: number; workerLoadedAtMs: number; buildMs: number }
   /** Incoming migration: the worker is up and waits for the device state. */
   | { t: "waiting" }
   /** atMs: host clock (performance.timeOrigin based) when the restore finished. */

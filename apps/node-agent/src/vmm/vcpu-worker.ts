@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { DirtyBitmap, type ExitReason, Machine, type NetBackend, type StateRecord } from "@skiff/hv-core";
 import { bootGuest, restoreGuest } from "./guest.js";
-import { raiseForPause } from "./migrate-priority.js";
+import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
 
 const SLICE_TARGET_MS = 20;
@@ -17,6 +17,8 @@ const STATS_EVERY_MS = 1000;
 /** An idle guest with no timer armed still wakes this often, to report stats. */
 const MAX_IDLE_WAIT_MS = 1000;
 
+/** Host clock once this thread's modules are loaded (its module body starts here). */
+const loadedAtMs = performance.timeOrigin + performance.now();
 const data = workerData as VcpuWorkerData & { port: MessagePort };
 const port = data.port;
 const ctl = new Int32Array(data.control);
@@ -129,8 +131,8 @@ function spinWhile(seq: number, ms: number): void {
   while (Atomics.load(ctl, WAKE) === seq && performance.now() < until);
 }
 
-/** An incoming guest's vCPU drops back to the VMM's priority after its first slice. */
-let lowerAfterIncoming: (() => void) | undefined;
+/** An incoming or restored guest's vCPU drops back to the VMM's priority after its first slice. */
+let lowerAfterStart: (() => void) | undefined;
 
 /**
  * A live-migration target: sleep until the main thread sends the device state (RAM is already in
@@ -140,7 +142,7 @@ let lowerAfterIncoming: (() => void) | undefined;
  */
 function awaitIncoming(): Machine | undefined {
   // Waiting costs nothing; restoring and the first instruction are the migration's pause.
-  lowerAfterIncoming = raiseForPause();
+  lowerAfterStart = raiseForPause();
   // Compile the restore path now, not in the pause (a cold restore took 30-60 ms, a warm one 1).
   Machine.warmRestore(data.spec.bootMode === "firmware" ? "firmware" : "hypervisor", net !== undefined);
   post({ t: "waiting" });
@@ -172,6 +174,9 @@ function awaitIncoming(): Machine | undefined {
 }
 
 const buildStart = performance.now();
+// A restore from a suspend is waited for like a migration's pause (the guest is down until it
+// runs): it reads and restores at the migration's priority, back to the VMM's after one slice.
+if (data.restorePath) lowerAfterStart = raiseForMigration();
 const first = data.incoming
   ? awaitIncoming()
   : data.restorePath
@@ -183,8 +188,7 @@ post({
   t: "ready",
   instret: Number(machine.instret),
   atMs: wallMs(),
-  // In a worker, timeOrigin is the thread's start.
-  workerStartAtMs: performance.timeOrigin,
+  workerLoadedAtMs: loadedAtMs,
   buildMs: data.incoming ? 0 : performance.now() - buildStart,
 });
 
@@ -290,9 +294,9 @@ for (;;) {
   }
   const t1 = performance.now();
   const dt = t1 - t0;
-  if (lowerAfterIncoming) {
-    lowerAfterIncoming();
-    lowerAfterIncoming = undefined;
+  if (lowerAfterStart) {
+    lowerAfterStart();
+    lowerAfterStart = undefined;
   }
   if (exit.kind === "budget") {
     budget = Math.round(

@@ -37,7 +37,7 @@ export class Vcpu {
   readonly incomingReady: Promise<void>;
   /** The worker's account of its start (`ready`): host clock (wallMs) times and the build's ms. */
   readyAtMs = 0;
-  startTimes = { workerStartAtMs: 0, buildMs: 0 };
+  startTimes = { workerCreatedAtMs: 0, workerLoadedAtMs: 0, buildMs: 0 };
   private readonly restoring = new Map<number, (error: string, atMs: number) => void>();
 
   constructor(
@@ -59,6 +59,7 @@ export class Vcpu {
       port: port2,
       ...(opts.incoming ? { incoming: true } : {}),
     };
+    this.startTimes.workerCreatedAtMs = performance.timeOrigin + performance.now();
     this.worker = new Worker(new URL("./vcpu-worker.js", import.meta.url), {
       workerData: data,
       transferList: [port2],
@@ -87,7 +88,11 @@ export class Vcpu {
           break;
         case "ready":
           this.readyAtMs = msg.atMs;
-          this.startTimes = { workerStartAtMs: msg.workerStartAtMs, buildMs: msg.buildMs };
+          this.startTimes = {
+            workerCreatedAtMs: this.startTimes.workerCreatedAtMs,
+            workerLoadedAtMs: msg.workerLoadedAtMs,
+            buildMs: msg.buildMs,
+          };
           readyResolve(msg.instret);
           break;
         case "output":

@@ -170,9 +170,6 @@ export class Machine {
     if (snap.ram) {
       if (snap.ram.size !== m.ram.size)
         throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");
-      // Zero pages are elided from the image: clear only pages that are not zero already, so a
-      // fresh buffer is read (no RSS) rather than written (all of guest RAM resident).
-      for (let page = 0; page < m.ram.pages; page++) if (!m.ram.isZeroPage(page)) m.ram.page(page).fill(0);
       loadRamImage(snap.ram, m.ram);
     }
     m.restoreComponents(c);

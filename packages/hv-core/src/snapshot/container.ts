@@ -179,6 +179,21 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
 export function loadRamImage(image: RamImage, ram: Ram): void {
   if (image.size !== ram.size)
     throw new SkiffError("SNAPSHOT_MISMATCH", `snapshot RAM is ${image.size} bytes, machine has ${ram.size}`);
-  ram.u8.fill(0);
+  clearNonZero(ram.u8);
   for (const run of image.runs) ram.u8.set(run.data, run.firstPage * PAGE_SIZE);
+}
+
+const ZERO_CHUNK = new Uint8Array(1 << 20);
+
+/**
+ * Zeroes what is not zero yet, looking a megabyte at a time (native compare): a fresh buffer (a
+ * restore into a new VMM) is only read, so it stays unresident, and fast: filling all of a
+ * 256 MiB guest's RAM cost the restore ~100 ms and 256 MiB of RSS.
+ */
+function clearNonZero(u8: Uint8Array): void {
+  for (let off = 0; off < u8.length; off += ZERO_CHUNK.length) {
+    const end = Math.min(u8.length, off + ZERO_CHUNK.length);
+    const chunk = u8.subarray(off, end);
+    if (Buffer.compare(chunk, ZERO_CHUNK.subarray(0, end - off)) !== 0) chunk.fill(0);
+  }
 }
