@@ -61,6 +61,24 @@ describe("public endpoints", () => {
     expect(ui.body).toContain("swagger");
   });
 
+  it("/metrics has the process, heartbeat ages, migration outcomes and downtimes, and per-VPS usage", async () => {
+    const n1 = await h.db.node.findFirstOrThrow({ where: { name: "n1" } });
+    const vmId = crypto.randomUUID();
+    await h.call(AGENT_TOKEN, "POST", `/v1/nodes/${n1.id}/heartbeat`, {
+      usage: { cpuPercent: 0, memoryUsedBytes: 0, vmCount: 1 },
+      vms: [{ vmId, epoch: 1, state: "running", memoryBytes: 2 ** 20, cpuShare: 0.25 }],
+    });
+    const body = (await h.call(null, "GET", "/metrics")).body as string;
+    expect(body).toMatch(/^skiff_process_event_loop_lag_p99_seconds \d/m);
+    expect(body).toMatch(/^skiff_process_heap_used_bytes \d+$/m);
+    expect(body).toMatch(/^skiff_node_heartbeat_age_seconds\{node="n1"\} \d/m);
+    expect(body).toMatch(/^# TYPE skiff_migrations_finished gauge$/m);
+    expect(body).toMatch(/^# TYPE skiff_migration_downtime_seconds histogram$/m);
+    // Not a VPS this region knows: the VM keeps its id as its name.
+    expect(body).toContain(`skiff_vps_cpu_cores{vps="${vmId}",id="${vmId}",node="n1"} 0.25`);
+    expect(body).toContain(`skiff_vps_memory_bytes{vps="${vmId}",id="${vmId}",node="n1"} 1048576`);
+  });
+
   it("renders unknown routes in the error shape", async () => {
     const r = await h.call(h.operatorToken, "GET", "/v1/nope");
     expect(r.status).toBe(404);

@@ -69,17 +69,34 @@ export class Histogram {
   }
 
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const s of this.series.values()) {
-      for (const [i, b] of this.buckets.entries()) {
-        lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`);
-      }
-      lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: "+Inf" })} ${s.count}`);
-      lines.push(`${this.name}_sum${labelText(s.labels)} ${s.sum}`);
-      lines.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
-    }
-    return lines.join("\n");
+    return renderHistogram({
+      name: this.name,
+      help: this.help,
+      buckets: this.buckets,
+      series: [...this.series.values()],
+    });
   }
+}
+
+/** A histogram's series: cumulative counts per bucket bound (`le`), then +Inf, sum and count. */
+export interface HistogramFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly buckets: readonly number[];
+  readonly series: readonly { labels: Labels; counts: readonly number[]; sum: number; count: number }[];
+}
+
+export function renderHistogram(h: HistogramFamily): string {
+  const lines = [`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`];
+  for (const s of h.series) {
+    for (const [i, b] of h.buckets.entries()) {
+      lines.push(`${h.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`);
+    }
+    lines.push(`${h.name}_bucket${labelText({ ...s.labels, le: "+Inf" })} ${s.count}`);
+    lines.push(`${h.name}_sum${labelText(s.labels)} ${s.sum}`);
+    lines.push(`${h.name}_count${labelText(s.labels)} ${s.count}`);
+  }
+  return lines.join("\n");
 }
 
 export function renderGauges(families: readonly GaugeFamily[]): string {
@@ -100,14 +117,16 @@ export class MetricsRegistry {
     "HTTP requests by method, route and status",
   );
   readonly httpDuration = new Histogram("skiff_http_request_duration_seconds", "HTTP request latency");
-  private readonly collectors: (() => Promise<GaugeFamily[]>)[] = [];
+  private readonly collectors: (() => Promise<(GaugeFamily | HistogramFamily)[]>)[] = [];
 
-  addCollector(fn: () => Promise<GaugeFamily[]>): void {
+  /** Families computed at scrape time (from the database, the process, the last heartbeats). */
+  addCollector(fn: () => Promise<(GaugeFamily | HistogramFamily)[]>): void {
     this.collectors.push(fn);
   }
 
   async render(): Promise<string> {
-    const gauges = (await Promise.all(this.collectors.map((c) => c()))).flat();
-    return `${[this.httpRequests.render(), this.httpDuration.render(), renderGauges(gauges)].join("\n")}\n`;
+    const families = (await Promise.all(this.collectors.map((c) => c()))).flat();
+    const parts = families.map((f) => ("buckets" in f ? renderHistogram(f) : renderGauges([f])));
+    return `${[this.httpRequests.render(), this.httpDuration.render(), ...parts].join("\n")}\n`;
   }
 }

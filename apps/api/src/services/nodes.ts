@@ -7,6 +7,7 @@ import type { HeartbeatBody, RegisterNodeBody, VmReport } from "../http/schemas.
 import type { NetworkMapPublisher } from "../network/publisher.js";
 import type { DestroyStaleJob } from "../queues.js";
 import { type Actor, recordEvent, SYSTEM } from "./events.js";
+import { VmUsageBoard } from "./vm-usage.js";
 import { moveVps } from "./vps-state-store.js";
 
 type RegisterInput = z.infer<typeof RegisterNodeBody>;
@@ -57,7 +58,12 @@ export interface NodeServiceDeps {
 
 /** Node registration, heartbeats, maintenance and health: the control plane's view of hosts. */
 export class NodeService {
-  constructor(private readonly deps: NodeServiceDeps) {}
+  /** What each node's last heartbeat said its VMs use (for /metrics). */
+  readonly usage: VmUsageBoard;
+
+  constructor(private readonly deps: NodeServiceDeps) {
+    this.usage = new VmUsageBoard(3 * deps.heartbeatIntervalMs);
+  }
 
   async register(body: RegisterInput): Promise<{ nodeId: string; heartbeatIntervalMs: number }> {
     const { db } = this.deps;
@@ -141,6 +147,7 @@ export class NodeService {
       }
       return n;
     });
+    this.usage.report(nodeId, body.vms);
     await this.reconcile(updated, body.vms);
     const publisher = this.deps.networkMap;
     if (publisher && body.networkMapVersion !== undefined && updated.status === "ready") {
