@@ -68,6 +68,10 @@ function ensureSystemPackages() {
     missing.push("iputils-ping");
     why.push("the network tests ping VPS addresses from the gateway's namespace");
   }
+  if (forTests && !tryOutput("sh", ["-c", "command -v chromium"])) {
+    missing.push("chromium");
+    why.push("the web console's tests drive a headless Chromium");
+  }
   if (forTests && !tryOutput("sh", ["-c", "command -v qemu-system-riscv32"])) {
     missing.push("qemu-system-misc");
     why.push("the tests check the guest images and ISA tests on QEMU, the reference machine");

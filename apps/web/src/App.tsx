@@ -1,5 +1,5 @@
-import { useEffect, useState } from "preact/hooks";
-import type { Api } from "./api.js";
+import { useEffect, useErrorBoundary, useState } from "preact/hooks";
+import { type Api, errorOf } from "./api.js";
 import { useRoute } from "./hooks.js";
 import { BalancerPage } from "./pages/BalancerPage.js";
 import { ConsolePage } from "./pages/ConsolePage.js";
@@ -9,6 +9,7 @@ import { NodesPage } from "./pages/NodesPage.js";
 import { VpsPage } from "./pages/VpsPage.js";
 import { SignIn } from "./SignIn.js";
 import { type Session, savedToken, signIn, signOut } from "./session.js";
+import { ErrorBox } from "./ui.js";
 
 const OPERATOR_PAGES = [
   ["nodes", "Nodes"],
@@ -21,6 +22,8 @@ export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [restoring, setRestoring] = useState(() => savedToken() !== null);
   const route = useRoute();
+  // A page that throws while rendering shows what broke instead of a blank page.
+  const [crash, resetCrash] = useErrorBoundary();
 
   // A reload keeps the tab's session: the saved token is checked again, and dropped if refused.
   useEffect(() => {
@@ -57,13 +60,22 @@ export function App() {
             </a>
           ))}
         </nav>
-        <span class="role">{session.role}</span>
+        <span class="role">
+          {session.who}, {session.role}
+        </span>
         <button type="button" onClick={out}>
           Sign out
         </button>
       </header>
       <main>
-        {page === "vps" && id && sub === "console" ? (
+        {crash ? (
+          <>
+            <ErrorBox error={errorOf(crash)} />
+            <button type="button" onClick={resetCrash}>
+              Try again
+            </button>
+          </>
+        ) : page === "vps" && id && sub === "console" ? (
           <ConsolePage api={api} id={id} />
         ) : page === "nodes" ? (
           <NodesPage api={api} />

@@ -17,7 +17,8 @@ export function RoundsChart({ rounds }: { rounds: Round[] }) {
         height: 240,
         scales: { x: { time: false }, pct: { range: [0, 100] } },
         axes: [
-          { label: "round" },
+          // Rounds are whole numbers: no tick between two.
+          { label: "round", incrs: [1, 2, 5, 10, 20, 50, 100] },
           { label: "pages" },
           { scale: "pct", side: 1, label: "throttle %", grid: { show: false } },
         ],

@@ -15,7 +15,7 @@ export class ApiError extends Error {
 /** What any failure looks like on screen: the API's code and message. */
 export function errorOf(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  return new ApiError(0, "CLIENT_ERROR", err instanceof Error ? err.message : String(err));
+  return new ApiError(0, "UI_ERROR", err instanceof Error ? err.message : String(err));
 }
 
 export interface Page<T> {

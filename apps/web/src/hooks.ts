@@ -17,7 +17,6 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknow
   const [tick, setTick] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
-  // biome-ignore lint/correctness/useExhaustiveDependencies: deps and tick restart the loop on purpose
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;

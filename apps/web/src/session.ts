@@ -1,31 +1,24 @@
-import { Api, ApiError } from "./api.js";
+import { Api } from "./api.js";
+import type { WhoAmI } from "./generated/api.js";
 
 /** The token lives in sessionStorage: this tab only, gone when the browser session ends. */
 const KEY = "skiff.token";
 
-export type Role = "operator" | "tenant";
+export type Role = WhoAmI["kind"];
 
 export interface Session {
   readonly api: Api;
   readonly role: Role;
+  /** Who signed in, for the header: the token's name and, for tenants, the project's. */
+  readonly who: string;
 }
 
-/**
- * Checks the token with the API and learns its role: any token may list projects; only an
- * operator's may list nodes. Keeps the token only when it works.
- */
+/** Checks the token with the API and learns whose it is; keeps the token only when it works. */
 export async function signIn(token: string): Promise<Session> {
   const api = new Api(token.trim());
-  await api.get("/v1/projects?limit=1");
-  let role: Role = "operator";
-  try {
-    await api.get("/v1/nodes?limit=1");
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.code !== "FORBIDDEN") throw err;
-    role = "tenant";
-  }
+  const me = await api.get<WhoAmI>("/v1/whoami");
   sessionStorage.setItem(KEY, api.token);
-  return { api, role };
+  return { api, role: me.kind, who: me.projectName ? `${me.tokenName} (${me.projectName})` : me.tokenName };
 }
 
 export function savedToken(): string | null {

@@ -5,15 +5,16 @@ import type { Balancer, BalancerPlan, BalancerSettings } from "../generated/api.
 import { useAction, usePoll } from "../hooks.js";
 import { ErrorBox, Section } from "../ui.js";
 
-const NUMBERS: [keyof BalancerSettings, string, number][] = [
-  ["threshold", "Threshold (0–1)", 0.01],
-  ["minImprovement", "Minimum improvement (0–1)", 0.01],
-  ["hysteresis", "Hysteresis (0–1)", 0.01],
+// Fractions take any step: a form that refuses 0.005 for a 0.01 step would never submit.
+const NUMBERS: [keyof BalancerSettings, string, number | "any"][] = [
+  ["threshold", "Threshold (0–1)", "any"],
+  ["minImprovement", "Minimum improvement (0–1)", "any"],
+  ["hysteresis", "Hysteresis (0–1)", "any"],
   ["cooldownSeconds", "Cooldown (s)", 1],
   ["maxMovesPerRound", "Moves per round", 1],
   ["maxConcurrent", "Concurrent migrations", 1],
   ["maxConcurrentPerNode", "Concurrent per node", 1],
-  ["packMaxUtilization", "Pack up to (0–1)", 0.01],
+  ["packMaxUtilization", "Pack up to (0–1)", "any"],
 ];
 
 /** The balancer: its score per node, its settings, and a dry run of them before they apply. */

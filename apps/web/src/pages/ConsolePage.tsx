@@ -46,7 +46,7 @@ export function ConsolePage({ api, id }: { api: Api; id: string }) {
 
   useEffect(() => {
     const t = new Terminal({
-      convertEol: false,
+      convertEol: true,
       cursorBlink: true,
       screenReaderMode: false,
       scrollback: 5000,
@@ -126,7 +126,7 @@ export function ConsolePage({ api, id }: { api: Api; id: string }) {
         </span>
       </div>
       <ErrorBox error={error} />
-      <div class="terminal" ref={host} />
+      <div class="console-screen" ref={host} />
     </section>
   );
 }

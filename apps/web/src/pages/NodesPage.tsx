@@ -12,7 +12,7 @@ interface NodeView {
 /** Nodes as a grid: capacity, what is reserved, measured use, and drain with its progress. */
 export function NodesPage({ api }: { api: Api }) {
   const nodes = usePoll(async (): Promise<NodeView[]> => {
-    const list = await api.all<Node>("/v1/nodes");
+    const list = (await api.all<Node>("/v1/nodes")).sort((a, b) => a.name.localeCompare(b.name));
     return Promise.all(
       list.map(async (node) => ({
         node,
@@ -38,9 +38,9 @@ export function NodesPage({ api }: { api: Api }) {
               {n.maintenance ? <span class="state state-maintenance">maintenance</span> : null}
             </h3>
             <Gauge
-              label="CPU"
+              label="Host CPU busy"
               value={n.usage.cpuPercent / 100}
-              text={`${n.usage.cpuPercent.toFixed(0)}% of ${n.capacity.cpus} cores`}
+              text={`${n.usage.cpuPercent.toFixed(0)}% (${n.capacity.cpus} cores offered)`}
             />
             <Gauge
               label="Memory committed"
@@ -50,8 +50,8 @@ export function NodesPage({ api }: { api: Api }) {
               )})`}
             />
             <p>
-              VMs running: <strong>{n.usage.vmCount}</strong> (placed: {n.reserved.vpsCount}); memory in use{" "}
-              {bytes(n.usage.memoryUsedBytes)}
+              VMs running: <strong>{n.usage.vmCount}</strong> (placed: {n.reserved.vpsCount}); host memory in
+              use {bytes(n.usage.memoryUsedBytes)}
             </p>
             {drain ? (
               <p class="drain" role="status" aria-label={`drain of ${n.name}`}>
