@@ -111,9 +111,18 @@ describe("POST /v1/vps/:id/migrate", () => {
       await h.call(h.operatorToken, "POST", `/v1/nodes/${nodes.b}/undrain`);
       await h.call(h.operatorToken, "POST", `/v1/nodes/${nodes.c}/undrain`);
     }
+    await h.db.vps.update({ where: { id }, data: { state: "error" } });
+    const broken = await h.call(h.operatorToken, "POST", `/v1/vps/${id}/migrate`, {});
+    expect([broken.status, broken.body.error.code]).toEqual([409, "INVALID_STATE"]);
+    // A stopped VPS moves cold: it stays stopped, held by the move.
     await h.db.vps.update({ where: { id }, data: { state: "stopped" } });
-    const stopped = await h.call(h.operatorToken, "POST", `/v1/vps/${id}/migrate`, {});
-    expect([stopped.status, stopped.body.error.code]).toEqual([409, "INVALID_STATE"]);
+    const cold = await h.call(h.operatorToken, "POST", `/v1/vps/${id}/migrate`, {});
+    expect([cold.status, cold.body.kind, cold.body.state]).toEqual([202, "cold", "queued"]);
+    expect((await h.call(tenant.token, "GET", `/v1/vps/${id}`)).body).toMatchObject({
+      state: "stopped",
+      action: "migrate",
+    });
+    await h.call(h.operatorToken, "POST", `/v1/migrations/${cold.body.id}/cancel`);
     const missing = await h.call(h.operatorToken, "POST", `/v1/vps/${crypto.randomUUID()}/migrate`, {});
     expect(missing.status).toBe(404);
   });

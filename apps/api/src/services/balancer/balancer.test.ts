@@ -273,23 +273,29 @@ describe("balancer round", () => {
 });
 
 describe("drain", () => {
-  it("migrates every VPS off within the caps, shows progress, and says when it is done", async () => {
+  it("migrates every VPS off within the caps (a stopped one cold), shows progress, and says when it is done", async () => {
     const a = await node("a");
     await node("b");
     await node("c");
     for (let i = 0; i < 7; i++) await vps(a, `v${i}`);
     await vps(a, "off", { state: "stopped" });
+    await vps(a, "broken", { state: "error" });
     expect((await h.call(op(), "POST", `/v1/nodes/${a}/drain`)).status).toBe(200);
     const p0 = await h.call(op(), "GET", `/v1/nodes/${a}/drain`);
     expect(p0.body).toMatchObject({
       maintenance: true,
       done: false,
-      remaining: 8,
+      remaining: 9,
       migrating: 0,
       completed: 0,
     });
     expect(p0.body.next).toHaveLength(2);
-    expect(p0.body.blocked).toEqual([expect.objectContaining({ vpsName: "off" })]);
+    expect(p0.body.blocked).toEqual([
+      expect.objectContaining({
+        vpsName: "broken",
+        reason: expect.stringMatching(/^in error: start, stop or delete it/),
+      }),
+    ]);
 
     let rounds = 0;
     while (rounds++ < 10) {
@@ -300,10 +306,11 @@ describe("drain", () => {
       if ((await commitAll()) === 0) break;
     }
     const p1 = await h.call(op(), "GET", `/v1/nodes/${a}/drain`);
-    expect(p1.body).toMatchObject({ remaining: 1, completed: 7, migrating: 0, done: false });
-    expect(await h.db.migration.count({ where: { trigger: "drain" } })).toBe(7);
-    // The stopped one is the operator's to deal with; once it is gone the drain is done.
-    await h.db.vps.updateMany({ where: { name: "off" }, data: { state: "deleted", nodeId: null } });
+    expect(p1.body).toMatchObject({ remaining: 1, completed: 8, migrating: 0, done: false });
+    expect(await h.db.migration.count({ where: { trigger: "drain" } })).toBe(8);
+    expect(await h.db.migration.count({ where: { trigger: "drain", kind: "cold" } })).toBe(1);
+    // The errored one is the operator's to deal with; once it is gone the drain is done.
+    await h.db.vps.updateMany({ where: { name: "broken" }, data: { state: "deleted", nodeId: null } });
     await runRound(deps);
     await runRound(deps);
     expect((await h.call(op(), "GET", `/v1/nodes/${a}/drain`)).body.done).toBe(true);
