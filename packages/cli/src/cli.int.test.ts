@@ -214,7 +214,7 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     const revoked = await skiff(["plans"], { token: created.token });
     expectCodedError(revoked, "UNAUTHENTICATED");
     expect(revoked.stderr).toMatch(/token t1 was revoked at \S+Z/);
-  });
+  }, 120_000);
 
   it("logs in: checks the token first, saves it private, then needs no SKIFF_TOKEN", async () => {
     const config = join(tmp.path, "home", "skiff.json");
