@@ -1,4 +1,5 @@
 export * from "./built.js";
+export * from "./pki.js";
 export * from "./ports.js";
 export * from "./postgres.js";
 export * from "./process.js";
@@ -7,4 +8,3 @@ export * from "./redis.js";
 export * from "./services.js";
 export * from "./temp.js";
 export * from "./watchdog.js";
-export * from "./pki.js";

@@ -2,14 +2,7 @@
  * Region certificates for local clusters and tests: a CA made on the first use of a directory, a
  * certificate per component kept while valid (skiff-pki does the same for docker-compose).
  */
-import {
-  API_IDENTITY,
-  ensureIssued,
-  initCa,
-  loadTls,
-  nodeIdentity,
-  type TlsMaterial,
-} from "@skiff/pki";
+import { API_IDENTITY, ensureIssued, initCa, loadTls, nodeIdentity, type TlsMaterial } from "@skiff/pki";
 import { makeTempDir } from "./temp.js";
 
 /** The CA in `dir` (made when missing) and a certificate for each identity; says if the CA is new. */

@@ -7,6 +7,8 @@ import {
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
+import type { Logger } from "@skiff/common";
+import { channelCredentials, nodeIdentity, type TlsMaterial } from "@skiff/pki";
 import {
   type ConsoleResponse,
   type MigrateVmProgress,
@@ -20,17 +22,15 @@ import {
   vmSpecToProto,
   vmStateFromProto,
 } from "@skiff/proto";
-import type { Logger } from "@skiff/common";
-import { channelCredentials, nodeIdentity, type TlsMaterial } from "@skiff/pki";
 import {
   AgentCallError,
   type AgentClient,
   type AgentDirectory,
   type ConsoleSession,
+  type ImportVmInput,
   type MigrateVmInput,
   type MigrationProgress,
   type VmRef,
-  type ImportVmInput,
   type VmSpecInput,
   type VmStateName,
   type VmStatus,
