@@ -139,6 +139,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           SKIFF_API_PORT: String(apiPort),
           SKIFF_API_HOST: "127.0.0.1",
           SKIFF_HEARTBEAT_INTERVAL_MS: "500",
+          // A killed API's jobs are taken up again in 8-12 s, and a VPS that finds no room gives up
+          // after about 6 s: the same paths as production's 20-30 s and 31 s, sooner.
+          SKIFF_JOB_LOCK_MS: "8000",
+          SKIFF_JOB_BACKOFF_MS: "200",
           ...opts.apiEnv,
         },
       });

@@ -51,6 +51,16 @@ export const apiSpec = {
     "",
     "(none)",
   ),
+  jobLockMs: int(
+    "SKIFF_JOB_LOCK_MS",
+    "how long a worker's lock on a job lasts between renewals: a job whose API process died is taken up again after 1 to 1.5 times this",
+    20_000,
+  ),
+  jobBackoffMs: int(
+    "SKIFF_JOB_BACKOFF_MS",
+    "pause before a provisioning job's first retry (e.g. waiting for capacity), doubling each try; lifecycle jobs wait half, migrations twice",
+    1000,
+  ),
   workers: oneOf(["on", "off"] as const)(
     "SKIFF_WORKERS",
     "run the BullMQ workers in this process (off: HTTP only)",

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const db = createDb(config.databaseUrl);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
   redis.on("error", (err) => log.warn({ err: err.message }, "redis"));
-  const queues = new BullQueues({ redisUrl: config.redisUrl });
+  const queues = new BullQueues({ redisUrl: config.redisUrl, backoffMs: config.jobBackoffMs });
   const tls = tlsSetting(config, API_IDENTITY, resolve(config.repoRoot));
   warnIfPlaintext(log, tls);
   const agents = new GrpcAgentDirectory(
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
           },
           {
             migrationsPerNode: config.migrationsPerNode,
+            jobLockMs: config.jobLockMs,
             everyMs: {
               nodeHealth: Math.max(500, Math.floor(config.heartbeatIntervalMs)),
               reconcile: 30_000,

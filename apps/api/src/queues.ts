@@ -1,4 +1,5 @@
 import { Queue } from "bullmq";
+import type { VpsChange } from "./domain/vps-changes.js";
 import type { VpsAction } from "./domain/vps-state.js";
 
 /**
@@ -21,8 +22,11 @@ export interface ProvisionJob {
 
 export interface LifecycleJob {
   readonly vpsId: string;
-  readonly action: VpsAction | "delete";
+  readonly action: VpsAction | "delete" | VpsChange;
   readonly actionId: string;
+  /** resize: the plan it grows to; rebuild: the image its disk is made from. */
+  readonly planId?: string;
+  readonly imageId?: string;
 }
 
 export interface MigrationJob {
@@ -42,13 +46,20 @@ export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[number];
 /** The balancer's one schedule: every replica upserts this id, BullMQ keeps one. */
 export const BALANCER_SCHEDULER_ID = "balancer-round";
 
-/** How often a job may be tried, and the pause between tries (exponential from `delayMs`). */
-export const RETRY = {
-  provision: { attempts: 6, delayMs: 1000 },
-  lifecycle: { attempts: 5, delayMs: 500 },
-  // Retries only reconstruct the outcome of a run that died; they never start a second transfer.
-  migration: { attempts: 8, delayMs: 2000 },
-} as const;
+/**
+ * How often a job may be tried, and the pause before its first retry (exponential from there), for a
+ * base pause `backoffMs` (SKIFF_JOB_BACKOFF_MS): with the default 1 s a VPS waits about 31 s for
+ * capacity before it goes to error.
+ */
+export function retryPolicy(backoffMs = 1000) {
+  return {
+    provision: { attempts: 6, delayMs: backoffMs },
+    lifecycle: { attempts: 5, delayMs: backoffMs / 2 },
+    // Retries only reconstruct the outcome of a run that died; they never start a second transfer.
+    migration: { attempts: 8, delayMs: backoffMs * 2 },
+  } as const;
+}
+export type RetryPolicy = ReturnType<typeof retryPolicy>;
 
 export interface JobQueues {
   enqueueProvision(job: ProvisionJob): Promise<void>;
@@ -71,6 +82,8 @@ export interface QueueOptions {
   readonly redisUrl: string;
   /** Key prefix in Redis (tests give each run its own). */
   readonly prefix?: string;
+  /** Base pause between a job's tries (SKIFF_JOB_BACKOFF_MS). */
+  readonly backoffMs?: number;
 }
 
 export class BullQueues implements JobQueues {
@@ -80,10 +93,12 @@ export class BullQueues implements JobQueues {
   readonly maintenance: Queue;
 
   private readonly base: { connection: { url: string }; prefix: string };
+  private readonly retry: RetryPolicy;
 
   constructor(readonly options: QueueOptions) {
     const base = { connection: { url: options.redisUrl }, prefix: options.prefix ?? "skiff" };
     this.base = base;
+    this.retry = retryPolicy(options.backoffMs);
     this.provision = new Queue<ProvisionJob>(QUEUE_NAMES.provision, base);
     this.lifecycle = new Queue<LifecycleJob>(QUEUE_NAMES.lifecycle, base);
     this.migration = new Queue<MigrationJob>(QUEUE_NAMES.migration, base);
@@ -95,15 +110,15 @@ export class BullQueues implements JobQueues {
   }
 
   async enqueueProvision(job: ProvisionJob): Promise<void> {
-    await this.provision.add("provision", job, retried(job.actionId, RETRY.provision));
+    await this.provision.add("provision", job, retried(job.actionId, this.retry.provision));
   }
 
   async enqueueLifecycle(job: LifecycleJob): Promise<void> {
-    await this.lifecycle.add(job.action, job, retried(job.actionId, RETRY.lifecycle));
+    await this.lifecycle.add(job.action, job, retried(job.actionId, this.retry.lifecycle));
   }
 
   async enqueueMigration(job: MigrationJob): Promise<void> {
-    await this.migration.add("migrate", job, retried(job.migrationId, RETRY.migration));
+    await this.migration.add("migrate", job, retried(job.migrationId, this.retry.migration));
   }
 
   /** One job per VM and epoch however often nodes report it. */

@@ -31,6 +31,8 @@ export interface WorkerOptions {
   readonly concurrency?: { provision?: number; lifecycle?: number; migration?: number };
   /** In-flight live migrations per node (SKIFF_MIGRATIONS_PER_NODE). */
   readonly migrationsPerNode?: number;
+  /** A worker's lock on a job between renewals (SKIFF_JOB_LOCK_MS). */
+  readonly jobLockMs?: number;
   /** How often each repeatable maintenance job runs. */
   readonly everyMs?: { nodeHealth: number; reconcile: number; idempotencyGc: number };
 }
@@ -45,8 +47,9 @@ export async function startWorkers(
   const connection = { url: queues.options.redisUrl, maxRetriesPerRequest: null };
   const prefix = queues.options.prefix ?? "skiff";
   // A job whose worker died is taken up again after its lock lapses (lockDuration) and the next
-  // stalled-job check: about 20-30 s instead of BullMQ's default 30-60 s.
-  const recovery = { lockDuration: 20_000, stalledInterval: 10_000 };
+  // stalled-job check: 20-30 s by default instead of BullMQ's 30-60 s.
+  const lockDuration = opts.jobLockMs ?? 20_000;
+  const recovery = { lockDuration, stalledInterval: Math.ceil(lockDuration / 2) };
   const provision = new Worker<ProvisionJob>(
     QUEUE_NAMES.provision,
     async (job) => runProvision(ctx, job.data, attemptOf(job)),
