@@ -77,7 +77,7 @@ async function vps(
   nodeId: string,
   name: string,
   opts: {
-    state?: "running" | "stopped" | "unknown";
+    state?: "running" | "stopped" | "unknown" | "error";
     imageId?: string;
     memoryMiB?: number;
     diskStorageId?: string;
