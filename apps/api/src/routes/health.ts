@@ -2,6 +2,7 @@ import { tlsRefusals } from "@skiff/pki";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { processCollector, regionCollector } from "../http/collectors.js";
+import type { GaugeFamily } from "../http/metrics.js";
 
 /** Liveness, readiness, Prometheus metrics and the OpenAPI document: no token needed. */
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -64,6 +65,16 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.services.metrics.addCollector(proc.collect);
   app.services.metrics.addCollector(
     regionCollector({ db, queues: app.deps.queues, usage: app.services.nodes.usage }),
+  );
+  // Agents this process refused over TLS (wrong-identity: the certificate names another node).
+  app.services.metrics.addCollector(
+    async (): Promise<GaugeFamily[]> => [
+      {
+        name: "skiff_tls_refused_peers",
+        help: "TLS peers this API process refused since it started, by reason",
+        samples: Object.entries(tlsRefusals()).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+    ],
   );
 
   app.get(
