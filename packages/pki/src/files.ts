@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { SkiffError } from "@skiff/common";
 import { fileStem } from "./identity.js";
 import { createCa, type Issued, issueCert } from "./issue.js";
-import { parseCert, verifyPeer } from "./verify.js";
+import { parseCert, parseCertBundle, verifyPeer } from "./verify.js";
 
 export interface TlsFiles {
   readonly ca: string;
@@ -20,7 +20,8 @@ export interface TlsFiles {
 export interface TlsMaterial {
   readonly files: TlsFiles;
   readonly ca: Buffer;
-  readonly caCert: X509Certificate;
+  /** The region CA; two while it is rotated (ca.pem then holds both). */
+  readonly caCerts: readonly X509Certificate[];
   readonly cert: Buffer;
   readonly key: Buffer;
   /** The identity this process's certificate names. */
@@ -49,15 +50,17 @@ export function loadTls(files: TlsFiles, identity?: string): TlsMaterial {
   const ca = read(files.ca, "region CA certificate");
   const cert = read(files.cert, "certificate");
   const key = read(files.key, "private key");
-  const caCert = parseCert(ca);
-  if (!caCert) throw new SkiffError("TLS_MATERIAL_INVALID", `${files.ca} is not a PEM certificate`);
-  const v = verifyPeer(cert, caCert, identity);
+  const caCerts = parseCertBundle(ca);
+  if (caCerts.length === 0) {
+    throw new SkiffError("TLS_MATERIAL_INVALID", `${files.ca} holds no PEM certificate`);
+  }
+  const v = verifyPeer(cert, caCerts, identity);
   if (!v.ok) {
     throw new SkiffError("TLS_MATERIAL_INVALID", `${files.cert}: ${v.reason} (${v.detail})`, {
       reason: v.reason,
     });
   }
-  return { files, ca, caCert, cert, key, identity: v.identity };
+  return { files, ca, caCerts, cert, key, identity: v.identity };
 }
 
 function write(path: string, text: string, mode: number): void {

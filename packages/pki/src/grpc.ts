@@ -29,7 +29,7 @@ export function channelCredentials(
   if (!tls) return credentials.createInsecure();
   return credentials.createSsl(tls.ca, tls.key, tls.cert, {
     checkServerIdentity: (host: string, peer: PeerCertificate) => {
-      const v = verifyPeer(peer.raw, tls.caCert, expect);
+      const v = verifyPeer(peer.raw, tls.caCerts, expect);
       if (v.ok) return undefined;
       logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
       return Object.assign(new Error(`TLS peer ${host} refused: ${v.detail}`), { code: "TLS_PEER_REFUSED" });

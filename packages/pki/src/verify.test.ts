@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { nodeIdentity, nodeNameOf } from "./identity.js";
 import { createCa, type Issued, issueCert } from "./issue.js";
-import { parseCert, verifyPeer } from "./verify.js";
+import { parseCert, parseCertBundle, verifyPeer } from "./verify.js";
 
 const DAY = 86_400_000;
 let ca: Issued;
@@ -30,9 +30,12 @@ describe("verifyPeer", () => {
     });
   });
 
-  it("refuses a certificate from another CA", async () => {
+  it("refuses a certificate from another CA, unless that CA is in the bundle (rotation)", async () => {
     const c = await issueCert(other, nodeIdentity("n1"), { days: 30 });
     expect(verifyPeer(c.certPem, caCert, "node:n1")).toMatchObject({ ok: false, reason: "wrong-ca" });
+    const bundle = parseCertBundle(`${ca.certPem}\n${other.certPem}`);
+    expect(bundle).toHaveLength(2);
+    expect(verifyPeer(c.certPem, bundle, "node:n1").ok).toBe(true);
   });
 
   it("refuses an expired and a not yet valid certificate", async () => {

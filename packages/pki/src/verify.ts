@@ -21,19 +21,26 @@ export function parseCert(data: string | Buffer): X509Certificate | undefined {
   }
 }
 
+/** Every certificate of a PEM bundle (a CA file may hold the old and the new CA while rotating). */
+export function parseCertBundle(pem: string | Buffer): X509Certificate[] {
+  const blocks = pem.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map(parseCert).filter((c): c is X509Certificate => c !== undefined);
+}
+
 /**
- * `expected` is one identity, or a test (e.g. "any node"); omitted, any identity the CA signed
- * passes.
+ * `ca`: the region CA, or several (any one of them may have issued the certificate). `expected` is
+ * one identity, or a test (e.g. "any node"); omitted, any identity the CA signed passes.
  */
 export function verifyPeer(
   cert: string | Buffer | X509Certificate,
-  ca: X509Certificate,
+  ca: X509Certificate | readonly X509Certificate[],
   expected?: string | ((identity: string) => boolean),
   now: Date = new Date(),
 ): PeerVerdict {
   const c = cert instanceof X509Certificate ? cert : parseCert(cert);
   if (!c) return { ok: false, reason: "malformed", detail: "not a PEM or DER X.509 certificate" };
-  if (!c.checkIssued(ca) || !c.verify(ca.publicKey)) {
+  const cas: readonly X509Certificate[] = Array.isArray(ca) ? ca : [ca];
+  if (!cas.some((a) => c.checkIssued(a) && c.verify(a.publicKey))) {
     return { ok: false, reason: "wrong-ca", detail: `issued by "${c.issuer}", not by the region CA` };
   }
   if (now.getTime() > Date.parse(c.validTo)) {
