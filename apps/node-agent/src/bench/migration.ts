@@ -18,7 +18,10 @@
  * process start apart.
  *
  *   pnpm bench:migration [--guests 64,256] [--rates 0,20,100] [--hops 22] [--cold 2] [--load 1]
- *     [--suspends 5] [--no-link] [--keep] [--json]
+ *     [--suspends 5] [--no-link] [--tls on|off] [--keep] [--json]
+ *
+ * `--tls off` runs the agents, and so the streams, in plaintext: the reference for the cost of
+ * mutual TLS (the default, as in production).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -51,6 +54,7 @@ const { values } = parseArgs({
     "no-link": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    tls: { type: "string", default: "on" },
   },
 });
 const guests = values.guests.split(",").map(Number);
@@ -137,7 +141,9 @@ async function main(): Promise<void> {
   const tmp = makeTempDir("skiff-bench-migration-");
   const dirs = [join(tmp.path, "a"), join(tmp.path, "b")];
   if (values.verbose) process.env.AGENT_LOG_LEVEL = "info";
-  const agents: AgentProcess[] = await Promise.all(dirs.map((d) => startAgent({ dataDir: d })));
+  const agents: AgentProcess[] = await Promise.all(
+    dirs.map((d) => startAgent({ dataDir: d, env: { SKIFF_TLS: values.tls === "off" ? "off" : "on" } })),
+  );
   if (values.verbose) {
     // Where each stop-and-copy spent its time (the source agent logs it).
     for (const a of agents) {
