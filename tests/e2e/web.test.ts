@@ -81,6 +81,20 @@ describe.skipIf(!ready)("web console in headless Chromium", () => {
     await c?.stop();
   }, 60_000);
 
+  it("serves the page and its bundles from the API, with a strict content security policy", async () => {
+    const res = await fetch(`${c.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
+    const bundle = /src="(\/assets\/[^"]+\.js)"/.exec(await res.text())?.[1];
+    const js = await fetch(`${c.url}${bundle}`);
+    expect([js.status, js.headers.get("cache-control")]).toEqual([
+      200,
+      "public, max-age=31536000, immutable",
+    ]);
+    // A path out of the build is refused, not served.
+    expect((await fetch(`${c.url}/assets/..%2f..%2fpackage.json`)).status).toBe(403);
+  });
+
   it("refuses a bad token with the API's code and message", async () => {
     await signIn("skiff_op_not-a-token");
     const alert = page.getByRole("alert");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bytes, ms, percent } from "./format.js";
+import { bytes, ms, percent, score } from "./format.js";
 
 describe("figures on screen", () => {
   it("formats sizes, fractions and durations", () => {
@@ -11,5 +11,6 @@ describe("figures on screen", () => {
     ]);
     expect(percent(0.756)).toBe("76%");
     expect([ms(null), ms(12.4), ms(2500)]).toEqual(["—", "12 ms", "2.5 s"]);
+    expect([score(-0.0001), score(0.12345)]).toEqual(["0.000", "0.123"]);
   });
 });

@@ -26,3 +26,9 @@ export function when(iso: string | null | undefined): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
+
+/** A balancer score: three decimals, and never "-0.000". */
+export function score(n: number): string {
+  const s = n.toFixed(3);
+  return s === "-0.000" ? "0.000" : s;
+}

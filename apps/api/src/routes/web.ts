@@ -37,7 +37,8 @@ export const webRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, opts)
     app.log.warn("the web console is not built (pnpm --filter @skiff/web build): / answers 404");
     return;
   }
-  await app.register(fastifyStatic, { root, serve: false });
+  // Caching is said per route below (the plugin would answer max-age=0 for everything).
+  await app.register(fastifyStatic, { root, serve: false, cacheControl: false });
   const route = { config: { auth: "public" as const }, schema: { hide: true } };
   app.get("/", route, (_req, reply) =>
     secured(reply).header("cache-control", "no-cache").sendFile("index.html"),

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Api } from "../api.js";
-import { percent, when } from "../format.js";
+import { percent, score, when } from "../format.js";
 import type { Balancer, BalancerPlan, BalancerSettings } from "../generated/api.js";
 import { useAction, usePoll } from "../hooks.js";
 import { ErrorBox, Section } from "../ui.js";
@@ -47,8 +47,8 @@ export function BalancerPage({ api }: { api: Api }) {
           <>
             <p role="status">
               {b.settings.enabled ? "Enabled" : "Disabled"}, mode {b.score.mode}: score{" "}
-              <strong>{b.score.current.toFixed(3)}</strong> (acts above {b.score.threshold}, stops at{" "}
-              {b.score.floor.toFixed(3)}){b.state.balancing ? ", balancing" : ""}; last round{" "}
+              <strong>{score(b.score.current)}</strong> (acts above {b.score.threshold}, stops at{" "}
+              {score(b.score.floor)}){b.state.balancing ? ", balancing" : ""}; last round{" "}
               {when(b.state.lastRunAt)}
             </p>
             <table aria-label="Node scores">
@@ -70,7 +70,7 @@ export function BalancerPage({ api }: { api: Api }) {
                     <td>{n.vpsCount}</td>
                     <td>{percent(n.cpu)}</td>
                     <td>{percent(n.memory)}</td>
-                    <td>{n.deviation.toFixed(3)}</td>
+                    <td>{score(n.deviation)}</td>
                   </tr>
                 ))}
               </tbody>
@@ -87,7 +87,7 @@ export function BalancerPage({ api }: { api: Api }) {
               void dryRun();
             }}
           >
-            <label>
+            <label class="check">
               <input
                 type="checkbox"
                 checked={draft.enabled}
@@ -144,8 +144,8 @@ function DryRun({ plan: p }: { plan: BalancerPlan }) {
     <section class="dry-run" aria-label="Dry run">
       <h3>Dry run</h3>
       <p>
-        {whole.outcome}: score {whole.scoreBefore.toFixed(3)} → {whole.scoreAfter.toFixed(3)} in{" "}
-        {whole.moves.length} move(s); the next round would start {p.nextRound.moves.length}.
+        {whole.outcome}: score {score(whole.scoreBefore)} → {score(whole.scoreAfter)} in {whole.moves.length}{" "}
+        move(s); the next round would start {p.nextRound.moves.length}.
       </p>
       {whole.moves.length ? (
         <table aria-label="Planned moves">
@@ -164,7 +164,7 @@ function DryRun({ plan: p }: { plan: BalancerPlan }) {
                 <td>
                   {m.fromNode} → {m.toNode}
                 </td>
-                <td>{m.gain.toFixed(3)}</td>
+                <td>{score(m.gain)}</td>
                 <td>{m.reason}</td>
               </tr>
             ))}
