@@ -185,6 +185,50 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     ]);
   }, 180_000);
 
+  it("renames, resizes a stopped VPS to a bigger plan and rebuilds it keeping its address", async () => {
+    const plan = await c.call("POST", "/v1/plans", {
+      name: "fw2",
+      vcpus: 1,
+      memoryBytes: 2 * MiB,
+      diskBytes: 0,
+      cpuShare: 10,
+    });
+    expect(plan.status).toBe(201);
+    const v = (await c.call("POST", "/v1/vps", { name: "chg", plan: "fw", image: "echo" }, tenant.token))
+      .body;
+    const first = await until(v.id, "running");
+    const renamed = await c.call("PATCH", `/v1/vps/${v.id}`, { name: "chg2" }, tenant.token);
+    expect([renamed.status, renamed.body.name]).toEqual([200, "chg2"]);
+    await act(v.id, "stop");
+    await until(v.id, "stopped");
+    const r = await c.call("POST", `/v1/vps/${v.id}/resize`, { plan: "fw2" }, tenant.token);
+    expect([r.status, r.body.action]).toEqual([202, "resize"]);
+    const resized = await waitFor("resized", async () => {
+      const now = (await c.call("GET", `/v1/vps/${v.id}`, undefined, tenant.token)).body;
+      return now.action === null ? now : undefined;
+    });
+    expect(resized).toMatchObject({ state: "stopped", memoryBytes: 2 * MiB, stateReason: null });
+    await act(v.id, "start");
+    await until(v.id, "running");
+
+    const b = await c.call("POST", `/v1/vps/${v.id}/rebuild`, { image: "echo" }, tenant.token);
+    expect([b.status, b.body.state]).toEqual([202, "provisioning"]);
+    const rebuilt = await until(v.id, "running");
+    expect(rebuilt).toMatchObject({
+      name: "chg2",
+      epoch: first.epoch + 1,
+      nodeId: first.nodeId,
+      ipv4: first.ipv4,
+      mac: first.mac,
+    });
+    const types = (
+      await c.call("GET", `/v1/events?resourceId=${v.id}&limit=100`, undefined, tenant.token)
+    ).body.items.map((e: Json) => e.type);
+    expect(types).toEqual(expect.arrayContaining(["vps.renamed", "vps.resized", "vps.rebuilt"]));
+    expect((await c.call("DELETE", `/v1/vps/${v.id}`, undefined, tenant.token)).status).toBe(202);
+    await until(v.id, "deleted");
+  }, 180_000);
+
   it("keeps a strict anti-affinity group on distinct nodes and refuses a 4th member", async () => {
     const g = await c.call(
       "POST",

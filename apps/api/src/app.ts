@@ -39,6 +39,7 @@ import { nodeRoutes } from "./routes/nodes.js";
 import { projectRoutes } from "./routes/projects.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { vpsRoutes } from "./routes/vps.js";
+import { vpsChangeRoutes } from "./routes/vps-changes.js";
 import { webRoutes } from "./routes/web.js";
 import { NodeService, type StaleVm } from "./services/nodes.js";
 import { VpsService } from "./services/vps.js";
@@ -231,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes);
   await app.register(vpsRoutes);
   await app.register(consoleRoutes);
+  await app.register(vpsChangeRoutes);
   await app.register(nodeRoutes);
   await app.register(catalogRoutes);
   await app.register(eventRoutes);

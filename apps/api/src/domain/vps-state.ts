@@ -9,6 +9,7 @@ import { SkiffError } from "@skiff/common";
  *   running → stopping → stopped → starting → running
  *   running → rebooting → running;  running → migrating → running
  *   running|paused → suspending → suspended → restoring → running
+ *   running|stopped → provisioning → running (rebuilt from an image)
  *   any live state → unknown (its node stopped answering) → what the node reports
  *   any → error;  any → deleting → deleted
  */
@@ -37,6 +38,7 @@ export const VPS_TRANSITIONS: { readonly [S in VpsState]: readonly VpsState[] } 
   pending: ["provisioning", "error", "deleting"],
   provisioning: ["running", "pending", "error", "deleting", "unknown"],
   running: [
+    "provisioning",
     "paused",
     "stopping",
     "stopped",
@@ -49,7 +51,7 @@ export const VPS_TRANSITIONS: { readonly [S in VpsState]: readonly VpsState[] } 
   ],
   paused: ["running", "stopping", "stopped", "suspending", "migrating", "unknown", "error", "deleting"],
   stopping: ["stopped", "running", "unknown", "error"],
-  stopped: ["starting", "running", "unknown", "error", "deleting"],
+  stopped: ["starting", "running", "provisioning", "unknown", "error", "deleting"],
   starting: ["running", "stopped", "unknown", "error"],
   rebooting: ["running", "stopped", "unknown", "error"],
   migrating: ["running", "paused", "unknown", "error"],
@@ -90,7 +92,7 @@ export const ON_NODE_STATES: readonly VpsState[] = [
 export const VPS_ACTIONS = ["start", "stop", "reboot", "pause", "resume", "suspend", "restore"] as const;
 export type VpsAction = (typeof VPS_ACTIONS)[number];
 /** Everything that may hold a VPS: the user actions, plus provisioning, deletion and migration. */
-export type VpsOperation = VpsAction | "create" | "delete" | "migrate";
+export type VpsOperation = VpsAction | "create" | "delete" | "migrate" | "resize" | "rebuild";
 
 export interface ActionSpec {
   /** States the action may start from. */

@@ -15,6 +15,7 @@ import type { LifecycleJob } from "../queues.js";
 import { SYSTEM } from "../services/events.js";
 import { moveVps } from "../services/vps-state-store.js";
 import { type Attempt, CLEAR_ACTION, isLastAttempt, type WorkerContext } from "./context.js";
+import { runVpsChange } from "./vps-changes.js";
 
 export type LifecycleOutcome = "done" | "failed" | "superseded";
 
@@ -64,6 +65,9 @@ export async function runLifecycle(
   const node = v.nodeId ? await db.node.findUnique({ where: { id: v.nodeId } }) : null;
   const agent = node ? ctx.agents.forNode(node) : null;
   const ref = { vmId: v.id, epoch: v.epoch };
+  if (job.action === "resize" || job.action === "rebuild") {
+    return runVpsChange(ctx, v, { ...job, action: job.action }, agent, attempt);
+  }
   try {
     if (job.action === "delete") {
       let leftBehind = false;
@@ -141,7 +145,7 @@ async function sharerOf(ctx: WorkerContext, storageId: string): Promise<AgentCli
   return n ? ctx.agents.forNode(n) : null;
 }
 
-async function observedState(agent: AgentClient | null, v: Vps): Promise<VpsState> {
+export async function observedState(agent: AgentClient | null, v: Vps): Promise<VpsState> {
   if (!agent) return "error";
   try {
     const vm = await agent.getVm(v.id);
@@ -152,7 +156,8 @@ async function observedState(agent: AgentClient | null, v: Vps): Promise<VpsStat
   }
 }
 
-async function settle(
+/** Ends a failed action: the VPS takes the state its VM is in (or error) and the reason. */
+export async function settle(
   ctx: WorkerContext,
   v: Vps,
   job: LifecycleJob,
