@@ -9,10 +9,12 @@ import { nodeCommands } from "./commands/nodes.js";
 import { projectCommands } from "./commands/projects.js";
 import { tokenCommands } from "./commands/tokens.js";
 import { vpsCommands } from "./commands/vps.js";
+import { vpsChangeCommands } from "./commands/vps-changes.js";
 
 /** Every command, in the order help lists them. */
 export const COMMANDS: readonly Command[] = [
   ...vpsCommands,
+  ...vpsChangeCommands,
   ...networkCommands,
   ...nodeCommands,
   ...migrationCommands,

@@ -372,6 +372,7 @@ describe("migrations output", () => {
       sourceNodeId: "n1",
       targetNodeId: "n2",
       state: "completed",
+      kind: "live",
       trigger: "manual",
       reason: null,
       sourceEpoch: 1,

@@ -53,7 +53,8 @@ function settled(v: Vps): boolean {
   return v.action === null;
 }
 
-async function finish(ctx: Context, v: Vps): Promise<number> {
+/** Prints where the VPS is now, or with --wait follows it until nothing holds it. */
+export async function finish(ctx: Context, v: Vps): Promise<number> {
   if (!ctx.args.values.wait) {
     emit(ctx, v, () => vpsStatusLine(v));
     return 0;
