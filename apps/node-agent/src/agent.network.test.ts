@@ -4,8 +4,9 @@
  * gateway in a network namespace of this test's own, and a probe node in this process (one more
  * switch on the overlay with a stand-in VM that records what reaches it). Each guest configures
  * eth0 by DHCP from the switch; the gateway's namespace pings every guest (the guest kernel answers
- * ICMP); a live migration keeps the ping going and the destination announces the VM; an agent
- * restart brings its VMs' links back.
+ * ICMP); a live migration keeps the ping going and the destination announces the VM; a TCP
+ * connection to a guest's echo service streams through ten migrations; an agent restart brings its
+ * VMs' links back.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -277,6 +278,85 @@ describe.skipIf(!existsSync(LINUX.kernel))("agents with VPS networks", () => {
       }
       await pingable(vm.ipv4);
     }, 180_000);
+
+    it("keeps a TCP connection to the VM's echo port streaming through 10 live migrations: every byte back, in order", async () => {
+      const vm = VMS[2]!; // starts on n2
+      const placement: Record<string, NodeName> = { [VMS[0]!.id]: "n2", [vm.id]: "n2" };
+      // socat in the gateway's namespace: its stdin goes to the guest's echo service (port 7), what
+      // comes back to its stdout. A reset or a timeout would end it with an error.
+      const conn = spawn("ip", ["netns", "exec", ns, "socat", "-T", "60", "-", `TCP:${vm.ipv4}:7`]);
+      const back: Buffer[] = [];
+      let backBytes = 0;
+      let lastArrival = Date.now();
+      let longestStallMs = 0;
+      let stderr = "";
+      let exited: number | null | undefined;
+      conn.stdout.on("data", (b: Buffer) => {
+        const now = Date.now();
+        longestStallMs = Math.max(longestStallMs, now - lastArrival);
+        lastArrival = now;
+        back.push(b);
+        backBytes += b.length;
+      });
+      conn.stderr.on("data", (b: Buffer) => {
+        stderr += b.toString();
+      });
+      conn.on("exit", (code) => {
+        exited = code;
+      });
+      const sent: Buffer[] = [];
+      let sentBytes = 0;
+      let line = 0;
+      // ~16 KB/s of numbered lines, written whatever happens to the VM.
+      const writer = setInterval(() => {
+        for (let i = 0; i < 8; i++) {
+          const b = Buffer.from(`${String(line++).padStart(8, "0")} skiff keeps this connection\n`);
+          sent.push(b);
+          sentBytes += b.length;
+          conn.stdin.write(b);
+        }
+      }, 20);
+      const hops: string[] = [];
+      try {
+        await waitUntil("the echo flows", () => backBytes > 0, { timeoutMs: 30_000 });
+        let epoch = 1;
+        for (let i = 0; i < 10; i++) {
+          const from = placement[vm.id]!;
+          const to: NodeName = from === "n1" ? "n2" : "n1";
+          const before = backBytes;
+          const hop = await startHop({
+            from: agents[from].client,
+            to: agents[to].client,
+            toAgentAddress: `127.0.0.1:${agents[to].proc.port}`,
+            vmId: vm.id,
+            epoch,
+            spec: specs.get(vm.id)!,
+            migrationId: `tcp-hop-${i}`,
+          });
+          const result = await hop.done;
+          expect(result.errorMessage).toBe("");
+          expect(result.outcome).toBe(MigrationOutcome.MIGRATION_OUTCOME_COMMITTED);
+          epoch++;
+          placement[vm.id] = to;
+          await pushMap(regionMap(placement));
+          hops.push(`${from}→${to} ${result.stats?.downtimeMs.toFixed(1)} ms`);
+          // The stream flows again on the new node before the next hop.
+          await waitUntil(`echo after hop ${i + 1}`, () => backBytes > before + 1000, { timeoutMs: 30_000 });
+        }
+      } finally {
+        clearInterval(writer);
+      }
+      await waitUntil("every byte echoed", () => backBytes >= sentBytes || exited !== undefined, {
+        timeoutMs: 60_000,
+      });
+      conn.stdin.end();
+      expect(exited, stderr).toBeUndefined();
+      expect(Buffer.concat(back).equals(Buffer.concat(sent))).toBe(true);
+      console.log(
+        `TCP echo through 10 hops: ${sentBytes} bytes back in order, longest stall ${longestStallMs} ms; hops ${hops.join(", ")}`,
+      );
+      conn.kill();
+    }, 300_000);
 
     it("brings a VM's link back after its agent restarts", async () => {
       const vm = VMS[1]!; // on n1
