@@ -315,13 +315,15 @@ async function main(): Promise<void> {
       const answerAtMs = performance.timeOrigin + performance.now();
       const log = readFileSync(join(dirs[0]!, "vms", vmId, "vmm.log"), "utf8");
       const line = log.split("\n").findLast((l) => l.includes('"guest running"'));
-      const j = JSON.parse(line ?? "{}") as Record<string, number>;
+      const j = JSON.parse(line ?? "{}") as Record<string, number | undefined>;
+      // A VMM that does not log a time (an older build) leaves it NaN (null in --json).
+      const after = (atMs: number | undefined) => (atMs ?? Number.NaN) - requestAtMs;
       const t: SuspendTimes = {
-        vmmStartMs: j.vmmStartAtMs! - requestAtMs,
-        workerCreatedMs: j.workerCreatedAtMs! - requestAtMs,
-        workerLoadedMs: j.workerLoadedAtMs! - requestAtMs,
-        restoreMs: j.buildMs!,
-        firstInstructionMs: j.firstInstructionAtMs! - requestAtMs,
+        vmmStartMs: after(j.vmmStartAtMs),
+        workerCreatedMs: after(j.workerCreatedAtMs),
+        workerLoadedMs: after(j.workerLoadedAtMs),
+        restoreMs: j.buildMs ?? Number.NaN,
+        firstInstructionMs: after(j.firstInstructionAtMs),
         answerMs: answerAtMs - requestAtMs,
       };
       say(

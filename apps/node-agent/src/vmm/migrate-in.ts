@@ -37,7 +37,7 @@ import { loadTls, logRefusedClients, serverCredentials } from "@skiff/pki";
 import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
 import { stageRecord } from "../vm/record.js";
-import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
+import { collectYoung, raiseForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
@@ -195,7 +195,9 @@ export class IncomingMigration {
       // Round 0 (all of RAM) is the heavy one; from its end this thread mostly waits for the
       // pause, and must then wake at once.
       roundEnded: (round) => {
-        if (round === 0) this.lowerPause = raiseForPause();
+        if (round === 0) this.lowerPause = raiseProcessForPause();
+        // The pause may follow any round: start it with an empty young generation.
+        collectYoung();
       },
       commit: () => this.commit(),
     };

@@ -9,7 +9,7 @@ import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
 import { channelCredentials, loadTls, nodeIdentity, nodeNameOf } from "@skiff/pki";
 import { agentError } from "../errors.js";
-import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
+import { collectYoung, raiseForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { MigrateOutArgs } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
@@ -83,14 +83,17 @@ export class OutgoingMigrations {
         dirty: host.dirty,
         ...(disk ? { disk } : {}),
         pause: async () => {
-          lowerPause = raiseForPause();
-          // Ask for the device state in the same breath: the worker takes it right after it
-          // stops, instead of one more round trip into the downtime.
-          const paused = wasPaused ? Promise.resolve(undefined) : vcpu.pause();
-          deviceState = vcpu.snapshot(false);
+          // The young generation emptied while the guest still runs: the pause's few
+          // allocations then fit without a collection.
+          collectYoung();
+          lowerPause = raiseProcessForPause();
+          if (wasPaused) return undefined;
+          // The device state comes with the pause's answer: no second hand-off in the downtime.
+          const paused = vcpu.pauseWithState();
+          deviceState = paused.then((p) => p.state);
           deviceState.catch(() => undefined);
-          const atMs = await paused;
-          if (!wasPaused) host.setState("paused");
+          const { atMs } = await paused;
+          host.setState("paused");
           return atMs;
         },
         resume: async () => {

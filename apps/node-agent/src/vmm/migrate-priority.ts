@@ -9,7 +9,14 @@
  * threads that each wait for the scheduler: on a loaded 2-core host a wake-up at -5 took up to
  * 20 ms, at -20 a few. The threads that carry the pause, and are otherwise idle or short-lived
  * then, raise themselves PAUSE_BOOST levels higher (at most -20) for those milliseconds.
+ *
+ * Where the kernel groups tasks by session (autogroup scheduling, on by default in many
+ * distributions), CPU is shared between sessions first and a VMM is a session of its own (the
+ * agent spawns it detached): thread nice levels then only order the VMM's own threads, and what
+ * counts against every other process is its group's nice (/proc/self/autogroup). The main thread
+ * raises that too for the pause.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { loadConfig } from "@skiff/common";
 import { agentConfigSpec } from "../config.js";
@@ -22,6 +29,14 @@ function migrationNiceLevel(): number {
   return migrationNice;
 }
 
+/**
+ * Empties the young generation now (when the VMM runs with --expose-gc), so that the pause's
+ * allocations, a few records and buffers, do not set off a collection inside it.
+ */
+export function collectYoung(): void {
+  (globalThis as { gc?: (o: { type: "minor" }) => void }).gc?.({ type: "minor" });
+}
+
 /** Levels above the migration's priority for the pause's threads (see the file comment). */
 const PAUSE_BOOST = 15;
 
@@ -30,9 +45,45 @@ export function raiseForMigration(): () => void {
   return raise(() => migrationNiceLevel());
 }
 
+const pauseLevel = (): number => Math.max(-20, migrationNiceLevel() - PAUSE_BOOST);
+
 /** Raises the calling thread for a migration's pause; returns how to put it back. */
 export function raiseForPause(): () => void {
-  return raise(() => Math.max(-20, migrationNiceLevel() - PAUSE_BOOST));
+  return raise(pauseLevel);
+}
+
+/** The main thread's raise for the pause: itself and its process's scheduling group. */
+export function raiseProcessForPause(): () => void {
+  const lowerThread = raise(pauseLevel);
+  const lowerGroup = raiseGroup(pauseLevel);
+  return () => {
+    lowerGroup();
+    lowerThread();
+  };
+}
+
+const AUTOGROUP = "/proc/self/autogroup";
+
+function raiseGroup(levelOf: () => number): () => void {
+  let before: number;
+  try {
+    // "/autogroup-42 nice 0"; absent without autogroup scheduling.
+    const m = /nice (-?\d+)/.exec(readFileSync(AUTOGROUP, "utf8"));
+    if (!m) return () => undefined;
+    before = Number(m[1]);
+    const level = levelOf();
+    if (before <= level) return () => undefined;
+    writeFileSync(AUTOGROUP, String(level));
+  } catch {
+    return () => undefined;
+  }
+  return () => {
+    try {
+      writeFileSync(AUTOGROUP, String(before));
+    } catch {
+      // the group's nice stays raised until the VMM exits; nothing worse
+    }
+  };
 }
 
 function raise(levelOf: () => number): () => void {

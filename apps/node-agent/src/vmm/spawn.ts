@@ -44,6 +44,8 @@ export async function spawnVmm(
     process.execPath,
     [
       `--max-old-space-size=${VMM_HEAP_MIB}`,
+      // Live migration empties the young generation just before its pause (migrate-priority.ts).
+      "--expose-gc",
       VMM_MAIN,
       "--dir",
       paths.dir,

@@ -19,7 +19,8 @@ export const CONTROL_WORDS = 4;
 
 /** Main thread → worker (over a MessagePort the worker polls synchronously between run slices). */
 export type ToVcpu =
-  | { t: "pause"; id: number }
+  /** withState: a live migration's pause, answered with the device state at the pause's priority. */
+  | { t: "pause"; id: number; withState?: boolean }
   | { t: "resume"; id: number }
   | { t: "reboot"; id: number }
   | { t: "snapshot"; id: number; includeRam: boolean }

@@ -133,6 +133,8 @@ function spinWhile(seq: number, ms: number): void {
 
 /** An incoming or restored guest's vCPU drops back to the VMM's priority after its first slice. */
 let lowerAfterStart: (() => void) | undefined;
+/** A migration's pause raised this thread until the guest resumes (a rollback) or the VMM goes. */
+let lowerAfterPause: (() => void) | undefined;
 
 /**
  * A live-migration target: sleep until the main thread sends the device state (RAM is already in
@@ -229,12 +231,22 @@ function drain(): boolean {
       case "pause":
         if (!paused) pausedClock = machine.clock.save();
         paused = true;
-        post({ t: "ack", id: msg.id, atMs: wallMs() });
+        if (msg.withState) {
+          // Downtime from here: the rest of this answer must not wait for a core.
+          lowerAfterPause ??= raiseForPause();
+          const atMs = wallMs();
+          const snap = ownBytes(machine.snapshot({ includeRam: false }));
+          post({ t: "ack", id: msg.id, atMs, snapshot: snap }, transferOf(snap));
+        } else {
+          post({ t: "ack", id: msg.id });
+        }
         flushOutput();
         break;
       case "resume":
         if (paused && pausedClock) machine.clock.restore(pausedClock, machine.clock.stateVersion);
         paused = false;
+        lowerAfterPause?.();
+        lowerAfterPause = undefined;
         post({ t: "ack", id: msg.id });
         break;
       case "reboot":
@@ -243,9 +255,8 @@ function drain(): boolean {
         post({ t: "ack", id: msg.id });
         break;
       case "snapshot": {
-        const snap = machine.snapshot({ includeRam: msg.includeRam });
-        const own = snap.byteOffset === 0 && snap.byteLength === snap.buffer.byteLength ? snap : snap.slice();
-        post({ t: "ack", id: msg.id, snapshot: own }, own.buffer instanceof ArrayBuffer ? [own.buffer] : []);
+        const snap = ownBytes(machine.snapshot({ includeRam: msg.includeRam }));
+        post({ t: "ack", id: msg.id, snapshot: snap }, transferOf(snap));
         break;
       }
       case "throttle":
@@ -259,6 +270,14 @@ function drain(): boolean {
         return false;
     }
   }
+}
+
+/** A snapshot as bytes of their own (whole buffer), so it moves to the main thread uncopied. */
+function ownBytes(snap: Uint8Array): Uint8Array {
+  return snap.byteOffset === 0 && snap.byteLength === snap.buffer.byteLength ? snap : snap.slice();
+}
+function transferOf(b: Uint8Array): ArrayBuffer[] {
+  return b.buffer instanceof ArrayBuffer ? [b.buffer] : [];
 }
 
 function reportStats(now: number): void {

@@ -161,9 +161,19 @@ export class Vcpu {
     if (!this.ended) this.send({ t: "rx", frame });
   }
 
-  /** Resolves with the host clock (wallMs) of the guest's last instruction. */
-  async pause(): Promise<number | undefined> {
-    return (await this.request({ t: "pause", id: this.nextId++ })).atMs;
+  async pause(): Promise<void> {
+    await this.request({ t: "pause", id: this.nextId++ });
+  }
+
+  /**
+   * A live migration's pause: the worker stops the guest at the pause's priority and answers
+   * with its device state (no RAM) and the host clock (wallMs) of its last instruction.
+   */
+  async pauseWithState(): Promise<{ atMs: number; state: Uint8Array }> {
+    const { atMs, snapshot } = await this.request({ t: "pause", id: this.nextId++, withState: true });
+    if (snapshot === undefined || atMs === undefined)
+      throw agentError("VMM_SNAPSHOT_FAILED", "the vcpu sent no device state");
+    return { atMs, state: snapshot };
   }
 
   async resume(): Promise<void> {
