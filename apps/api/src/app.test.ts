@@ -509,6 +509,30 @@ describe("catalog, tokens, projects", () => {
     expect(plans.body.items.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(["nano", "small"]),
     );
+    // Plans are read from memory between changes: a new one is listed at once, pages still chain.
+    const made = await h.call(h.operatorToken, "POST", "/v1/plans", {
+      name: "listed",
+      vcpus: 1,
+      memoryBytes: 2 ** 20,
+      diskBytes: 0,
+    });
+    expect(made.status).toBe(201);
+    const names: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = cursor ? `&cursor=${cursor}` : "";
+      const page = await h.call(token, "GET", `/v1/plans?limit=2${q}`);
+      names.push(...page.body.items.map((p: { name: string }) => p.name));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(names).toEqual(
+      (await h.db.plan.findMany({ orderBy: [{ createdAt: "asc" }, { id: "asc" }] })).map((p) => p.name),
+    );
+    expect(names).toContain("listed");
+    expect((await h.call(h.operatorToken, "DELETE", `/v1/plans/${made.body.id}`)).status).toBe(204);
+    expect(
+      (await h.call(token, "GET", "/v1/plans")).body.items.map((p: { name: string }) => p.name),
+    ).not.toContain("listed");
     const images = await h.call(token, "GET", "/v1/images");
     const linux = images.body.items.find((i: { name: string }) => i.name === "linux");
     expect(linux).toMatchObject({ isDefault: true, kernelPath: "guests/linux/Image", bootMode: "linux" });

@@ -12,7 +12,6 @@ import Fastify, {
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
-  serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
@@ -26,6 +25,7 @@ import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
 import { swaggerOptions } from "./http/openapi-doc.js";
+import { serializerCompiler } from "./http/serializer.js";
 import type { NetworkMapPublisher } from "./network/publisher.js";
 import type { BullQueues, JobQueues } from "./queues.js";
 import { balancerRoutes } from "./routes/balancer.js";

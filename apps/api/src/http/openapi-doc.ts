@@ -16,6 +16,9 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   "POST /v1/vps/:id/actions/:action": "actOnVps",
   "GET /v1/vps/:id/console": "openVpsConsole",
   "POST /v1/vps/:id/migrate": "migrateVps",
+  "PATCH /v1/vps/:id": "updateVps",
+  "POST /v1/vps/:id/resize": "resizeVps",
+  "POST /v1/vps/:id/rebuild": "rebuildVps",
   "GET /v1/nodes": "listNodes",
   "GET /v1/nodes/:id": "getNode",
   "POST /v1/nodes/:id/drain": "drainNode",
@@ -53,6 +56,15 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   "POST /v1/balancer/plan": "planBalancer",
 };
 
+/** A route not in the table still gets a stable id: "POST /v1/vps/:id/resize" → "postVpsResize". */
+export function derivedOperationId(method: string, url: string): string {
+  const words = url
+    .split("/")
+    .filter((w) => w && w !== "v1" && !w.startsWith(":"))
+    .flatMap((w) => w.split("-"));
+  return [method.toLowerCase(), ...words.map((w) => w.charAt(0).toUpperCase() + w.slice(1))].join("");
+}
+
 /** @fastify/swagger's options: the document's header, and zod schemas turned into JSON Schema. */
 export const swaggerOptions: SwaggerOptions = {
   openapi: {
@@ -76,8 +88,11 @@ export const swaggerOptions: SwaggerOptions = {
   },
   transform: (input) => {
     const out = jsonSchemaTransform(input);
-    const operationId = OPERATION_IDS[`${input.route.method} ${input.url}`];
-    return operationId ? { ...out, schema: { ...out.schema, operationId } } : out;
+    const operationId =
+      (input.schema as { operationId?: string }).operationId ??
+      OPERATION_IDS[`${input.route.method} ${input.url}`] ??
+      derivedOperationId(String(input.route.method), input.url);
+    return { ...out, schema: { ...out.schema, operationId } };
   },
   transformObject: jsonSchemaTransformObject,
 };

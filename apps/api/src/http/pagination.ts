@@ -41,6 +41,13 @@ export function afterCursor(c: Cursor | undefined, field = "createdAt") {
   return { OR: [{ [field]: { gt: t } }, { [field]: t, id: { gt: c.id } }] };
 }
 
+/** Whether a row comes after the cursor in (createdAt, id) order: `afterCursor` in memory. */
+export function isAfter(row: { createdAt: Date; id: string }, c: Cursor): boolean {
+  const t = Date.parse(c.t);
+  const at = row.createdAt.getTime();
+  return at > t || (at === t && row.id > c.id);
+}
+
 export function orderForCursor(field = "createdAt") {
   return [{ [field]: "asc" as const }, { id: "asc" as const }];
 }

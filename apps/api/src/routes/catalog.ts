@@ -3,7 +3,7 @@ import { z } from "zod";
 import { requireOperator, tokenPrincipal } from "../http/auth.js";
 import { imageDto, planDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
-import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
+import { afterCursor, decodeCursor, isAfter, orderForCursor, pageOf } from "../http/pagination.js";
 import {
   CreateImageBody,
   CreatePlanBody,
@@ -17,6 +17,7 @@ import {
 } from "../http/schemas.js";
 import { couldHoldWhere } from "../services/capacity.js";
 import { actorOf, recordEvent } from "../services/events.js";
+import { PlanCatalog } from "../services/plan-catalog.js";
 
 const mib = (bytes: number | bigint) => `${Math.round(Number(bytes) / 2 ** 20)} MiB`;
 
@@ -27,6 +28,7 @@ function isUniqueViolation(err: unknown): boolean {
 /** Plans and images: everyone reads them; operators manage them. */
 export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db } = app.deps;
+  const plans = new PlanCatalog(db);
 
   /**
    * A plan no registered node could ever hold would only fail every create made with it. A region
@@ -71,11 +73,10 @@ export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (req) => {
       tokenPrincipal(req);
-      const rows = await db.plan.findMany({
-        where: afterCursor(decodeCursor(req.query.cursor)),
-        orderBy: orderForCursor(),
-        take: req.query.limit + 1,
-      });
+      const cursor = decodeCursor(req.query.cursor);
+      const all = await plans.all();
+      const from = cursor ? all.findIndex((r) => isAfter(r, cursor)) : 0;
+      const rows = from < 0 ? [] : all.slice(from, from + req.query.limit + 1);
       return pageOf(rows, req.query.limit, planDto, (r) => r.createdAt);
     },
   );
@@ -132,6 +133,7 @@ export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
           });
           return created;
         });
+        plans.changed();
         return reply.code(201).send(planDto(plan));
       } catch (err) {
         if (isUniqueViolation(err)) throw apiError("NAME_TAKEN", `a plan named ${req.body.name} exists`);
@@ -170,6 +172,7 @@ export const catalogRoutes: FastifyPluginAsyncZod = async (app) => {
           },
         }),
       ]);
+      plans.changed();
       return reply.code(204).send();
     },
   );

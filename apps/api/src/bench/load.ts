@@ -1,0 +1,89 @@
+/**
+ * A small HTTP load generator for the benchmarks: N keep-alive connections, each sending its next
+ * request when the last answer has been read, for a fixed time. It runs in a child process, so the
+ * server under test keeps its thread to itself and its process's CPU time is the server's alone.
+ */
+
+import { fork } from "node:child_process";
+import { Agent, request } from "node:http";
+import { performance } from "node:perf_hooks";
+
+export interface LoadSpec {
+  readonly url: string;
+  readonly connections: number;
+  readonly durationMs: number;
+  /** Bearer tokens, taken round-robin per request ([] for none). */
+  readonly tokens: readonly string[];
+}
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly errors: number;
+  readonly reqPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+async function generate(spec: LoadSpec): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const url = new URL(spec.url);
+  const latencies: number[] = [];
+  let errors = 0;
+  let n = 0;
+  const end = performance.now() + spec.durationMs;
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const token = spec.tokens.length ? spec.tokens[n++ % spec.tokens.length] : undefined;
+      const t = performance.now();
+      const req = request(
+        url,
+        { agent, headers: token ? { authorization: `Bearer ${token}` } : {} },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode !== 200) errors++;
+            latencies.push(performance.now() - t);
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {
+        errors++;
+        resolve();
+      });
+      req.end();
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: spec.connections }, async () => {
+      while (performance.now() < end) await once();
+    }),
+  );
+  const elapsed = performance.now() - started;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+  return {
+    requests: latencies.length,
+    errors,
+    reqPerSec: latencies.length / (elapsed / 1000),
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: latencies[latencies.length - 1] ?? 0,
+  };
+}
+
+/** Runs one load in a child process and returns its figures. */
+export function load(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    // The child runs this file again, through tsx as the bench itself runs (fork keeps execArgv).
+    const child = fork(new URL(import.meta.url), [JSON.stringify(spec)]);
+    child.once("message", (r) => resolve(r as LoadResult));
+    child.once("error", reject);
+  });
+}
+
+if (process.send && process.argv[2]) {
+  process.send(await generate(JSON.parse(process.argv[2]) as LoadSpec), () => process.exit(0));
+}
