@@ -1,8 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 
-/** Agent and VMM processes run the built JS: compile this package before its tests. */
+/**
+ * Agent and VMM processes run the built JS: compile this package before its tests. Both of the
+ * package's test projects name this setup; the variable makes the second one a no-op.
+ */
 export default function setup(): void {
+  if (process.env.SKIFF_AGENT_COMPILED_FOR_TESTS) return;
   const pkg = join(import.meta.dirname, "..", "..");
   execFileSync(
     process.execPath,
@@ -12,4 +16,5 @@ export default function setup(): void {
       stdio: "inherit",
     },
   );
+  process.env.SKIFF_AGENT_COMPILED_FOR_TESTS = "1";
 }
