@@ -62,6 +62,11 @@ export function raiseProcessForPause(): () => void {
   };
 }
 
+/** A restore from a suspend: this process's scheduling group at the migration's priority. */
+export function raiseGroupForRestore(): () => void {
+  return raiseGroup(migrationNiceLevel);
+}
+
 const AUTOGROUP = "/proc/self/autogroup";
 
 function raiseGroup(levelOf: () => number): () => void {

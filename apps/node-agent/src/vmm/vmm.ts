@@ -15,6 +15,7 @@ import { ConsoleLog } from "./console-log.js";
 import { ConsoleRing } from "./console-ring.js";
 import { type GuestMemory, guestMemoryFor } from "./guest.js";
 import { assertLeaseHeld, LeaseWatch } from "./lease-watch.js";
+import { raiseGroupForRestore } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationHost } from "./migration-access.js";
 import { VmmMigration } from "./migration-dispatch.js";
@@ -138,6 +139,8 @@ export class Vmm {
     // disk is owned by the source until the commit; migrate-in.ts checks and claims it.)
     const ds = this.spec.diskStorage;
     if (ds && !incoming) assertLeaseHeld(this.vmId, ds.leaseDir, this.epoch);
+    // A restore is waited for like a migration's pause (the guest is down until it runs).
+    const lowerRestore = restore ? raiseGroupForRestore() : () => undefined;
     const vcpu = new Vcpu(
       this.spec,
       this.memory,
@@ -170,7 +173,7 @@ export class Vmm {
       await this.listen();
       return;
     }
-    this.instret = await vcpu.ready;
+    this.instret = await vcpu.ready.finally(lowerRestore);
     // Usage is the running guest's: the worker's start-up (its isolate, the image load) is not.
     this.cpuAt = { usage: process.cpuUsage(), ms: performance.now() };
     this.state = "running";
