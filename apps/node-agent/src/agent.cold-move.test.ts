@@ -2,7 +2,8 @@
  * Cold moves and resizes with real agent processes: a and b mount one shared storage, c keeps
  * disks locally. A stopped VM's disk is copied c → a (zero chunks stay behind) and its ownership
  * alone moves a → b; a suspended VM's snapshot is copied and restores on the new node; a running
- * VM is refused and nothing is staged. A stopped VM grows its disk and changes its memory.
+ * VM is refused and nothing is staged. A stopped VM grows its disk and changes its memory. A
+ * running VM's disk is snapshotted with its vCPU paused for the copy only, and restored.
  */
 import {
   closeSync,
@@ -184,5 +185,33 @@ describe("resize", () => {
     await expect(
       call(cl("c"), "resizeVm", { ref, memoryBytes: 4 << 20, cpuMillis: 0, diskBytes: 0 }),
     ).rejects.toEqual(refused("INVALID_TRANSITION"));
+  });
+});
+
+describe("disk snapshots", () => {
+  it("snapshots a running VM's disk (paused for the copy only), restores it stopped, deletes it", async () => {
+    const req = vm("snap-1", 1, true);
+    const ref = { vmId: "snap-1", epoch: 1 };
+    await call(cl("a"), "createVm", req);
+    const disk = join(shared, "disks", "snap-1", "disk.img");
+    writeGuestData(disk);
+    const taken = await call(cl("a"), "snapshotDisk", { ref, snapshotId: "s1" });
+    // On the shared storage the disk is on: every node that mounts it can use the snapshot.
+    expect(taken.path).toBe(join(shared, "snapshots", "s1.img"));
+    expect(taken.sizeBytes).toBe(DISK);
+    expect(taken.pausedMs).toBeGreaterThan(0);
+    expect((await call(cl("a"), "getVm", { vmId: "snap-1" })).vm?.state).toBe(VmState.VM_STATE_RUNNING);
+    expectGuestData(taken.path);
+
+    await call(cl("a"), "stopVm", { ref, force: true, timeoutMs: 0 });
+    writeFileSync(disk, Buffer.alloc(DISK, 0x11));
+    await call(cl("a"), "restoreDiskSnapshot", { ref, snapshotId: "s1" });
+    expectGuestData(disk);
+    await expect(call(cl("a"), "restoreDiskSnapshot", { ref, snapshotId: "nope" })).rejects.toEqual(
+      refused("SNAPSHOT_NOT_FOUND"),
+    );
+    expect((await call(cl("b"), "deleteDiskSnapshot", { snapshotId: "s1" })).deleted).toBe(true);
+    expect(existsSync(taken.path)).toBe(false);
+    expect((await call(cl("a"), "deleteDiskSnapshot", { snapshotId: "s1" })).deleted).toBe(false);
   });
 });

@@ -3,12 +3,14 @@
  * the link to the control plane, started and stopped in that order.
  */
 import { mkdirSync, readFileSync } from "node:fs";
-import { credentials, Server } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
 import type { Logger } from "@skiff/common";
 import {
+  channelCredentials,
   loadTls,
   logRefusedClients,
   nodeIdentity,
+  nodeNameOf,
   serverCredentials,
   type TlsMaterial,
   warnIfPlaintext,
@@ -27,6 +29,7 @@ import { NodeNetwork } from "./network/node-network.js";
 import { networkService } from "./network/service.js";
 import { VmRegistry, type VmView } from "./registry/registry.js";
 import { SpecResolver } from "./registry/spec.js";
+import { DiskSnapshots } from "./storage/disk-snapshots.js";
 import { SharedStorage, type StorageReport } from "./storage/shared.js";
 
 export const AGENT_VERSION: string = (
@@ -55,6 +58,8 @@ export class Agent {
   private readonly targets: MigrationTargets;
   /** Incoming cold moves (this node as the destination). */
   private readonly imports: ColdImports;
+  /** User snapshots of VM disks. */
+  private readonly snapshots: DiskSnapshots;
   /** Where VM disks live, as told to the control plane. */
   readonly storage: StorageReport;
   /** This node's certificate and the region CA (undefined: SKIFF_TLS=off). */
@@ -85,6 +90,7 @@ export class Agent {
       vmmOverheadMib: config.vmmOverheadMib,
       stopTimeoutMs: config.stopTimeoutMs,
     });
+    this.snapshots = new DiskSnapshots(this.registry, config.dataDir, shared);
     this.imports = new ColdImports({
       registry: this.registry,
       specs: new SpecResolver({
@@ -96,7 +102,15 @@ export class Agent {
       dataDir: config.dataDir,
       nodeName: config.name,
       token: config.token,
-      connect: (address) => new NodeAgentClient(address, credentials.createInsecure()),
+      connect: (address, node) =>
+        new NodeAgentClient(
+          address,
+          channelCredentials(
+            this.tls,
+            node === "" ? (id) => nodeNameOf(id) !== undefined : nodeIdentity(node),
+            log,
+          ),
+        ),
       log,
     });
     this.targets = new MigrationTargets({
@@ -144,7 +158,13 @@ export class Agent {
         token: c.token,
         log: this.log,
       }),
-      ...coldMoveService({ registry: this.registry, imports: this.imports, token: c.token, log: this.log }),
+      ...coldMoveService({
+        registry: this.registry,
+        imports: this.imports,
+        snapshots: this.snapshots,
+        token: c.token,
+        log: this.log,
+      }),
       ...networkService({ network, token: c.token, log: this.log }),
     });
     this.port = await new Promise<number>((resolve, reject) => {

@@ -32,6 +32,7 @@ export const AGENT_ERRORS = {
   },
   VM_NOT_RUNNING: { grpc: "FAILED_PRECONDITION", meaning: "the VM has no running VMM" },
   SNAPSHOT_MISSING: { grpc: "FAILED_PRECONDITION", meaning: "a suspended VM's snapshot is gone" },
+  SNAPSHOT_NOT_FOUND: { grpc: "NOT_FOUND", meaning: "this node holds no such disk snapshot" },
   VM_CREATE_FAILED: {
     grpc: "FAILED_PRECONDITION",
     meaning: "the VM could not be made (disk copy or first boot failed); nothing is left behind",

@@ -1,4 +1,7 @@
-/** The NodeAgent RPCs of cold moves and resizes (merged into the agent's gRPC service in agent.ts). */
+/**
+ * The NodeAgent RPCs on a VM's files: cold moves, resizes and disk snapshots (merged into the
+ * agent's gRPC service in agent.ts).
+ */
 import type { ServerUnaryCall, ServerWritableStream, ServiceError, sendUnaryData } from "@grpc/grpc-js";
 import { errorMessage, type Logger } from "@skiff/common";
 import type { ExportVmChunk, ExportVmRequest, NodeAgentServer } from "@skiff/proto";
@@ -6,21 +9,29 @@ import { refFromProto, specFromProto, vmInfo } from "../grpc/convert.js";
 import { toServiceError } from "../grpc/errors.js";
 import type { VmRegistry } from "../registry/registry.js";
 import { resizeVm } from "../registry/resize.js";
+import type { DiskSnapshots } from "../storage/disk-snapshots.js";
 import { exportVm } from "./cold-source.js";
 import type { ColdImports } from "./cold-target.js";
 import { authorized } from "./service.js";
 
-export type ColdRpcs = "importVm" | "exportVm" | "resizeVm";
+export type ColdRpcs =
+  | "importVm"
+  | "exportVm"
+  | "resizeVm"
+  | "snapshotDisk"
+  | "restoreDiskSnapshot"
+  | "deleteDiskSnapshot";
 
 export interface ColdServiceDeps {
   readonly registry: VmRegistry;
   readonly imports: ColdImports;
+  readonly snapshots: DiskSnapshots;
   readonly token: string;
   readonly log: Logger;
 }
 
 export function coldMoveService(deps: ColdServiceDeps): Pick<NodeAgentServer, ColdRpcs> {
-  const { registry, imports, log } = deps;
+  const { registry, imports, snapshots, log } = deps;
 
   function unary<Req, Res>(name: string, fn: (req: Req, signal: AbortSignal) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
@@ -92,6 +103,13 @@ export function coldMoveService(deps: ColdServiceDeps): Pick<NodeAgentServer, Co
           diskBytes: req.diskBytes,
         }),
       ),
+    })),
+    snapshotDisk: unary("SnapshotDisk", async (req) => snapshots.take(refFromProto(req.ref), req.snapshotId)),
+    restoreDiskSnapshot: unary("RestoreDiskSnapshot", async (req) => ({
+      vm: vmInfo(await snapshots.restore(refFromProto(req.ref), req.snapshotId)),
+    })),
+    deleteDiskSnapshot: unary("DeleteDiskSnapshot", async (req) => ({
+      deleted: snapshots.delete(req.snapshotId),
     })),
   };
 }

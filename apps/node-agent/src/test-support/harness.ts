@@ -118,6 +118,9 @@ interface Unaries {
   applyNetworkMap: [P.ApplyNetworkMapRequest, P.ApplyNetworkMapResponse];
   importVm: [P.ImportVmRequest, P.ImportVmResponse];
   resizeVm: [P.ResizeVmRequest, P.ResizeVmResponse];
+  snapshotDisk: [P.SnapshotDiskRequest, P.SnapshotDiskResponse];
+  restoreDiskSnapshot: [P.RestoreDiskSnapshotRequest, P.RestoreDiskSnapshotResponse];
+  deleteDiskSnapshot: [P.DeleteDiskSnapshotRequest, P.DeleteDiskSnapshotResponse];
 }
 type Unary = (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 
