@@ -80,6 +80,22 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     await c?.stop();
   }, 60_000);
 
+  it("refuses a registration whose agent's certificate names another node, and counts it", async () => {
+    const impostor = {
+      name: "impostor",
+      // node-1's agent answers there, with node-1's certificate.
+      grpcAddress: `127.0.0.1:${c.agents[0]!.port}`,
+      capacity: { cpus: 1, memoryBytes: 2 ** 30, diskBytes: 0 },
+    };
+    const r = await c.call("POST", "/v1/nodes/register", impostor, "e2e-agent-secret");
+    expect(r.status).toBe(403);
+    expect(r.body.error.code).toBe("NODE_IDENTITY_MISMATCH");
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toMatch(/skiff_tls_refused_peers\{reason="wrong-identity"\} [1-9]/);
+    const nodes = await c.call("GET", "/v1/nodes?limit=100");
+    expect(nodes.body.items.map((n: { name: string }) => n.name)).not.toContain("impostor");
+  });
+
   it("provisions 22 VPSes at once onto 3 agents offering room for 7 each: 21 run (7/7/7), none overbooked", async () => {
     const created = await Promise.all(
       Array.from({ length: 22 }, (_, i) =>

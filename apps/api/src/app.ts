@@ -114,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       heartbeatIntervalMs: deps.heartbeatIntervalMs,
       onStaleVm,
       networkMap: deps.networkMap,
+      verifyIdentity: async (node) => (await deps.agents.verifyIdentity?.(node)) ?? "unverified",
     }),
     metrics,
   });

@@ -9,7 +9,7 @@ import type { Logger } from "@skiff/common";
 import type { TlsMaterial } from "./files.js";
 import { identityOf } from "./identity.js";
 import { logRefusal } from "./refusals.js";
-import { parseCert, verifyPeer } from "./verify.js";
+import { type PeerVerdict, parseCert, verifyPeer } from "./verify.js";
 
 export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
   if (!tls) return ServerCredentials.createInsecure();
@@ -25,6 +25,7 @@ export function channelCredentials(
   tls: TlsMaterial | undefined,
   expect: string | ((identity: string) => boolean),
   log: Logger,
+  onRefused?: (verdict: PeerVerdict) => void,
 ): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   return credentials.createSsl(tls.ca, tls.key, tls.cert, {
@@ -32,6 +33,7 @@ export function channelCredentials(
       const v = verifyPeer(peer.raw, tls.caCerts, expect);
       if (v.ok) return undefined;
       logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
+      onRefused?.(v);
       return Object.assign(new Error(`TLS peer ${host} refused: ${v.detail}`), { code: "TLS_PEER_REFUSED" });
     },
   });

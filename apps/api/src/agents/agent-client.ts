@@ -94,6 +94,8 @@ export interface ImportVmInput {
   readonly sourceNode: string;
 }
 
+export type IdentityCheck = "proven" | "refused" | "unverified";
+
 export interface MigrateVmInput {
   readonly ref: VmRef;
   readonly migrationId: string;
@@ -136,6 +138,11 @@ export interface ConsoleSession {
 export interface AgentDirectory {
   /** The client of a node's agent; with TLS its certificate must name `name`. */
   forNode(node: { readonly id: string; readonly name: string; readonly grpcAddress: string }): AgentClient;
+  /**
+   * Whether the agent answering at `grpcAddress` holds a certificate naming `name`: `refused` when
+   * it names another node, `unverified` when nothing answered (or TLS is off).
+   */
+  verifyIdentity?(node: { readonly name: string; readonly grpcAddress: string }): Promise<IdentityCheck>;
   close(): void;
 }
 

@@ -25,6 +25,7 @@ import {
 import {
   AgentCallError,
   type AgentClient,
+  type IdentityCheck,
   type AgentDirectory,
   type ConsoleSession,
   type ImportVmInput,
@@ -348,6 +349,24 @@ export class GrpcAgentDirectory implements AgentDirectory {
       this.clients.set(key, c);
     }
     return c;
+  }
+
+  async verifyIdentity(node: { name: string; grpcAddress: string }): Promise<IdentityCheck> {
+    if (!this.tls) return "unverified";
+    let refused = false;
+    const creds = channelCredentials(this.tls.material, nodeIdentity(node.name), this.tls.log, () => {
+      refused = true;
+    });
+    const client = new NodeAgentClient(node.grpcAddress, creds);
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${this.token}`);
+    // Any answer, even a refusal of the call itself, means the handshake passed.
+    const answered = await new Promise<boolean>((resolve) => {
+      client.nodeStats({}, md, { deadline: Date.now() + 5000 }, (err) =>
+        resolve(!err || (err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED)),
+      );
+    }).finally(() => client.close());
+    return refused ? "refused" : answered ? "proven" : "unverified";
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type { Logger } from "@skiff/common";
 import type { z } from "zod";
+import type { IdentityCheck } from "../agents/agent-client.js";
 import type { Db, Node, Prisma } from "../db/client.js";
 import { canTransition, type VpsState } from "../domain/vps-state.js";
 import { apiError } from "../http/errors.js";
@@ -54,6 +55,8 @@ export interface NodeServiceDeps {
   /** Called for VMs a node runs that it must not (deleted VPS, or one placed elsewhere since). */
   readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
   readonly networkMap?: NetworkMapPublisher;
+  /** Whether the agent at an address holds the named node's certificate (agents/agent-client.ts). */
+  readonly verifyIdentity?: (node: { name: string; grpcAddress: string }) => Promise<IdentityCheck>;
 }
 
 /** Node registration, heartbeats, maintenance and health: the control plane's view of hosts. */
@@ -67,6 +70,16 @@ export class NodeService {
 
   async register(body: RegisterInput): Promise<{ nodeId: string; heartbeatIntervalMs: number }> {
     const { db } = this.deps;
+    // The agent at the address must prove the name with its certificate, or the row (and the VMs
+    // placed on it) would go to whoever holds the token. Nothing answering proves nothing either
+    // way: every later call to that address checks the name again.
+    if ((await this.deps.verifyIdentity?.(body)) === "refused") {
+      throw apiError(
+        "NODE_IDENTITY_MISMATCH",
+        `the agent at ${body.grpcAddress} holds no certificate for node ${body.name}`,
+        { name: body.name, grpcAddress: body.grpcAddress },
+      );
+    }
     const now = new Date();
     const data = {
       grpcAddress: body.grpcAddress,
