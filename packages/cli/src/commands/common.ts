@@ -91,16 +91,21 @@ export async function waitFor<T>(
   const deadline = Date.now() + timeoutMs;
   const { signal, release } = interruption(ctx);
   let delay = 250;
+  // Ctrl-C answers at once, even while a poll is in flight (the API may be slow to answer it).
+  const interrupted = new Promise<never>((_, reject) => {
+    const stop = () => reject(new WaitInterrupted(spec));
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+  });
+  interrupted.catch(() => undefined); // handled where it is raced; never "unhandled"
   try {
     for (;;) {
-      const value = await fetch();
-      if (signal.aborted) throw new WaitInterrupted(spec);
+      const value = await Promise.race([fetch(), interrupted]);
       if (done(value)) return value;
       if (Date.now() + delay > deadline) {
         throw new ApiError(0, "WAIT_TIMEOUT", `gave up waiting for ${spec.what} after ${timeoutMs} ms`);
       }
-      await sleep(delay, undefined, { signal }).catch(() => undefined);
-      if (signal.aborted) throw new WaitInterrupted(spec);
+      await Promise.race([sleep(delay, undefined, { signal }).catch(() => undefined), interrupted]);
       delay = Math.min(delay * 2, 2000);
     }
   } finally {
