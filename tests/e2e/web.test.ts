@@ -56,14 +56,15 @@ async function vpsReaches(name: string, state: string): Promise<void> {
 
 describe.skipIf(!ready)("web console in headless Chromium", () => {
   beforeAll(async () => {
-    [c, browser] = await Promise.all([
-      startCluster({ agents: 2, apiEnv: { SKIFF_RATE_LIMIT_PER_MINUTE: "100000" } }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        // Nothing but the cluster on 127.0.0.1: none of the browser's own background traffic.
-        args: ["--disable-background-networking", "--disable-component-update", "--no-first-run"],
-      }),
-    ]);
+    const launched = chromium.launch({
+      executablePath: CHROMIUM,
+      // Nothing but the cluster on 127.0.0.1: none of the browser's own background traffic.
+      args: ["--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    });
+    // Kept as soon as it runs, so afterAll closes it even when the region fails to start.
+    launched.then((b) => (browser = b)).catch(() => undefined);
+    c = await startCluster({ agents: 2, apiEnv: { SKIFF_RATE_LIMIT_PER_MINUTE: "100000" } });
+    await launched;
     await addEchoCatalog(c);
     const project = await c.call("POST", "/v1/projects", { name: "acme" });
     const token = await c.call("POST", "/v1/tokens", {
@@ -129,6 +130,9 @@ describe.skipIf(!ready)("web console in headless Chromium", () => {
     // The echo firmware echoes what it is sent and answers '?' with the count of bytes it got.
     await page.keyboard.type("hi?");
     await page.locator(".xterm-rows").filter({ hasText: "hi00000003" }).waitFor();
+    // The terminal keeps Tab; Ctrl+] gives the keyboard back to the page's controls.
+    await page.keyboard.press("Control+BracketRight");
+    expect(await page.evaluate("document.activeElement.textContent")).toBe("Send BREAK");
     expect(urls.length).toBe(1);
     expect(urls[0]).not.toContain(c.operatorToken);
     await shot("console");

@@ -76,11 +76,11 @@ export function App() {
             </button>
           </>
         ) : page === "vps" && id && sub === "console" ? (
-          <ConsolePage api={api} id={id} />
+          <ConsolePage key={id} api={api} id={id} />
         ) : page === "nodes" ? (
           <NodesPage api={api} />
         ) : page === "migrations" && id ? (
-          <MigrationPage api={api} id={id} />
+          <MigrationPage key={id} api={api} id={id} />
         ) : page === "migrations" ? (
           <MigrationsPage api={api} vpsId={route.query.get("vps") ?? ""} />
         ) : page === "balancer" ? (

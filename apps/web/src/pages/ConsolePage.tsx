@@ -38,6 +38,7 @@ export function ConsolePage({ api, id }: { api: Api; id: string }) {
   const host = useRef<HTMLDivElement>(null);
   const term = useRef<Terminal | undefined>(undefined);
   const socket = useRef<WebSocket | undefined>(undefined);
+  const toolbar = useRef<HTMLDivElement>(null);
   const [state, setState] = useState<string>();
   const [status, setStatus] = useState("connecting");
   const [error, setError] = useState<ApiError>();
@@ -48,13 +49,20 @@ export function ConsolePage({ api, id }: { api: Api; id: string }) {
     const t = new Terminal({
       convertEol: true,
       cursorBlink: true,
-      screenReaderMode: false,
       scrollback: 5000,
     });
     const fit = new FitAddon();
     t.loadAddon(fit);
     t.open(host.current!);
     fit.fit();
+    // The terminal takes Tab (shells complete with it): Ctrl+] hands the focus back to the page.
+    t.attachCustomKeyEventHandler((e) => {
+      if (e.type === "keydown" && e.ctrlKey && e.key === "]") {
+        toolbar.current?.querySelector<HTMLElement>("button:not(:disabled), a")?.focus();
+        return false;
+      }
+      return true;
+    });
     t.focus();
     term.current = t;
     const ws = openConsoleSocket(api, id);
@@ -106,7 +114,7 @@ export function ConsolePage({ api, id }: { api: Api; id: string }) {
       <h2>
         Console: {name} {shown ? <StateBadge state={shown} /> : null}
       </h2>
-      <div class="toolbar" role="toolbar" aria-label="Console controls">
+      <div class="toolbar" ref={toolbar}>
         <button type="button" onClick={sendBreak} disabled={status !== "connected"}>
           Send BREAK
         </button>
@@ -120,6 +128,7 @@ export function ConsolePage({ api, id }: { api: Api; id: string }) {
           Reconnect
         </button>
         <a href="#/vps">Back to VPSes</a>
+        <span class="muted">Ctrl+] leaves the terminal</span>
         <span role="status" class="muted">
           {status}
           {state ? `, VPS ${state}` : ""}
