@@ -140,23 +140,9 @@ function throughput(r: MigrationResult): number {
 async function main(): Promise<void> {
   const tmp = makeTempDir("skiff-bench-migration-");
   const dirs = [join(tmp.path, "a"), join(tmp.path, "b")];
-  if (values.verbose) process.env.AGENT_LOG_LEVEL = "info";
   const agents: AgentProcess[] = await Promise.all(
     dirs.map((d) => startAgent({ dataDir: d, env: { SKIFF_TLS: values.tls === "off" ? "off" : "on" } })),
   );
-  if (values.verbose) {
-    // Where each stop-and-copy spent its time (the source agent logs it).
-    for (const a of agents) {
-      a.proc.child.stdout?.on("data", (b: Buffer) => {
-        for (const line of b.toString().split("\n")) {
-          if (line.includes('"migration ended"')) {
-            const j = JSON.parse(line) as { stopCopy?: unknown; downtimeMs?: number };
-            console.error(`    stop-copy ${JSON.stringify(j.stopCopy)}`);
-          }
-        }
-      });
-    }
-  }
   const clients = agents.map((a) => agentClient(a.port));
   const results: ScenarioResult[] = [];
   const suspends: SuspendResult[] = [];
@@ -253,6 +239,7 @@ async function main(): Promise<void> {
             `${(s.bytesSent / 1048576).toFixed(1)} MiB sent, ${s.totalMs.toFixed(0)} ms, ${throughput(r).toFixed(0)} MB/s` +
             (s.maxThrottlePercent ? `, throttle ${s.maxThrottlePercent}%` : ""),
         );
+        // Where this hop's pause went (ms after the source's vCPU stopped).
         if (values.verbose) console.error(`    ${JSON.stringify(s.stopCopy)}`);
         out.push(r);
         on = to;
