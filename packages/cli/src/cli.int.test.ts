@@ -201,7 +201,7 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     ]);
     expect(created).toMatchObject({ scope: "tenant", projectId: project.id });
     expect((await skiff(["whoami"], { token: created.token })).stdout).toBe(
-      `tenant token t1 (project cli-tenant) at ${url}\n`,
+      `tenant token t1 (project cli-tenant) at ${url} (token from SKIFF_TOKEN)\n`,
     );
     expectCodedError(await skiff(["nodes", "list"], { token: created.token }), "FORBIDDEN");
     expect((await json<{ items: unknown[] }>(["vps", "list"], created.token)).items).toEqual([]);

@@ -154,6 +154,26 @@ describe("run", () => {
     }
   });
 
+  it("whoami says what the API knows of the token and where skiff found it", async () => {
+    const who = {
+      kind: "operator",
+      tokenId: "t",
+      tokenName: "ops",
+      projectId: null,
+      projectName: null,
+      expiresAt: null,
+    };
+    const api = await serve((_req, res) => json(res, 200, who));
+    try {
+      const io = memoryIo({ SKIFF_API_URL: api.url, SKIFF_TOKEN: "x" });
+      expect(await run(["whoami"], io)).toBe(0);
+      expect(io.output()).toBe(`operator token ops at ${api.url} (token from SKIFF_TOKEN)\n`);
+      expect(api.paths).toEqual(["GET /v1/whoami"]);
+    } finally {
+      api.server.close();
+    }
+  });
+
   it("Ctrl-C during --wait says the work goes on and how to follow it (exit 130)", async () => {
     const vps = {
       id: "11111111-2222-3333-4444-555555555555",

@@ -80,7 +80,8 @@ export class ApiClient {
   readonly baseUrl: string;
   readonly token: string | undefined;
   private readonly source: string;
-  private readonly tokenSource: string | undefined;
+  /** Where the token came from (`SKIFF_TOKEN`, a file...), for messages. */
+  readonly tokenSource: string | undefined;
   private readonly timeoutMs: number;
 
   constructor(opts: ClientOptions) {

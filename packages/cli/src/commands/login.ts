@@ -56,7 +56,12 @@ const whoami: Command = {
   async run(ctx) {
     positionals(ctx.args, []);
     const who = await ctx.api.get<WhoAmI>("/v1/whoami");
-    emit(ctx, { apiUrl: ctx.api.baseUrl, ...who }, () => `${describeWhoAmI(who)} at ${ctx.api.baseUrl}\n`);
+    const from = ctx.api.tokenSource ? ` (token from ${ctx.api.tokenSource})` : "";
+    emit(
+      ctx,
+      { apiUrl: ctx.api.baseUrl, tokenSource: ctx.api.tokenSource ?? null, ...who },
+      () => `${describeWhoAmI(who)} at ${ctx.api.baseUrl}${from}\n`,
+    );
     return 0;
   },
 };
