@@ -16,6 +16,7 @@ import {
   startProcess,
   startTestServices,
   type TestServices,
+  testRegion,
   waitUntil,
 } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -124,6 +125,8 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       SKIFF_AGENT_TOKEN: agentToken,
       SKIFF_OPERATOR_TOKEN: operatorToken,
       SKIFF_REPO_ROOT: root,
+      // The API and the agents speak mutual TLS (the test region's certificates).
+      SKIFF_TLS_DIR: (await testRegion()).dir,
     };
     const m = spawnSync(process.execPath, [MIGRATE, "--seed"], { env, encoding: "utf8" });
     if (m.status !== 0) throw new Error(`migrate failed: ${m.stdout}${m.stderr}`);
@@ -257,10 +260,13 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
 
   describe.skipIf(!agentBuilt)("with two real node agents", () => {
     beforeAll(async () => {
+      const region = await testRegion();
       for (const name of ["node-1", "node-2"]) {
+        await region.node(name);
         const proc = startProcess(name, process.execPath, [AGENT_MAIN], {
           env: {
             ...process.env,
+            SKIFF_TLS_DIR: region.dir,
             LOG_LEVEL: "warn",
             SKIFF_API_URL: url,
             SKIFF_AGENT_TOKEN: agentToken,
