@@ -11,7 +11,6 @@ import Fastify, {
 } from "fastify";
 import {
   hasZodFastifySchemaValidationErrors,
-  isResponseSerializationError,
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
@@ -141,10 +140,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       if (status !== undefined && status < 500) {
         return reply.code(status).send(errorBody(err.code, err.message, err.details));
       }
-    }
-    if (isResponseSerializationError(err)) {
-      req.log.error({ err, url: req.url }, "response did not match its schema");
-      return reply.code(500).send(errorBody("INTERNAL", "internal error"));
     }
     const status = err.statusCode ?? 500;
     if (status === 429) return reply.code(429).send(errorBody("RATE_LIMITED", err.message));

@@ -113,7 +113,6 @@ export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags,
-        operationId: "whoAmI",
         summary: "The token this request carries: its kind, name, project and expiry",
         response: { 200: WhoAmI, ...ERROR_RESPONSES },
       },
