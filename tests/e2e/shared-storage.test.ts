@@ -5,7 +5,8 @@
  * live on, as on a node cut off from the network). The shared-disk VPS is cold-restarted on node-2
  * from its disk, exactly once, its file intact, while node-1's stale VMM fences itself off the
  * disk; the local-disk VPS stays down until node-3 returns, then runs on as it was. node-1 back:
- * its stale VM is destroyed, the disk stays. Deleting the VPS deletes its disk.
+ * its stale VM is destroyed, the disk stays. The recovered VPS keeps its address and is reached at
+ * it from another node, while another tenant's VPS is not. Deleting the VPS deletes its disk.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -56,8 +57,13 @@ async function openConsole(id: string) {
 }
 
 /** A VPS of the Linux image on `node`, running, at the prompt. */
-async function bootLinux(name: string, node: string): Promise<Json> {
-  const r = await c.call("POST", "/v1/vps", { name, plan: "small", node });
+async function bootLinux(name: string, node: string, projectId?: string): Promise<Json> {
+  const r = await c.call("POST", "/v1/vps", {
+    name,
+    plan: "small",
+    node,
+    ...(projectId ? { projectId } : {}),
+  });
   expect(r.status, JSON.stringify(r.body)).toBe(202);
   const v = await waitFor(`${name} running`, async () => {
     const cur = await vps(r.body.id);
@@ -99,7 +105,15 @@ describe.skipIf(!built)("VPS disks on shared storage when nodes fail", () => {
     expect(nodes.get("node-2").storage).toEqual(nodes.get("node-1").storage);
     expect(nodes.get("node-3").storage).toEqual({ backend: "local", id: "" });
 
-    const [keeper, local] = await Promise.all([bootLinux("keeper", "node-1"), bootLinux("local", "node-3")]);
+    // Another tenant's VPS beside them: the network keeps it out of reach of theirs.
+    const other = await c.call("POST", "/v1/projects", { name: "other-tenant" });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+    const [keeper, local, stranger] = await Promise.all([
+      bootLinux("keeper", "node-1"),
+      bootLinux("local", "node-3"),
+      bootLinux("stranger", "node-2", other.body.id),
+    ]);
+    expect(stranger.ipv4.split(".").slice(0, 3)).not.toEqual(keeper.ipv4.split(".").slice(0, 3));
     const disk = join(c.sharedDir, "disks", keeper.id, "disk.img");
     expect(existsSync(disk)).toBe(true);
     const token = `kept-${Date.now()}`;
@@ -165,6 +179,19 @@ describe.skipIf(!built)("VPS disks on shared storage when nodes fail", () => {
     });
     const l2 = await openConsole(local.id);
     await l2.run("cat /data/proof", `local-${token}`);
+    // The recovered VPS kept its address and MAC, and is reached at them across nodes (node-3 to
+    // node-2); the other tenant's VPS on that same node is not reached at all. (The guest's own
+    // shell has no redirection or loops: BusyBox ash runs these.)
+    expect({ ipv4: moved.ipv4, mac: moved.mac }).toEqual({ ipv4: keeper.ipv4, mac: keeper.mac });
+    await l2.run(
+      `ash -c "until ping -c 1 -W 1 ${keeper.ipv4} >/dev/null; do sleep 1; done; echo reached-keeper"`,
+      "reached-keeper",
+      60_000,
+    );
+    await l2.run(
+      `ash -c "ping -c 3 -W 1 ${stranger.ipv4} >/dev/null || echo stranger-unreachable"`,
+      "stranger-unreachable",
+    );
     l2.close();
 
     // node-1 returns with its stale VM: destroyed, not resumed, and without deleting the disk.

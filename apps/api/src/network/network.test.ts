@@ -1,6 +1,7 @@
 // Networks and addresses against real PostgreSQL: concurrent placements never share an address,
 // deletion releases it, the VPS and network resources show them to the right tenant only, and
-// the network map follows placements, deletions and a migration's commit with a growing version.
+// the network map follows placements, deletions, a migration's commit and a node's fencing and
+// readmission with a growing version.
 import { createLogger } from "@skiff/common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY } from "../domain/placement.js";
@@ -237,6 +238,27 @@ describe("network map", () => {
     expect(await networkMapVersion(h.db)).toBe(moved.version);
     const stored = await h.db.node.findUniqueOrThrow({ where: { id: nodeA.id } });
     expect(Number(stored.networkMapVersion)).toBe(moved.version);
+  });
+});
+
+describe("network map and fencing", () => {
+  it("leaves a fenced node out in a newer map, and takes it back in a newer one when it is readmitted", async () => {
+    await register("net-f", "127.0.0.1:47021");
+    const node = await h.db.node.findUniqueOrThrow({ where: { name: "net-f" } });
+    const before = await buildNetworkMap(h.db);
+    expect(before.nodes).toContainEqual({ id: "net-f", host: "127.0.0.1", port: 47021 });
+    // What recovery does to a silent node, then to one that came back clean.
+    await h.db.node.update({ where: { id: node.id }, data: { status: "fenced" } });
+    const fenced = await buildNetworkMap(h.db);
+    expect(fenced.version).toBeGreaterThan(before.version);
+    expect(fenced.nodes.map((n) => n.id)).not.toContain("net-f");
+    await h.db.node.update({ where: { id: node.id }, data: { status: "ready" } });
+    const back = await buildNetworkMap(h.db);
+    expect(back.version).toBeGreaterThan(fenced.version);
+    expect(back.nodes).toContainEqual({ id: "net-f", host: "127.0.0.1", port: 47021 });
+    // Silent but not fenced changes nothing the map shows.
+    await h.db.node.update({ where: { id: node.id }, data: { status: "unreachable" } });
+    expect((await buildNetworkMap(h.db)).version).toBe(back.version);
   });
 });
 
