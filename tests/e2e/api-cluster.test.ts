@@ -3,6 +3,8 @@
  * three real node agents running VMs in hv-core (the agents' echo firmware as the guest image).
  */
 
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { builtForTests } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -243,6 +245,48 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
     expect(types).toEqual(expect.arrayContaining(["vps.renamed", "vps.resized", "vps.rebuilt"]));
     expect((await c.call("DELETE", `/v1/vps/${v.id}`, undefined, tenant.token)).status).toBe(202);
     await until(v.id, "deleted");
+  }, 180_000);
+
+  it("snapshots a running VPS's disk with a short pause, restores it stopped, deletes it", async () => {
+    // The echo firmware never touches its disk: the image only has to give the VPS one.
+    const rootfsPath = join(c.dir, "echo-disk.img");
+    writeFileSync(rootfsPath, Buffer.alloc(256 * 1024, 0x5a));
+    const kernelPath = join(c.dir, "echo-firmware.elf");
+    const image = await c.call("POST", "/v1/images", {
+      name: "echo-disk",
+      bootMode: "firmware",
+      kernelPath,
+      rootfsPath,
+      arch: "riscv32",
+    });
+    expect(image.status).toBe(201);
+    const v = (
+      await c.call("POST", "/v1/vps", { name: "snap", plan: "fw", image: "echo-disk" }, tenant.token)
+    ).body;
+    await until(v.id, "running");
+    const s = await c.call("POST", `/v1/vps/${v.id}/snapshots`, { name: "s1" }, tenant.token);
+    expect([s.status, s.body.state]).toEqual([202, "creating"]);
+    const taken = await waitFor("snapshot available", async () => {
+      const now = (await c.call("GET", `/v1/snapshots/${s.body.id}`, undefined, tenant.token)).body;
+      return now.state !== "creating" ? now : undefined;
+    });
+    expect(taken).toMatchObject({ state: "available", sizeBytes: 256 * 1024 });
+    expect(taken.pausedMs).toBeGreaterThan(0);
+    expect((await until(v.id, "running")).action).toBeNull();
+
+    await act(v.id, "stop");
+    await until(v.id, "stopped");
+    const r = await c.call("POST", `/v1/vps/${v.id}/restore-snapshot`, { snapshot: "s1" }, tenant.token);
+    expect([r.status, r.body.action]).toEqual([202, "restore-snapshot"]);
+    const restored = await waitFor("restored", async () => {
+      const now = (await c.call("GET", `/v1/vps/${v.id}`, undefined, tenant.token)).body;
+      return now.action === null ? now : undefined;
+    });
+    expect(restored).toMatchObject({ state: "stopped", stateReason: null });
+    expect((await c.call("DELETE", `/v1/snapshots/${s.body.id}`, undefined, tenant.token)).status).toBe(204);
+    expect((await c.call("GET", `/v1/snapshots?vpsId=${v.id}`, undefined, tenant.token)).body.items).toEqual(
+      [],
+    );
   }, 180_000);
 
   it("keeps a strict anti-affinity group on distinct nodes and refuses a 4th member", async () => {

@@ -36,6 +36,7 @@ import { migrationRoutes } from "./routes/migrations.js";
 import { networkRoutes } from "./routes/networks.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { projectRoutes } from "./routes/projects.js";
+import { snapshotRoutes } from "./routes/snapshots.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { vpsRoutes } from "./routes/vps.js";
 import { vpsChangeRoutes } from "./routes/vps-changes.js";
@@ -229,6 +230,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(vpsRoutes);
   await app.register(consoleRoutes);
   await app.register(vpsChangeRoutes);
+  await app.register(snapshotRoutes);
   await app.register(nodeRoutes);
   await app.register(catalogRoutes);
   await app.register(eventRoutes);

@@ -27,6 +27,8 @@ export interface LifecycleJob {
   /** resize: the plan it grows to; rebuild: the image its disk is made from. */
   readonly planId?: string;
   readonly imageId?: string;
+  /** snapshot, restore-snapshot: which one. */
+  readonly snapshotId?: string;
 }
 
 export interface MigrationJob {

@@ -7,6 +7,7 @@ import { migrationCommands } from "./commands/migrations.js";
 import { networkCommands } from "./commands/networks.js";
 import { nodeCommands } from "./commands/nodes.js";
 import { projectCommands } from "./commands/projects.js";
+import { snapshotCommands } from "./commands/snapshots.js";
 import { tokenCommands } from "./commands/tokens.js";
 import { vpsCommands } from "./commands/vps.js";
 import { vpsChangeCommands } from "./commands/vps-changes.js";
@@ -15,6 +16,7 @@ import { vpsChangeCommands } from "./commands/vps-changes.js";
 export const COMMANDS: readonly Command[] = [
   ...vpsCommands,
   ...vpsChangeCommands,
+  ...snapshotCommands,
   ...networkCommands,
   ...nodeCommands,
   ...migrationCommands,

@@ -79,6 +79,16 @@ export interface AgentClient {
     change: { memoryBytes?: number; cpuMillis?: number; diskBytes?: number },
   ): Promise<VmStatus>;
 
+  /** A snapshot of the VM's disk (a running guest pauses for the copy only). */
+  snapshotDisk(
+    ref: VmRef,
+    snapshotId: string,
+  ): Promise<{ path: string; sizeBytes: number; pausedMs: number }>;
+  /** A stopped VM's disk back to the snapshot's content. */
+  restoreDiskSnapshot(ref: VmRef, snapshotId: string): Promise<VmStatus>;
+  /** Removes a snapshot (false: the node did not hold it). */
+  deleteDiskSnapshot(snapshotId: string): Promise<boolean>;
+
   /** Replaces the node switch's network map; returns the version the switch holds afterwards. */
   applyNetworkMap(map: NetworkMap): Promise<number>;
 }

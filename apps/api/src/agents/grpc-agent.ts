@@ -25,9 +25,9 @@ import {
 import {
   AgentCallError,
   type AgentClient,
-  type IdentityCheck,
   type AgentDirectory,
   type ConsoleSession,
+  type IdentityCheck,
   type ImportVmInput,
   type MigrateVmInput,
   type MigrationProgress,
@@ -199,11 +199,6 @@ export class GrpcAgentClient implements AgentClient {
     return res.vm ? statusOf(res.vm, ref) : null;
   }
 
-  async applyNetworkMap(map: NetworkMap): Promise<number> {
-    const res = await this.call("ApplyNetworkMap", this.client.applyNetworkMap, { map });
-    return Number(res.version);
-  }
-
   async importVm(req: ImportVmInput) {
     const msg = { ...req, spec: vmSpecToProto(req.spec) };
     // The whole disk may cross the network: bounded by the copy, not by a usual call's time.
@@ -224,6 +219,27 @@ export class GrpcAgentClient implements AgentClient {
     };
     const res = await this.call("ResizeVm", this.client.resizeVm, req);
     return statusOf(res.vm, ref);
+  }
+
+  async snapshotDisk(ref: VmRef, snapshotId: string) {
+    // A copy of the whole disk: bounded by its size, not by a usual call's time.
+    const res = await this.call("SnapshotDisk", this.client.snapshotDisk, { ref, snapshotId }, 10 * 60_000);
+    return { path: res.path, sizeBytes: Number(res.sizeBytes), pausedMs: res.pausedMs };
+  }
+
+  async restoreDiskSnapshot(ref: VmRef, snapshotId: string): Promise<VmStatus> {
+    const req = { ref, snapshotId };
+    const res = await this.call("RestoreDiskSnapshot", this.client.restoreDiskSnapshot, req, 10 * 60_000);
+    return statusOf(res.vm, ref);
+  }
+
+  async deleteDiskSnapshot(snapshotId: string): Promise<boolean> {
+    return (await this.call("DeleteDiskSnapshot", this.client.deleteDiskSnapshot, { snapshotId })).deleted;
+  }
+
+  async applyNetworkMap(map: NetworkMap): Promise<number> {
+    const res = await this.call("ApplyNetworkMap", this.client.applyNetworkMap, { map });
+    return Number(res.version);
   }
 
   async startVm(ref: VmRef): Promise<VmStatus> {

@@ -1,26 +1,39 @@
 /**
- * Changes to what a VPS is, beside the lifecycle actions (vps-state.ts): resize to another plan
- * and rebuild from an image. Each holds the VPS as an action while its worker runs.
+ * Changes to what a VPS is, beside the lifecycle actions (vps-state.ts): resize to another plan,
+ * rebuild from an image, and snapshots of its disk taken or restored. Each holds the VPS as an
+ * action while its worker runs; the worker decides the state it ends in.
  */
-import { type ActionSpec, canTransition } from "./vps-state.js";
+import { canTransition, type VpsState } from "./vps-state.js";
 
-export const VPS_CHANGES = ["resize", "rebuild"] as const;
+export const VPS_CHANGES = ["resize", "rebuild", "snapshot", "restore-snapshot"] as const;
 export type VpsChange = (typeof VPS_CHANGES)[number];
 
-export const CHANGES: { readonly [C in VpsChange]: ActionSpec } = {
+export function isVpsChange(s: string): s is VpsChange {
+  return (VPS_CHANGES as readonly string[]).includes(s);
+}
+
+export interface ChangeSpec {
+  /** States the change may start from. */
+  readonly from: readonly VpsState[];
+  /** The state shown while it runs (unchanged when absent). */
+  readonly during?: VpsState;
+}
+
+export const CHANGES: { readonly [C in VpsChange]: ChangeSpec } = {
   // Memory and disk size are the VM's config: only a stopped VPS (no RAM to keep) changes them.
-  resize: { from: ["stopped"], to: "stopped" },
+  resize: { from: ["stopped"] },
   // The disk is made afresh from the image; the address, MAC and name stay.
-  rebuild: { from: ["running", "stopped"], during: "provisioning", to: "running" },
+  rebuild: { from: ["running", "stopped"], during: "provisioning" },
+  // A running guest pauses for the copy only.
+  snapshot: { from: ["running", "paused", "stopped"] },
+  // The disk's content is replaced: the guest must not be running on it.
+  "restore-snapshot": { from: ["stopped"] },
 };
 
 for (const [name, spec] of Object.entries(CHANGES)) {
   for (const from of spec.from) {
-    const path = spec.during ? [from, spec.during, spec.to] : [from, spec.to];
-    for (let i = 1; i < path.length; i++) {
-      if (!canTransition(path[i - 1]!, path[i]!)) {
-        throw new Error(`change ${name}: ${path[i - 1]} → ${path[i]} is not in VPS_TRANSITIONS`);
-      }
+    if (spec.during && !canTransition(from, spec.during)) {
+      throw new Error(`change ${name}: ${from} → ${spec.during} is not in VPS_TRANSITIONS`);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { SkiffError } from "@skiff/common";
+import type { VpsChange } from "./vps-changes.js";
 
 /**
  * The VPS lifecycle, as one table: for each state, the states it may move to. API handlers,
@@ -92,7 +93,7 @@ export const ON_NODE_STATES: readonly VpsState[] = [
 export const VPS_ACTIONS = ["start", "stop", "reboot", "pause", "resume", "suspend", "restore"] as const;
 export type VpsAction = (typeof VPS_ACTIONS)[number];
 /** Everything that may hold a VPS: the user actions, plus provisioning, deletion and migration. */
-export type VpsOperation = VpsAction | "create" | "delete" | "migrate" | "resize" | "rebuild";
+export type VpsOperation = VpsAction | "create" | "delete" | "migrate" | VpsChange;
 
 export interface ActionSpec {
   /** States the action may start from. */

@@ -109,3 +109,39 @@ describe("rebuild", () => {
     });
   });
 });
+
+describe("snapshots", () => {
+  it("holds the VPS while its snapshot is taken; counts snapshots against the quota; restores only onto a stopped VPS", async () => {
+    const id = await vpsIn("snapped", "running");
+    await h.db.project.update({ where: { id: tenant.projectId }, data: { maxSnapshots: 1 } });
+    const r = await h.call(tenant.token, "POST", `/v1/vps/${id}/snapshots`, { name: "before-upgrade" });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ state: "creating", vpsId: id, name: "before-upgrade" });
+    expect((await h.call(tenant.token, "GET", `/v1/vps/${id}`)).body).toMatchObject({
+      state: "running",
+      action: "snapshot",
+    });
+    const { actionId } = await h.db.vps.findUniqueOrThrow({ where: { id } });
+    expect((await h.queues.lifecycle.getJob(actionId!))?.data).toMatchObject({
+      action: "snapshot",
+      snapshotId: r.body.id,
+    });
+    // As if its worker finished: the VPS free again, the snapshot kept on its node.
+    await h.db.vps.update({ where: { id }, data: { action: null, actionId: null } });
+    await h.db.snapshot.update({ where: { id: r.body.id }, data: { state: "available", nodeId: node } });
+    const over = await h.call(tenant.token, "POST", `/v1/vps/${id}/snapshots`, { name: "second" });
+    expect([over.status, over.body.error.code]).toEqual([422, "QUOTA_EXCEEDED"]);
+
+    const listed = await h.call(tenant.token, "GET", `/v1/snapshots?vpsId=${id}`);
+    expect(listed.body.items.map((s: { name: string }) => s.name)).toEqual(["before-upgrade"]);
+    const running = await h.call(tenant.token, "POST", `/v1/vps/${id}/restore-snapshot`, {
+      snapshot: "before-upgrade",
+    });
+    expect([running.status, running.body.error.code]).toEqual([409, "INVALID_STATE"]);
+    await h.db.vps.update({ where: { id }, data: { state: "stopped" } });
+    const restore = await h.call(tenant.token, "POST", `/v1/vps/${id}/restore-snapshot`, {
+      snapshot: "before-upgrade",
+    });
+    expect([restore.status, restore.body.action]).toEqual([202, "restore-snapshot"]);
+  });
+});

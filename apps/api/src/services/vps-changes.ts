@@ -89,11 +89,11 @@ export class VpsChanges {
   }
 
   /** Like VpsService.act: checks, holds the VPS with the change, enqueues its job after commit. */
-  private async hold(
+  async hold(
     p: TokenPrincipal,
     id: string,
     change: VpsChange,
-    job: { planId?: string; imageId?: string },
+    job: { planId?: string; imageId?: string; snapshotId?: string },
     check: (tx: Tx, v: Vps) => Promise<Record<string, unknown>>,
   ): Promise<Vps> {
     const spec = CHANGES[change];

@@ -9,6 +9,7 @@ import {
 } from "../agents/agent-client.js";
 import type { Vps } from "../db/client.js";
 import { isTransientDbError } from "../db/transient.js";
+import { isVpsChange } from "../domain/vps-changes.js";
 import { ACTIONS, canTransition, type VpsAction, type VpsState } from "../domain/vps-state.js";
 import { RELEASE_NIC } from "../network/ipam.js";
 import type { LifecycleJob } from "../queues.js";
@@ -65,9 +66,7 @@ export async function runLifecycle(
   const node = v.nodeId ? await db.node.findUnique({ where: { id: v.nodeId } }) : null;
   const agent = node ? ctx.agents.forNode(node) : null;
   const ref = { vmId: v.id, epoch: v.epoch };
-  if (job.action === "resize" || job.action === "rebuild") {
-    return runVpsChange(ctx, v, { ...job, action: job.action }, agent, attempt);
-  }
+  if (isVpsChange(job.action)) return runVpsChange(ctx, v, { ...job, action: job.action }, agent, attempt);
   try {
     if (job.action === "delete") {
       let leftBehind = false;

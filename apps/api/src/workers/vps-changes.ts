@@ -1,5 +1,7 @@
 /**
- * Resize and rebuild (domain/vps-changes.ts) on the VPS's agent. Resize: the stopped VM takes
+ * Resize, rebuild and disk snapshots (domain/vps-changes.ts) on the VPS's agent. Snapshot: the
+ * agent copies the disk (a running guest paused for the copy only) and the snapshot records
+ * where it is; restore-snapshot: a stopped VM's disk takes the snapshot's content. Resize: the stopped VM takes
  * the plan's memory, CPU cap and disk size (the disk grows, sparse; the guest sees it at its next
  * boot), then the row takes the plan. Rebuild: the VM and its disk are destroyed and made afresh
  * from the image at the next epoch, booted, with the same NIC (address and MAC). Both are safe to
@@ -59,6 +61,11 @@ export async function runVpsChange(
       );
       return done ? "done" : "superseded";
     }
+    if (job.action === "snapshot") return await takeSnapshot(ctx, v, job, agent);
+    if (job.action === "restore-snapshot") {
+      await agent.restoreDiskSnapshot({ vmId: v.id, epoch: v.epoch }, job.snapshotId!);
+      return release(ctx, v, job, "vps.snapshot_restored", { snapshotId: job.snapshotId });
+    }
     const image = await db.image.findUniqueOrThrow({ where: { id: job.imageId } });
     const next = v.epoch + 1;
     const vm = await agent.getVm(v.id);
@@ -81,7 +88,56 @@ export async function runVpsChange(
   } catch (err) {
     const retryable = (isAgentError(err) && err.retryable) || isTransientDbError(err);
     if (retryable && !isLastAttempt(attempt)) throw err;
+    if (job.action === "snapshot") {
+      await db.snapshot.updateMany({
+        where: { id: job.snapshotId!, state: "creating" },
+        data: { state: "error", error: errorMessage(err) },
+      });
+    }
     await settle(ctx, v, job, await observedState(agent, v), `${job.action} failed: ${errorMessage(err)}`);
     return "failed";
   }
+}
+
+/** The snapshot is taken: it records where it is, and the VPS is released as it was. */
+async function takeSnapshot(
+  ctx: WorkerContext,
+  v: Vps,
+  job: LifecycleJob,
+  agent: AgentClient,
+): Promise<LifecycleOutcome> {
+  const taken = await agent.snapshotDisk({ vmId: v.id, epoch: v.epoch }, job.snapshotId!);
+  await ctx.db.snapshot.update({
+    where: { id: job.snapshotId! },
+    data: {
+      state: "available",
+      nodeId: v.nodeId,
+      storageId: v.diskStorageId,
+      path: taken.path,
+      sizeBytes: BigInt(taken.sizeBytes),
+      pausedMs: v.state === "running" ? taken.pausedMs : null,
+    },
+  });
+  return release(ctx, v, job, "vps.snapshot_taken", { snapshotId: job.snapshotId, pausedMs: taken.pausedMs });
+}
+
+/** Clears the action, the VPS in the state it had. */
+async function release(
+  ctx: WorkerContext,
+  v: Vps,
+  job: LifecycleJob,
+  type: string,
+  details: Record<string, unknown>,
+): Promise<LifecycleOutcome> {
+  const done = await ctx.db.$transaction((tx) =>
+    moveVps(tx, v, v.state, {
+      actor: SYSTEM,
+      type,
+      actionId: job.actionId,
+      reason: null,
+      set: CLEAR_ACTION,
+      details,
+    }),
+  );
+  return done ? "done" : "superseded";
 }
