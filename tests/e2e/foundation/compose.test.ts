@@ -9,6 +9,7 @@ const root = join(import.meta.dirname, "..", "..", "..");
 
 interface Service {
   image?: string;
+  restart?: string;
   build?: { context: string; target: string };
   command?: string[];
   hostname?: string;
@@ -145,6 +146,34 @@ describe("docker-compose.yml", () => {
     expect(existsSync(join(root, "apps/api/src/db/migrate.ts"))).toBe(true);
     expect(m.environment?.SKIFF_OPERATOR_TOKEN).toMatch(/^\$\{SKIFF_OPERATOR_TOKEN:\?/);
     expect(s.api?.depends_on?.migrate?.condition).toBe("service_completed_successfully");
+  });
+
+  it("a one-shot pki job gives the API and each agent its own certificate, and keeps the CA's key", () => {
+    const pki = s.pki!;
+    expect(pki.restart).toBe("no");
+    const script = (pki.command ?? []).join("\n");
+    expect(script).toContain("init --dir /ca");
+    const mounted = (svc: Service | undefined) =>
+      Object.fromEntries(
+        (svc?.volumes ?? []).map((v) => v.split(":")).map(([src, dst, mode]) => [src, { dst, mode }]),
+      );
+    expect(mounted(pki)["pki-ca"]?.dst).toBe("/ca");
+    expect(script).toContain("issue --dir /ca --out /out/api api");
+    expect(script).toContain(
+      `for n in ${AGENTS.join(" ")}; do $$pki issue --dir /ca --out /out/$$n node:$$n`,
+    );
+    for (const name of ["api", ...AGENTS]) {
+      const svc = s[name];
+      expect(svc?.depends_on?.pki?.condition, `${name} waits for the pki job`).toBe(
+        "service_completed_successfully",
+      );
+      const own = `pki-${name}`;
+      const dir = effective(name).SKIFF_TLS_DIR;
+      expect(mounted(svc)[own], `${name} mounts ${own}`).toEqual({ dst: dir, mode: "ro" });
+      expect(mounted(pki)[own]?.dst, `the pki job writes ${own}`).toBe(`/out/${name}`);
+      expect(mounted(svc)["pki-ca"], `${name} never sees the CA's key`).toBeUndefined();
+      expect(effective(name).SKIFF_TLS ?? "on", `${name} speaks TLS`).toBe("on");
+    }
   });
 
   it("secrets must be set: none has a default", () => {
