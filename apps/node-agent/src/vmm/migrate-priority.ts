@@ -6,15 +6,16 @@
  * Linux nice values are per thread: each thread raises (and later restores) its own.
  *
  * The pause itself (the last pages, the device state, restore, commit) is a few hand-offs between
- * threads that each wait for the scheduler: on a loaded 2-core host a wake-up at -5 took up to
- * 20 ms, at -20 a few. The threads that carry the pause, and are otherwise idle or short-lived
- * then, raise themselves PAUSE_BOOST levels higher (at most -20) for those milliseconds.
+ * threads that each wait for the scheduler. The threads that carry it, otherwise idle or
+ * short-lived by then, raise themselves PAUSE_BOOST levels higher (at most -20) for those
+ * milliseconds.
  *
  * Where the kernel groups tasks by session (autogroup scheduling, on by default in many
  * distributions), CPU is shared between sessions first and a VMM is a session of its own (the
  * agent spawns it detached): thread nice levels then only order the VMM's own threads, and what
- * counts against every other process is its group's nice (/proc/self/autogroup). The main thread
- * raises that too for the pause.
+ * counts against every other process is its group's nice (/proc/self/autogroup; measured under
+ * load 25: timer lateness p99 13.5 ms at group nice 0, 3.8 ms at -20). The main thread raises that
+ * too for the pause.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";

@@ -35,8 +35,9 @@ export class Vcpu {
   readonly ready: Promise<number>;
   /** Incoming: the worker is loaded and waits for the device state (rejects if it ended first). */
   readonly incomingReady: Promise<void>;
-  /** The worker's account of its start (`ready`): host clock (wallMs) times and the build's ms. */
+  /** Host clock (wallMs) just before the guest's first instruction. */
   readyAtMs = 0;
+  /** Where the start went: host clock when the worker was created and had loaded, build ms. */
   startTimes = { workerCreatedAtMs: 0, workerLoadedAtMs: 0, buildMs: 0 };
   private readonly restoring = new Map<number, (error: string, atMs: number) => void>();
 
@@ -89,7 +90,7 @@ export class Vcpu {
         case "ready":
           this.readyAtMs = msg.atMs;
           this.startTimes = {
-            workerCreatedAtMs: this.startTimes.workerCreatedAtMs,
+            ...this.startTimes,
             workerLoadedAtMs: msg.workerLoadedAtMs,
             buildMs: msg.buildMs,
           };
