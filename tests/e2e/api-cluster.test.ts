@@ -283,6 +283,15 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       return now.action === null ? now : undefined;
     });
     expect(restored).toMatchObject({ state: "stopped", stateReason: null });
+    // A new VPS from the snapshot runs on the node that keeps it.
+    const clone = await c.call(
+      "POST",
+      "/v1/vps",
+      { name: "snap-clone", plan: "fw", snapshot: "s1" },
+      tenant.token,
+    );
+    expect(clone.status).toBe(202);
+    expect(await until(clone.body.id, "running")).toMatchObject({ nodeId: taken.nodeId, imageId: v.imageId });
     expect((await c.call("DELETE", `/v1/snapshots/${s.body.id}`, undefined, tenant.token)).status).toBe(204);
     expect((await c.call("GET", `/v1/snapshots?vpsId=${v.id}`, undefined, tenant.token)).body.items).toEqual(
       [],

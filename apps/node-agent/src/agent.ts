@@ -98,7 +98,6 @@ export class Agent {
         storage: shared,
         vmmOverheadMib: config.vmmOverheadMib,
       }),
-      storage: shared,
       dataDir: config.dataDir,
       nodeName: config.name,
       token: config.token,

@@ -78,6 +78,14 @@ export const CreateVpsBody = z
     plan: z.string().min(1).max(100).describe("plan id or name"),
     image: z.string().min(1).max(100).optional().describe("image id or name (default: the default image)"),
     placementGroup: z.string().min(1).max(100).optional().describe("placement group id or name"),
+    snapshot: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe(
+        "a disk snapshot (id or name) to start from: its VPS's image, its disk content, placed on the node that keeps it",
+      ),
     node: z.string().min(1).max(100).optional().describe("operators only: node id or name to place on"),
     projectId: id.optional().describe("operators only: the project (default: the project named 'default')"),
   })

@@ -4,6 +4,7 @@ import type { AgentDirectory } from "../agents/agent-client.js";
 import type { Db, Snapshot, Vps } from "../db/client.js";
 import { projectFilter, type TokenPrincipal } from "../http/auth.js";
 import { apiError } from "../http/errors.js";
+import { idOrName } from "../http/refs.js";
 import { actorOf, recordEvent } from "./events.js";
 import type { VpsChanges } from "./vps-changes.js";
 
@@ -49,7 +50,7 @@ export class Snapshots {
   /** A stopped VPS's disk back to one of its own snapshots, reachable from where it is now. */
   async restore(p: TokenPrincipal, vpsId: string, ref: string): Promise<Vps> {
     const snap = await this.deps.db.snapshot.findFirst({
-      where: { vpsId, ...projectFilter(p), OR: refWhere(ref) },
+      where: { vpsId, ...projectFilter(p), ...idOrName(ref) },
     });
     if (!snap) throw apiError("INVALID_REFERENCE", `the VPS has no snapshot ${ref}`, { field: "snapshot" });
     return this.deps.changes.hold(p, vpsId, "restore-snapshot", { snapshotId: snap.id }, async (tx, v) => {
@@ -115,8 +116,4 @@ export class Snapshots {
       });
     });
   }
-}
-
-function refWhere(ref: string) {
-  return /^[0-9a-f-]{36}$/i.test(ref) ? [{ id: ref }, { name: ref }] : [{ name: ref }];
 }

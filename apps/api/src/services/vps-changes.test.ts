@@ -143,5 +143,27 @@ describe("snapshots", () => {
       snapshot: "before-upgrade",
     });
     expect([restore.status, restore.body.action]).toEqual([202, "restore-snapshot"]);
+
+    // A new VPS from it: its source's image, made on the node that keeps the snapshot.
+    const tiny = await h.call(tenant.token, "POST", "/v1/vps", {
+      name: "clone",
+      plan: "nano",
+      snapshot: "before-upgrade",
+    });
+    expect(tiny.status).toBe(202);
+    await h.db.snapshot.update({ where: { id: r.body.id }, data: { sizeBytes: BigInt(100 * MiB) } });
+    const small = await h.call(tenant.token, "POST", "/v1/vps", {
+      name: "clone2",
+      plan: "nano",
+      snapshot: "before-upgrade",
+    });
+    expect([small.status, small.body.error.code]).toEqual([422, "UNPROCESSABLE"]);
+    const clone = await h.db.vps.findUniqueOrThrow({ where: { id: tiny.body.id } });
+    const source = await h.db.vps.findUniqueOrThrow({ where: { id } });
+    expect(clone).toMatchObject({
+      requestedNodeId: node,
+      imageId: source.imageId,
+      sourceSnapshotId: r.body.id,
+    });
   });
 });

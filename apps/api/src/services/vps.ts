@@ -57,11 +57,14 @@ export class VpsService {
     const projectId = await this.projectFor(p, body.projectId);
     const plan = await db.plan.findFirst({ where: idOrName(body.plan) });
     if (!plan) throw apiError("INVALID_REFERENCE", `no plan ${body.plan}`, { field: "plan" });
+    const snapshot = body.snapshot ? await this.snapshotFor(projectId, body.snapshot, plan.diskBytes) : null;
     const image = await db.image.findFirst({
-      where: {
-        ...(body.image ? idOrName(body.image) : { isDefault: true }),
-        OR: [{ projectId: null }, { projectId }],
-      },
+      where: snapshot
+        ? { id: snapshot.imageId }
+        : {
+            ...(body.image ? idOrName(body.image) : { isDefault: true }),
+            OR: [{ projectId: null }, { projectId }],
+          },
     });
     if (!image) {
       throw apiError("INVALID_REFERENCE", body.image ? `no image ${body.image}` : "no default image", {
@@ -76,7 +79,12 @@ export class VpsService {
         field: "placementGroup",
       });
     }
-    const node = body.node ? await db.node.findFirst({ where: idOrName(body.node) }) : null;
+    // A snapshot is on its node (or the storage it shares): the VPS is made there.
+    const node = body.node
+      ? await db.node.findFirst({ where: idOrName(body.node) })
+      : snapshot?.nodeId
+        ? await db.node.findUnique({ where: { id: snapshot.nodeId } })
+        : null;
     if (body.node && !node) throw apiError("INVALID_REFERENCE", `no node ${body.node}`, { field: "node" });
 
     // 422 up front when no node, even empty, could ever hold this plan: waiting would not help.
@@ -132,6 +140,7 @@ export class VpsService {
           imageId: image.id,
           placementGroupId: group?.id ?? null,
           requestedNodeId: node?.id ?? null,
+          sourceSnapshotId: snapshot?.id ?? null,
           vcpus: plan.vcpus,
           memoryBytes: plan.memoryBytes,
           diskBytes: plan.diskBytes,
@@ -190,6 +199,23 @@ export class VpsService {
     });
     await this.enqueue(() => this.deps.queues.enqueueLifecycle({ vpsId: id, action, actionId }), id);
     return updated;
+  }
+
+  /** An available snapshot of the project that a disk of `diskBytes` holds, with its VPS's image. */
+  private async snapshotFor(projectId: string, ref: string, diskBytes: bigint) {
+    const s = await this.deps.db.snapshot.findFirst({
+      where: { projectId, ...idOrName(ref) },
+      include: { vps: { select: { imageId: true } } },
+    });
+    if (!s) throw apiError("INVALID_REFERENCE", `no snapshot ${ref}`, { field: "snapshot" });
+    if (s.state !== "available") {
+      throw apiError("INVALID_STATE", `snapshot ${s.name} is ${s.state}`, { state: s.state });
+    }
+    // A plan without a disk size gives the VPS a disk as large as what it is made from.
+    if (diskBytes > 0n && s.sizeBytes > diskBytes) {
+      throw apiError("UNPROCESSABLE", `snapshot ${s.name} is larger than the plan's disk`, { field: "plan" });
+    }
+    return { id: s.id, nodeId: s.nodeId, imageId: s.vps.imageId };
   }
 
   /**

@@ -63,8 +63,19 @@ export async function runProvision(
     const image = await db.image.findUniqueOrThrow({ where: { id: v.imageId } });
     const agent = ctx.agents.forNode(node);
     const ref = { vmId: v.id, epoch: v.epoch };
-    // A VPS that ran before (a cold restart after its node failed) comes back from its disk only.
-    const spec = { ...vmSpec(v, image), diskMustExist: await hasRun(db, v.id) };
+    // A VPS that ran before (a cold restart after its node failed) comes back from its disk only;
+    // one made from a snapshot gets a copy of it as its first disk.
+    const ran = await hasRun(db, v.id);
+    const snapshot =
+      !ran && v.sourceSnapshotId ? await db.snapshot.findUnique({ where: { id: v.sourceSnapshotId } }) : null;
+    if (!ran && v.sourceSnapshotId && !snapshot?.path) {
+      throw new SkiffError("SNAPSHOT_GONE", "the snapshot this VPS is made from was deleted");
+    }
+    const spec = {
+      ...vmSpec(v, image),
+      ...(snapshot?.path ? { diskImagePath: snapshot.path } : {}),
+      diskMustExist: ran,
+    };
     try {
       await agent.createVm(ref, spec, true);
     } catch (err) {

@@ -24,7 +24,6 @@ import { ERROR_CODE_KEY } from "../grpc/errors.js";
 import type { VmRef, VmRegistry, VmSpecInput, VmView } from "../registry/registry.js";
 import type { SpecResolver } from "../registry/spec.js";
 import { claimLease, refuseIfOwnedAbove } from "../storage/lease.js";
-import type { SharedStorage } from "../storage/shared.js";
 import { pathsInDir, vmPaths } from "../vm/layout.js";
 import type { VmStateName } from "../vm/lifecycle.js";
 import { type VmRecord, writeRecord } from "../vm/record.js";
@@ -33,7 +32,6 @@ import { EXPORT_CHUNK_BYTES } from "./cold-source.js";
 export interface ColdImportDeps {
   readonly registry: VmRegistry;
   readonly specs: SpecResolver;
-  readonly storage: SharedStorage | undefined;
   readonly dataDir: string;
   readonly nodeName: string;
   /** The agents' shared token (to call the source agent). */
@@ -127,7 +125,7 @@ export class ColdImports {
 
   private async run(req: ImportRequest, signal: AbortSignal): Promise<ImportResult> {
     const { vmId, epoch } = req.ref;
-    const { registry, specs, storage } = this.deps;
+    const { registry, specs } = this.deps;
     const paths = vmPaths(this.deps.dataDir, vmId);
     const staging = pathsInDir(join(this.root, vmId));
     const spec = specs.record(vmId, req.input, paths);
@@ -181,7 +179,7 @@ export class ColdImports {
       writeRecord(staging.config, record);
       signal.throwIfAborted();
       if (ds) refuseIfOwnedAbove(ds.leaseDir, vmId, epoch);
-      if (ds && !header.diskInPlace && storage) {
+      if (ds && !header.diskInPlace) {
         // The copy becomes the VPS's disk on this node's shared storage (an older one there is stale).
         mkdirSync(ds.leaseDir, { recursive: true });
         moveFile(staging.disk, spec.diskPath);

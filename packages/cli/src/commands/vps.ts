@@ -124,10 +124,12 @@ const get: Command = {
 
 const create: Command = {
   path: ["vps", "create"],
-  usage: "<name> --plan PLAN [--image IMAGE] [--group GROUP] [--node NODE] [--project ID] [--wait]",
+  usage:
+    "<name> --plan PLAN [--image IMAGE | --snapshot SNAPSHOT] [--group GROUP] [--node NODE] [--project ID] [--wait]",
   summary: "create a VPS (202: it is placed and booted in the background)",
   details: [
     "  --plan, --image, --group take an id or a name; the default image when --image is left out.",
+    "  --snapshot starts from a disk snapshot (its VPS's image, on the node that keeps it).",
     "  --node (operators) pins the VPS to a node; --project (operators) picks the project.",
     "  --wait follows the VPS until it is running (or in error); --timeout 5m bounds the wait.",
   ].join("\n"),
@@ -136,6 +138,7 @@ const create: Command = {
     ...WAIT_OPTIONS,
     plan: { type: "string" },
     image: { type: "string" },
+    snapshot: { type: "string" },
     group: { type: "string" },
     node: { type: "string" },
     project: { type: "string" },
@@ -149,6 +152,7 @@ const create: Command = {
       name,
       plan,
       image: stringOpt(v, "image"),
+      snapshot: stringOpt(v, "snapshot"),
       placementGroup: stringOpt(v, "group"),
       node: stringOpt(v, "node"),
       projectId: stringOpt(v, "project"),
