@@ -151,7 +151,12 @@ export function projectDto(p: Project): z.infer<typeof ProjectSchema> {
   return {
     id: p.id,
     name: p.name,
-    quotas: { maxVps: p.maxVps, maxVcpus: p.maxVcpus, maxMemoryBytes: Number(p.maxMemoryBytes) },
+    quotas: {
+      maxVps: p.maxVps,
+      maxVcpus: p.maxVcpus,
+      maxMemoryBytes: Number(p.maxMemoryBytes),
+      maxSnapshots: p.maxSnapshots,
+    },
     createdAt: iso(p.createdAt),
   };
 }

@@ -348,6 +348,7 @@ export const ProjectSchema = z
       maxVps: z.number().int(),
       maxVcpus: z.number().int(),
       maxMemoryBytes: z.number().int(),
+      maxSnapshots: z.number().int().describe("disk snapshots the project may hold"),
     }),
     createdAt: isoDate,
   })
@@ -361,6 +362,7 @@ export const CreateProjectBody = z
         maxVps: z.number().int().min(0).max(100_000),
         maxVcpus: z.number().int().min(0).max(1_000_000),
         maxMemoryBytes: z.number().int().min(0),
+        maxSnapshots: z.number().int().min(0).max(100_000),
       })
       .partial()
       .default({}),

@@ -90,6 +90,7 @@ export const projectRoutes: FastifyPluginAsyncZod = async (app) => {
             data: {
               name,
               ...(quotas.maxVps !== undefined ? { maxVps: quotas.maxVps } : {}),
+              ...(quotas.maxSnapshots !== undefined ? { maxSnapshots: quotas.maxSnapshots } : {}),
               ...(quotas.maxVcpus !== undefined ? { maxVcpus: quotas.maxVcpus } : {}),
               ...(quotas.maxMemoryBytes !== undefined
                 ? { maxMemoryBytes: BigInt(quotas.maxMemoryBytes) }
@@ -135,6 +136,7 @@ export const projectRoutes: FastifyPluginAsyncZod = async (app) => {
           where: { id: req.params.id },
           data: {
             ...(q.maxVps !== undefined ? { maxVps: q.maxVps } : {}),
+            ...(q.maxSnapshots !== undefined ? { maxSnapshots: q.maxSnapshots } : {}),
             ...(q.maxVcpus !== undefined ? { maxVcpus: q.maxVcpus } : {}),
             ...(q.maxMemoryBytes !== undefined ? { maxMemoryBytes: BigInt(q.maxMemoryBytes) } : {}),
           },

@@ -113,7 +113,10 @@ describe("rebuild", () => {
 describe("snapshots", () => {
   it("holds the VPS while its snapshot is taken; counts snapshots against the quota; restores only onto a stopped VPS", async () => {
     const id = await vpsIn("snapped", "running");
-    await h.db.project.update({ where: { id: tenant.projectId }, data: { maxSnapshots: 1 } });
+    const quota = await h.call(h.operatorToken, "PATCH", `/v1/projects/${tenant.projectId}`, {
+      quotas: { maxSnapshots: 1 },
+    });
+    expect([quota.status, quota.body.quotas.maxSnapshots]).toEqual([200, 1]);
     const r = await h.call(tenant.token, "POST", `/v1/vps/${id}/snapshots`, { name: "before-upgrade" });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ state: "creating", vpsId: id, name: "before-upgrade" });

@@ -6,7 +6,7 @@ import { idempotencyKey, LIST_HELP, LIST_OPTIONS, listCommand, MUTATE_OPTIONS } 
 interface Project {
   id: string;
   name: string;
-  quotas: { maxVps: number; maxVcpus: number; maxMemoryBytes: number };
+  quotas: { maxVps: number; maxVcpus: number; maxMemoryBytes: number; maxSnapshots: number };
   createdAt: string;
 }
 
@@ -26,6 +26,7 @@ export function projectTable(items: readonly Project[]): string {
     { header: "max vps", value: (p) => String(p.quotas.maxVps), align: "right" },
     { header: "max vcpus", value: (p) => String(p.quotas.maxVcpus), align: "right" },
     { header: "max memory", value: (p) => formatBytes(p.quotas.maxMemoryBytes), align: "right" },
+    { header: "max snapshots", value: (p) => String(p.quotas.maxSnapshots), align: "right" },
     { header: "age", value: (p) => formatAge(p.createdAt), align: "right" },
   ]);
 }
@@ -34,6 +35,7 @@ const QUOTA_OPTIONS = {
   "max-vps": { type: "string" },
   "max-vcpus": { type: "string" },
   "max-memory": { type: "string" },
+  "max-snapshots": { type: "string" },
 } as const;
 
 function quotas(ctx: Context) {
@@ -42,6 +44,7 @@ function quotas(ctx: Context) {
     maxVps: intOpt(v, "max-vps", 0, 100_000),
     maxVcpus: intOpt(v, "max-vcpus", 0, 1_000_000),
     maxMemoryBytes: bytesOpt(v, "max-memory"),
+    maxSnapshots: intOpt(v, "max-snapshots", 0, 100_000),
   };
   return Object.fromEntries(Object.entries(q).filter(([, x]) => x !== undefined));
 }
@@ -60,7 +63,7 @@ const listProjects: Command = {
 
 const createProject: Command = {
   path: ["projects", "create"],
-  usage: "<name> [--max-vps N] [--max-vcpus N] [--max-memory SIZE]",
+  usage: "<name> [--max-vps N] [--max-vcpus N] [--max-memory SIZE] [--max-snapshots N]",
   summary: "create a project (operators); then `skiff tokens create NAME --project ID` for its people",
   options: { ...MUTATE_OPTIONS, ...QUOTA_OPTIONS },
   async run(ctx) {
@@ -73,7 +76,7 @@ const createProject: Command = {
 
 const setQuotas: Command = {
   path: ["projects", "quotas"],
-  usage: "<project-id> [--max-vps N] [--max-vcpus N] [--max-memory SIZE]",
+  usage: "<project-id> [--max-vps N] [--max-vcpus N] [--max-memory SIZE] [--max-snapshots N]",
   summary: "change a project's quotas (operators)",
   options: { ...MUTATE_OPTIONS, ...QUOTA_OPTIONS },
   async run(ctx) {
