@@ -2,6 +2,7 @@ import type { Command } from "./command.js";
 import { balancerCommands } from "./commands/balancer.js";
 import { catalogCommands } from "./commands/catalog.js";
 import { eventCommands } from "./commands/events.js";
+import { forwardCommands } from "./commands/forward.js";
 import { loginCommands } from "./commands/login.js";
 import { migrationCommands } from "./commands/migrations.js";
 import { networkCommands } from "./commands/networks.js";
@@ -16,6 +17,7 @@ import { vpsChangeCommands } from "./commands/vps-changes.js";
 export const COMMANDS: readonly Command[] = [
   ...vpsCommands,
   ...vpsChangeCommands,
+  ...forwardCommands,
   ...snapshotCommands,
   ...networkCommands,
   ...nodeCommands,

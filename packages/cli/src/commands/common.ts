@@ -69,7 +69,7 @@ export class WaitInterrupted extends SkiffError {
 }
 
 /** Aborts on Ctrl-C (or on the test's own signal, io.interrupt). */
-function interruption(ctx: Context): { signal: AbortSignal; release: () => void } {
+export function interruption(ctx: Context): { signal: AbortSignal; release: () => void } {
   if (ctx.io.interrupt) return { signal: ctx.io.interrupt, release: () => undefined };
   const c = new AbortController();
   const abort = () => c.abort();
