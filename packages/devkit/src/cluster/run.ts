@@ -217,7 +217,8 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
         ? `  node agents  ${plan.agents.map((a) => `${a.name} 127.0.0.1:${a.grpcPort}`).join(", ")} (${Math.round(plan.agents[0]!.memoryBytes / MiB)} MiB each)`
         : "  node agents  (not built in this checkout yet)",
       gateway
-        ? `  VPS networks from namespace ${gateway.netns}: ip netns exec ${gateway.netns} curl http://<vps ipv4>/   (addresses: skiff vps list)`
+        ? `  VPS networks from namespace ${gateway.netns}: ip netns exec ${gateway.netns} curl http://<vps ipv4>/   (addresses: skiff vps list)\n` +
+          `               or on 127.0.0.1: skiff vps forward <vps> 8080:80${gateway.netns === "skiff" ? "" : ` --netns ${gateway.netns}`}`
         : "  VPS networks: unreachable from the host (no gateway namespace)",
       `  operator token: ${plan.operatorToken}`,
       `  data and logs: ${plan.stateDir}`,
