@@ -156,12 +156,13 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration between two agents", 
           proxy = await cuttingProxy(addr, limit);
           return proxy.address;
         },
-        // A cut is normally seen at once; one run in many (over TLS) sees no error and waits, and
-        // then the migration's own timeout rolls it back (logged below with its code). Under the
-        // default 300 s that wait outlasted the test.
-        options: { ...slow, bandwidthBytesPerSec: 0, compression: 0, timeoutMs: 30_000 },
+        // A cut is normally seen at once (MIGRATION_STREAM_BROKEN); one run in many (over TLS)
+        // sees no error at all, and the sender's stall guard breaks the stream after 15 s
+        // (MIGRATION_STREAM_STALLED). Either way it rolls back, logged below with its code.
+        options: { ...slow, bandwidthBytesPerSec: 0, compression: 0 },
       });
       const result = await rolledBack(vm, h);
+      expect(result.errorCode).toMatch(/^MIGRATION_STREAM_(BROKEN|STALLED)$/);
       expect(proxy!.passed()).toBe(limit);
       console.log(
         `stream cut after ${limit} bytes (round 0: ${round0}): rolled back in ${Date.now() - started} ms (${result.errorCode})`,

@@ -73,6 +73,10 @@ export const AGENT_ERRORS = {
     meaning: "the destination refused the stream",
   },
   MIGRATION_STREAM_BROKEN: { grpc: "INTERNAL", meaning: "the migration link broke" },
+  MIGRATION_STREAM_STALLED: {
+    grpc: "INTERNAL",
+    meaning: "the migration link stopped moving without an error",
+  },
   MIGRATION_VERIFY_FAILED: {
     grpc: "DATA_LOSS",
     meaning: "the destination's checks at commit failed",

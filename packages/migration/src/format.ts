@@ -22,6 +22,8 @@ export const MigrationErrorCode = {
   REFUSED: "MIGRATION_TARGET_REFUSED",
   /** The stream ended or broke before the commit. */
   STREAM_BROKEN: "MIGRATION_STREAM_BROKEN",
+  /** The sender waited on the stream and nothing moved for too long (a dead peer, no error). */
+  STREAM_STALLED: "MIGRATION_STREAM_STALLED",
   /** The destination's checks at commit did not hold. */
   VERIFY_FAILED: "MIGRATION_VERIFY_FAILED",
   TIMEOUT: "MIGRATION_TIMEOUT",

@@ -11,5 +11,6 @@ export * from "./report.js";
 export * from "./result.js";
 export * from "./sender.js";
 export * from "./source-vm.js";
+export * from "./stall-guard.js";
 export * from "./stream-ends.js";
 export * from "./wall-clock.js";

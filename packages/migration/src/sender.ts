@@ -35,6 +35,7 @@ import {
   type StopCopyTimes,
 } from "./report.js";
 import type { SourceVm } from "./source-vm.js";
+import { type GuardedLink, guardStalls } from "./stall-guard.js";
 import type { SenderLink } from "./stream-ends.js";
 import { wallMs } from "./wall-clock.js";
 
@@ -53,6 +54,8 @@ export interface SenderOptions {
   readonly autoConverge?: boolean;
   readonly compression?: CompressionModeName;
   readonly signal?: AbortSignal;
+  /** The stream is broken once the sender waits this long on it with nothing moving (STALL_TIMEOUT_MS). */
+  readonly stallTimeoutMs?: number;
   /** Called after every round (progress for the control plane). */
   readonly onRound?: (round: RoundReport) => void;
   /** Called as the source enters stop-and-copy (vCPU paused) and sends the commit. */
@@ -84,12 +87,14 @@ export class MigrationSender {
   private scratch: Buffer | undefined;
   private stopCopyTimes: StopCopyTimes | undefined;
   private readonly counts = new SenderCounters();
+  private readonly link: GuardedLink;
 
   constructor(
     private readonly vm: SourceVm,
-    private readonly link: SenderLink,
+    link: SenderLink,
     private readonly opts: SenderOptions,
   ) {
+    this.link = guardStalls(link, opts.stallTimeoutMs);
     this.pages = Math.floor(vm.ram.length / PAGE_SIZE);
     this.blocks = vm.disk ? Math.ceil(vm.disk.bytes / DISK_BLOCK_SIZE) : 0;
     this.ram = new ContentLedger(this.pages, PAGE_SIZE);
@@ -114,6 +119,8 @@ export class MigrationSender {
       return this.report("committed", started, downtimeMs, stopReason);
     } catch (err) {
       return this.fail(err, started, stopReason);
+    } finally {
+      this.link.dispose();
     }
   }
 
