@@ -8,7 +8,8 @@ import { type ChannelCredentials, credentials, type Server, ServerCredentials } 
 import type { Logger } from "@skiff/common";
 import type { TlsMaterial } from "./files.js";
 import { identityOf } from "./identity.js";
-import { logRefusal } from "./refusals.js";
+import { logRefusal, refusalOfHandshake } from "./refusals.js";
+import { checkRevocation, type RevocationList } from "./revocation.js";
 import { type PeerVerdict, parseCert, verifyPeer } from "./verify.js";
 
 export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
@@ -19,18 +20,21 @@ export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentia
 /**
  * Client credentials that accept only a server certificate naming `expect` (an identity, or a test
  * of one). Node verified the chain before it asks; a refusal here fails the connection (the call
- * sees UNAVAILABLE) and is logged.
+ * sees UNAVAILABLE) and is logged. `revocations`: certificates the region revoked are refused too.
  */
 export function channelCredentials(
   tls: TlsMaterial | undefined,
   expect: string | ((identity: string) => boolean),
   log: Logger,
   onRefused?: (verdict: PeerVerdict) => void,
+  revocations?: RevocationList,
 ): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   return credentials.createSsl(tls.ca, tls.key, tls.cert, {
     checkServerIdentity: (host: string, peer: PeerCertificate) => {
-      const v = verifyPeer(peer.raw, tls.caCerts, expect);
+      const cert = parseCert(peer.raw);
+      let v = verifyPeer(cert ?? peer.raw, tls.caCerts, expect);
+      if (v.ok && cert) v = checkRevocation(cert, revocations);
       if (v.ok) return undefined;
       logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
       onRefused?.(v);
@@ -48,28 +52,37 @@ export function callerIdentity(call: {
   return c ? identityOf(c) : undefined;
 }
 
-interface TlsErrorSource {
+export interface TlsErrorSource {
   on(
     event: "tlsClientError",
-    f: (err: Error & { code?: string }, socket: { remoteAddress?: string }) => void,
+    f: (
+      err: Error & { code?: string },
+      socket: { remoteAddress?: string; authorizationError?: unknown },
+    ) => void,
   ): void;
 }
 
 /**
- * Logs and counts clients the handshake refused (no certificate, another CA, expired). grpc-js
- * keeps its listeners in a private field of the pinned version; without it the refusals still
- * happen, only unlogged. Call after bindAsync.
+ * Logs and counts clients a TLS server's handshake refused, by reason (no certificate, another
+ * CA, expired, ...): the socket keeps OpenSSL's verdict where the error only says "reset".
+ */
+export function logHandshakeRefusals(server: TlsErrorSource, log: Logger): void {
+  server.on("tlsClientError", (err, socket) => {
+    const why = socket.authorizationError;
+    logRefusal(log, refusalOfHandshake(why, err.code), {
+      peer: socket.remoteAddress ?? "?",
+      detail: typeof why === "string" ? why : err.code ? `${err.code}: ${err.message}` : err.message,
+      side: "server",
+    });
+  });
+}
+
+/**
+ * The same for a gRPC server. grpc-js keeps its listeners in a private field of the pinned
+ * version; without it the refusals still happen, only unlogged. Call after bindAsync.
  */
 export function logRefusedClients(server: Server, log: Logger): void {
   const servers = (server as unknown as { http2Servers?: Map<TlsErrorSource, unknown> }).http2Servers;
   if (!(servers instanceof Map)) return;
-  for (const h of servers.keys()) {
-    h.on("tlsClientError", (err, socket) => {
-      logRefusal(log, "handshake", {
-        peer: socket.remoteAddress ?? "?",
-        detail: err.code ? `${err.code}: ${err.message}` : err.message,
-        side: "server",
-      });
-    });
-  }
+  for (const h of servers.keys()) logHandshakeRefusals(h, log);
 }

@@ -5,8 +5,36 @@
 import type { Logger } from "@skiff/common";
 import type { Refusal } from "./verify.js";
 
-/** Handshake failures Node reports without a certificate to judge (wrong CA, none sent, ...). */
-export type TlsRefusal = Refusal | "handshake";
+/**
+ * Beyond a certificate's verdict: a client that sent none, and handshakes that failed before any
+ * certificate (plaintext on a TLS port, protocol garbage).
+ */
+export type TlsRefusal = Refusal | "no-certificate" | "handshake";
+
+/**
+ * What OpenSSL's verification error (a server socket's `authorizationError`) says, in the terms of
+ * verify.ts. Node's handshake error itself only says the connection was reset.
+ */
+export function refusalOfHandshake(authorizationError: unknown, errCode: string | undefined): TlsRefusal {
+  switch (authorizationError) {
+    case "CERT_HAS_EXPIRED":
+      return "expired";
+    case "CERT_NOT_YET_VALID":
+      return "not-yet-valid";
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "UNABLE_TO_GET_ISSUER_CERT":
+    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+    case "CERT_SIGNATURE_FAILURE":
+      return "wrong-ca";
+    case undefined:
+    case null:
+      return errCode === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE" ? "no-certificate" : "handshake";
+    default:
+      return "malformed";
+  }
+}
 
 const counts = new Map<TlsRefusal, number>();
 

@@ -6,7 +6,7 @@
 import { X509Certificate } from "node:crypto";
 import { identityOf } from "./identity.js";
 
-export type Refusal = "malformed" | "wrong-ca" | "expired" | "not-yet-valid" | "wrong-identity";
+export type Refusal = "malformed" | "wrong-ca" | "expired" | "not-yet-valid" | "wrong-identity" | "revoked";
 
 export type PeerVerdict =
   | { readonly ok: true; readonly identity: string }
