@@ -3,6 +3,7 @@
 #   guests/linux/Image           kernel (Linux 6.1 from linux-source-6.1), load at 0x80400000
 #   guests/linux/initramfs.cpio  uncompressed newc archive: /init + /bin/sh (C, nolibc, static rv32)
 #                                and BusyBox (static, against musl) in /usr/bin, /usr/sbin
+#                                and Dropbear (static, against musl): the SSH server, keys only
 #   guests/linux/rootfs.ext2     small writable ext2 disk, mounted at /data by /init
 # Usage: guests/linux/build.sh [--clean]
 # Env:   SKIFF_LINUX_WORK (default guests/linux/.work, git-ignored), JOBS (default: nproc)
@@ -16,6 +17,7 @@ CROSS=riscv64-linux-gnu-
 # musl and BusyBox come from Debian 13 (trixie) source packages, pinned (apt/trixie-src.sources).
 MUSL_DEB=1.2.5-3.1~deb13u1
 BUSYBOX_DEB=1:1.37.0-6
+DROPBEAR_DEB=2025.89-1~deb13u1
 DISK_MIB=8
 # Fixed values so two builds of the same inputs give the same bytes.
 export KBUILD_BUILD_TIMESTAMP="2026-01-01 00:00:00 UTC" KBUILD_BUILD_USER=skiff KBUILD_BUILD_HOST=skiff
@@ -194,6 +196,27 @@ cp "$BB_SRC/busybox" "$USR/busybox"
 BB_LINKS="$(sed -E 's|^/(usr/)?bin/|/usr/bin/|; s|^/(usr/)?sbin/|/usr/sbin/|' "$BB_SRC/busybox.links" | sort -u)"
 log "BusyBox: $(stat -c %s "$USR/busybox") B, $(wc -l <<<"$BB_LINKS") applets"
 
+# --- 5c. Dropbear from Debian's trixie sources: the SSH server (keys only, dropbear-options.h) -----
+# One static multi-call binary for the server and its key generator, against the same musl.
+DB_SRC="$WORK/dropbear-src"
+fetch_source dropbear "$DROPBEAR_DEB" "$DB_SRC"
+if [[ ! -f "$DB_SRC/dropbearmulti" || "$HERE/dropbear-options.h" -nt "$DB_SRC/dropbearmulti" ]]; then
+  log "building Dropbear $DROPBEAR_DEB"
+  cp "$HERE/dropbear-options.h" "$DB_SRC/localoptions.h"
+  (cd "$DB_SRC" && rm -f dropbearmulti && if [[ ! -f Makefile ]]; then
+    CC="$CC_MUSL" CFLAGS="-Os -ffile-prefix-map=$DB_SRC=." ./configure -q --host=riscv32-linux-musl \
+      --enable-static --disable-harden --disable-zlib --disable-pam --disable-lastlog --disable-utmp \
+      --disable-utmpx --disable-wtmp --disable-wtmpx --disable-loginfunc --disable-pututline \
+      --disable-pututxline --enable-bundled-libtom --disable-syslog >/dev/null
+  fi && make -s -j"$JOBS" PROGRAMS="dropbear dropbearkey" MULTI=1 STATIC=1 >/dev/null)
+fi
+"${CROSS}strip" -o "$USR/dropbearmulti" "$DB_SRC/dropbearmulti"
+if "${CROSS}objdump" -d "$USR/dropbearmulti" | grep -qE '^\s+[0-9a-f]+:\s+[0-9a-f]{4}\s'; then
+  echo "build.sh: compressed instructions in Dropbear" >&2
+  exit 1
+fi
+log "Dropbear: $(stat -c %s "$USR/dropbearmulti") B"
+
 # --- 6. initramfs (uncompressed newc, fixed mtimes) --------------------------------------------
 cat >"$USR/initramfs.list" <<LIST
 dir /dev 0755 0 0
@@ -211,17 +234,25 @@ dir /usr/bin 0755 0 0
 dir /usr/sbin 0755 0 0
 dir /etc 0755 0 0
 dir /www 0755 0 0
+dir /root 0700 0 0
+dir /etc/skiff 0755 0 0
+file /usr/sbin/dropbearmulti $USR/dropbearmulti 0755 0 0
+slink /usr/sbin/dropbear /usr/sbin/dropbearmulti 0777 0 0
+slink /usr/bin/dropbearkey /usr/sbin/dropbearmulti 0777 0 0
 LIST
 mkdir -p "$USR/etc"
 for f in inetd.conf services passwd group hosts; do
   cp "$HERE/userland/etc/$f" "$USR/etc/$f"
   echo "file /etc/$f $USR/etc/$f 0644 0 0" >>"$USR/initramfs.list"
 done
+mkdir -p "$USR/etc/skiff"
+cp "$HERE/userland/etc/skiff/sshd" "$USR/etc/skiff/sshd"
+echo "file /etc/skiff/sshd $USR/etc/skiff/sshd 0755 0 0" >>"$USR/initramfs.list"
 while IFS= read -r link; do
   echo "slink $link /bin/busybox 0777 0 0" >>"$USR/initramfs.list"
 done <<<"$BB_LINKS"
 # gen_init_cpio's -t covers directories and nodes; regular files keep their own mtime
-touch -d "@$SOURCE_DATE_EPOCH" "$USR/init" "$USR/sh" "$USR/busybox" "$USR"/etc/*
+touch -d "@$SOURCE_DATE_EPOCH" "$USR/init" "$USR/sh" "$USR/busybox" "$USR/dropbearmulti" "$USR"/etc/* "$USR"/etc/skiff/*
 "$OUT/usr/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$USR/initramfs.list" >"$HERE/initramfs.cpio"
 
 # --- 7. Writable /data disk --------------------------------------------------------------------

@@ -2,8 +2,8 @@
 /*
  * /init of the Skiff guest (PID 1): mounts /proc, /sys, /dev and the data disk, then keeps a shell
  * on the console, running the kernel command line's skiff.run= commands first. With a network
- * interface it also serves: BusyBox httpd on port 80 and inetd (echo on 7, benchmark sink and
- * source). As PID 1 it also reaps every orphaned process.
+ * interface it also serves: BusyBox httpd on port 80, inetd (echo on 7, benchmark sink and
+ * source) and Dropbear on 22 (/etc/skiff/sshd). As PID 1 it also reaps every orphaned process.
  */
 #include "skiff.h"
 
@@ -165,12 +165,13 @@ static void write_page(const char *host)
 /*
  * With an eth0: the address comes from the kernel's own DHCP client (ip=dhcp on the command line,
  * done before /init runs; it also takes the hostname from DHCP option 12). hostname= on the
- * command line names the VPS explicitly. Then httpd and inetd start.
+ * command line names the VPS explicitly. Then httpd, inetd and the SSH server start.
  */
 static void start_network(const char *cmdline, char **envp)
 {
 	static char *httpd[] = { "/usr/sbin/httpd", "-f", "-p", "80", "-h", WWW, 0 };
 	static char *inetd[] = { "/usr/sbin/inetd", "-f", "/etc/inetd.conf", 0 };
+	static char *sshd[] = { "/usr/bin/ash", "/etc/skiff/sshd", 0 };
 	char host[65], ip[128];
 	int ret;
 
@@ -200,7 +201,8 @@ static void start_network(const char *cmdline, char **envp)
 	write_page(host);
 	spawn_daemon(httpd, envp);
 	spawn_daemon(inetd, envp);
-	say("eth0 up, http on 80, echo on 7, host ", host);
+	spawn_daemon(sshd, envp);
+	say("eth0 up, http on 80, echo on 7, ssh on 22, host ", host);
 }
 
 static int spawn_shell(const char *run, char **envp)
