@@ -34,7 +34,9 @@ export function channelCredentials(
     checkServerIdentity: (host: string, peer: PeerCertificate) => {
       const cert = parseCert(peer.raw);
       let v = verifyPeer(cert ?? peer.raw, tls.caCerts, expect);
-      if (v.ok && cert) v = checkRevocation(cert, revocations);
+      if (v.ok && cert) {
+        v = checkRevocation({ identity: v.identity, issuedAt: new Date(cert.validFrom) }, revocations);
+      }
       if (v.ok) return undefined;
       logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
       onRefused?.(v);

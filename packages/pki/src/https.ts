@@ -9,6 +9,7 @@ import type { Logger } from "@skiff/common";
 import type { TlsMaterial } from "./files.js";
 import { identityOf } from "./identity.js";
 import { logRefusal } from "./refusals.js";
+import type { CertifiedPeer } from "./revocation.js";
 import { parseCert, verifyPeer } from "./verify.js";
 
 export interface HttpsServerTls extends SecureContextOptions {
@@ -43,14 +44,11 @@ export function httpsClientOptions(tls: TlsMaterial, expect: string, log: Logger
   };
 }
 
-/** A client certificate the handshake accepted: whom it names ("" for none) and when it was issued. */
-export interface SocketPeer {
-  readonly identity: string;
-  readonly issuedAt: Date;
-}
-
-/** The verified client certificate of a connection (undefined: plaintext, or none verified). */
-export function socketPeer(socket: Socket): SocketPeer | undefined {
+/**
+ * The client certificate the handshake of a connection accepted: whom it names ("" for no one)
+ * and when it was issued (undefined: plaintext, or none verified).
+ */
+export function socketPeer(socket: Socket): CertifiedPeer | undefined {
   if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
   const cert = parseCert(socket.getPeerCertificate().raw ?? Buffer.alloc(0));
   return cert ? { identity: identityOf(cert) ?? "", issuedAt: new Date(cert.validFrom) } : undefined;

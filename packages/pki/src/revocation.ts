@@ -4,8 +4,6 @@
  * added again gets a certificate issued afterwards, which passes. Unlike a list of serials, this
  * needs no record of which certificates a node ever held (renewals, copies on another host).
  */
-import type { X509Certificate } from "node:crypto";
-import { identityOf } from "./identity.js";
 import type { PeerVerdict } from "./verify.js";
 
 export interface RevocationList {
@@ -13,17 +11,21 @@ export interface RevocationList {
   revokedAt(identity: string): Date | undefined;
 }
 
+/** A verified certificate: whom it names and when it was issued (its notBefore). */
+export interface CertifiedPeer {
+  readonly identity: string;
+  readonly issuedAt: Date;
+}
+
 /** Certificates issued at or before the revocation are refused (X.509 times have 1 s steps). */
-export function checkRevocation(cert: X509Certificate, list: RevocationList | undefined): PeerVerdict {
-  const identity = identityOf(cert);
-  if (identity === undefined) return { ok: false, reason: "malformed", detail: "no subject CN" };
-  const at = list?.revokedAt(identity);
-  if (at && Date.parse(cert.validFrom) <= at.getTime()) {
+export function checkRevocation(peer: CertifiedPeer, list: RevocationList | undefined): PeerVerdict {
+  const at = list?.revokedAt(peer.identity);
+  if (at && peer.issuedAt.getTime() <= at.getTime()) {
     return {
       ok: false,
       reason: "revoked",
-      detail: `NODE_REVOKED: ${identity} was revoked at ${at.toISOString()} (certificate issued ${new Date(cert.validFrom).toISOString()})`,
+      detail: `NODE_REVOKED: ${peer.identity} was revoked at ${at.toISOString()} (certificate issued ${peer.issuedAt.toISOString()})`,
     };
   }
-  return { ok: true, identity };
+  return { ok: true, identity: peer.identity };
 }
