@@ -14,7 +14,6 @@ import {
   counterGoesOn,
   counterLines,
   counterStillRuns,
-  cuttingProxy,
   MigrationPair,
   other,
   slow,
@@ -140,39 +139,6 @@ describe.skipIf(!existsSync(LINUX.kernel))("live migration between two agents", 
     expect(result.errorCode).toMatch(/MIGRATION_/);
     await counterStillRuns(vm);
   }, 120_000);
-
-  it("rolls back when the stream is cut (at several byte offsets)", async () => {
-    const vm = idle;
-    // Cut points from the stream as measured, never fixed byte counts: how much of an idle guest's
-    // memory is non-zero differs from run to run, and a cut beyond the stream's end cuts nothing.
-    // Round 0 alone carries at least its own bytes, so fractions of it fall inside the stream.
-    const round0 = (await hop(vm)).round0Bytes;
-    expect(round0).toBeGreaterThan(1_000_000);
-    for (const limit of [200, ...[0.05, 0.4, 0.8].map((f) => Math.floor(f * round0))]) {
-      let proxy: Awaited<ReturnType<typeof cuttingProxy>> | undefined;
-      const started = Date.now();
-      const h = await begin(vm, {
-        via: async (addr) => {
-          proxy = await cuttingProxy(addr, limit);
-          return proxy.address;
-        },
-        // A cut is normally seen at once (MIGRATION_STREAM_BROKEN); one run in many (over TLS)
-        // sees no error at all, and the sender's stall guard breaks the stream after 15 s
-        // (MIGRATION_STREAM_STALLED). Either way it rolls back, logged below with its code.
-        options: { ...slow, bandwidthBytesPerSec: 0, compression: 0 },
-      });
-      const result = await rolledBack(vm, h);
-      expect(result.errorCode).toMatch(/^MIGRATION_STREAM_(BROKEN|STALLED)$/);
-      expect(proxy!.passed()).toBe(limit);
-      console.log(
-        `stream cut after ${limit} bytes (round 0: ${round0}): rolled back in ${Date.now() - started} ms (${result.errorCode})`,
-      );
-      proxy!.server.close();
-    }
-    const sum = counterLines(vm.console.text).at(-1)!.sum;
-    await counterStillRuns(vm);
-    expect(counterLines(vm.console.text).at(-1)!.sum).toBe(sum);
-  }, 180_000);
 
   it("rolls back when the destination agent is killed mid-stream", async () => {
     const vm = busy;
