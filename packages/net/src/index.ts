@@ -2,6 +2,8 @@ export * from "./gateway/gateway.js";
 export * from "./gateway/netns.js";
 export * from "./gateway/tap-relay.js";
 export * from "./map.js";
+export * from "./metadata/documents.js";
+export * from "./metadata/metadata-service.js";
 export * from "./overlay/transport.js";
 export * from "./overlay/vxlan-transport.js";
 export * from "./port-link/client.js";

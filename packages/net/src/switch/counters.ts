@@ -25,6 +25,8 @@ export type DropReason =
   | "notHere"
   /** The map places the destination here but its VMM is not attached. */
   | "portDown"
+  /** To the metadata address but not TCP to port 80 (or a fragment). */
+  | "metadataRefused"
   /** The destination's link could not take the frame now. */
   | "queueFull";
 

@@ -6,6 +6,9 @@ import {
   type MapUpdate,
   type NetworkMap,
 } from "../map.js";
+import type { GuestMetadata } from "../metadata/documents.js";
+import { METADATA_IP, MetadataService } from "../metadata/metadata-service.js";
+import type { ResponderTimers } from "../metadata/tcp-responder.js";
 import type { OverlayTransport } from "../overlay/transport.js";
 import { BROADCAST_MAC, isGroupMac } from "../wire/address.js";
 import { ARP_REQUEST, type ArpPacket, buildGratuitousArp, parseArp } from "../wire/arp.js";
@@ -39,6 +42,8 @@ export interface NodeSwitchOptions {
   /** Absent: a switch for one node only (tests, benchmarks). */
   overlay?: OverlayTransport;
   logger?: Logger;
+  /** The metadata service's retransmission timers (tests drive them by hand). */
+  metadataTimers?: ResponderTimers;
 }
 
 /** Who a local port speaks for: a VPS's NIC, or a network's gateway on the gateway node. */
@@ -69,11 +74,23 @@ export class NodeSwitch {
   private readonly gatewayPorts = new Map<string, LocalPort>();
   private readonly overlay: OverlayTransport | undefined;
   private readonly log: Logger;
+  private readonly metadata: MetadataService;
 
   constructor(options: NodeSwitchOptions) {
     this.nodeId = options.nodeId;
     this.overlay = options.overlay;
     this.log = options.logger ?? createLogger("net-switch");
+    this.metadata = new MetadataService({
+      port: (vpsId) => {
+        const port = this.map.ports.get(vpsId);
+        return port?.spec.node === this.nodeId ? port : undefined;
+      },
+      deliver: (vpsId, frame) => {
+        const local = this.vpsPorts.get(vpsId);
+        if (local) this.toLocal(frame, local);
+      },
+      ...(options.metadataTimers ? { timers: options.metadataTimers } : {}),
+    });
     this.overlay?.onDatagram((datagram, host, port) => this.fromOverlay(datagram, host, port));
   }
 
@@ -131,6 +148,19 @@ export class NodeSwitch {
     const frame = buildGratuitousArp(port.mac, port.ip);
     this.broadcastAnnouncement(port.network, frame, this.vpsPorts.get(vpsId), true);
     return true;
+  }
+
+  /**
+   * What the metadata service tells a VPS beyond the map (hostname, SSH keys), from its VM spec;
+   * undefined forgets it.
+   */
+  setGuestMetadata(vpsId: string, metadata: GuestMetadata | undefined): void {
+    this.metadata.set(vpsId, metadata);
+  }
+
+  /** Stops the metadata service's timers. */
+  close(): void {
+    this.metadata.close();
   }
 
   portCounters(vpsId: string): PortCounters | undefined {
@@ -197,6 +227,7 @@ export class NodeSwitch {
       return undefined;
     }
     if (isGroupMac(eth.value.dst)) return "broadcast";
+    if (ip.value.dst === METADATA_IP && me.port) return this.metadata.input(me.port, ip.value);
     return this.forward(me.network, eth.value.dst, frame, false);
   }
 

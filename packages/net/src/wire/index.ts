@@ -6,5 +6,6 @@ export * from "./ethernet.js";
 export * from "./icmp.js";
 export * from "./ipv4.js";
 export * from "./result.js";
+export * from "./tcp.js";
 export * from "./udp.js";
 export * from "./vxlan.js";
