@@ -71,6 +71,8 @@ describe("VM spec", () => {
     labels: { vps: "v1" },
     diskMustExist: true,
     nics: [{ mac: "52:54:00:12:34:56", ipv4: "10.200.0.2", networkId: "n1" }],
+    hostname: "web1",
+    sshPublicKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake a@b"],
   };
 
   it("survives the wire unchanged", () => {

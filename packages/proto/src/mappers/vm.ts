@@ -65,6 +65,10 @@ export interface VmSpecInput {
   readonly diskMustExist?: boolean;
   /** Network interfaces, eth0 first; none when absent. */
   readonly nics?: readonly NicSpecInput[];
+  /** Told to the guest by the node's metadata service; "" or absent: the map's name for it. */
+  readonly hostname?: string;
+  /** OpenSSH public keys the guest installs for root; none when absent. */
+  readonly sshPublicKeys?: readonly string[];
 }
 
 export interface NicSpecInput {
@@ -88,6 +92,8 @@ export function vmSpecToProto(spec: VmSpecInput): VmSpec {
     // Left out unless set, so a spec without it reads the same as one from an older caller.
     ...(spec.diskMustExist ? { diskMustExist: true } : {}),
     nics: (spec.nics ?? []).map((n) => ({ ...n })),
+    hostname: spec.hostname ?? "",
+    sshPublicKeys: [...(spec.sshPublicKeys ?? [])],
   };
 }
 
@@ -107,5 +113,7 @@ export function vmSpecFromProto(spec: VmSpec): Required<VmSpecInput> {
     labels: { ...spec.labels },
     diskMustExist: spec.diskMustExist === true,
     nics: spec.nics.map((n) => ({ mac: n.mac, ipv4: n.ipv4, networkId: n.networkId })),
+    hostname: spec.hostname,
+    sshPublicKeys: [...spec.sshPublicKeys],
   };
 }
