@@ -2,15 +2,28 @@
  * Making a region CA and the certificates it signs: ECDSA P-256 keys (fast handshakes, small
  * certificates), SHA-256 signatures, PEM out. The CA is self-signed and may sign only leaves.
  */
-import "reflect-metadata";
 import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const crypto = webcrypto;
-x509.cryptoProvider.set(crypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+let loaded: Promise<typeof X509> | undefined;
+/**
+ * The certificate library, loaded on first use: it costs a quarter of a second to import, and
+ * every process that only verifies certificates (each VMM, the agent, the API) never needs it.
+ */
+function x509lib(): Promise<typeof X509> {
+  loaded ??= (async () => {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    x509.cryptoProvider.set(crypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  })();
+  return loaded;
+}
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY_MS = 86_400_000;
@@ -31,7 +44,7 @@ async function keyPair(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
 }
 
-async function keyPem(key: CryptoKey): Promise<string> {
+async function keyPem(x509: typeof X509, key: CryptoKey): Promise<string> {
   const der = await crypto.subtle.exportKey("pkcs8", key);
   return x509.PemConverter.encode(der, "PRIVATE KEY");
 }
@@ -43,6 +56,7 @@ function window(v: Validity): { notBefore: Date; notAfter: Date } {
 
 /** A new self-signed region CA named `Skiff region CA <region>`. */
 export async function createCa(region: string, validity: Validity = { days: 3650 }): Promise<Issued> {
+  const x509 = await x509lib();
   const keys = await keyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: `CN=Skiff region CA ${region}`,
@@ -55,10 +69,10 @@ export async function createCa(region: string, validity: Validity = { days: 3650
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await keyPem(keys.privateKey) };
+  return { certPem: cert.toString("pem"), keyPem: await keyPem(x509, keys.privateKey) };
 }
 
-async function importKey(pem: string): Promise<CryptoKey> {
+async function importKey(x509: typeof X509, pem: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(pem), ALG, false, ["sign"]);
 }
 
@@ -71,6 +85,7 @@ export async function issueCert(
   identity: string,
   opts: Validity & { hosts?: readonly string[] } = { days: 825 },
 ): Promise<Issued> {
+  const x509 = await x509lib();
   const caCert = new x509.X509Certificate(ca.certPem);
   const keys = await keyPair();
   const hosts = opts.hosts ?? [];
@@ -79,7 +94,7 @@ export async function issueCert(
     subject: `CN=${identity}`,
     issuer: caCert.subject,
     publicKey: keys.publicKey,
-    signingKey: await importKey(ca.keyPem),
+    signingKey: await importKey(x509, ca.keyPem),
     signingAlgorithm: ALG,
     ...window(opts),
     extensions: [
@@ -99,5 +114,5 @@ export async function issueCert(
         : []),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await keyPem(keys.privateKey) };
+  return { certPem: cert.toString("pem"), keyPem: await keyPem(x509, keys.privateKey) };
 }
