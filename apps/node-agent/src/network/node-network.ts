@@ -5,7 +5,7 @@
  * port at a migration's commit, until the control plane's next map says the same.
  */
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
-import { type NetworkMap, NodeSwitch, PortLinkServer, VxlanTransport } from "@skiff/net";
+import { type GuestMetadata, type NetworkMap, NodeSwitch, PortLinkServer, VxlanTransport } from "@skiff/net";
 import { agentError } from "../errors.js";
 
 export interface NodeNetworkOptions {
@@ -60,10 +60,14 @@ export class NodeNetwork {
     return this.sw.mapVersion;
   }
 
-  /** Plugs a VM's NIC in: the VMM connects to `socketPath` (again after a restart of either side). */
-  async openPort(vmId: string, socketPath: string): Promise<void> {
+  /**
+   * Plugs a VM's NIC in: the VMM connects to `socketPath` (again after a restart of either side).
+   * `guest` is what the metadata service answers the VM beyond the map (hostname, SSH keys).
+   */
+  async openPort(vmId: string, socketPath: string, guest?: GuestMetadata): Promise<void> {
     await this.links.get(vmId)?.close();
     this.links.delete(vmId);
+    this.sw.setGuestMetadata(vmId, guest);
     this.links.set(vmId, await PortLinkServer.listen(socketPath, this.sw, vmId, this.log));
   }
 
@@ -71,6 +75,7 @@ export class NodeNetwork {
     const link = this.links.get(vmId);
     if (!link) return;
     this.links.delete(vmId);
+    this.sw.setGuestMetadata(vmId, undefined);
     await link.close();
   }
 
@@ -91,6 +96,7 @@ export class NodeNetwork {
   async close(): Promise<void> {
     await Promise.all([...this.links.values()].map((l) => l.close()));
     this.links.clear();
+    this.sw.close();
     await this.overlay.close();
   }
 }

@@ -1,10 +1,11 @@
 import { errorMessage, type Logger } from "@skiff/common";
 import { agentError } from "../errors.js";
-import type { VmRecord } from "../vm/record.js";
+import type { GuestRecord, VmRecord } from "../vm/record.js";
 
 /** The node switch as the registry uses it (network/node-network.ts): one port link per NIC. */
 export interface NicPorts {
-  openPort(vmId: string, socketPath: string): Promise<void>;
+  /** `guest`: what the node's metadata service tells the VM about itself. */
+  openPort(vmId: string, socketPath: string, guest: GuestRecord | undefined): Promise<void>;
   closePort(vmId: string): Promise<void>;
 }
 
@@ -28,7 +29,7 @@ export class NicLinks {
     if (!this.ports) {
       throw agentError("NETWORK_UNAVAILABLE", `vm ${record.vmId} has a NIC and this agent has no switch`);
     }
-    await this.ports.openPort(record.vmId, socketPath);
+    await this.ports.openPort(record.vmId, socketPath, record.spec.guest);
   }
 
   close(vmId: string): void {

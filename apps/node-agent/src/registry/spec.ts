@@ -14,6 +14,9 @@ import type { VmSpecRecord } from "../vm/record.js";
 export type VmSpecInput = Required<VmSpecFields>;
 
 const MAX_MEMORY = 2 ** 31;
+/** Bounds on what the metadata service holds per VM (the API checks each key's format). */
+const MAX_SSH_KEYS = 32;
+const MAX_SSH_KEY_BYTES = 16 * 1024;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 export interface SpecOptions {
@@ -56,6 +59,12 @@ export class SpecResolver {
         bad(`nic mac ${nic.mac} is not a unicast MAC (xx:xx:xx:xx:xx:xx)`);
       if (nic.networkId === "") bad("nic network_id is required");
     }
+    if (input.hostname.length > 253) bad("hostname is longer than 253 characters");
+    if (input.sshPublicKeys.length > MAX_SSH_KEYS) bad(`at most ${MAX_SSH_KEYS} ssh_public_keys`);
+    for (const key of input.sshPublicKeys) {
+      if (key.length > MAX_SSH_KEY_BYTES || /[\r\n]/.test(key))
+        bad("an ssh public key is one line of at most 16 KiB");
+    }
   }
 
   /** The spec as this node records it: absolute paths, the disk where this node keeps it. */
@@ -75,6 +84,9 @@ export class SpecResolver {
       vmmOverheadMib: input.vmmOverheadMib > 0 ? input.vmmOverheadMib : this.opts.vmmOverheadMib,
       labels: { ...input.labels },
       ...(input.nics.length > 0 ? { nics: input.nics.map((n) => ({ ...n })) } : {}),
+      ...(input.hostname !== "" || input.sshPublicKeys.length > 0
+        ? { guest: { hostname: input.hostname, publicKeys: [...input.sshPublicKeys] } }
+        : {}),
     };
   }
 }

@@ -162,6 +162,8 @@ export function firmwareVm(
       limits: { cpuMillis: opts.cpuMillis ?? 0, vmmOverheadMib: opts.vmmOverheadMib ?? 0 },
       labels: {},
       nics: [],
+      hostname: "",
+      sshPublicKeys: [],
     },
   };
 }
@@ -182,6 +184,8 @@ export function linuxVm(vmId: string, memoryMib = 64, epoch = 1): CreateVmReques
       kernelArgs: "",
       labels: {},
       nics: [],
+      hostname: "",
+      sshPublicKeys: [],
     },
   };
 }

@@ -27,6 +27,13 @@ export interface VmSpecRecord {
   readonly labels: Readonly<Record<string, string>>;
   /** The VM's NIC (one at most); absent or empty: none. */
   readonly nics?: readonly NicRecord[];
+  /** What the node's metadata service tells the guest (GuestMetadata of @skiff/net); absent: nothing beyond the map. */
+  readonly guest?: GuestRecord;
+}
+
+export interface GuestRecord {
+  readonly hostname: string;
+  readonly publicKeys: readonly string[];
 }
 
 /** A virtio-net NIC: its MAC for life, and the address and network the map gives it. */
