@@ -68,6 +68,10 @@ function ensureSystemPackages() {
     missing.push("iputils-ping");
     why.push("the network tests ping VPS addresses from the gateway's namespace");
   }
+  if (forTests && !tryOutput("sh", ["-c", "command -v ssh-keygen"])) {
+    missing.push("openssh-client");
+    why.push("the SSH tests log into a VPS with ssh and make their keys with ssh-keygen");
+  }
   if (forTests && !tryOutput("sh", ["-c", "command -v chromium"])) {
     missing.push("chromium");
     why.push("the web console's tests drive a headless Chromium");
