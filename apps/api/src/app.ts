@@ -16,6 +16,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
 import { AgentCallError, type AgentDirectory } from "./agents/agent-client.js";
+import type { NodeRevocations } from "./auth/node-revocations.js";
 import type { Db } from "./db/client.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { apiErrorOfAgent } from "./http/agent-errors.js";
@@ -62,6 +63,11 @@ export interface AppDeps {
   readonly networkMap?: NetworkMapPublisher;
   /** Stale VMs reported by nodes (default: a destroy-stale job, queues.ts). */
   readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
+  /**
+   * Set with mutual TLS: agents must register and heartbeat with their node's certificate, not
+   * revoked (http/agent-listener.ts serves them). Unset (SKIFF_TLS=off): the agent token alone.
+   */
+  readonly revocations?: NodeRevocations;
 }
 
 export interface AppServices {
@@ -115,6 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       onStaleVm,
       networkMap: deps.networkMap,
       verifyIdentity: async (node) => (await deps.agents.verifyIdentity?.(node)) ?? "unverified",
+      ...(deps.revocations ? { agentCertificates: { log: deps.log, revocations: deps.revocations } } : {}),
     }),
     metrics,
   });

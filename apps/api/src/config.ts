@@ -7,7 +7,16 @@ export const apiSpec = {
   redisUrl: str("REDIS_URL", "Redis URL for the BullMQ queues", "redis://127.0.0.1:6379"),
   host: str("SKIFF_API_HOST", "address the API listens on", "127.0.0.1"),
   port: port("SKIFF_API_PORT", "API port", 8080),
-  agentToken: str("SKIFF_AGENT_TOKEN", "shared secret node agents present to register and heartbeat", ""),
+  agentToken: str(
+    "SKIFF_AGENT_TOKEN",
+    "shared secret node agents present to register and heartbeat (with mutual TLS, beside their node certificate)",
+    "",
+  ),
+  agentPort: port(
+    "SKIFF_API_AGENT_PORT",
+    "port of the agents' mutual-TLS listener (on SKIFF_API_HOST): registration and heartbeats, with a node certificate; none with SKIFF_TLS=off",
+    8443,
+  ),
   repoRoot: str("SKIFF_REPO_ROOT", "where relative image paths are resolved (sent to agents as is)", "."),
   heartbeatIntervalMs: int("SKIFF_HEARTBEAT_INTERVAL_MS", "how often agents are told to heartbeat", 2000),
   nodeDeadAfterMs: int(

@@ -7,9 +7,11 @@ import { API_IDENTITY, loadTls, tlsSetting, warnIfPlaintext } from "@skiff/pki";
 import { Redis } from "ioredis";
 import { GrpcAgentDirectory } from "./agents/grpc-agent.js";
 import { buildApp } from "./app.js";
+import { NodeRevocations } from "./auth/node-revocations.js";
 import { loadApiConfig } from "./config.js";
 import { createDb } from "./db/client.js";
 import { DEFAULT_POLICY } from "./domain/placement.js";
+import { listenForAgents } from "./http/agent-listener.js";
 import { parseNetworkPool } from "./network/ipam.js";
 import { parseGatewayOverlay } from "./network/map.js";
 import { NetworkMapPublisher } from "./network/publisher.js";
@@ -26,10 +28,19 @@ async function main(): Promise<void> {
   const queues = new BullQueues({ redisUrl: config.redisUrl, backoffMs: config.jobBackoffMs });
   const tls = tlsSetting(config, API_IDENTITY, resolve(config.repoRoot));
   warnIfPlaintext(log, tls);
+  const material = tls.mode === "on" ? loadTls(tls.files, API_IDENTITY) : undefined;
+  const revocations = material ? new NodeRevocations(db, (name) => agents.forget(name)) : undefined;
   const agents = new GrpcAgentDirectory(
     config.agentToken,
-    tls.mode === "on" ? { material: loadTls(tls.files, API_IDENTITY), log } : undefined,
+    material ? { material, log, ...(revocations ? { revocations } : {}) } : undefined,
   );
+  await revocations?.refresh();
+  // Another replica's revocation reaches this one's gRPC channels within this period (requests
+  // from agents read the table each time).
+  const revocationRefresh = setInterval(() => {
+    revocations?.refresh().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "revocations"));
+  }, 5000);
+  revocationRefresh.unref();
   const policy = { ...DEFAULT_POLICY, mode: config.placement };
   const networkPool = parseNetworkPool(config.networkPool);
   const networkMap = new NetworkMapPublisher({
@@ -52,6 +63,7 @@ async function main(): Promise<void> {
     operatorRateLimitPerMinute: config.operatorRateLimitPerMinute,
     anonymousRateLimitPerMinute: config.anonymousRateLimitPerMinute,
     networkMap,
+    ...(revocations ? { revocations } : {}),
   });
   const workers =
     config.workers === "on"
@@ -75,7 +87,13 @@ async function main(): Promise<void> {
       : null;
 
   const address = await app.listen({ host: config.host, port: config.port });
-  log.info({ address, workers: config.workers, placement: config.placement }, "Skiff API listening");
+  const agentListener = material
+    ? await listenForAgents(app, { host: config.host, port: config.agentPort, tls: material, log })
+    : undefined;
+  log.info(
+    { address, agentAddress: agentListener?.address, workers: config.workers, placement: config.placement },
+    "Skiff API listening",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -84,6 +102,8 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     const timer = setTimeout(() => process.exit(1), 20_000);
     timer.unref();
+    clearInterval(revocationRefresh);
+    await agentListener?.close();
     await app.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "closing HTTP"));
     await workers?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "closing workers"));
     await queues.close().catch(() => undefined);

@@ -52,7 +52,7 @@ export function warnIfPlaintext(log: Logger, setting: TlsSetting): void {
   if (setting.mode === "off") {
     log.warn(
       { code: "TLS_OFF" },
-      "SKIFF_TLS=off: gRPC channels are PLAINTEXT and unauthenticated (guest memory crosses the network in the clear); use only for debugging",
+      "SKIFF_TLS=off: gRPC channels and agent registration are PLAINTEXT and unauthenticated (guest memory crosses the network in the clear, any holder of the agent token can register as any node); use only for debugging",
     );
   }
 }

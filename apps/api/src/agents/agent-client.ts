@@ -153,6 +153,8 @@ export interface AgentDirectory {
    * it names another node, `unverified` when nothing answered (or TLS is off).
    */
   verifyIdentity?(node: { readonly name: string; readonly grpcAddress: string }): Promise<IdentityCheck>;
+  /** Drops the clients of node `name` (it was revoked: the next call must handshake again). */
+  forget?(name: string): void;
   close(): void;
 }
 

@@ -8,7 +8,7 @@ import {
   status,
 } from "@grpc/grpc-js";
 import type { Logger } from "@skiff/common";
-import { channelCredentials, nodeIdentity, type TlsMaterial } from "@skiff/pki";
+import { channelCredentials, nodeIdentity, type RevocationList, type TlsMaterial } from "@skiff/pki";
 import {
   type ConsoleResponse,
   type MigrateVmProgress,
@@ -74,6 +74,14 @@ const TRANSIENT = new Set<number>([
 function toAgentError(err: ServiceError, method: string, address: string): AgentCallError {
   const fromMeta = err.metadata?.get("skiff-error-code")?.[0];
   const fromMessage = /^([A-Z][A-Z0-9_]+):/.exec(err.details ?? "")?.[1];
+  // The handshake refused the node's certificate as revoked (pki's checkRevocation says so in
+  // the reason, which grpc-js passes on inside its UNAVAILABLE): no retry will change that.
+  if (err.code === status.UNAVAILABLE && /\bNODE_REVOKED:/.test(err.details ?? "")) {
+    return new AgentCallError("NODE_REVOKED", `agent ${address} ${method}: ${err.details}`, false, {
+      grpcCode: err.code,
+      method,
+    });
+  }
   const transient = TRANSIENT.has(err.code);
   const code =
     (typeof fromMeta === "string" ? fromMeta : undefined) ??
@@ -351,15 +359,21 @@ export class GrpcAgentDirectory implements AgentDirectory {
 
   constructor(
     private readonly token: string,
-    private readonly tls?: { readonly material: TlsMaterial; readonly log: Logger },
+    private readonly tls?: {
+      readonly material: TlsMaterial;
+      readonly log: Logger;
+      /** Nodes the region revoked: their certificates are refused at the handshake. */
+      readonly revocations?: RevocationList;
+    },
   ) {}
 
   forNode(node: { id: string; name: string; grpcAddress: string }): AgentClient {
     const key = `${node.id}@${node.name}@${node.grpcAddress}`;
     let c = this.clients.get(key);
     if (!c) {
-      const creds = this.tls
-        ? channelCredentials(this.tls.material, nodeIdentity(node.name), this.tls.log)
+      const tls = this.tls;
+      const creds = tls
+        ? channelCredentials(tls.material, nodeIdentity(node.name), tls.log, undefined, tls.revocations)
         : credentials.createInsecure();
       c = new GrpcAgentClient(node.grpcAddress, this.token, creds);
       this.clients.set(key, c);
@@ -383,6 +397,15 @@ export class GrpcAgentDirectory implements AgentDirectory {
       );
     }).finally(() => client.close());
     return refused ? "refused" : answered ? "proven" : "unverified";
+  }
+
+  /** Closes the channels to node `name`: the next call handshakes again (after a revocation). */
+  forget(name: string): void {
+    for (const [key, c] of this.clients) {
+      if (key.split("@")[1] !== name) continue;
+      c.close();
+      this.clients.delete(key);
+    }
   }
 
   close(): void {

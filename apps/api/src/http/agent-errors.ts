@@ -47,6 +47,8 @@ export const AGENT_CODE_TO_API: Readonly<Record<string, ApiErrorCode>> = {
   AGENT_UNAVAILABLE: "UNAVAILABLE",
   AGENT_ERROR: "INTERNAL",
   NO_NODE: "INVALID_STATE",
+  // The node was revoked: the API refused its certificate (grpc-agent.ts), nothing to retry.
+  NODE_REVOKED: "INVALID_STATE",
 };
 
 export interface MappedAgentError {

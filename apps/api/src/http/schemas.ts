@@ -198,6 +198,10 @@ export const HeartbeatBody = z.object({
     .describe(
       "the network map version the node's switch holds; an older one than the region's is sent again",
     ),
+  tlsRefusals: z
+    .record(z.string().max(40), z.number().int().min(0))
+    .optional()
+    .describe("TLS peers the agent refused since it started, by reason (wrong-ca, expired, ...)"),
 });
 
 export const ListNodesQuery = PageQuery.extend({
@@ -412,6 +416,11 @@ export const ERROR_RESPONSES = {
 
 /** Bodies of actions: none, or an empty JSON object. */
 export const EmptyBody = z.object({}).strict().nullish();
+
+export const RevokeNodeBody = z
+  .object({ reason: z.string().max(500).default("").describe("why, for the event log") })
+  .strict()
+  .nullish();
 
 export const MigrationStateSchema = z.enum(MIGRATION_STATE_NAMES).meta({ id: "MigrationState" });
 

@@ -66,13 +66,21 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.services.metrics.addCollector(
     regionCollector({ db, queues: app.deps.queues, usage: app.services.nodes.usage }),
   );
-  // Agents this process refused over TLS (wrong-identity: the certificate names another node).
+  // Peers refused over TLS: by this process (an agent whose certificate names another node, or a
+  // revoked one), and by each node's agent as its last heartbeat to this process said.
   app.services.metrics.addCollector(
     async (): Promise<GaugeFamily[]> => [
       {
         name: "skiff_tls_refused_peers",
         help: "TLS peers this API process refused since it started, by reason",
         samples: Object.entries(tlsRefusals()).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: "skiff_node_tls_refused_peers",
+        help: "TLS peers a node's agent refused since it started, by reason (from its last heartbeat)",
+        samples: [...app.services.nodes.tlsRefusals].flatMap(([node, byReason]) =>
+          Object.entries(byReason).map(([reason, value]) => ({ labels: { node, reason }, value })),
+        ),
       },
     ],
   );

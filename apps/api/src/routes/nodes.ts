@@ -1,3 +1,5 @@
+import { socketPeer } from "@skiff/pki";
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requireOperator } from "../http/auth.js";
@@ -14,11 +16,19 @@ import {
   page,
   RegisterNodeBody,
   RegisterNodeResponse,
+  RevokeNodeBody,
 } from "../http/schemas.js";
 import { nodeLoads } from "../services/capacity.js";
 import { actorOf } from "../services/events.js";
+import type { AgentCaller } from "../services/nodes.js";
 
 const EMPTY = { vpsCount: 0, vcpus: 0, cpuShare: 0, memoryBytes: 0, diskBytes: 0 };
+
+/** The certificate the agent's connection proved (on the agents' mutual-TLS listener). */
+const callerOf = (req: FastifyRequest): AgentCaller => ({
+  peer: socketPeer(req.raw.socket),
+  address: req.ip,
+});
 
 export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db } = app.deps;
@@ -107,19 +117,40 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
   }
 
   app.post(
+    "/v1/nodes/:id/revoke",
+    {
+      config: { idempotent: true, operatorOnly: true },
+      schema: {
+        tags,
+        summary: "Revoke a node for good (deleted, or fenced never to return)",
+        description:
+          "The node is fenced and every certificate naming it issued until now is refused: its registration, heartbeats and the API's calls to it. Only a node without VPSes, or one already fenced (409 NODE_NOT_EMPTY otherwise). To add a node under the name again, issue it a new certificate.",
+        params: IdParams,
+        body: RevokeNodeBody,
+        response: { 200: NodeSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (req) => {
+      const p = requireOperator(req);
+      const n = await nodes.revoke(req.params.id, req.body?.reason ?? "", actorOf(p));
+      return nodeDto(n, (await withReservations([n.id])).get(n.id) ?? EMPTY);
+    },
+  );
+
+  app.post(
     "/v1/nodes/register",
     {
       config: { auth: "agent" },
       schema: {
         tags: ["agents"],
-        summary: "A node agent announces itself (agent token)",
+        summary: "A node agent announces itself (node certificate and agent token)",
         description:
-          "Upserts the node by name. The answer's heartbeatIntervalMs is how often to POST heartbeats.",
+          "Upserts the node by name. With mutual TLS (the default) only on the agents' listener, with a certificate naming the node (403 NODE_IDENTITY_MISMATCH, NODE_REVOKED, AGENT_CERTIFICATE_REQUIRED). The answer's heartbeatIntervalMs is how often to POST heartbeats.",
         body: RegisterNodeBody,
         response: { 200: RegisterNodeResponse, ...ERROR_RESPONSES },
       },
     },
-    async (req) => nodes.register(req.body),
+    async (req) => nodes.register(req.body, callerOf(req)),
   );
 
   app.post(
@@ -128,15 +159,16 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: "agent" },
       schema: {
         tags: ["agents"],
-        summary: "A node agent's periodic report (agent token)",
-        description: "404 NODE_NOT_FOUND means: register again.",
+        summary: "A node agent's periodic report (node certificate and agent token)",
+        description:
+          "404 NODE_NOT_FOUND means: register again. Certificates are checked as for registration.",
         params: IdParams,
         body: HeartbeatBody,
         response: { 200: z.object({ ok: z.literal(true) }), ...ERROR_RESPONSES },
       },
     },
     async (req) => {
-      await nodes.heartbeat(req.params.id, req.body);
+      await nodes.heartbeat(req.params.id, req.body, callerOf(req));
       return { ok: true as const };
     },
   );

@@ -1,6 +1,9 @@
 import type { Logger } from "@skiff/common";
+import type { CertifiedPeer } from "@skiff/pki";
 import type { z } from "zod";
 import type { IdentityCheck } from "../agents/agent-client.js";
+import { type AgentCertificateDeps, checkAgentCertificate } from "../auth/agent-certificate.js";
+import { NodeRevocations } from "../auth/node-revocations.js";
 import type { Db, Node, Prisma } from "../db/client.js";
 import { canTransition, type VpsState } from "../domain/vps-state.js";
 import { apiError } from "../http/errors.js";
@@ -57,19 +60,41 @@ export interface NodeServiceDeps {
   readonly networkMap?: NetworkMapPublisher;
   /** Whether the agent at an address holds the named node's certificate (agents/agent-client.ts). */
   readonly verifyIdentity?: (node: { name: string; grpcAddress: string }) => Promise<IdentityCheck>;
+  /**
+   * Set (mutual TLS): an agent's registration and heartbeats must come with its node's certificate
+   * (agent-certificate.ts). Unset (SKIFF_TLS=off): the agent token alone.
+   */
+  readonly agentCertificates?: AgentCertificateDeps;
+}
+
+/** Who sent an agent's request: the certificate its connection proved (none: plaintext), and from where. */
+export interface AgentCaller {
+  readonly peer: CertifiedPeer | undefined;
+  readonly address: string;
 }
 
 /** Node registration, heartbeats, maintenance and health: the control plane's view of hosts. */
 export class NodeService {
   /** What each node's last heartbeat said its VMs use (for /metrics). */
   readonly usage: VmUsageBoard;
+  /** The TLS peers each node's agent refused since it started, by reason, as its last heartbeat said. */
+  readonly tlsRefusals = new Map<string, Readonly<Record<string, number>>>();
 
   constructor(private readonly deps: NodeServiceDeps) {
     this.usage = new VmUsageBoard(3 * deps.heartbeatIntervalMs);
   }
 
-  async register(body: RegisterInput): Promise<{ nodeId: string; heartbeatIntervalMs: number }> {
+  private async checkCaller(nodeName: string, caller: AgentCaller | undefined): Promise<void> {
+    const certs = this.deps.agentCertificates;
+    if (certs) await checkAgentCertificate(certs, nodeName, caller?.peer, caller?.address ?? "?");
+  }
+
+  async register(
+    body: RegisterInput,
+    caller?: AgentCaller,
+  ): Promise<{ nodeId: string; heartbeatIntervalMs: number }> {
     const { db } = this.deps;
+    await this.checkCaller(body.name, caller);
     // The agent at the address must prove the name with its certificate, or the row (and the VMs
     // placed on it) would go to whoever holds the token. Nothing answering proves nothing either
     // way: every later call to that address checks the name again.
@@ -129,10 +154,12 @@ export class NodeService {
     return { nodeId: node.id, heartbeatIntervalMs: this.deps.heartbeatIntervalMs };
   }
 
-  async heartbeat(nodeId: string, body: HeartbeatInput): Promise<void> {
+  async heartbeat(nodeId: string, body: HeartbeatInput, caller?: AgentCaller): Promise<void> {
     const { db } = this.deps;
     const node = await db.node.findUnique({ where: { id: nodeId } });
     if (!node) throw apiError("NODE_NOT_FOUND", `no node ${nodeId}; register again`);
+    await this.checkCaller(node.name, caller);
+    if (body.tlsRefusals) this.tlsRefusals.set(node.name, body.tlsRefusals);
     const back = node.status === "unreachable";
     const updated = await db.$transaction(async (tx) => {
       const n = await tx.node.update({
@@ -243,6 +270,49 @@ export class NodeService {
       });
       return n;
     });
+  }
+
+  /**
+   * Revokes a node for good (deleted, or fenced never to return): it is fenced, and every
+   * certificate naming it issued until now is refused (its registration, heartbeats, and the
+   * API's calls to it). Only a node that holds no VPS, or one already fenced (its VPSes are being
+   * recovered elsewhere): revoking a live node would strand its guests. The name can be used again
+   * by a node with a certificate issued afterwards; it starts fenced and is readmitted as any.
+   */
+  async revoke(nodeId: string, reason: string, actor: Actor): Promise<Node> {
+    const at = new Date();
+    const node = await this.deps.db.$transaction(async (tx) => {
+      const node = await tx.node.findUnique({ where: { id: nodeId } });
+      if (!node) throw apiError("NODE_NOT_FOUND", `no node ${nodeId}`);
+      const vpses = await tx.vps.count({ where: { nodeId, state: { not: "deleted" } } });
+      if (node.status !== "fenced" && vpses > 0) {
+        throw apiError(
+          "NODE_NOT_EMPTY",
+          `node ${node.name} holds ${vpses} VPS(es): drain it first (or revoke it once it is fenced)`,
+          { vpses },
+        );
+      }
+      await NodeRevocations.revoke(tx, node.name, reason, at);
+      // No heartbeat on record: the recovery must not readmit it on one received before.
+      const n = await tx.node.update({
+        where: { id: nodeId },
+        data: { status: "fenced", lastHeartbeatAt: null },
+      });
+      await recordEvent(tx, {
+        actor,
+        resourceType: "node",
+        resourceId: nodeId,
+        type: "node.revoked",
+        fromState: node.status,
+        toState: "fenced",
+        message: `revoked: certificates naming node:${node.name} issued until ${at.toISOString()} are refused`,
+        details: { reason },
+      });
+      return n;
+    });
+    this.deps.agentCertificates?.revocations.note(node.name, at);
+    this.deps.log.warn({ node: node.name, reason }, "node revoked");
+    return node;
   }
 
   /**

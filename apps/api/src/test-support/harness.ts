@@ -10,6 +10,7 @@ import { Redis } from "ioredis";
 import type { AgentDirectory } from "../agents/agent-client.js";
 import { GrpcAgentDirectory } from "../agents/grpc-agent.js";
 import { type App, buildApp } from "../app.js";
+import { NodeRevocations } from "../auth/node-revocations.js";
 import { hashToken, newToken, tokenPrefix } from "../auth/tokens.js";
 import { createDb, type Db } from "../db/client.js";
 import { findMigrationsDir, migrate, readMigrations } from "../db/migrations.js";
@@ -53,6 +54,8 @@ export interface HarnessOptions {
   readonly operatorRateLimitPerMinute?: number;
   readonly policy?: PlacementPolicy;
   readonly heartbeatIntervalMs?: number;
+  /** Agents must come with their node's certificate (as main.ts with TLS on); default: the token alone. */
+  readonly agentCertificates?: boolean;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -64,10 +67,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const { projectId: defaultProjectId } = await seed(db, { operatorToken });
   const redis = new Redis(services.redis.url, { maxRetriesPerRequest: 3 });
   const queues = new BullQueues({ redisUrl: services.redis.url, prefix: `t${randomUUID().slice(0, 8)}` });
+  const revocations = opts.agentCertificates
+    ? new NodeRevocations(db, (name) => agents.forget(name))
+    : undefined;
   // Mutual TLS as in production: agents a test starts take their certificates from testRegion().
   const agents = new GrpcAgentDirectory(AGENT_TOKEN, {
     material: (await testRegion()).api,
     log: createLogger("api-test"),
+    ...(revocations ? { revocations } : {}),
   });
   const networkMap = new NetworkMapPublisher({ db, agents, log: createLogger("api-test") });
   const app = await buildApp({
@@ -82,6 +89,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
     operatorRateLimitPerMinute: opts.operatorRateLimitPerMinute,
+    ...(revocations ? { revocations } : {}),
   });
   await app.ready();
   let tenants = 0;
