@@ -18,7 +18,17 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`hv: unknown command "${name}"\n${usage()}`);
     return 2;
   }
-  return (await cmd.load()).main(rest);
+  try {
+    return await (await cmd.load()).main(rest);
+  } catch (err) {
+    // A mistyped option is the user's, not a crash: say which, and what the command does.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) throw err;
+    process.stderr.write(
+      `hv ${name}: ${(err as Error).message.split(". ")[0]}\n  ${name.padEnd(12)} ${cmd.summary}\n`,
+    );
+    return 2;
+  }
 }
 
 process.exitCode = await run(process.argv.slice(2));

@@ -50,6 +50,13 @@ describe("hv run-tests", () => {
     expect(r.status).toBe(1);
   });
 
+  it("answers an unknown option with what the command does, exit 2, no stack trace", () => {
+    const r = hv("run-tests", "--verbose");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^hv run-tests: Unknown option '--verbose'\n {2}run-tests +run firmware-mode/);
+    expect(r.stderr).not.toMatch(/\bat /);
+  });
+
   it("writes the signature region as one 8-digit hex word per line", () => {
     const elf = join(tmp, "sig.elf");
     writeFileSync(elf, htifProgram(1, { begin_signature: BASE + 0x2000, end_signature: BASE + 0x200c }));
