@@ -1,12 +1,12 @@
 /**
- * Registration and heartbeats against a small HTTP server that speaks the control-plane contract
- * (POST /v1/nodes/register, POST /v1/nodes/:id/heartbeat): the agent registers, reports its VMs,
- * re-registers when the API forgot it, and keeps retrying while the API is down.
+ * Registration and heartbeats against a small HTTPS server that speaks the control-plane contract
+ * (test-support/control-plane-stub.ts): the agent registers with its node certificate, reports
+ * its VMs, re-registers when the API forgot it, and keeps retrying while the API is down.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
 import { join } from "node:path";
 import { freePort } from "@skiff/devkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { controlPlaneStub } from "./test-support/control-plane-stub.js";
 import {
   agentClient,
   call,
@@ -17,59 +17,6 @@ import {
   TOKEN,
   waitUntil,
 } from "./test-support/harness.js";
-
-interface Seen {
-  path: string;
-  auth: string | undefined;
-  body: Record<string, unknown>;
-}
-
-function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    let s = "";
-    req.on("data", (c: Buffer) => {
-      s += c.toString();
-    });
-    req.on("end", () => resolve(s === "" ? {} : (JSON.parse(s) as Record<string, unknown>)));
-  });
-}
-
-/** The contract's API side, recording what the agent sends; `forget` makes the next heartbeat 404. */
-function fakeApi(port: number): Promise<{ seen: Seen[]; forget(): void; close(): Promise<void> }> {
-  const seen: Seen[] = [];
-  let known = new Set<string>();
-  let n = 0;
-  const server: Server = createServer((req, res) => {
-    void readBody(req).then((body) => {
-      seen.push({ path: req.url ?? "", auth: req.headers.authorization, body });
-      res.setHeader("content-type", "application/json");
-      if (req.url === "/v1/nodes/register") {
-        const nodeId = `node-${++n}`;
-        known.add(nodeId);
-        res.end(JSON.stringify({ nodeId, heartbeatIntervalMs: 150 }));
-        return;
-      }
-      const m = /^\/v1\/nodes\/([^/]+)\/heartbeat$/.exec(req.url ?? "");
-      if (m && known.has(m[1]!)) {
-        res.end(JSON.stringify({ ok: true }));
-        return;
-      }
-      res.statusCode = 404;
-      res.end(JSON.stringify({ error: { code: "NODE_NOT_FOUND" } }));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(port, "127.0.0.1", () =>
-      resolve({
-        seen,
-        forget: () => {
-          known = new Set();
-        },
-        close: () => new Promise((r) => server.close(() => r()).closeAllConnections()),
-      }),
-    ),
-  );
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -89,7 +36,7 @@ describe("control-plane link", () => {
     const agent = await startAgent({
       dataDir,
       env: {
-        SKIFF_API_URL: `http://127.0.0.1:${apiPort}`,
+        SKIFF_API_URL: `https://127.0.0.1:${apiPort}`,
         SKIFF_AGENT_LABELS: "zone=a,disk=ssd",
         // Offered capacity (several agents share this host in tests and local clusters).
         SKIFF_AGENT_CPUS: "3",
@@ -102,13 +49,14 @@ describe("control-plane link", () => {
     await call(client, "createVm", firmwareVm(tmp.path, "reported"));
     await new Promise((r) => setTimeout(r, 1500));
 
-    const api = await fakeApi(apiPort);
+    const api = await controlPlaneStub(apiPort);
     cleanups.push(() => api.close());
     await waitUntil("registration", () => api.seen.some((s) => s.path === "/v1/nodes/register"), {
       timeoutMs: 15_000,
     });
     const reg = api.seen.find((s) => s.path === "/v1/nodes/register")!;
     expect(reg.auth).toBe(`Bearer ${TOKEN}`);
+    expect(reg.peer).toBe("node:test-node");
     expect(reg.body).toMatchObject({
       name: "test-node",
       grpcAddress: `127.0.0.1:${agent.port}`,

@@ -1,11 +1,16 @@
 /**
  * The agent's gRPC service under mutual TLS (the default) and with SKIFF_TLS=off: a real agent
- * process, real handshakes. No guests: only who may talk to it.
+ * process, real handshakes. No guests: only who may talk to it, and what it tells the control
+ * plane about those it refused.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { credentials, type ServiceError } from "@grpc/grpc-js";
-import { createCa, issueCert } from "@skiff/pki";
+import { freePort } from "@skiff/devkit";
+import { createCa, type Issued, issueCert } from "@skiff/pki";
 import { NodeAgentClient } from "@skiff/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ControlPlaneStub, controlPlaneStub } from "./test-support/control-plane-stub.js";
 import {
   type AgentProcess,
   agentClient,
@@ -18,15 +23,30 @@ import {
 
 const tmp = makeTempDir("skiff-agent-tls-");
 let agent: AgentProcess;
+let api: ControlPlaneStub;
 
 beforeAll(async () => {
-  agent = await startAgent({ dataDir: `${tmp.path}/tls`, env: { SKIFF_AGENT_NAME: "n-tls" } });
+  api = await controlPlaneStub(await freePort());
+  agent = await startAgent({
+    dataDir: `${tmp.path}/tls`,
+    env: { SKIFF_AGENT_NAME: "n-tls", SKIFF_API_URL: api.url },
+  });
 });
 
 afterAll(async () => {
   await agent?.stop();
+  await api?.close();
   tmp.remove();
 });
+
+/** A client holding `cert` (and trusting the region CA), expecting nothing of the agent. */
+async function clientWith(cert: Issued): Promise<NodeAgentClient> {
+  const { api } = await testRegion();
+  const creds = credentials.createSsl(api.ca, Buffer.from(cert.keyPem), Buffer.from(cert.certPem), {
+    checkServerIdentity: () => undefined,
+  });
+  return new NodeAgentClient(`127.0.0.1:${agent.port}`, creds);
+}
 
 function refusal(client: NodeAgentClient): Promise<ServiceError> {
   return call(client, "nodeStats", {})
@@ -50,20 +70,38 @@ describe("agent over mutual TLS", () => {
     expect(err.details).toContain("names node:n-tls, expected node:n-other");
   });
 
-  it("refuses plaintext and a foreign CA's certificate, and keeps serving", async () => {
+  it("refuses plaintext, a foreign CA's and an expired certificate by reason, and keeps serving", async () => {
     expect(
       (await refusal(new NodeAgentClient(`127.0.0.1:${agent.port}`, credentials.createInsecure()))).code,
     ).toBe(14);
-    const { api } = await testRegion();
     const foreign = await issueCert(await createCa("elsewhere"), "api", { days: 1 });
-    const creds = credentials.createSsl(api.ca, Buffer.from(foreign.keyPem), Buffer.from(foreign.certPem), {
-      checkServerIdentity: () => undefined,
-    });
-    expect((await refusal(new NodeAgentClient(`127.0.0.1:${agent.port}`, creds))).code).toBe(14);
-    await waitUntil("the refusal logged", () => agent.proc.output().includes('"reason":"handshake"'));
+    expect((await refusal(await clientWith(foreign))).code).toBe(14);
+    const { dir } = await testRegion();
+    const ca = {
+      certPem: readFileSync(join(dir, "ca.pem"), "utf8"),
+      keyPem: readFileSync(join(dir, "ca.key"), "utf8"),
+    };
+    const expired = await issueCert(ca, "api", { days: 1, notBefore: new Date(Date.now() - 3 * 86_400_000) });
+    expect((await refusal(await clientWith(expired))).code).toBe(14);
+    for (const reason of ["wrong-ca", "expired"]) {
+      await waitUntil(`the ${reason} refusal logged`, () =>
+        agent.proc.output().includes(`"reason":"${reason}"`),
+      );
+    }
     const c = agentClient(agent.port);
     expect((await call(c, "nodeStats", {})).nodeName).toBe("n-tls");
     c.close();
+  });
+
+  it("registers with its node certificate, and heartbeats the refusals by reason", async () => {
+    await waitUntil("registration", () => api.seen.some((s) => s.path === "/v1/nodes/register"));
+    expect(api.seen.find((s) => s.path === "/v1/nodes/register")?.peer).toBe("node:n-tls");
+    await waitUntil("a heartbeat after the refusals", () =>
+      api.seen.some((s) => {
+        const r = s.body.tlsRefusals as Record<string, number> | undefined;
+        return (r?.["wrong-ca"] ?? 0) >= 1 && (r?.expired ?? 0) >= 1;
+      }),
+    );
   });
 });
 

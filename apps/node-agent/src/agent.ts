@@ -13,6 +13,7 @@ import {
   nodeNameOf,
   serverCredentials,
   type TlsMaterial,
+  tlsRefusals,
   warnIfPlaintext,
 } from "@skiff/pki";
 import { NodeAgentClient, NodeAgentService } from "@skiff/proto";
@@ -188,6 +189,7 @@ export class Agent {
         apiUrl: c.apiUrl,
         token: c.token,
         log: this.log,
+        ...(this.tls ? { tls: this.tls } : {}),
         source: {
           registration: () => {
             const cap = this.host.capacity();
@@ -215,6 +217,7 @@ export class Agent {
               // 0 when the switch holds no map: the API takes no negative version, and the region's
               // maps start at 1, so a node reporting 0 is sent the map again.
               networkMapVersion: Math.max(0, network.version),
+              tlsRefusals: tlsRefusals(),
             };
           },
         },

@@ -67,6 +67,14 @@ describe("agent config", () => {
     });
     expect(loadAgentConfig({ ...base, SKIFF_TLS: "off" }).tls).toEqual({ mode: "off" });
     expect(() => loadAgentConfig({ ...base, SKIFF_TLS: "maybe" })).toThrow(/SKIFF_TLS/);
+    // Registration goes to the API's agent listener, where the certificate is shown.
+    expect(() => loadAgentConfig({ ...base, SKIFF_API_URL: "http://api:8080" })).toThrow(
+      expect.objectContaining({ code: "CONFIG_INVALID", message: expect.stringContaining("https://") }),
+    );
+    expect(loadAgentConfig({ ...base, SKIFF_API_URL: "https://api:8443" }).apiUrl).toBe("https://api:8443");
+    expect(loadAgentConfig({ ...base, SKIFF_TLS: "off", SKIFF_API_URL: "http://api:8080" }).apiUrl).toBe(
+      "http://api:8080",
+    );
   });
 
   it("fails fast, naming the variable", () => {

@@ -6,7 +6,11 @@ import { agentError } from "./errors.js";
 
 /** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
 export const agentConfigSpec = {
-  apiUrl: str("SKIFF_API_URL", "control-plane API the agent registers with (empty: run standalone)", ""),
+  apiUrl: str(
+    "SKIFF_API_URL",
+    "control-plane API the agent registers with (empty: run standalone); with mutual TLS its agent listener, https://host:8443 (SKIFF_API_AGENT_PORT), where the node certificate is shown",
+    "",
+  ),
   token: str("SKIFF_AGENT_TOKEN", "shared secret: the bearer token for registration and for gRPC callers"),
   name: str(
     "SKIFF_AGENT_NAME",
@@ -124,6 +128,13 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     throw agentError("CONFIG_INVALID", "SKIFF_AGENT_STORAGE=shared needs SKIFF_AGENT_SHARED_DIR", {
       variable: "SKIFF_AGENT_SHARED_DIR",
     });
+  }
+  if (tls === "on" && c.apiUrl !== "" && !c.apiUrl.startsWith("https://")) {
+    throw agentError(
+      "CONFIG_INVALID",
+      `SKIFF_API_URL ${c.apiUrl}: with mutual TLS the agent registers on the API's agent listener, https:// (SKIFF_API_AGENT_PORT on the API); plaintext needs SKIFF_TLS=off`,
+      { variable: "SKIFF_API_URL" },
+    );
   }
   const shared = kind === "shared" || (kind === "auto" && sharedDir !== "");
   const name = c.name === "" ? hostname() : c.name;

@@ -1,9 +1,14 @@
 /**
  * Registration and heartbeats towards the control plane (REST). While the API is unreachable the
  * agent keeps serving and retries with capped exponential backoff; a heartbeat answered with
- * NODE_NOT_FOUND means the API forgot this node, so it registers again.
+ * NODE_NOT_FOUND means the API forgot this node, so it registers again. With mutual TLS the
+ * requests go to the API's agent listener with this node's certificate, to a server that must
+ * hold the API's.
  */
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { errorMessage, type Logger } from "@skiff/common";
+import { API_IDENTITY, httpsClientOptions, type TlsMaterial } from "@skiff/pki";
 
 export interface VmReport {
   vmId: string;
@@ -32,6 +37,8 @@ export interface Heartbeat {
   vms: VmReport[];
   /** The network map version this node's switch holds (0: none): the control plane resends an older one. */
   networkMapVersion: number;
+  /** TLS peers this agent refused since it started, by reason (the API shows them in /metrics). */
+  tlsRefusals: Readonly<Record<string, number>>;
 }
 
 export interface LinkSource {
@@ -44,9 +51,33 @@ export interface LinkOptions {
   readonly token: string;
   readonly log: Logger;
   readonly source: LinkSource;
+  /** This node's certificate (undefined: SKIFF_TLS=off, plaintext). */
+  readonly tls?: TlsMaterial;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
   readonly requestTimeoutMs?: number;
+}
+
+/** The API answered, and said no (a certificate naming another node, a revoked node, a bad token). */
+class Refusal extends Error {
+  constructor(
+    readonly what: string,
+    readonly status: number,
+    readonly code: string | undefined,
+    detail: string,
+  ) {
+    super(`${what}: HTTP ${status} ${code ?? ""} ${detail}`.trim());
+  }
+}
+
+function refusal(what: string, status: number, json: unknown): Refusal {
+  const e = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return new Refusal(
+    what,
+    status,
+    typeof e?.code === "string" ? e.code : undefined,
+    typeof e?.message === "string" ? e.message : JSON.stringify(json),
+  );
 }
 
 type LinkState = { phase: "registering" } | { phase: "registered"; nodeId: string; intervalMs: number };
@@ -89,20 +120,36 @@ export class ControlPlaneLink {
   }
 
   private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
-    const res = await fetch(new URL(path, this.opts.apiUrl), {
-      method: "POST",
-      headers: { authorization: `Bearer ${this.opts.token}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 5000),
+    const url = new URL(path, this.opts.apiUrl);
+    const tls = this.opts.tls;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const options = {
+        method: "POST",
+        headers: { authorization: `Bearer ${this.opts.token}`, "content-type": "application/json" },
+        timeout: this.opts.requestTimeoutMs ?? 5000,
+      };
+      const onResponse = (res: IncomingMessage) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on("error", reject);
+      };
+      const req =
+        url.protocol === "https:" && tls
+          ? httpsRequest(url, { ...options, ...httpsClientOptions(tls, API_IDENTITY, this.log) }, onResponse)
+          : httpRequest(url, options, onResponse);
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${options.timeout} ms`)));
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
     });
-    const text = await res.text();
     let json: unknown;
     try {
       json = text === "" ? undefined : JSON.parse(text);
     } catch {
       json = undefined;
     }
-    return { status: res.status, json };
+    return { status, json };
   }
 
   private async tick(): Promise<void> {
@@ -112,10 +159,18 @@ export class ControlPlaneLink {
       else await this.beat(this.state.nodeId);
     } catch (err) {
       const wait = this.backoff();
-      this.log.warn(
-        { err: errorMessage(err), retryInMs: wait, phase: this.state.phase },
-        "control plane unreachable",
-      );
+      if (err instanceof Refusal && err.status >= 400 && err.status < 500) {
+        // Retrying stays right (an operator may fix the certificate), but this is no outage.
+        this.log.error(
+          { code: err.code, status: err.status, err: err.message, retryInMs: wait, phase: this.state.phase },
+          "the control plane refused this node",
+        );
+      } else {
+        this.log.warn(
+          { err: errorMessage(err), retryInMs: wait, phase: this.state.phase },
+          "control plane unreachable",
+        );
+      }
       this.schedule(wait);
       return;
     }
@@ -126,9 +181,7 @@ export class ControlPlaneLink {
   private async register(): Promise<void> {
     const { status, json } = await this.post("/v1/nodes/register", this.opts.source.registration());
     const body = json as { nodeId?: unknown; heartbeatIntervalMs?: unknown } | undefined;
-    if (status !== 200 || typeof body?.nodeId !== "string") {
-      throw new Error(`register: HTTP ${status} ${JSON.stringify(json)}`);
-    }
+    if (status !== 200 || typeof body?.nodeId !== "string") throw refusal("register", status, json);
     const intervalMs =
       typeof body.heartbeatIntervalMs === "number" && body.heartbeatIntervalMs > 0
         ? body.heartbeatIntervalMs
@@ -151,7 +204,7 @@ export class ControlPlaneLink {
       this.state = { phase: "registering" };
       return;
     }
-    if (status !== 200) throw new Error(`heartbeat: HTTP ${status} ${JSON.stringify(json)}`);
+    if (status !== 200) throw refusal("heartbeat", status, json);
     this.lastHeartbeatAt = Date.now();
   }
 
