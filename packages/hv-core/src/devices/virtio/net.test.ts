@@ -5,7 +5,14 @@ import type { StateRecord } from "../../snapshot/state.js";
 import { decodeState, encodeState } from "../../snapshot/state-codec.js";
 import { TestVirtioDriver } from "../../test-support/virtio-driver.js";
 import { VirtioMmioReg as R, VirtioMmio, VirtioStatus } from "./mmio.js";
-import { MAX_FRAME, type NetBackend, parseMac, VIRTIO_NET_HDR_SIZE, VirtioNet } from "./net.js";
+import {
+  MAX_FRAME,
+  type NetBackend,
+  parseMac,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioNet,
+  VirtioNetFeature,
+} from "./net.js";
 
 const RX = 0;
 const TX = 1;
@@ -23,7 +30,8 @@ class RecordingBackend implements NetBackend {
   }
 }
 
-function setup(ram = new Ram(1 << 20), init = true) {
+/** `accept`: the features the driver takes (default: all offered). */
+function setup(ram = new Ram(1 << 20), init = true, accept?: number[]) {
   const backend = new RecordingBackend();
   const net = new VirtioNet(MAC, backend);
   let irq = false;
@@ -31,7 +39,7 @@ function setup(ram = new Ram(1 << 20), init = true) {
     irq = l;
   });
   const drv = new TestVirtioDriver(ram, dev);
-  if (init) expect(drv.init() & VirtioStatus.DRIVER_OK).toBe(VirtioStatus.DRIVER_OK);
+  if (init) expect(drv.init(accept) & VirtioStatus.DRIVER_OK).toBe(VirtioStatus.DRIVER_OK);
   return { ram, backend, net, dev, drv, irq: () => irq };
 }
 
@@ -65,7 +73,7 @@ describe("VirtioNet", () => {
   it("is a network device with the MAC and link up in its config space", () => {
     const { drv, dev } = setup(new Ram(1 << 20), false);
     expect(drv.r(R.DEVICE_ID)).toBe(1);
-    expect(drv.deviceFeatures()).toEqual(expect.arrayContaining([5, 16, 32]));
+    expect(drv.deviceFeatures()).toEqual(expect.arrayContaining([0, 1, 5, 16, 32]));
     const mac = [0, 1, 2, 3, 4, 5].map((i) => dev.read(R.CONFIG + i, 1));
     expect(mac).toEqual([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
     expect(dev.read(R.CONFIG + 6, 2)).toBe(1); // VIRTIO_NET_S_LINK_UP
@@ -107,7 +115,7 @@ describe("VirtioNet", () => {
   });
 
   it("drops bad headers, bad chain shapes and frames of a wrong size, counted, buffers returned", () => {
-    const { drv, backend, net } = setup();
+    const { drv, backend, net } = setup(undefined, true, [VirtioNetFeature.MAC, VirtioNetFeature.STATUS, 32]);
     const posted = [
       drv.post(TX, [{ out: header(1) }, { out: frame(60) }]), // NEEDS_CSUM without the feature
       drv.post(TX, [{ out: header(0, 1) }, { out: frame(60) }]), // GSO TCPv4 without the feature
@@ -158,8 +166,8 @@ describe("VirtioNet", () => {
     ]);
     expect(irq()).toBe(true);
     const got = drv.bytes(whole.addrs[0]!, VIRTIO_NET_HDR_SIZE + a.length);
-    // Every header field zero but num_buffers = 1.
-    expect(Array.from(got.subarray(0, VIRTIO_NET_HDR_SIZE))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    // DATA_VALID (GUEST_CSUM was negotiated), num_buffers = 1, every other field zero.
+    expect(Array.from(got.subarray(0, VIRTIO_NET_HDR_SIZE))).toEqual([2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
     expect(got.subarray(VIRTIO_NET_HDR_SIZE)).toEqual(a);
     const splitBytes = Uint8Array.from([
       ...drv.bytes(split.addrs[1]!, 700),
@@ -167,6 +175,31 @@ describe("VirtioNet", () => {
     ]);
     expect(splitBytes).toEqual(b);
     expect(net.counters).toMatchObject({ rxFrames: 2, rxDropped: 0 });
+  });
+
+  it("completes a checksum the guest left partial (NEEDS_CSUM), and refuses offsets outside the frame", () => {
+    const { drv, backend, net } = setup();
+    const f = tcpFrame(101);
+    const csumHeader = header(1);
+    csumHeader.set([IP_END, 0, 16, 0], 6); // csum_start: the TCP header; csum_offset: its checksum field
+    drv.post(TX, [{ out: csumHeader }, { out: f }]);
+    const outside = header(1);
+    outside.set([f.length - 1, 0, 16, 0], 6);
+    drv.post(TX, [{ out: outside }, { out: f }]);
+    drv.notify(TX);
+    expect(backend.sent).toHaveLength(1);
+    // The receiver's check: the pseudo-header and the segment, checksum included, sum to 0xffff.
+    const sent = backend.sent[0]!;
+    expect(onesSum(sent.subarray(IP_END), pseudoHeaderSum(sent))).toBe(0xffff);
+    expect(sent.subarray(0, IP_END + 16)).toEqual(f.subarray(0, IP_END + 16));
+    expect(net.counters).toMatchObject({ txFrames: 1, txMalformed: 1 });
+  });
+
+  it("marks received frames DATA_VALID only when the driver took GUEST_CSUM", () => {
+    const { drv, backend } = setup(undefined, true, [VirtioNetFeature.MAC, VirtioNetFeature.STATUS, 32]);
+    const rx = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + MAX_FRAME }]);
+    expect(backend.deliver(frame(60))).toBe(true);
+    expect(drv.bytes(rx.addrs[0]!, 1)[0]).toBe(0);
   });
 
   it("drops a frame when no RX buffer is posted, one too small, or a frame of a wrong size", () => {
@@ -245,3 +278,32 @@ describe("VirtioNet", () => {
     expect(codeOf(() => net.restore({ ...saved, rxFrames: "x" }, 1))).toBe("SNAPSHOT_STATE_INVALID");
   });
 });
+
+const IP_END = 14 + 20;
+
+/** An IPv4/TCP frame with `payload` bytes, the TCP checksum field holding the pseudo-header's sum as Linux leaves it. */
+function tcpFrame(payload: number): Uint8Array {
+  const f = frame(IP_END + 20 + payload, 7);
+  f.set([0x08, 0x00], 12);
+  f.set([0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 78, 0, 10, 10, 78, 0, 1], 14);
+  const ipLen = f.length - 14;
+  f.set([ipLen >> 8, ipLen & 0xff], 16);
+  const folded = onesSum(new Uint8Array(0), pseudoHeaderSum(f));
+  f.set([folded >> 8, folded & 0xff], IP_END + 16);
+  return f;
+}
+
+/** Source, destination, protocol and TCP length (RFC 793 §3.1), not folded. */
+function pseudoHeaderSum(f: Uint8Array): number {
+  const ip = f.subarray(14, IP_END);
+  let sum = 6 + (f.length - IP_END);
+  for (let i = 12; i < 20; i += 2) sum += (ip[i]! << 8) | ip[i + 1]!;
+  return sum;
+}
+
+/** The ones' complement sum of `bytes` (big-endian words, odd byte padded) onto `sum`, folded to 16 bits. */
+function onesSum(bytes: Uint8Array, sum: number): number {
+  for (let i = 0; i < bytes.length; i += 2) sum += (bytes[i]! << 8) | (bytes[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}

@@ -7,6 +7,10 @@ import type { SplitQueue } from "./queue.js";
 
 /** Device-specific feature bits (virtio 1.1 §5.1.3). */
 export const VirtioNetFeature = {
+  /** The device completes a checksum the driver left partial (NEEDS_CSUM in the TX header). */
+  CSUM: 0,
+  /** The device may tell the driver a received frame's checksum needs no checking (DATA_VALID). */
+  GUEST_CSUM: 1,
   MAC: 5,
   STATUS: 16,
 } as const;
@@ -24,6 +28,8 @@ const QUEUE_SIZE = 256;
 const CONFIG_SIZE = 8;
 const VIRTIO_NET_S_LINK_UP = 1;
 const VIRTIO_NET_HDR_GSO_NONE = 0;
+const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+const VIRTIO_NET_HDR_F_DATA_VALID = 2;
 
 /**
  * Where the device's frames go and come from: the node's switch port, a recorder in tests. Frames
@@ -84,15 +90,27 @@ export const UNPLUGGED: NetBackend = { send() {}, onFrame() {} };
 
 /**
  * virtio network device (virtio 1.1 §5.1): receiveq 0 and transmitq 1, the MAC and link status in
- * its configuration space, a 12-byte header before each frame. No offloads (checksum, GSO,
- * mergeable RX buffers), so every frame fits one RX chain and every header field but num_buffers
- * is zero. Whatever the guest gets wrong is dropped and counted; nothing it does throws.
+ * its configuration space, a 12-byte header before each frame. Checksum offload both ways, no GSO
+ * and no mergeable RX buffers, so every frame fits one RX chain. Whatever the guest gets wrong is
+ * dropped and counted; nothing it does throws.
+ *
+ * Why checksums are offloaded: the guest's CPU is interpreted, so summing every byte of every
+ * segment in the guest costs far more than doing it here. Frames reach the guest only from the
+ * node's switch, whose senders (the gateway namespace's kernel, other guests through this device)
+ * computed their checksums, so RX frames are marked DATA_VALID and the guest's TCP also merges them
+ * (GRO) without checking; a guest that sends a bad checksum can only mislead its peer about data
+ * it could have sent anyway.
  */
 export class VirtioNet implements VirtioBackend {
   readonly deviceId = VirtioDeviceId.NET;
   readonly kind = "virtio-net";
   readonly stateVersion = 1;
-  readonly features = [VirtioNetFeature.MAC, VirtioNetFeature.STATUS];
+  readonly features = [
+    VirtioNetFeature.CSUM,
+    VirtioNetFeature.GUEST_CSUM,
+    VirtioNetFeature.MAC,
+    VirtioNetFeature.STATUS,
+  ];
   readonly queueSizes = [QUEUE_SIZE, QUEUE_SIZE] as const;
   readonly configSize = CONFIG_SIZE;
   readonly mac: Uint8Array;
@@ -149,15 +167,22 @@ export class VirtioNet implements VirtioBackend {
       }
       if (chain.writableLength !== 0 || chain.readableLength < VIRTIO_NET_HDR_SIZE) {
         this.counters.txMalformed++;
-      } else if (!validTxHeader(chain.read(0, VIRTIO_NET_HDR_SIZE))) {
-        this.counters.txMalformed++;
       } else {
+        const header = chain.read(0, VIRTIO_NET_HDR_SIZE);
         const len = chain.readableLength - VIRTIO_NET_HDR_SIZE;
-        if (len < MIN_FRAME || len > MAX_FRAME) {
+        const needsCsum = header[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        if (!validTxHeader(header, this.ctx!.hasFeature(VirtioNetFeature.CSUM))) {
+          this.counters.txMalformed++;
+        } else if (len < MIN_FRAME || len > MAX_FRAME) {
           this.counters.txDropped++;
         } else {
-          this.counters.txFrames++;
-          this.backend.send(chain.read(VIRTIO_NET_HDR_SIZE, len));
+          const frame = chain.read(VIRTIO_NET_HDR_SIZE, len);
+          if (needsCsum && !completeChecksum(frame, header)) {
+            this.counters.txMalformed++;
+          } else {
+            this.counters.txFrames++;
+            this.backend.send(frame);
+          }
         }
       }
       // Dropped or sent, the buffer goes back: the driver frees its TX buffers from the used ring.
@@ -183,6 +208,7 @@ export class VirtioNet implements VirtioBackend {
       this.counters.rxDropped++;
       return false;
     }
+    this.rxHeader[0] = this.ctx!.hasFeature(VirtioNetFeature.GUEST_CSUM) ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
     // Through the RAM's DMA path: the pages written are marked dirty for migration.
     chain.write(0, this.rxHeader);
     chain.write(VIRTIO_NET_HDR_SIZE, frame);
@@ -209,7 +235,28 @@ export class VirtioNet implements VirtioBackend {
   }
 }
 
-/** Without offloads the driver sets no flags and no GSO (§5.1.6.2); anything else is a bad header. */
-function validTxHeader(h: Uint8Array): boolean {
-  return h[0] === 0 && h[1] === VIRTIO_NET_HDR_GSO_NONE;
+/** No GSO, and no flag but NEEDS_CSUM when CSUM was negotiated (§5.1.6.2): anything else is a bad header. */
+function validTxHeader(h: Uint8Array, csum: boolean): boolean {
+  return (h[0] === 0 || (csum && h[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM)) && h[1] === VIRTIO_NET_HDR_GSO_NONE;
+}
+
+/**
+ * NEEDS_CSUM (§5.1.6.2): the Internet checksum (RFC 1071) of the frame from csum_start to its end,
+ * stored at csum_start + csum_offset, where the driver left the pseudo-header's partial sum. False
+ * when those offsets do not fit the frame.
+ */
+export function completeChecksum(frame: Uint8Array, header: Uint8Array): boolean {
+  const start = header[6]! | (header[7]! << 8);
+  const at = start + (header[8]! | (header[9]! << 8));
+  if (start >= frame.length || at + 2 > frame.length) return false;
+  let sum = 0;
+  let i = start;
+  for (; i + 1 < frame.length; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
+  if (i < frame.length) sum += frame[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  // A zero result is sent as 0xffff (the same in ones' complement): zero means "no checksum" in UDP.
+  const csum = ~sum & 0xffff || 0xffff;
+  frame[at] = csum >>> 8;
+  frame[at + 1] = csum & 0xff;
+  return true;
 }
