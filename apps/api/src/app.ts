@@ -38,6 +38,7 @@ import { networkRoutes } from "./routes/networks.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { projectRoutes } from "./routes/projects.js";
 import { snapshotRoutes } from "./routes/snapshots.js";
+import { sshKeyRoutes } from "./routes/ssh-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { vpsRoutes } from "./routes/vps.js";
 import { vpsChangeRoutes } from "./routes/vps-changes.js";
@@ -242,6 +243,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(catalogRoutes);
   await app.register(eventRoutes);
   await app.register(tokenRoutes);
+  await app.register(sshKeyRoutes);
   await app.register(projectRoutes);
   await app.register(networkRoutes);
   await app.register(migrationRoutes);

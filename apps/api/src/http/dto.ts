@@ -51,6 +51,7 @@ export function vpsDto(v: VpsRow): z.infer<typeof Vps> {
     ipv4: v.ipv4,
     mac: v.mac,
     networkId: v.networkId,
+    sshKeys: v.authorizedKeys.split("\n").filter((line) => line !== ""),
     createdAt: iso(v.createdAt),
     updatedAt: iso(v.updatedAt),
   };

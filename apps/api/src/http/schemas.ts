@@ -67,6 +67,9 @@ export const Vps = z
       ),
     mac: z.string().nullable().describe("its NIC's MAC address; null until placed"),
     networkId: id.nullable(),
+    sshKeys: z
+      .array(z.string())
+      .describe("the OpenSSH public keys it was created with: its guest's root authorized_keys"),
     createdAt: isoDate,
     updatedAt: isoDate,
   })
@@ -87,6 +90,38 @@ export const CreateVpsBody = z
         "a disk snapshot (id or name) to start from: its VPS's image, its disk content, placed on the node that keeps it",
       ),
     node: z.string().min(1).max(100).optional().describe("operators only: node id or name to place on"),
+    projectId: id.optional().describe("operators only: the project (default: the project named 'default')"),
+    sshKeys: z
+      .array(z.string().min(1).max(100))
+      .max(16)
+      .optional()
+      .describe(
+        "the project's SSH keys (ids or names) root may log in with; the guest fetches them from the metadata service at boot",
+      ),
+  })
+  .strict();
+
+export const SshKeySchema = z
+  .object({
+    id,
+    projectId: id,
+    name: z.string(),
+    publicKey: z.string().describe("one line: type, base64 and comment, as ssh-keygen writes it"),
+    fingerprint: z.string().describe("SHA256:<base64>, as `ssh-keygen -l` shows it"),
+    createdAt: isoDate,
+  })
+  .meta({ id: "SshKey" });
+
+export const CreateSshKeyBody = z
+  .object({
+    name: ResourceName,
+    publicKey: z
+      .string()
+      .min(1)
+      .max(8192)
+      .describe(
+        "an OpenSSH public key (the .pub file): ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of 2048 bits or more, or their sk- variants",
+      ),
     projectId: id.optional().describe("operators only: the project (default: the project named 'default')"),
   })
   .strict();

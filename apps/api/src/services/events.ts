@@ -26,7 +26,8 @@ export interface EventInput {
     | "image"
     | "placement_group"
     | "migration"
-    | "balancer";
+    | "balancer"
+    | "ssh_key";
   readonly resourceId: string;
   readonly type: string;
   readonly fromState?: string | null;

@@ -12,9 +12,9 @@ import type { CreateVpsBody, ListVpsQuery } from "../http/schemas.js";
 import type { JobQueues } from "../queues.js";
 import { couldHoldWhere } from "./capacity.js";
 import { actorOf, recordEvent } from "./events.js";
+import { resolveProject } from "./project-scope.js";
+import { authorizedKeysFor } from "./ssh-keys.js";
 import { moveVps } from "./vps-state-store.js";
-
-export const DEFAULT_PROJECT_NAME = "default";
 
 type CreateInput = z.infer<typeof CreateVpsBody>;
 type ListInput = z.infer<typeof ListVpsQuery>;
@@ -54,7 +54,8 @@ export class VpsService {
     if (p.kind === "tenant" && (body.projectId || body.node)) {
       throw apiError("FORBIDDEN", "only operators may choose the project or the node");
     }
-    const projectId = await this.projectFor(p, body.projectId);
+    const projectId = await resolveProject(db, p, body.projectId);
+    const authorizedKeys = body.sshKeys ? await authorizedKeysFor(db, projectId, body.sshKeys) : "";
     const plan = await db.plan.findFirst({ where: idOrName(body.plan) });
     if (!plan) throw apiError("INVALID_REFERENCE", `no plan ${body.plan}`, { field: "plan" });
     const snapshot = body.snapshot ? await this.snapshotFor(projectId, body.snapshot, plan.diskBytes) : null;
@@ -145,6 +146,7 @@ export class VpsService {
           memoryBytes: plan.memoryBytes,
           diskBytes: plan.diskBytes,
           cpuShare: plan.cpuShare,
+          authorizedKeys,
           state: "pending",
           action: "create",
           actionId,
@@ -228,24 +230,5 @@ export class VpsService {
     } catch (err) {
       this.deps.log.warn({ err, vpsId }, "enqueue failed; the reconcile job will retry it");
     }
-  }
-
-  private async projectFor(p: TokenPrincipal, requested: string | undefined): Promise<string> {
-    if (p.kind === "tenant") return p.projectId;
-    if (requested) {
-      const exists = await this.deps.db.project.findUnique({
-        where: { id: requested },
-        select: { id: true },
-      });
-      if (!exists) throw apiError("INVALID_REFERENCE", `no project ${requested}`, { field: "projectId" });
-      return requested;
-    }
-    if (p.projectId) return p.projectId;
-    const def = await this.deps.db.project.findUnique({ where: { name: DEFAULT_PROJECT_NAME } });
-    if (!def)
-      throw apiError("INVALID_REFERENCE", "projectId is required (no 'default' project)", {
-        field: "projectId",
-      });
-    return def.id;
   }
 }

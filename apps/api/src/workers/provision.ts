@@ -28,6 +28,8 @@ export function vmSpec(v: Vps, image: Image): VmSpecInput {
     cpuMillis: v.cpuShare * 10,
     labels: { project: v.projectId, vps: v.name },
     nics: v.networkId && v.ipv4 && v.mac ? [{ mac: v.mac, ipv4: v.ipv4, networkId: v.networkId }] : [],
+    hostname: v.name,
+    sshPublicKeys: v.authorizedKeys.split("\n").filter((line) => line !== ""),
   };
 }
 
