@@ -80,6 +80,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const agentToken = "e2e-agent-secret";
   const apiPort = await freePort();
   const url = `http://127.0.0.1:${apiPort}`;
+  // Agents register on the API's own mutual-TLS listener, with their node certificates.
+  const agentPort = await freePort();
   const region = await testRegion();
   const common = {
     ...process.env,
@@ -87,7 +89,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? "warn",
     DATABASE_URL: services.postgres.url,
     REDIS_URL: services.redis.url,
-    SKIFF_API_URL: url,
+    SKIFF_API_URL: `https://127.0.0.1:${agentPort}`,
     SKIFF_AGENT_TOKEN: agentToken,
     SKIFF_OPERATOR_TOKEN: operatorToken,
     SKIFF_REPO_ROOT: root,
@@ -137,6 +139,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         env: {
           ...common,
           SKIFF_API_PORT: String(apiPort),
+          SKIFF_API_AGENT_PORT: String(agentPort),
           SKIFF_API_HOST: "127.0.0.1",
           SKIFF_HEARTBEAT_INTERVAL_MS: "500",
           // A killed API's jobs are taken up again in 8-12 s, and a VPS that finds no room gives up

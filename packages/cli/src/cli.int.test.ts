@@ -44,6 +44,7 @@ let services: TestServices | undefined;
 let api: Supervised | undefined;
 const agents: Supervised[] = [];
 let url = "";
+let agentPort = 0;
 const operatorToken = `skiff_op_cli_${Date.now()}`;
 const agentToken = "cli-test-agent-secret";
 const agentDir = (name: string) => join(tmp.path, "agents", name);
@@ -116,6 +117,7 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     services = await startTestServices();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
+    agentPort = await freePort();
     const env = {
       ...process.env,
       LOG_LEVEL: "warn",
@@ -134,6 +136,7 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       env: {
         ...env,
         SKIFF_API_PORT: String(port),
+        SKIFF_API_AGENT_PORT: String(agentPort),
         SKIFF_API_HOST: "127.0.0.1",
         SKIFF_HEARTBEAT_INTERVAL_MS: "500",
       },
@@ -268,7 +271,8 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
             ...process.env,
             SKIFF_TLS_DIR: region.dir,
             LOG_LEVEL: "warn",
-            SKIFF_API_URL: url,
+            // The API's agent listener (mutual TLS, the node certificate).
+            SKIFF_API_URL: `https://127.0.0.1:${agentPort}`,
             SKIFF_AGENT_TOKEN: agentToken,
             SKIFF_REPO_ROOT: root,
             SKIFF_AGENT_NAME: name,

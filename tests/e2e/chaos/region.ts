@@ -43,6 +43,11 @@ export interface AgentPart extends Part {
   readonly dataDir: string;
 }
 
+/** An API replica: its public port, and the agents' mutual-TLS one. */
+export interface ApiPart extends Part {
+  readonly agentPort: number;
+}
+
 export interface HttpAnswer {
   readonly status: number;
   // biome-ignore lint/suspicious/noExplicitAny: the run reads API JSON bodies freely
@@ -60,7 +65,7 @@ export interface RegionOptions {
 
 export class Region {
   readonly operatorToken = `skiff_op_chaos_${Date.now()}`;
-  readonly apis: Part[] = [];
+  readonly apis: ApiPart[] = [];
   readonly agents: AgentPart[] = [];
   readonly sharedDir: string;
   private readonly tmp = makeTempDir("skiff-chaos-");
@@ -86,7 +91,6 @@ export class Region {
       LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? "warn",
       DATABASE_URL: `postgresql://postgres@127.0.0.1:${this.pgPort}/skiff`,
       REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
-      SKIFF_API_URL: this.apis.map((a) => `http://127.0.0.1:${a.port}`)[0]!,
       SKIFF_AGENT_TOKEN: AGENT_TOKEN,
       SKIFF_OPERATOR_TOKEN: this.operatorToken,
       SKIFF_REPO_ROOT: root,
@@ -102,7 +106,12 @@ export class Region {
     await this.startRedis();
     await this.startPostgres();
     for (let i = 1; i <= this.opts.apis; i++)
-      this.apis.push({ name: `api-${i}`, port: await freePort(), frozen: false });
+      this.apis.push({
+        name: `api-${i}`,
+        port: await freePort(),
+        agentPort: await freePort(),
+        frozen: false,
+      });
     for (let i = 1; i <= this.opts.agents; i++) {
       this.agents.push({
         name: `node-${i}`,
@@ -145,12 +154,13 @@ export class Region {
     this.postgres = undefined;
   }
 
-  async startApi(a: Part): Promise<void> {
+  async startApi(a: ApiPart): Promise<void> {
     a.frozen = false;
     a.proc = startProcess(a.name, process.execPath, [API_MAIN], {
       env: {
         ...this.env(),
         SKIFF_API_PORT: String(a.port),
+        SKIFF_API_AGENT_PORT: String(a.agentPort),
         SKIFF_API_HOST: "127.0.0.1",
         SKIFF_HEARTBEAT_INTERVAL_MS: "500",
         SKIFF_NODE_DEAD_AFTER_MS: String(this.opts.nodeDeadAfterMs),
@@ -174,7 +184,7 @@ export class Region {
       env: {
         ...this.env(),
         // Any replica will do: the first one that is up when the agent starts.
-        SKIFF_API_URL: `http://127.0.0.1:${this.apis[0]!.port}`,
+        SKIFF_API_URL: `https://127.0.0.1:${this.apis[0]!.agentPort}`,
         SKIFF_AGENT_NAME: a.name,
         SKIFF_AGENT_GRPC_PORT: String(a.port),
         SKIFF_AGENT_DATA_DIR: a.dataDir,

@@ -121,7 +121,8 @@ describe("docker-compose.yml", () => {
     for (const n of AGENTS) {
       const url = new URL(env(n).SKIFF_API_URL ?? "");
       expect(url.hostname, `${n} SKIFF_API_URL`).toBe("api");
-      expect(url.port || "80").toBe(api.SKIFF_API_PORT);
+      // Agents register on the API's mutual-TLS listener, not the public one.
+      expect([url.protocol, url.port], `${n} SKIFF_API_URL`).toEqual(["https:", api.SKIFF_API_AGENT_PORT]);
       expect(ref(env(n).SKIFF_AGENT_TOKEN), `${n} presents the API's agent token`).toBe(
         ref(api.SKIFF_AGENT_TOKEN),
       );

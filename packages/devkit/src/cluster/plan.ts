@@ -19,6 +19,8 @@ export interface ClusterPlan {
   readonly redisPort: number;
   readonly postgresPort: number;
   readonly apiPort: number;
+  /** The API's mutual-TLS listener for the agents' registration and heartbeats. */
+  readonly apiAgentPort: number;
   readonly operatorToken: string;
   readonly agentToken: string;
   readonly agents: readonly AgentPlan[];
@@ -93,7 +95,7 @@ export async function planCluster(opts: {
   netns: string;
 }): Promise<ClusterPlan> {
   const agentNames = Array.from({ length: opts.agents }, (_, i) => `node-${i + 1}`);
-  const ports = await choosePorts(opts.stateDir, ["redis", "postgres", "api", ...agentNames], {
+  const ports = await choosePorts(opts.stateDir, ["redis", "postgres", "api", "api-agents", ...agentNames], {
     api: { port: opts.apiPort, env: "SKIFF_API_PORT" },
   });
   const built = (p: string) => existsSync(join(opts.repoRoot, p));
@@ -104,6 +106,7 @@ export async function planCluster(opts: {
     redisPort: ports.redis!,
     postgresPort: ports.postgres!,
     apiPort: ports.api!,
+    apiAgentPort: ports["api-agents"]!,
     operatorToken: opts.operatorToken,
     agentToken: opts.agentToken,
     netns: opts.netns,

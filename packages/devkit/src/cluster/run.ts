@@ -129,7 +129,8 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
       SKIFF_TLS_DIR: pkiDir,
       DATABASE_URL: pg.url,
       REDIS_URL: redis.url,
-      SKIFF_API_URL: apiUrl,
+      // The agents' side of the API: its mutual-TLS listener, where they show their node certificates.
+      SKIFF_API_URL: `https://127.0.0.1:${plan.apiAgentPort}`,
       SKIFF_AGENT_TOKEN: plan.agentToken,
       SKIFF_OPERATOR_TOKEN: plan.operatorToken,
       SKIFF_REPO_ROOT: plan.repoRoot,
@@ -159,6 +160,7 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
       const api = startNodeService(plan, "api", "apps/api/dist/main.js", {
         ...common,
         SKIFF_API_PORT: String(plan.apiPort),
+        SKIFF_API_AGENT_PORT: String(plan.apiAgentPort),
         SKIFF_API_HOST: "127.0.0.1",
         SKIFF_GATEWAY_OVERLAY: gateway?.overlay ?? "",
       });
