@@ -16,6 +16,7 @@ import { ensureIssued, initCa, loadTls, type TlsMaterial, tlsFilesIn } from "./f
 import { callerIdentity, channelCredentials, logRefusedClients, serverCredentials } from "./grpc.js";
 import { createCa, issueCert } from "./issue.js";
 import { tlsRefusals } from "./refusals.js";
+import type { RevocationList } from "./revocation.js";
 
 const id = (b: Buffer) => b;
 const service = {
@@ -37,10 +38,10 @@ let server: Server;
 let port: number;
 const material: Record<string, TlsMaterial> = {};
 
-function whoami(tls: TlsMaterial | undefined, expect: string): Promise<string> {
+function whoami(tls: TlsMaterial | undefined, expect: string, revocations?: RevocationList): Promise<string> {
   const client = new EchoClient(
     `127.0.0.1:${port}`,
-    channelCredentials(tls, expect, log),
+    channelCredentials(tls, expect, log, undefined, revocations),
   ) as unknown as Client & {
     whoami(req: Buffer, opts: object, cb: (err: ServiceError | null, res?: Buffer) => void): void;
   };
@@ -90,6 +91,16 @@ describe("mutual TLS over gRPC", () => {
     const before = tlsRefusals()["wrong-identity"] ?? 0;
     await expect(whoami(material.api, "node:b")).rejects.toThrow(/names node:a, expected node:b/);
     expect(tlsRefusals()["wrong-identity"]).toBe(before + 1);
+  });
+
+  it("refuses a server whose node was revoked after its certificate was issued, saying so", async () => {
+    const before = tlsRefusals().revoked ?? 0;
+    const later = { revokedAt: (id: string) => (id === "node:a" ? new Date(Date.now() + 1000) : undefined) };
+    await expect(whoami(material.api, "node:a", later)).rejects.toThrow(/NODE_REVOKED: node:a was revoked/);
+    expect(tlsRefusals().revoked).toBe(before + 1);
+    // Revoked before its certificate was issued: a node added again with a new certificate.
+    const earlier = { revokedAt: () => new Date(0) };
+    expect(await whoami(material.api, "node:a", earlier)).toBe("api");
   });
 
   it("refuses a client of another CA at the handshake, and counts it", async () => {
