@@ -4,9 +4,10 @@ import { basename, join } from "node:path";
 /**
  * skiff-pki: the region CA on the command line (docker-compose's bootstrap job, operators).
  *   skiff-pki init  --dir D [--region R]                 a CA in D unless one is there
- *   skiff-pki issue --dir D [--days N] [--host H]... [--out O] ID...
+ *   skiff-pki issue --dir D [--days N] [--host H]... [--out O] [--renew] ID...
  *                                                       a certificate for each ID (api, node:<name>)
- * Both are idempotent: a valid certificate is kept, one expiring within 30 days is renewed.
+ * Both are idempotent: a valid certificate is kept, one expiring within 30 days is renewed;
+ * --renew issues new ones anyway (a node added again after it was revoked).
  * --out also copies ca.pem and the certificates and keys into O (one component's directory, so
  * the CA's key and the other components' keys stay where they are).
  */
@@ -21,7 +22,7 @@ function copyInto(dir: string, files: TlsFiles): void {
 }
 
 const USAGE =
-  "usage: skiff-pki init --dir DIR [--region NAME] | issue --dir DIR [--days N] [--host H]... [--out DIR] IDENTITY...";
+  "usage: skiff-pki init --dir DIR [--region NAME] | issue --dir DIR [--days N] [--host H]... [--out DIR] [--renew] IDENTITY...";
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       days: { type: "string" },
       host: { type: "string", multiple: true, default: [] },
       out: { type: "string" },
+      renew: { type: "boolean", default: false },
     },
   });
   const [command, ...ids] = positionals;
@@ -55,7 +57,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   for (const id of ids) {
-    const r = await ensureIssued(values.dir, id, { hosts: values.host, ...(days ? { days } : {}) });
+    const r = await ensureIssued(values.dir, id, {
+      hosts: values.host,
+      renew: values.renew,
+      ...(days ? { days } : {}),
+    });
     console.log(`${r.issued ? "issued" : "kept"} ${id}: ${r.files.cert}`);
     if (values.out) copyInto(values.out, r.files);
   }

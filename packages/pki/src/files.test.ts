@@ -15,6 +15,7 @@ describe("the certificate directory", () => {
     expect(first.files.cert).toBe(join(dir, "node-n1.pem"));
     expect((await ensureIssued(dir, "node:n1")).issued).toBe(false);
     expect((await ensureIssued(dir, "node:n1", { renewDays: 10_000 })).issued).toBe(true);
+    expect((await ensureIssued(dir, "node:n1", { renew: true })).issued).toBe(true);
     expect(loadTls(first.files, "node:n1").identity).toBe("node:n1");
   });
 

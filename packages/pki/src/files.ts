@@ -94,16 +94,17 @@ export async function initCa(dir: string, region: string): Promise<boolean> {
 
 /**
  * Issues `identity` a certificate from the CA in `dir`, unless it holds one from that CA valid for
- * at least `renewDays` more days (so a rerun is a no-op and an expiring one is renewed).
+ * at least `renewDays` more days (so a rerun is a no-op and an expiring one is renewed). `renew`
+ * issues a new one regardless (a node added again after its revocation).
  */
 export async function ensureIssued(
   dir: string,
   identity: string,
-  opts: { days?: number; renewDays?: number; hosts?: readonly string[] } = {},
+  opts: { days?: number; renewDays?: number; hosts?: readonly string[]; renew?: boolean } = {},
 ): Promise<{ files: TlsFiles; issued: boolean }> {
   const ca = readCa(dir);
   const files = tlsFilesIn(dir, identity);
-  if (existsSync(files.cert) && existsSync(files.key)) {
+  if (!opts.renew && existsSync(files.cert) && existsSync(files.key)) {
     const caCert = parseCert(ca.certPem);
     const soon = new Date(Date.now() + (opts.renewDays ?? 30) * 86_400_000);
     if (caCert && verifyPeer(readFileSync(files.cert), caCert, identity, soon).ok) {
