@@ -446,7 +446,8 @@ describe("nodes and agents", () => {
       usage: { cpuPercent: 12.5, memoryUsedBytes: 1000, vmCount: 0 },
       vms: [],
     });
-    expect([hb.status, hb.body]).toEqual([200, { ok: true }]);
+    expect([hb.status, hb.body.ok]).toEqual([200, true]);
+    expect(Math.abs(hb.body.serverTimeMs - Date.now())).toBeLessThan(60_000);
     const node = await h.call(h.operatorToken, "GET", `/v1/nodes/${id}`);
     expect(node.body).toMatchObject({ name: "n3", status: "ready", labels: { zone: "a" } });
     expect(node.body.usage).toEqual({ cpuPercent: 12.5, memoryUsedBytes: 1000, vmCount: 0 });
@@ -486,6 +487,35 @@ describe("nodes and agents", () => {
       (e: { type: string }) => e.type,
     );
     expect(types).toEqual(["node.registered", "node.unreachable", "node.recovered"]);
+  });
+
+  it("judges a VPS only on reports taken after its last change, however late they arrive", async () => {
+    const id = await registerNode("n-late");
+    const { token } = await h.tenant();
+    const v = (await h.call(token, "POST", "/v1/vps", { name: "moved-in", plan: "nano" })).body;
+    // It settled here a minute ago (a migration's end, say), past the two-heartbeat guard.
+    const settledAt = new Date(Date.now() - 60_000);
+    await h.db.vps.update({
+      where: { id: v.id },
+      data: { state: "running", nodeId: id, epoch: 2, action: null, actionId: null, updatedAt: settledAt },
+    });
+    const beat = (capturedAfterMs: number) =>
+      h.call(AGENT_TOKEN, "POST", `/v1/nodes/${id}/heartbeat`, {
+        usage: { cpuPercent: 0, memoryUsedBytes: 0, vmCount: 0 },
+        vms: [],
+        capturedAfterMs,
+      });
+    // A report taken before it arrived (the agent froze between taking and sending it): ignored.
+    const late = await beat(settledAt.getTime() - 5_000);
+    expect(late.status).toBe(200);
+    expect((await h.call(token, "GET", `/v1/vps/${v.id}`)).body.state).toBe("running");
+    // A report taken after the API's answer to that one, still without the VM: it is gone.
+    await beat(late.body.serverTimeMs);
+    const after = (await h.call(token, "GET", `/v1/vps/${v.id}`)).body;
+    expect(after.state).toBe("error");
+    const events = (await h.call(token, "GET", `/v1/events?resourceId=${v.id}&type=vps.state_observed`)).body
+      .items as { message: string }[];
+    expect(events.map((e) => e.message)).toEqual(["the node no longer has this VM"]);
   });
 
   it("drains and undrains (operators), with events", async () => {

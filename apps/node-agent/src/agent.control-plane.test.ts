@@ -74,6 +74,10 @@ describe("control-plane link", () => {
     );
     const hb = api.seen.find((s) => s.path === "/v1/nodes/node-1/heartbeat")!;
     expect(hb.body).toMatchObject({ usage: { vmCount: 1 }, vms: [{ vmId: "reported", state: "running" }] });
+    // Each report names the API's previous answer, which it was taken after.
+    const [first, second] = api.seen.filter((s) => s.path === "/v1/nodes/node-1/heartbeat");
+    expect(first!.body.capturedAfterMs).toBe(reg.answered);
+    expect(second!.body.capturedAfterMs).toBe(first!.answered);
 
     // A state change shows in the next heartbeat.
     await call(client, "pauseVm", { ref: { vmId: "reported", epoch: 1 } });

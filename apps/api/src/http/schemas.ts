@@ -216,7 +216,19 @@ export const RegisterNodeBody = z.object({
     .describe("where the node's switch receives the overlay's VXLAN datagrams"),
 });
 
-export const RegisterNodeResponse = z.object({ nodeId: id, heartbeatIntervalMs: z.number().int() });
+/** The API's clock when it answered an agent; the agent's next heartbeat sends it back. */
+const serverTimeMs = z
+  .number()
+  .int()
+  .describe("the API's clock (ms since the epoch) when it answered: send it back as capturedAfterMs");
+
+export const RegisterNodeResponse = z.object({
+  nodeId: id,
+  heartbeatIntervalMs: z.number().int(),
+  serverTimeMs,
+});
+
+export const HeartbeatResponse = z.object({ ok: z.literal(true), serverTimeMs });
 
 export const HeartbeatBody = z.object({
   usage: z.object({
@@ -237,6 +249,14 @@ export const HeartbeatBody = z.object({
     .record(z.string().max(40), z.number().int().min(0))
     .optional()
     .describe("TLS peers the agent refused since it started, by reason (wrong-ca, expired, ...)"),
+  capturedAfterMs: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "serverTimeMs of the API's previous answer to this agent: the report was taken after it, and says nothing of VPSes changed since",
+    ),
 });
 
 export const ListNodesQuery = PageQuery.extend({

@@ -1,7 +1,6 @@
 import { socketPeer } from "@skiff/pki";
 import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { requireOperator } from "../http/auth.js";
 import { nodeDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
@@ -10,6 +9,7 @@ import {
   EmptyBody,
   ERROR_RESPONSES,
   HeartbeatBody,
+  HeartbeatResponse,
   IdParams,
   ListNodesQuery,
   NodeSchema,
@@ -164,12 +164,12 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
           "404 NODE_NOT_FOUND means: register again. Certificates are checked as for registration.",
         params: IdParams,
         body: HeartbeatBody,
-        response: { 200: z.object({ ok: z.literal(true) }), ...ERROR_RESPONSES },
+        response: { 200: HeartbeatResponse, ...ERROR_RESPONSES },
       },
     },
     async (req) => {
       await nodes.heartbeat(req.params.id, req.body, callerOf(req));
-      return { ok: true as const };
+      return { ok: true as const, serverTimeMs: Date.now() };
     },
   );
 };

@@ -92,7 +92,7 @@ export class NodeService {
   async register(
     body: RegisterInput,
     caller?: AgentCaller,
-  ): Promise<{ nodeId: string; heartbeatIntervalMs: number }> {
+  ): Promise<{ nodeId: string; heartbeatIntervalMs: number; serverTimeMs: number }> {
     const { db } = this.deps;
     await this.checkCaller(body.name, caller);
     // The agent at the address must prove the name with its certificate, or the row (and the VMs
@@ -151,7 +151,7 @@ export class NodeService {
     await this.reconcile(node, body.vms);
     // Every node learns the (maybe new) endpoint; this one gets its first map.
     if (body.overlayEndpoint) void this.deps.networkMap?.publish();
-    return { nodeId: node.id, heartbeatIntervalMs: this.deps.heartbeatIntervalMs };
+    return { nodeId: node.id, heartbeatIntervalMs: this.deps.heartbeatIntervalMs, serverTimeMs: Date.now() };
   }
 
   async heartbeat(nodeId: string, body: HeartbeatInput, caller?: AgentCaller): Promise<void> {
@@ -188,7 +188,7 @@ export class NodeService {
       return n;
     });
     this.usage.report(nodeId, body.vms);
-    await this.reconcile(updated, body.vms);
+    await this.reconcile(updated, body.vms, body.capturedAfterMs);
     const publisher = this.deps.networkMap;
     if (publisher && body.networkMapVersion !== undefined && updated.status === "ready") {
       publisher.repair(updated, body.networkMapVersion).catch((err: unknown) => {
@@ -201,8 +201,9 @@ export class NodeService {
    * Brings VPS rows in line with what the node reports, for VPSes with no action in flight (an
    * action's worker owns the state until it ends). VMs the node should not have are handed to
    * `onStaleVm` to be destroyed: a node that comes back never resumes a VPS placed elsewhere.
+   * `capturedAfterMs`: the report was taken after the API's answer stamped with that time.
    */
-  private async reconcile(node: Node, reports: readonly VmReport[]): Promise<void> {
+  private async reconcile(node: Node, reports: readonly VmReport[], capturedAfterMs?: number): Promise<void> {
     const { db } = this.deps;
     const byId = new Map(reports.map((r) => [r.vmId, r]));
     const vpses = await db.vps.findMany({
@@ -223,7 +224,12 @@ export class NodeService {
     // then the action lands first): trust reports only about VPSes that have been settled longer
     // than two heartbeats. A real change (a crash, a guest poweroff) is seen in the next ones. A
     // VPS whose node went silent (unknown) takes the first report of the node that came back.
+    // A report delivered late (its agent frozen, or starved, between taking and sending it) may
+    // be older than that: the API's own time the agent sends back bounds when it was taken, and
+    // a VPS changed after it is judged on a later report.
     const settledBefore = Date.now() - 2 * this.deps.heartbeatIntervalMs;
+    const predates = (v: { updatedAt: Date }) =>
+      capturedAfterMs !== undefined && v.updatedAt.getTime() >= capturedAfterMs;
     for (const r of reports) {
       const v = known.get(r.vmId);
       if (v && !isStale(v, node.id, r.epoch)) continue;
@@ -236,6 +242,7 @@ export class NodeService {
     for (const v of vpses) {
       if (v.nodeId !== node.id || v.action || !RECONCILED.includes(v.state)) continue;
       if (v.state !== "unknown" && v.updatedAt.getTime() > settledBefore) continue;
+      if (predates(v)) continue;
       const r = byId.get(v.id);
       let to: VpsState;
       let reason: string;

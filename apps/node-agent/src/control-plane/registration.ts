@@ -91,6 +91,11 @@ export class ControlPlaneLink {
   /** When the last registration / heartbeat succeeded (ms since epoch; 0 = never). */
   lastRegisteredAt = 0;
   lastHeartbeatAt = 0;
+  /**
+   * The API's clock on its last answer. The next report, taken after it, sends it back: the API
+   * then knows a report that reached it late says nothing of VPSes changed since.
+   */
+  private serverTimeMs: number | undefined;
 
   constructor(private readonly opts: LinkOptions) {
     this.log = opts.log.child({ part: "control-plane" });
@@ -180,8 +185,11 @@ export class ControlPlaneLink {
 
   private async register(): Promise<void> {
     const { status, json } = await this.post("/v1/nodes/register", this.opts.source.registration());
-    const body = json as { nodeId?: unknown; heartbeatIntervalMs?: unknown } | undefined;
+    const body = json as
+      | { nodeId?: unknown; heartbeatIntervalMs?: unknown; serverTimeMs?: unknown }
+      | undefined;
     if (status !== 200 || typeof body?.nodeId !== "string") throw refusal("register", status, json);
+    this.noteServerTime(body);
     const intervalMs =
       typeof body.heartbeatIntervalMs === "number" && body.heartbeatIntervalMs > 0
         ? body.heartbeatIntervalMs
@@ -191,10 +199,16 @@ export class ControlPlaneLink {
     this.log.info({ nodeId: body.nodeId, intervalMs }, "registered with the control plane");
   }
 
+  private noteServerTime(body: { serverTimeMs?: unknown } | undefined): void {
+    if (typeof body?.serverTimeMs === "number") this.serverTimeMs = body.serverTimeMs;
+  }
+
   private async beat(nodeId: string): Promise<void> {
+    const capturedAfterMs = this.serverTimeMs;
+    const report = this.opts.source.heartbeat();
     const { status, json } = await this.post(
       `/v1/nodes/${encodeURIComponent(nodeId)}/heartbeat`,
-      this.opts.source.heartbeat(),
+      capturedAfterMs === undefined ? report : { ...report, capturedAfterMs },
     );
     if (
       status === 404 &&
@@ -205,6 +219,7 @@ export class ControlPlaneLink {
       return;
     }
     if (status !== 200) throw refusal("heartbeat", status, json);
+    this.noteServerTime(json as { serverTimeMs?: unknown } | undefined);
     this.lastHeartbeatAt = Date.now();
   }
 

@@ -15,6 +15,8 @@ export interface Seen {
   /** The identity the agent's certificate names. */
   peer: string | undefined;
   body: Record<string, unknown>;
+  /** The serverTimeMs the stub answered with (a counter, to tell answers apart). */
+  answered?: number;
 }
 
 export interface ControlPlaneStub {
@@ -41,24 +43,27 @@ export async function controlPlaneStub(port: number, identity = "api"): Promise<
   const seen: Seen[] = [];
   let known = new Set<string>();
   let n = 0;
+  let clock = 0;
   const server = createServer(httpsServerOptions(tls), (req, res) => {
     void readBody(req).then((body) => {
-      seen.push({
+      const entry: Seen = {
         path: req.url ?? "",
         auth: req.headers.authorization,
         peer: socketPeer(req.socket)?.identity,
         body,
-      });
+      };
+      seen.push(entry);
+      const serverTimeMs = (entry.answered = ++clock);
       res.setHeader("content-type", "application/json");
       if (req.url === "/v1/nodes/register") {
         const nodeId = `node-${++n}`;
         known.add(nodeId);
-        res.end(JSON.stringify({ nodeId, heartbeatIntervalMs: 150 }));
+        res.end(JSON.stringify({ nodeId, heartbeatIntervalMs: 150, serverTimeMs }));
         return;
       }
       const m = /^\/v1\/nodes\/([^/]+)\/heartbeat$/.exec(req.url ?? "");
       if (m && known.has(m[1]!)) {
-        res.end(JSON.stringify({ ok: true }));
+        res.end(JSON.stringify({ ok: true, serverTimeMs }));
         return;
       }
       res.statusCode = 404;
