@@ -174,6 +174,26 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
     expect(images.stdout).toMatch(/\nlinux \(default\)\s+riscv32\s+linux\s+guests\/linux\/Image/);
   });
 
+  it("adds, lists and deletes SSH keys; refuses a private key file before sending it", async () => {
+    const key = join(tmp.path, "id_ed25519");
+    spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "me@cli", "-f", key]);
+    const fingerprint = spawnSync("ssh-keygen", ["-l", "-f", `${key}.pub`], {
+      encoding: "utf8",
+    }).stdout.split(" ")[1];
+    const added = await skiff(["ssh-keys", "add", "laptop", `${key}.pub`]);
+    expect([added.code, added.stdout]).toEqual([0, `ssh key laptop added: ${fingerprint}\n`]);
+    const listed = await skiff(["ssh-keys", "list"]);
+    expect(listed.stdout.split("\n")[1]).toMatch(
+      new RegExp(`^laptop\\s+ssh-ed25519\\s+${fingerprint!.replace(/[+/]/g, "\\$&")}\\s+me@cli\\s`),
+    );
+    const secret = await skiff(["ssh-keys", "add", "oops", key]);
+    expect(secret.code).toBe(2);
+    expect(secret.stderr).toContain(`skiff: ${key} is a private key: give its .pub file\n`);
+    expectCodedError(await skiff(["ssh-keys", "add", "again", `${key}.pub`]), "NAME_TAKEN");
+    expect((await skiff(["ssh-keys", "delete", "laptop"])).stdout).toBe("ssh key laptop deleted\n");
+    expect((await skiff(["ssh-keys", "list"])).stdout).toBe("No SSH keys.\n");
+  });
+
   it("refuses a VPS no node can hold with the API's code, exit 1", async () => {
     const r = await skiff(["vps", "create", "web-1", "--plan", "small"]);
     expectCodedError(r, "NO_NODE_FITS");

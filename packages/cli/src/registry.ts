@@ -9,6 +9,7 @@ import { networkCommands } from "./commands/networks.js";
 import { nodeCommands } from "./commands/nodes.js";
 import { projectCommands } from "./commands/projects.js";
 import { snapshotCommands } from "./commands/snapshots.js";
+import { sshKeyCommands } from "./commands/ssh-keys.js";
 import { tokenCommands } from "./commands/tokens.js";
 import { vpsCommands } from "./commands/vps.js";
 import { vpsChangeCommands } from "./commands/vps-changes.js";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   ...vpsChangeCommands,
   ...forwardCommands,
   ...snapshotCommands,
+  ...sshKeyCommands,
   ...networkCommands,
   ...nodeCommands,
   ...migrationCommands,

@@ -7,6 +7,7 @@ import type * as api from "./generated/api.js";
 
 export type Vps = api.Vps;
 export type Snapshot = api.Snapshot;
+export type SshKey = api.SshKey;
 export type Network = api.Network;
 export type VpsState = api.VpsState;
 export type NodeInfo = api.Node;

@@ -35,6 +35,7 @@ const vps: Vps = {
   ipv4: "10.200.0.2",
   mac: "52:54:00:12:34:56",
   networkId: "bbbbbbbb-0000-0000-0000-000000000000",
+  sshKeys: [],
   createdAt: new Date(Date.now() - 120_000).toISOString(),
   updatedAt: new Date().toISOString(),
 };

@@ -125,11 +125,12 @@ const get: Command = {
 const create: Command = {
   path: ["vps", "create"],
   usage:
-    "<name> --plan PLAN [--image IMAGE | --snapshot SNAPSHOT] [--group GROUP] [--node NODE] [--project ID] [--wait]",
+    "<name> --plan PLAN [--image IMAGE | --snapshot SNAPSHOT] [--ssh-key KEY[,KEY...]] [--group GROUP] [--node NODE] [--project ID] [--wait]",
   summary: "create a VPS (202: it is placed and booted in the background)",
   details: [
     "  --plan, --image, --group take an id or a name; the default image when --image is left out.",
     "  --snapshot starts from a disk snapshot (its VPS's image, on the node that keeps it).",
+    "  --ssh-key names the project's SSH keys (skiff ssh-keys list) root may log in with.",
     "  --node (operators) pins the VPS to a node; --project (operators) picks the project.",
     "  --wait follows the VPS until it is running (or in error); --timeout 5m bounds the wait.",
   ].join("\n"),
@@ -139,6 +140,7 @@ const create: Command = {
     plan: { type: "string" },
     image: { type: "string" },
     snapshot: { type: "string" },
+    "ssh-key": { type: "string" },
     group: { type: "string" },
     node: { type: "string" },
     project: { type: "string" },
@@ -153,6 +155,7 @@ const create: Command = {
       plan,
       image: stringOpt(v, "image"),
       snapshot: stringOpt(v, "snapshot"),
+      sshKeys: stringOpt(v, "ssh-key")?.split(","),
       placementGroup: stringOpt(v, "group"),
       node: stringOpt(v, "node"),
       projectId: stringOpt(v, "project"),
