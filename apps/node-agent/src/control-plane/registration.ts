@@ -141,8 +141,12 @@ export class ControlPlaneLink {
         res.on("error", reject);
       };
       const req =
-        url.protocol === "https:" && tls
-          ? httpsRequest(url, { ...options, ...httpsClientOptions(tls, API_IDENTITY, this.log) }, onResponse)
+        url.protocol === "https:"
+          ? httpsRequest(
+              url,
+              { ...options, ...(tls ? httpsClientOptions(tls, API_IDENTITY, this.log) : {}) },
+              onResponse,
+            )
           : httpRequest(url, options, onResponse);
       req.on("timeout", () => req.destroy(new Error(`no answer within ${options.timeout} ms`)));
       req.on("error", reject);
