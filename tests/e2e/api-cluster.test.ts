@@ -89,9 +89,16 @@ describe.skipIf(!built)("API + workers + 3 node agents", () => {
       grpcAddress: `127.0.0.1:${c.agents[0]!.port}`,
       capacity: { cpus: 1, memoryBytes: 2 ** 30, diskBytes: 0 },
     };
-    const r = await c.call("POST", "/v1/nodes/register", impostor, "e2e-agent-secret");
+    // The impostor holds a certificate of its own name, so the agent listener lets it through;
+    // the API's call to the address it gave finds node-1 there.
+    const r = await c.agentCall("impostor", "/v1/nodes/register", impostor);
     expect(r.status).toBe(403);
     expect(r.body.error.code).toBe("NODE_IDENTITY_MISMATCH");
+    // With node-1's certificate it is refused by the listener itself; over plain HTTP, at all.
+    const named = await c.agentCall("node-1", "/v1/nodes/register", impostor);
+    expect([named.status, named.body.error.code]).toEqual([403, "NODE_IDENTITY_MISMATCH"]);
+    const plain = await c.call("POST", "/v1/nodes/register", impostor, "e2e-agent-secret");
+    expect([plain.status, plain.body.error.code]).toEqual([403, "AGENT_CERTIFICATE_REQUIRED"]);
     const metrics = await (await fetch(`${c.url}/metrics`)).text();
     expect(metrics).toMatch(/skiff_tls_refused_peers\{reason="wrong-identity"\} [1-9]/);
     const nodes = await c.call("GET", "/v1/nodes?limit=100");

@@ -5,7 +5,9 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { join } from "node:path";
+import { createLogger } from "@skiff/common";
 import {
   builtForTests,
   freePort,
@@ -16,6 +18,7 @@ import {
   testRegion,
   waitUntil,
 } from "@skiff/devkit";
+import { httpsClientOptions, loadTls, nodeIdentity, tlsFilesIn } from "@skiff/pki";
 import WebSocket from "ws";
 // Test helpers are not part of the agent's build: imported from its source.
 import { echoFirmware } from "../../apps/node-agent/src/test-support/echo-firmware.js";
@@ -45,6 +48,9 @@ export interface Cluster {
   api: Supervised;
   // biome-ignore lint/suspicious/noExplicitAny: tests inspect JSON bodies freely
   call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
+  /** POST on the API's agent listener as an agent: node `node`'s certificate and the agent token. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect JSON bodies freely
+  agentCall(node: string, path: string, body: unknown): Promise<{ status: number; body: any }>;
   startApi(): Promise<void>;
   startAgent(a: Agent): Promise<void>;
   stop(): Promise<void>;
@@ -126,6 +132,30 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     return { status: res.status, body: parsed };
   };
 
+  const agentCall: Cluster["agentCall"] = async (node, path, body) => {
+    await region.node(node);
+    const tls = loadTls(tlsFilesIn(region.dir, nodeIdentity(node)), nodeIdentity(node));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        `https://127.0.0.1:${agentPort}${path}`,
+        {
+          method: "POST",
+          headers: { authorization: `Bearer ${agentToken}`, "content-type": "application/json" },
+          ...httpsClientOptions(tls, "api", createLogger("e2e")),
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
+  };
+
   const cluster: Cluster = {
     url,
     sharedDir: join(tmp.path, "shared"),
@@ -134,6 +164,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     dir: tmp.path,
     api: undefined as never,
     call,
+    agentCall,
     async startApi() {
       cluster.api = startProcess("api", process.execPath, [API_MAIN], {
         env: {
