@@ -6,7 +6,7 @@ import { buildIpv4, IP_PROTO_TCP, type Ipv4Packet, ipv4Header } from "../wire/ip
 import { buildTcp, parseTcp } from "../wire/tcp.js";
 import { answerMetadata, type GuestMetadata, type InstanceView } from "./documents.js";
 import { encodeResponse, parseRequestHead } from "./http.js";
-import { type ResponderTimers, type TcpPeer, TcpResponder } from "./tcp-responder.js";
+import { type TcpPeer, TcpResponder } from "./tcp-responder.js";
 
 /** The link-local address clouds answer metadata on (EC2, DigitalOcean, OpenStack). */
 export const METADATA_IPV4 = "169.254.169.254";
@@ -18,8 +18,6 @@ export interface MetadataServiceOptions {
   port(vpsId: string): CompiledPort | undefined;
   /** Hands a frame to a VPS's NIC. */
   deliver(vpsId: string, frame: Uint8Array): void;
-  timers?: ResponderTimers;
-  initialSequence?: () => number;
 }
 
 /**
@@ -45,8 +43,6 @@ export class MetadataService {
           buildEthernet({ dst: port.mac, src: port.network.gatewayMac, etherType: ETHERTYPE_IPV4 }, ip),
         );
       },
-      ...(options.timers ? { timers: options.timers } : {}),
-      ...(options.initialSequence ? { initialSequence: options.initialSequence } : {}),
     });
   }
 

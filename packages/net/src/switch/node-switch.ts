@@ -8,7 +8,6 @@ import {
 } from "../map.js";
 import type { GuestMetadata } from "../metadata/documents.js";
 import { METADATA_IP, MetadataService } from "../metadata/metadata-service.js";
-import type { ResponderTimers } from "../metadata/tcp-responder.js";
 import type { OverlayTransport } from "../overlay/transport.js";
 import { BROADCAST_MAC, isGroupMac } from "../wire/address.js";
 import { ARP_REQUEST, type ArpPacket, buildGratuitousArp, parseArp } from "../wire/arp.js";
@@ -42,8 +41,6 @@ export interface NodeSwitchOptions {
   /** Absent: a switch for one node only (tests, benchmarks). */
   overlay?: OverlayTransport;
   logger?: Logger;
-  /** The metadata service's retransmission timers (tests drive them by hand). */
-  metadataTimers?: ResponderTimers;
 }
 
 /** Who a local port speaks for: a VPS's NIC, or a network's gateway on the gateway node. */
@@ -89,7 +86,6 @@ export class NodeSwitch {
         const local = this.vpsPorts.get(vpsId);
         if (local) this.toLocal(frame, local);
       },
-      ...(options.metadataTimers ? { timers: options.metadataTimers } : {}),
     });
     this.overlay?.onDatagram((datagram, host, port) => this.fromOverlay(datagram, host, port));
   }
