@@ -1,0 +1,114 @@
+/**
+ * The NAT ruleset: its text, its refusals, and once loaded by the real nft in a gateway namespace
+ * between a VPS namespace and an "outside" one (all three this test's own, TEST-NET-1 addresses):
+ * the outside sees the VPS's connection from the gateway's uplink address, and a denied range is
+ * never reached.
+ */
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { natRuleset } from "./nat.js";
+import { commandExists, deleteNamespace, gatewayUnavailableReason, ip, nsSysctl } from "./netns.js";
+
+const run = promisify(execFile);
+
+describe("natRuleset", () => {
+  it("masquerades the pool out of the uplink and forwards nothing else", () => {
+    const rules = natRuleset({ pool: "10.200.0.0/16", uplink: "eth0", deny: ["172.16.0.0/12"] });
+    expect(rules).toContain("type filter hook forward priority filter; policy drop;");
+    expect(rules).toContain("ct state established,related accept");
+    expect(rules).toContain("ip saddr 10.200.0.0/16 ip daddr { 10.200.0.0/16, 172.16.0.0/12 } drop");
+    expect(rules).toContain('ip saddr 10.200.0.0/16 iifname != "eth0" oifname "eth0" accept');
+    expect(rules).toContain('ip saddr 10.200.0.0/16 oifname "eth0" masquerade');
+    expect(rules.startsWith("add table ip skiff_nat\ndelete table ip skiff_nat\n")).toBe(true);
+  });
+
+  it("refuses what is not a CIDR or a name, with a code", () => {
+    for (const bad of [
+      { pool: "10.200.0.0", uplink: "eth0" },
+      { pool: "10.300.0.0/16", uplink: "eth0" },
+      { pool: "10.200.0.0/16", uplink: 'eth0" accept' },
+      { pool: "10.200.0.0/16", uplink: "eth0", deny: ["0.0.0.0/33"] },
+    ]) {
+      expect(() => natRuleset(bad)).toThrow(expect.objectContaining({ code: "NET_NAT_INVALID" }));
+    }
+  });
+});
+
+const unavailable =
+  (await gatewayUnavailableReason()) ?? ((await commandExists("nft")) ? undefined : "no nft");
+const tag = randomBytes(3).toString("hex");
+const NS = { vps: `skiff-nat-vps-${tag}`, gw: `skiff-nat-gw-${tag}`, out: `skiff-nat-out-${tag}` };
+
+/** Runs node in a namespace with a script; resolves its stdout. */
+async function nodeIn(ns: string, script: string): Promise<string> {
+  const { stdout } = await run("ip", ["netns", "exec", ns, process.execPath, "-e", script], {
+    timeout: 15_000,
+  });
+  return stdout.trim();
+}
+
+/** A connection's outcome from the VPS: the address the server saw, or "no connection". */
+const CONNECT = (host: string) => `
+const s = require("node:net").connect({ host: "${host}", port: 7000, timeout: 2000 });
+s.on("data", (b) => { console.log(b.toString()); s.destroy(); });
+s.on("timeout", () => { console.log("no connection"); s.destroy(); });
+s.on("error", () => console.log("no connection"));
+`;
+
+/** `nft -f -` in the gateway namespace. */
+async function load(rules: string): Promise<void> {
+  const nft = spawn("ip", ["netns", "exec", NS.gw, "nft", "-f", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+  let stderr = "";
+  nft.stderr.on("data", (b) => (stderr += b));
+  nft.stdin.end(rules);
+  const code = await new Promise((resolve) => nft.once("close", resolve));
+  expect(code, stderr).toBe(0);
+}
+
+describe.skipIf(unavailable !== undefined)("NAT loaded by nft in a gateway namespace", () => {
+  let server: ReturnType<typeof spawn> | undefined;
+
+  beforeAll(async () => {
+    for (const ns of Object.values(NS)) await ip("netns", "add", ns);
+    // vps --(10.200.0.0/24)-- gw --(192.0.2.0/24, the uplink)-- out
+    await ip("-n", NS.vps, "link", "add", "eth0", "type", "veth", "peer", "name", "gw200", "netns", NS.gw);
+    await ip("-n", NS.gw, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns", NS.out);
+    const setup: [string, string, string][] = [
+      [NS.vps, "eth0", "10.200.0.2/24"],
+      [NS.gw, "gw200", "10.200.0.1/24"],
+      [NS.gw, "uplink", "192.0.2.1/24"],
+      [NS.out, "eth0", "192.0.2.2/24"],
+    ];
+    for (const [ns, dev, addr] of setup) {
+      await ip("-n", ns, "addr", "add", addr, "dev", dev);
+      await ip("-n", ns, "link", "set", "dev", dev, "up");
+    }
+    await ip("-n", NS.out, "addr", "add", "192.0.2.200/24", "dev", "eth0");
+    await ip("-n", NS.vps, "route", "add", "default", "via", "10.200.0.1");
+    await nsSysctl(NS.gw, "net.ipv4.ip_forward", "1");
+    await load(natRuleset({ pool: "10.200.0.0/16", uplink: "uplink", deny: ["192.0.2.128/25"] }));
+    // The outside answers every connection with the address it came from.
+    server = spawn("ip", [
+      ...["netns", "exec", NS.out, process.execPath, "-e"],
+      `require("node:net").createServer((s) => s.end(s.remoteAddress)).listen(7000, "0.0.0.0", () => console.log("up"));`,
+    ]);
+    await new Promise((resolve) => server?.stdout?.once("data", resolve));
+  }, 60_000);
+
+  afterAll(async () => {
+    server?.kill();
+    for (const ns of Object.values(NS)) await deleteNamespace(ns);
+  });
+
+  it("gets a VPS's connection out with the uplink's address, and never into a denied range", async () => {
+    expect(await nodeIn(NS.vps, CONNECT("192.0.2.2"))).toBe("192.0.2.1");
+    expect(await nodeIn(NS.vps, CONNECT("192.0.2.200"))).toBe("no connection");
+    // Loading it again replaces the table rather than adding a second copy of its rules.
+    await load(natRuleset({ pool: "10.200.0.0/16", uplink: "uplink" }));
+    const { stdout } = await run("ip", ["netns", "exec", NS.gw, "nft", "list", "ruleset"]);
+    expect(stdout.match(/masquerade/g)).toHaveLength(1);
+    expect(stdout).not.toContain("192.0.2.128/25");
+  }, 60_000);
+});
