@@ -1,8 +1,8 @@
 /**
  * The NAT ruleset: its text, its refusals, and once loaded by the real nft in a gateway namespace
  * between a VPS namespace and an "outside" one (all three this test's own, TEST-NET-1 addresses):
- * the outside sees the VPS's connection from the gateway's uplink address, and a denied range is
- * never reached.
+ * the outside sees the VPS's connection from the gateway's uplink address, a denied range is never
+ * reached, and the outside cannot open a connection to the VPS.
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -14,12 +14,20 @@ import { commandExists, deleteNamespace, gatewayUnavailableReason, ip, nsSysctl 
 const run = promisify(execFile);
 
 describe("natRuleset", () => {
-  it("masquerades the pool out of the uplink and forwards nothing else", () => {
+  it("masquerades the pool out of the uplink and forwards nothing else to or from the pool", () => {
     const rules = natRuleset({ pool: "10.200.0.0/16", uplink: "eth0", deny: ["172.16.0.0/12"] });
-    expect(rules).toContain("type filter hook forward priority filter; policy drop;");
-    expect(rules).toContain("ct state established,related accept");
-    expect(rules).toContain("ip saddr 10.200.0.0/16 ip daddr { 10.200.0.0/16, 172.16.0.0/12 } drop");
-    expect(rules).toContain('ip saddr 10.200.0.0/16 iifname != "eth0" oifname "eth0" accept');
+    const forward = rules.slice(rules.indexOf("chain forward"), rules.indexOf("chain postrouting"));
+    expect(forward.split("\n").map((l) => l.trim())).toEqual([
+      "chain forward {",
+      "type filter hook forward priority filter; policy accept;",
+      "ct state established,related accept",
+      "ip saddr 10.200.0.0/16 ip daddr { 10.200.0.0/16, 172.16.0.0/12 } drop",
+      'ip saddr 10.200.0.0/16 oifname "eth0" accept',
+      "ip saddr 10.200.0.0/16 drop",
+      "ip daddr 10.200.0.0/16 drop",
+      "}",
+      "",
+    ]);
     expect(rules).toContain('ip saddr 10.200.0.0/16 oifname "eth0" masquerade');
     expect(rules.startsWith("add table ip skiff_nat\ndelete table ip skiff_nat\n")).toBe(true);
   });
@@ -68,7 +76,17 @@ async function load(rules: string): Promise<void> {
 }
 
 describe.skipIf(unavailable !== undefined)("NAT loaded by nft in a gateway namespace", () => {
-  let server: ReturnType<typeof spawn> | undefined;
+  const servers: ReturnType<typeof spawn>[] = [];
+
+  /** A server in `ns` that answers every connection with the address it came from. */
+  async function serve(ns: string): Promise<void> {
+    const server = spawn("ip", [
+      ...["netns", "exec", ns, process.execPath, "-e"],
+      `require("node:net").createServer((s) => s.end(s.remoteAddress)).listen(7000, "0.0.0.0", () => console.log("up"));`,
+    ]);
+    servers.push(server);
+    await new Promise((resolve) => server.stdout.once("data", resolve));
+  }
 
   beforeAll(async () => {
     for (const ns of Object.values(NS)) await ip("netns", "add", ns);
@@ -87,24 +105,23 @@ describe.skipIf(unavailable !== undefined)("NAT loaded by nft in a gateway names
     }
     await ip("-n", NS.out, "addr", "add", "192.0.2.200/24", "dev", "eth0");
     await ip("-n", NS.vps, "route", "add", "default", "via", "10.200.0.1");
+    // The outside knows the way in: only the ruleset keeps it out.
+    await ip("-n", NS.out, "route", "add", "10.200.0.0/16", "via", "192.0.2.1");
     await nsSysctl(NS.gw, "net.ipv4.ip_forward", "1");
     await load(natRuleset({ pool: "10.200.0.0/16", uplink: "uplink", deny: ["192.0.2.128/25"] }));
-    // The outside answers every connection with the address it came from.
-    server = spawn("ip", [
-      ...["netns", "exec", NS.out, process.execPath, "-e"],
-      `require("node:net").createServer((s) => s.end(s.remoteAddress)).listen(7000, "0.0.0.0", () => console.log("up"));`,
-    ]);
-    await new Promise((resolve) => server?.stdout?.once("data", resolve));
+    await serve(NS.out);
+    await serve(NS.vps);
   }, 60_000);
 
   afterAll(async () => {
-    server?.kill();
+    for (const server of servers) server.kill();
     for (const ns of Object.values(NS)) await deleteNamespace(ns);
   });
 
-  it("gets a VPS's connection out with the uplink's address, and never into a denied range", async () => {
+  it("gets a VPS's connection out with the uplink's address, never into a denied range, and none in", async () => {
     expect(await nodeIn(NS.vps, CONNECT("192.0.2.2"))).toBe("192.0.2.1");
     expect(await nodeIn(NS.vps, CONNECT("192.0.2.200"))).toBe("no connection");
+    expect(await nodeIn(NS.out, CONNECT("10.200.0.2"))).toBe("no connection");
     // Loading it again replaces the table rather than adding a second copy of its rules.
     await load(natRuleset({ pool: "10.200.0.0/16", uplink: "uplink" }));
     const { stdout } = await run("ip", ["netns", "exec", NS.gw, "nft", "list", "ruleset"]);

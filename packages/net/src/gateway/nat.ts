@@ -20,9 +20,10 @@ const NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /**
  * The nftables ruleset (`nft -f -`) for outbound NAT: VPS traffic from the pool out of the uplink
- * is masqueraded, replies come back, nothing else is forwarded: not from outside in, not from one
- * VPS network to another, not to the denied ranges. Loading it replaces an earlier load of the
- * same table whole (the `add`/`delete` pair makes the delete safe when the table is new).
+ * is masqueraded and its replies come back; nothing else to or from the pool is forwarded (not from
+ * outside in, not from one VPS network to another, not to the denied ranges). Traffic outside the
+ * pool is left alone, so the host may forward other things. Loading it replaces an earlier load of
+ * the same table whole (the `add`/`delete` pair makes the delete safe when the table is new).
  */
 export function natRuleset(options: NatOptions): string {
   const pool = cidr(options.pool, "pool");
@@ -34,10 +35,12 @@ export function natRuleset(options: NatOptions): string {
     `delete table ip ${table}`,
     `table ip ${table} {`,
     "  chain forward {",
-    "    type filter hook forward priority filter; policy drop;",
+    "    type filter hook forward priority filter; policy accept;",
     "    ct state established,related accept",
     `    ip saddr ${pool} ip daddr { ${deny.join(", ")} } drop`,
-    `    ip saddr ${pool} iifname != "${uplink}" oifname "${uplink}" accept`,
+    `    ip saddr ${pool} oifname "${uplink}" accept`,
+    `    ip saddr ${pool} drop`,
+    `    ip daddr ${pool} drop`,
     "  }",
     "  chain postrouting {",
     "    type nat hook postrouting priority srcnat; policy accept;",
