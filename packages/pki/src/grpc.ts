@@ -9,8 +9,9 @@ import type { Logger } from "@skiff/common";
 import type { TlsMaterial } from "./files.js";
 import { identityOf } from "./identity.js";
 import { logRefusal, refusalOfHandshake } from "./refusals.js";
-import { checkRevocation, type RevocationList } from "./revocation.js";
-import { type PeerVerdict, parseCert, verifyPeer } from "./verify.js";
+import type { RevocationList } from "./revocation.js";
+import { serverIdentityCheck } from "./server-check.js";
+import { type PeerVerdict, parseCert } from "./verify.js";
 
 export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
   if (!tls) return ServerCredentials.createInsecure();
@@ -31,17 +32,7 @@ export function channelCredentials(
 ): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   return credentials.createSsl(tls.ca, tls.key, tls.cert, {
-    checkServerIdentity: (host: string, peer: PeerCertificate) => {
-      const cert = parseCert(peer.raw);
-      let v = verifyPeer(cert ?? peer.raw, tls.caCerts, expect);
-      if (v.ok && cert) {
-        v = checkRevocation({ identity: v.identity, issuedAt: new Date(cert.validFrom) }, revocations);
-      }
-      if (v.ok) return undefined;
-      logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
-      onRefused?.(v);
-      return Object.assign(new Error(`TLS peer ${host} refused: ${v.detail}`), { code: "TLS_PEER_REFUSED" });
-    },
+    checkServerIdentity: serverIdentityCheck(tls, expect, log, { onRefused, revocations }),
   });
 }
 

@@ -4,13 +4,13 @@
  * it meant to reach. Who the client is (and whether that node was revoked) is judged per request.
  */
 import type { Socket } from "node:net";
-import { type PeerCertificate, type SecureContextOptions, TLSSocket } from "node:tls";
+import { type SecureContextOptions, TLSSocket } from "node:tls";
 import type { Logger } from "@skiff/common";
 import type { TlsMaterial } from "./files.js";
 import { identityOf } from "./identity.js";
-import { logRefusal } from "./refusals.js";
 import type { CertifiedPeer } from "./revocation.js";
-import { parseCert, verifyPeer } from "./verify.js";
+import { type ServerIdentityCheck, serverIdentityCheck } from "./server-check.js";
+import { parseCert } from "./verify.js";
 
 export interface HttpsServerTls extends SecureContextOptions {
   readonly requestCert: true;
@@ -25,9 +25,7 @@ export function httpsServerOptions(tls: TlsMaterial): HttpsServerTls {
   return { ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true };
 }
 
-export type HttpsClientTls = SecureContextOptions & {
-  checkServerIdentity: (host: string, peer: PeerCertificate) => Error | undefined;
-};
+export type HttpsClientTls = SecureContextOptions & { checkServerIdentity: ServerIdentityCheck };
 
 /** Options for https.request that accept only a server certificate naming `expect`. */
 export function httpsClientOptions(tls: TlsMaterial, expect: string, log: Logger): HttpsClientTls {
@@ -35,12 +33,7 @@ export function httpsClientOptions(tls: TlsMaterial, expect: string, log: Logger
     ca: tls.ca,
     cert: tls.cert,
     key: tls.key,
-    checkServerIdentity: (host, peer) => {
-      const v = verifyPeer(peer.raw, tls.caCerts, expect);
-      if (v.ok) return undefined;
-      logRefusal(log, v.reason, { peer: host, detail: v.detail, side: "client" });
-      return Object.assign(new Error(`TLS peer ${host} refused: ${v.detail}`), { code: "TLS_PEER_REFUSED" });
-    },
+    checkServerIdentity: serverIdentityCheck(tls, expect, log),
   };
 }
 

@@ -6,4 +6,5 @@ export * from "./identity.js";
 export { createCa, type Issued, issueCert, type Validity } from "./issue.js";
 export * from "./refusals.js";
 export * from "./revocation.js";
+export * from "./server-check.js";
 export * from "./verify.js";
