@@ -121,20 +121,23 @@ describe.skipIf(!built || !!unavailable || sshMissing)(
       );
 
       // Dropbear starts once the guest has booted and fetched its keys.
-      let login = await ssh(good, v.ipv4, "uname -a; cat /root/.ssh/authorized_keys");
+      const command =
+        "uname -a; wget -qO- http://169.254.169.254/metadata/v1/hostname; cat /root/.ssh/authorized_keys";
+      let login = { code: -1, stdout: "", stderr: "" };
       await waitFor(
         "ssh logs in",
         async () => {
-          if (login.code === 0) return true;
-          login = await ssh(good, v.ipv4, "uname -a; cat /root/.ssh/authorized_keys");
+          login = await ssh(good, v.ipv4, command);
           return login.code === 0 || undefined;
         },
         180_000,
       ).catch((err: Error) => {
         throw new Error(`${err.message}; last attempt: exit ${login.code}, ${login.stderr}`);
       });
-      const [uname, ...keys] = login.stdout.trim().split("\n");
+      const [uname, hostname, ...keys] = login.stdout.trim().split("\n");
       expect(uname).toMatch(/^Linux sshbox \S+ .* riscv32/);
+      // The metadata service, asked from inside the guest, knows it by its name.
+      expect(hostname).toBe("sshbox");
       expect(keys).toEqual([pub.trim()]);
 
       const refused = await ssh(wrong, v.ipv4, "uname -a");
