@@ -18,6 +18,7 @@ describe.skipIf(!built)("chaos (short seeded run)", () => {
       seed,
       minutes: Number(process.env.SKIFF_CHAOS_MINUTES ?? 1),
       vpses: 8,
+      minFaults: 4,
       log: (l) => console.log(`[chaos] ${l}`),
     });
     console.log(JSON.stringify(report));

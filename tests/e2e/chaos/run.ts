@@ -17,14 +17,20 @@ import {
   type Placed,
   type Running,
 } from "./observe.js";
-import { type AgentPart, type Part, Region } from "./region.js";
+import { type AgentPart, killQuietly, type Part, Region } from "./region.js";
 import { type FaultKind, planFaults } from "./schedule.js";
+import { cutConnections } from "./sockets.js";
 import { GuestWatch, type Loss } from "./workload.js";
 
 export interface ChaosOptions {
   readonly seed: number;
   readonly minutes: number;
   readonly vpses?: number;
+  /**
+   * Go on past `minutes` (up to three times as long) until this many faults were injected: on a
+   * loaded host each fault and its recovery take longer, and a short run would meet fewer.
+   */
+  readonly minFaults?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -160,7 +166,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     // --- the chaos phase ------------------------------------------------------------------------
     const durationMs = opts.minutes * 60_000;
-    const plan = planFaults(opts.seed, durationMs, FAULT_EVERY_MS);
+    const minFaults = opts.minFaults ?? 0;
+    // The same seed gives the same first faults whatever the length: the extension only adds.
+    const plan = planFaults(opts.seed, minFaults > 0 ? 3 * durationMs : durationMs, FAULT_EVERY_MS);
     const start = Date.now();
     const pending = new Set<Promise<void>>();
     const track = (p: Promise<void>) => {
@@ -270,6 +278,32 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       recoveries.push(Date.now() - since);
     };
     const pickOf = <T>(xs: readonly T[], p: number): T | undefined => xs[Math.floor(p * xs.length)];
+    /**
+     * A migration whose stream runs (pre-copy), with its source and destination VMMs; waited for
+     * a while, since most hops take a second or two.
+     */
+    const streaming = async (p: number) => {
+      const vmmOn = (nodeId: string | undefined, vpsId: string) => {
+        const a = region.agents.find((x) => x.name === nodeNames.get(nodeId ?? ""));
+        return a && region.vmmPids(a).get(vpsId);
+      };
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(200)) {
+        const moving = (await listAll(call, "/v1/migrations")).filter(
+          (m) => !m.finishedAt && m.state === "precopy",
+        );
+        const m = pickOf(moving, p);
+        const from = m && vmmOn(m.sourceNodeId, m.vpsId);
+        const to = m && vmmOn(m.targetNodeId, m.vpsId);
+        if (m && from && to) return { m, from, to };
+      }
+      return undefined;
+    };
+    const ends = (m: Record<string, string>) =>
+      until(
+        `migration ${m.id} ends`,
+        async () => (await call("GET", `/v1/migrations/${m.id}`)).body.finishedAt != null,
+        120_000,
+      ).catch((e) => violate("migration-unfinished", String(e), m.vpsId));
     const livePart = <T extends Part>(xs: readonly T[], p: number) =>
       pickOf(
         xs.filter((x) => x.proc && !x.frozen),
@@ -342,19 +376,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         case "migration-target-kill": {
           // Mid-stream, the destination's VMM dies: the stream breaks under the source, which must
           // resume its copy (the migration rolls back) while the destination discards its shell.
-          const moving = (await listAll(call, "/v1/migrations")).filter(
-            (m) => !m.finishedAt && (m.state === "precopy" || m.state === "preparing"),
-          );
-          const m = pickOf(moving, p);
-          const target = m && region.agents.find((a) => a.name === nodeNames.get(m.targetNodeId!));
-          const pid = target && region.vmmPids(target).get(m.vpsId!);
-          if (!pid) return;
-          process.kill(pid, "SIGKILL");
-          await until(
-            `migration ${m.id} ends`,
-            async () => (await call("GET", `/v1/migrations/${m.id}`)).body.finishedAt != null,
-            120_000,
-          ).catch((e) => violate("migration-unfinished", String(e), m.vpsId));
+          const s = await streaming(p);
+          if (!s) return;
+          killQuietly(s.to);
+          await ends(s.m);
+          break;
+        }
+        case "stream-cut": {
+          // The network drops a migration's stream mid-copy (the kernel aborts the source VMM's
+          // connection to the destination's): the source must resume, the destination discard.
+          const s = await streaming(p);
+          if (!s || cutConnections(s.from, s.to) === 0) return;
+          await ends(s.m);
           break;
         }
         case "drain": {
@@ -403,7 +436,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     let next = 0;
     let nextHeapLog = 0;
     let faultRunning: Promise<void> | undefined;
-    while (Date.now() - start < durationMs) {
+    const going = () => {
+      const elapsed = Date.now() - start;
+      // Counted once injected; those that found nothing to break (no migration in flight) are not.
+      const injected = Object.values(faults).reduce((x, y) => x + y, 0);
+      return elapsed < durationMs || (injected < minFaults && elapsed < 3 * durationMs);
+    };
+    while (going()) {
       const due = plan[next];
       if (due && !faultRunning && Date.now() - start >= due.atMs) {
         next++;

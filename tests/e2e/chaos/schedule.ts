@@ -10,6 +10,7 @@ export const FAULT_KINDS = [
   "agent-freeze",
   "drain",
   "migration-target-kill",
+  "stream-cut",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
