@@ -73,7 +73,7 @@ export class SshKeys {
   /** By id or name; the same 404 whether it is missing or another project's. */
   async get(p: TokenPrincipal, ref: string): Promise<SshKey> {
     const key = await this.db.sshKey.findFirst({ where: { ...idOrName(ref), ...projectFilter(p) } });
-    if (!key) throw apiError("NOT_FOUND", `no SSH key ${ref}`);
+    if (!key) throw apiError("SSH_KEY_NOT_FOUND", `no SSH key ${ref}`);
     return key;
   }
 
