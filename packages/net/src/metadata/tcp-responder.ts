@@ -113,7 +113,7 @@ export class TcpResponder {
     }
     if (seg.flags & TCP_SYN) {
       // A retransmitted SYN: our SYN-ACK was lost. Anything else gets the current ACK.
-      if (!conn.established && seg.seq === conn.rcvNxt - 1) this.sendSynAck(conn);
+      if (!conn.established && seg.seq === (conn.rcvNxt - 1) >>> 0) this.sendSynAck(conn);
       else this.sendAck(conn);
       return;
     }
