@@ -10,11 +10,18 @@ export interface NetworkFigure {
   mbps: number | null;
   rttP50Ms: number | null;
   rttP99Ms: number | null;
+  /**
+   * Skiff, namespace↔guest only: instructions the guest retired per KiB carried. Its CPU's cost
+   * per byte, which load does not change (the interpreted guest CPU is what limits throughput).
+   */
+  guestInstrPerKiB?: number;
   /** The host's 1-minute load average when the scenario ended: figures taken under load are ratios only. */
   load1: number;
   /** Migration only: the longest gap in a streaming connection's echo, and that hop's downtime. */
   maxStallMs?: number;
   downtimeMs?: number;
+  /** Migration only: the longest gap in the same stream over seconds without a migration (the load's share). */
+  baselineGapMs?: number;
   /** Migration only: connections that ended with an error (a reset or a timeout). */
   resets?: number;
   /** Migration only: every hop's stall beside its downtime. */

@@ -37,20 +37,22 @@ function print(f: NetworkFigure): void {
     return;
   }
   const rate = f.mbps === null ? "" : `${f.mbps} Mbit/s`;
+  const cost = f.guestInstrPerKiB === undefined ? "" : `  (guest: ${f.guestInstrPerKiB} instructions/KiB)`;
   const rtt = f.rttP50Ms === null ? "" : `  RTT p50 ${f.rttP50Ms} ms, p99 ${f.rttP99Ms} ms`;
   const stall =
     f.maxStallMs === undefined
       ? ""
-      : `longest stall ${f.maxStallMs} ms beside that hop's downtime ${f.downtimeMs} ms, ${f.resets} resets` +
+      : `longest stall ${f.maxStallMs} ms beside that hop's downtime ${f.downtimeMs} ms, ${f.resets} resets;` +
+        ` ${f.baselineGapMs} ms without migrating` +
         ` (hops: ${f.hops?.map((h) => `${h.stallMs}/${h.downtimeMs}`).join(" ")})`;
-  console.log(`${f.machine.padEnd(6)} ${f.name.padEnd(28)} ${rate}${rtt}${stall}  [load ${f.load1}]`);
+  console.log(`${f.machine.padEnd(6)} ${f.name.padEnd(28)} ${rate}${cost}${rtt}${stall}  [load ${f.load1}]`);
 }
 
 const load1 = () => Math.round(loadavg()[0]! * 10) / 10;
 const figure = (
   machine: NetworkFigure["machine"],
   name: string,
-  measured: Pick<NetworkFigure, "mbps" | "rttP50Ms" | "rttP99Ms">,
+  measured: Pick<NetworkFigure, "mbps" | "rttP50Ms" | "rttP99Ms" | "guestInstrPerKiB">,
 ): NetworkFigure => ({ name, machine, ...measured, load1: load1() });
 
 /** What both machines measure: the namespace to guest `a` and back, and `a` reading from `b`. */
@@ -81,6 +83,7 @@ async function skiff(): Promise<void> {
       maxStallMs: worst?.stallMs ?? Number.NaN,
       downtimeMs: worst?.downtimeMs ?? Number.NaN,
       resets: stream.resets + (stream.intact ? 0 : 1),
+      baselineGapMs: stream.baselineGapMs,
       hops: stream.hops,
     });
   } finally {

@@ -28,6 +28,8 @@ export interface Guest {
   readonly name: string;
   readonly ipv4: string;
   readonly shell: GuestShell;
+  /** Instructions the guest retired so far, where the machine tells (Skiff's VMM, about once a second). */
+  instret?(): Promise<number>;
 }
 
 const DISCARD_PORT = 9;
@@ -73,8 +75,15 @@ socket.on("connect", () => {
 });
 `;
 
-async function tcpProbe(ns: string, mode: "send" | "receive", guest: Guest, seconds: number) {
+/** Throughput, and where the guest reports it, its instructions per KiB carried: its CPU's cost, whatever the load. */
+async function tcpProbe(
+  ns: string,
+  mode: "send" | "receive",
+  guest: Guest,
+  seconds: number,
+): Promise<Pick<NetworkFigure, "mbps" | "guestInstrPerKiB">> {
   const port = mode === "send" ? DISCARD_PORT : ZEROS_PORT;
+  const before = await guest.instret?.();
   const { stdout } = await run(
     "ip",
     [
@@ -93,7 +102,11 @@ async function tcpProbe(ns: string, mode: "send" | "receive", guest: Guest, seco
     { timeout: (seconds + 60) * 1000 },
   );
   const [bytes, secs] = stdout.trim().split(" ").map(Number);
-  return mbps(bytes!, secs!);
+  if (before === undefined) return { mbps: mbps(bytes!, secs!) };
+  // The VMM's count lags by up to a second or two: wait until it covers the transfer.
+  await sleep(2500);
+  const after = await guest.instret!();
+  return { mbps: mbps(bytes!, secs!), guestInstrPerKiB: Math.round((after - before) / (bytes! / 1024)) };
 }
 
 /** ping from the namespace: `count` echo requests `intervalS` apart. */
@@ -118,11 +131,11 @@ export async function nsPing(ns: string, guest: Guest, count: number, intervalS 
 /** Throughput from the namespace into the guest, with the RTT of pings from the namespace. */
 export async function hostToGuest(ns: string, guest: Guest, seconds: number, pings: number) {
   const rtts = await nsPing(ns, guest, pings);
-  return { mbps: await tcpProbe(ns, "send", guest, seconds), ...rttFigures(rtts) };
+  return { ...(await tcpProbe(ns, "send", guest, seconds)), ...rttFigures(rtts) };
 }
 
 export async function guestToHost(ns: string, guest: Guest, seconds: number) {
-  return { mbps: await tcpProbe(ns, "receive", guest, seconds), rttP50Ms: null, rttP99Ms: null };
+  return { ...(await tcpProbe(ns, "receive", guest, seconds)), rttP50Ms: null, rttP99Ms: null };
 }
 
 /** What the shell prints from now on (after what it printed so far). */
@@ -196,15 +209,17 @@ const ECHO_PORT = 7;
  * A TCP connection from the namespace to the guest's echo service (socat), fed numbered lines
  * every 10 ms whatever happens to the guest, while `migrate` moves the guest `hops` times. Per hop:
  * the longest gap between echoes from just before the hop until the echo has flowed again for a
- * second, beside the hop's downtime. At the end every byte must have come back, in order, and the
- * connection must not have ended (a reset or socat's timeout counts as one).
+ * second, beside the hop's downtime; and first, the longest gap over `baselineS` seconds with no
+ * migration (what the host's load alone does to the stream). At the end every byte must have come
+ * back, in order, and the connection must not have ended (a reset or socat's timeout counts as one).
  */
 export async function streamAcrossMigrations(
   ns: string,
   guest: Guest,
   hops: number,
   migrate: () => Promise<number>,
-): Promise<{ hops: HopStall[]; resets: number; intact: boolean }> {
+  baselineS = 5,
+): Promise<{ hops: HopStall[]; baselineGapMs: number; resets: number; intact: boolean }> {
   const conn = spawn("ip", ["netns", "exec", ns, "socat", "-T", "60", "-", `TCP:${guest.ipv4}:${ECHO_PORT}`]);
   const meter = new StallMeter();
   const back: Buffer[] = [];
@@ -237,9 +252,12 @@ export async function streamAcrossMigrations(
     }
   };
   const stalls: HopStall[] = [];
+  let baselineGapMs = Number.NaN;
   try {
     await flowed("before the first hop", 0);
-    await sleep(1000);
+    meter.takeLongest();
+    await sleep(baselineS * 1000);
+    baselineGapMs = Math.round(meter.takeLongest());
     for (let i = 0; i < hops; i++) {
       meter.takeLongest();
       const downtimeMs = await migrate();
@@ -255,5 +273,5 @@ export async function streamAcrossMigrations(
   }
   const resets = ended ? 1 : 0;
   conn.kill();
-  return { hops: stalls, resets, intact: Buffer.concat(back).equals(Buffer.concat(sent)) };
+  return { hops: stalls, baselineGapMs, resets, intact: Buffer.concat(back).equals(Buffer.concat(sent)) };
 }

@@ -108,11 +108,10 @@ export class SkiffRegion {
     this.consoles.push(shell);
     await shell.waitFor("init: eth0 up", BOOT_MS);
     await shell.waitFor("skiff# ", 30_000);
-    this.guests.set(v.id, { name: `skiff ${v.id}`, ipv4: v.ipv4, shell });
+    this.guests.set(v.id, { name: `skiff ${v.id}`, ipv4: v.ipv4, shell, instret: () => this.instret(v.id) });
   }
 
-  /** Instructions guest `id` retired so far (the VMM reports them about once a second). */
-  async instret(id: string): Promise<number> {
+  private async instret(id: string): Promise<number> {
     const res = await call(this.agents[this.placement.get(id)!].client, "getVm", { vmId: `bench-${id}` });
     return Number(res.vm?.instret ?? 0);
   }
@@ -143,7 +142,7 @@ export class SkiffRegion {
     this.placement.set(id, to);
     this.epochs.set(id, epoch + 1);
     await this.pushMap();
-    return result.stats?.downtimeMs ?? Number.NaN;
+    return Math.round((result.stats?.downtimeMs ?? Number.NaN) * 10) / 10;
   }
 
   private map(): NetworkMap {
