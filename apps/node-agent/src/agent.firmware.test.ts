@@ -4,7 +4,7 @@
  * that load their host beside it (src/test-support/load-guests.ts): a runaway writer, a console flood,
  * a guest making all its RAM resident.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,6 +71,14 @@ describe("node agent with firmware guests", () => {
     const pids = created.map((c) => c.vm?.vmmPid ?? 0);
     expect(new Set(pids).size).toBe(3);
     expect(pids.every((p) => p > 0 && p !== agent.proc.child.pid)).toBe(true);
+    // Each VMM's scheduling group yields to the agent (SKIFF_VMM_NICE, 5 by default), where the
+    // kernel groups by session.
+    for (const pid of pids) {
+      const group = existsSync(`/proc/${pid}/autogroup`)
+        ? readFileSync(`/proc/${pid}/autogroup`, "utf8")
+        : "";
+      if (group) expect(group).toMatch(/ nice 5\n?$/);
+    }
 
     const viewers = ids.map((id) => new ConsoleViewer(client, id, 1));
     await Promise.all(viewers.map((v) => v.waitFor("fw ready")));

@@ -37,7 +37,7 @@ import { loadTls, logRefusedClients, serverCredentials } from "@skiff/pki";
 import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
 import { stageRecord } from "../vm/record.js";
-import { collectYoung, raiseForMigration, raiseProcessForPause } from "./migrate-priority.js";
+import { collectYoung, raiseProcessForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
@@ -91,7 +91,7 @@ export class IncomingMigration {
 
   /** Serves the stream; the shell discards itself if no source connects in time. */
   async start(): Promise<void> {
-    this.lower = raiseForMigration();
+    this.lower = raiseProcessForMigration();
     const tls = this.plan.tls ? loadTls(this.plan.tls) : undefined;
     this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s), serverCredentials(tls));
     if (tls) logRefusedClients(this.server.grpc, this.host.log);

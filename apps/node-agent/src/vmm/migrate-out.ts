@@ -9,7 +9,7 @@ import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
 import { channelCredentials, loadTls, nodeIdentity, nodeNameOf } from "@skiff/pki";
 import { agentError } from "../errors.js";
-import { collectYoung, raiseForMigration, raiseProcessForPause } from "./migrate-priority.js";
+import { collectYoung, raiseProcessForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { MigrateOutArgs } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
@@ -70,7 +70,7 @@ export class OutgoingMigrations {
     conn.socket.once("close", onClose);
     this.running = { migrationId: args.migrationId, abort };
     this.tolerated = args.targetEpoch;
-    const lower = raiseForMigration();
+    const lower = raiseProcessForMigration();
     let lowerPause: () => void = () => undefined;
     let diskFd = -1;
     let deviceState: Promise<Uint8Array> | undefined;

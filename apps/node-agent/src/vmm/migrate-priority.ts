@@ -15,7 +15,7 @@
  * agent spawns it detached): thread nice levels then only order the VMM's own threads, and what
  * counts against every other process is its group's nice (/proc/self/autogroup; measured under
  * load 25: timer lateness p99 13.5 ms at group nice 0, 3.8 ms at -20). The main thread raises that
- * too for the pause.
+ * too, to the migration's level while it runs and higher for the pause.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
@@ -53,10 +53,22 @@ export function raiseForPause(): () => void {
   return raise(pauseLevel);
 }
 
+/**
+ * The main thread's raise for the whole migration: itself and its process's scheduling group
+ * (which the agent set to SKIFF_VMM_NICE), so the copy is not starved by best-effort work either.
+ */
+export function raiseProcessForMigration(): () => void {
+  return raiseProcess(migrationNiceLevel);
+}
+
 /** The main thread's raise for the pause: itself and its process's scheduling group. */
 export function raiseProcessForPause(): () => void {
-  const lowerThread = raise(pauseLevel);
-  const lowerGroup = raiseGroup(pauseLevel);
+  return raiseProcess(pauseLevel);
+}
+
+function raiseProcess(levelOf: () => number): () => void {
+  const lowerThread = raise(levelOf);
+  const lowerGroup = raiseGroup(levelOf);
   return () => {
     lowerGroup();
     lowerThread();

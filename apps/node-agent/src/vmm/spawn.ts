@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "@skiff/common";
@@ -19,6 +19,27 @@ function vmmEnv(): NodeJS.ProcessEnv {
   delete env.SKIFF_OPERATOR_TOKEN;
   delete env.DATABASE_URL;
   return env;
+}
+
+/**
+ * The VMM yields to the agent and to other guests' interactive work. It is a session of its own
+ * (spawned detached), and where the kernel schedules by session (autogroup) CPU is shared between
+ * groups first: its thread's nice alone would only order its own threads, so its group's nice is
+ * set too (threads it starts later inherit the thread's).
+ */
+function renice(pid: number, nice: number, log: Logger): void {
+  try {
+    setPriority(pid, nice);
+  } catch (err) {
+    log.warn({ err, pid }, "cannot renice the VMM");
+  }
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch (err) {
+    // No autogroup scheduling on this kernel: the thread's nice is all there is.
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      log.warn({ err, pid }, "cannot renice the VMM's group");
+  }
 }
 
 export interface SpawnOptions {
@@ -63,12 +84,7 @@ export async function spawnVmm(
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw agentError("VMM_SPAWN_FAILED", `cannot start a VMM in ${paths.dir}`);
-  try {
-    // The vCPU yields to the agent and to other guests' interactive work.
-    setPriority(pid, opts.nice);
-  } catch (err) {
-    opts.log.warn({ err, pid }, "cannot renice the VMM");
-  }
+  renice(pid, opts.nice, opts.log);
   let exited: number | null = null;
   child.once("exit", (code, signal) => {
     exited = code ?? (signal ? 128 : 1);
