@@ -4,11 +4,19 @@
 typedef uint32_t u32;
 
 #define FIB_N 24
+#ifndef FIB_REPS
 #define FIB_REPS 40
+#endif
 #define SORT_N 4096
+#ifndef SORT_REPS
 #define SORT_REPS 160
+#endif
+#ifndef CRC_REPS
 #define CRC_REPS 85
+#endif
+#ifndef PAGE_ROUNDS
 #define PAGE_ROUNDS 6000000
+#endif
 /* The page window mapped in mixed.S: 1024 pages from 0x40000000. */
 #define WINDOW ((volatile u32 *)0x40000000u)
 #define WINDOW_WORDS (1024u * 1024u)
