@@ -110,7 +110,7 @@ async function tcpProbe(
 }
 
 /** ping from the namespace: `count` echo requests `intervalS` apart. */
-export async function nsPing(ns: string, guest: Guest, count: number, intervalS = 0.02): Promise<number[]> {
+async function nsPing(ns: string, guest: Guest, count: number, intervalS = 0.02): Promise<number[]> {
   const { stdout } = await run("ip", [
     "netns",
     "exec",
