@@ -14,7 +14,7 @@ import {
   S_INTERRUPTS,
   SSTATUS_MASK,
 } from "./csr-numbers.js";
-import { BlockCache } from "./jit/block-cache.js";
+import { BlockCache, type JitOptions } from "./jit/block-cache.js";
 import { Mmu, TLB_MASK, TRANSLATE_OK } from "./mmu.js";
 import { div, divu, mulh, mulhsu, mulhu, rem, remu } from "./muldiv.js";
 import { Pmp } from "./pmp.js";
@@ -24,7 +24,7 @@ export interface HartOptions {
   /** mtime in 10 MHz ticks, for the time/timeh CSRs. */
   clock: { now(): number };
   /** Run hot code as translated blocks (default false: the interpreter alone). */
-  jit?: boolean;
+  jit?: boolean | JitOptions;
 }
 
 /**
@@ -116,7 +116,10 @@ export class Hart implements InterruptTarget {
     // A rule change drops cached translations: they were checked against the old rules.
     this.pmp = new Pmp(bus.ram.base, bus.ram.pages, () => this.mmu.flush());
     this.mmu = new Mmu(bus.ram, this.pmp);
-    this.jit = opts.jit ? new BlockCache(bus.ram, this.x, this.mmu) : undefined;
+    const jit = opts.jit;
+    this.jit = jit
+      ? new BlockCache(bus.ram, this.x, this.mmu, jit === true ? undefined : jit.hotAfter)
+      : undefined;
     this.updateBanks();
   }
 

@@ -1,4 +1,5 @@
 import { SkiffError } from "@skiff/common";
+import type { JitOptions } from "../cpu/jit/block-cache.js";
 import { formatMac, type NetBackend, parseMac } from "../devices/virtio/net.js";
 import { requireStateVersion, type StateRecord } from "../snapshot/state.js";
 
@@ -32,7 +33,7 @@ export interface MachineConfig {
   clock?: "host" | "instructions";
   memory?: SharedMemory;
   /** Run hot guest code as translated blocks (default DEFAULT_JIT); false = the interpreter only. */
-  jit?: boolean;
+  jit?: boolean | JitOptions;
 }
 
 /** The engine a machine gets when its config does not say. */

@@ -4,6 +4,7 @@ import { HostClock, InstructionClock, type MachineClock, TICKS_PER_MS, TIMEBASE_
 import { Cause, Priv } from "../cpu/causes.js";
 import { S_INTERRUPTS } from "../cpu/csr-numbers.js";
 import { Hart } from "../cpu/hart.js";
+import type { JitOptions } from "../cpu/jit/block-cache.js";
 import { CLINT_SIZE, Clint } from "../devices/clint.js";
 import { PLIC_SIZE, Plic } from "../devices/plic.js";
 import { UART_SIZE, Uart16550 } from "../devices/uart16550.js";
@@ -83,7 +84,7 @@ export class Machine {
     readonly spec: MachineSpec,
     memory: SharedMemory | undefined,
     netBackend?: NetBackend,
-    jit = DEFAULT_JIT,
+    jit: boolean | JitOptions = DEFAULT_JIT,
   ) {
     this.ram = new Ram(spec.memoryBytes, { buffer: memory?.ram, dirtyBuffer: memory?.dirty });
     const bus = new Bus(this.ram);
@@ -151,7 +152,7 @@ export class Machine {
    */
   static restore(
     snapshot: Uint8Array,
-    opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend; jit?: boolean } = {},
+    opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend; jit?: boolean | JitOptions } = {},
   ): Machine {
     const snap = decodeSnapshot(snapshot);
     const c = snap.components;

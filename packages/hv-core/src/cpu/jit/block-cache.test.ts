@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { Machine } from "../../machine/machine.js";
 import { buildTestElf, rv, words } from "../../test-support/test-elf.js";
 
+const TEST_JIT = { hotAfter: 256 };
+
 const BASE = 0x8000_0000;
 const DATA = BASE + 0x8000;
 const A0 = 10;
@@ -26,7 +28,8 @@ function machine(code: number[], jit: boolean): Machine {
     memoryBytes: 1 << 20,
     image: buildTestElf({ entry: BASE, segments: [{ paddr: BASE, data: words(...code) }] }),
     clock: "instructions",
-    jit,
+    // These programs are sized for translation after 256 runs (a machine's default waits longer).
+    jit: jit && TEST_JIT,
   });
 }
 
@@ -120,7 +123,7 @@ describe("block translation", () => {
     without.run(250);
     const snap = withJit.snapshot();
     expect(Buffer.compare(Buffer.from(snap), Buffer.from(without.snapshot()))).toBe(0);
-    const restored = Machine.restore(snap, { jit: true });
+    const restored = Machine.restore(snap, { jit: TEST_JIT });
     expect(restored.hart.jit!.stats().blocks).toBe(0);
     restored.run(8000);
     expect(restored.hart.x[A0]).toBe(50500);

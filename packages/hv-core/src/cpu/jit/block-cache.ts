@@ -22,10 +22,19 @@ interface Block {
 }
 
 /**
- * Executions of a block start before it is translated: a compile costs about what a few hundred
- * interpreted instructions do, and a kernel boot runs most of its code only a few times.
+ * Executions of a block before it is translated (the default; JitOptions.hotAfter). A compile
+ * costs what thousands of interpreted instructions do, and code run a few thousand times stays in
+ * V8's unoptimised tiers once translated: at 256 a Linux boot took 3.0x the interpreter's CPU, at
+ * 4,096 1.2x, while loops that run millions of times are translated within milliseconds either
+ * way (docs/benchmarks.md, "Block translation").
  */
-const HOT = 256;
+export const DEFAULT_JIT_HOT_AFTER = 4096;
+
+/** Block translation's settings (`jit: true` takes the defaults). */
+export interface JitOptions {
+  /** Executions of a block before it is translated (default DEFAULT_JIT_HOT_AFTER). */
+  readonly hotAfter?: number;
+}
 /** Translations kept per hart; past this the whole cache is dropped and rebuilt from hot code. */
 export const MAX_BLOCKS = 8192;
 /**
@@ -71,6 +80,7 @@ export class BlockCache {
     private readonly ram: Ram,
     x: Int32Array,
     mmu: Mmu,
+    private readonly hotAfter = DEFAULT_JIT_HOT_AFTER,
   ) {
     const env = {
       x,
@@ -136,7 +146,7 @@ export class BlockCache {
     }
     const hs = word & ((1 << HEAT_BITS) - 1);
     const h = this.heat[hs]!;
-    if (h < HOT) {
+    if (h < this.hotAfter) {
       this.heat[hs] = h + 1;
       return undefined;
     }

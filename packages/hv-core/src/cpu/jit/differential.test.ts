@@ -3,6 +3,8 @@ import { Machine } from "../../machine/machine.js";
 import { buildTestElf } from "../../test-support/test-elf.js";
 import { Priv } from "../causes.js";
 
+const TEST_JIT = { hotAfter: 256 };
+
 const BASE = 0x8000_0000;
 const MEMORY = 1 << 20;
 const CODE = BASE + 0x1000;
@@ -130,7 +132,8 @@ function machine(code: number[], jit: boolean): Machine {
     memoryBytes: MEMORY,
     image: buildTestElf({ entry: CODE, segments: [{ paddr: BASE, data: new Uint8Array(image.buffer) }] }),
     clock: "instructions",
-    jit,
+    // These programs are sized for translation after 256 runs (a machine's default waits longer).
+    jit: jit && TEST_JIT,
   });
 }
 

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Machine } from "../../machine/machine.js";
 import { decodeSnapshot } from "../../snapshot/container.js";
 
+const TEST_JIT = { hotAfter: 256 };
+
 const linux = new URL("../../../../../guests/linux/", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "hv-jit-linux-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -20,7 +22,8 @@ function boot(jit: boolean): { machine: Machine; console: () => string } {
     disks: [{ path: disk }],
     bootargs: "console=ttyS0 skiff.run=write_/data/jit_hello;cat_/data/jit",
     clock: "instructions",
-    jit,
+    // These programs are sized for translation after 256 runs (a machine's default waits longer).
+    jit: jit && TEST_JIT,
   });
   let out = "";
   machine.onConsoleOutput = (b) => {
