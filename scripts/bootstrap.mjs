@@ -72,6 +72,10 @@ function ensureSystemPackages() {
     missing.push("openssh-client");
     why.push("the SSH tests log into a VPS with ssh and make their keys with ssh-keygen");
   }
+  if (forTests && !tryOutput("sh", ["-c", "command -v nft"])) {
+    missing.push("nftables");
+    why.push("the gateway's NAT test loads its ruleset with nft in namespaces of its own");
+  }
   if (forTests && !tryOutput("sh", ["-c", "command -v chromium"])) {
     missing.push("chromium");
     why.push("the web console's tests drive a headless Chromium");
