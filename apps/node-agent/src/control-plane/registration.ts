@@ -61,7 +61,7 @@ export interface LinkOptions {
 /** The API answered, and said no (a certificate naming another node, a revoked node, a bad token). */
 class Refusal extends Error {
   constructor(
-    readonly what: string,
+    what: string,
     readonly status: number,
     readonly code: string | undefined,
     detail: string,
