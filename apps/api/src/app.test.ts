@@ -360,7 +360,7 @@ describe("VPS resources", () => {
   });
 
   it("paginates with cursors, without gaps or repeats, and filters", async () => {
-    const { token } = await h.tenant();
+    const { token, projectId } = await h.tenant();
     const names = Array.from({ length: 7 }, (_, i) => `p${i}`);
     for (const name of names) await h.call(token, "POST", "/v1/vps", { name, plan: "nano" });
     const seen: string[] = [];
@@ -379,6 +379,12 @@ describe("VPS resources", () => {
     expect(byName.body.items.map((v: { name: string }) => v.name)).toEqual(["p3"]);
     const running = await h.call(token, "GET", "/v1/vps?state=running");
     expect(running.body.items).toEqual([]);
+    const asOperator = await h.call(
+      h.operatorToken,
+      "GET",
+      `/v1/vps?projectId=${projectId}&includeDeleted=true`,
+    );
+    expect(asOperator.body.items.map((v: { name: string }) => v.name)).toEqual(names);
   });
 });
 
@@ -529,6 +535,57 @@ describe("nodes and agents", () => {
     expect((await h.call(h.operatorToken, "POST", `/v1/nodes/${crypto.randomUUID()}/drain`)).status).toBe(
       404,
     );
+  });
+
+  it("lists nodes a page at a time, each with what its VPSes reserve (a migration's target too)", async () => {
+    const a = await registerNode("n-res-a");
+    const b = await registerNode("n-res-b");
+    const plan = await h.db.plan.findFirstOrThrow({ where: { name: "nano" } });
+    const image = await h.db.image.findFirstOrThrow({ where: { isDefault: true } });
+    const vps = (name: string, nodeId: string, state: "running" | "deleted") =>
+      h.db.vps.create({
+        data: {
+          projectId: h.defaultProjectId,
+          name,
+          planId: plan.id,
+          imageId: image.id,
+          nodeId,
+          state,
+          vcpus: plan.vcpus,
+          memoryBytes: plan.memoryBytes,
+          diskBytes: plan.diskBytes,
+          cpuShare: plan.cpuShare,
+        },
+      });
+    await vps("res-1", a, "running");
+    await vps("res-2", a, "deleted"); // reserves nothing
+    const moving = await vps("res-3", b, "running");
+    await h.db.migration.create({
+      data: { vpsId: moving.id, sourceNodeId: b, targetNodeId: a, sourceEpoch: 1, targetEpoch: 2 },
+    });
+    const seen = new Map<string, unknown>();
+    let cursor: string | null = null;
+    do {
+      const r = await h.call(h.operatorToken, "GET", `/v1/nodes?limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(r.status).toBe(200);
+      for (const n of r.body.items) {
+        expect(seen.has(n.name)).toBe(false);
+        seen.set(n.name, n.reserved);
+      }
+      cursor = r.body.nextCursor;
+    } while (cursor);
+    expect(seen.size).toBe(await h.db.node.count());
+    const times = (k: number) => ({
+      vpsCount: k,
+      vcpus: k * plan.vcpus,
+      cpuShare: k * plan.cpuShare,
+      memoryBytes: k * Number(plan.memoryBytes),
+      diskBytes: k * Number(plan.diskBytes),
+    });
+    expect(seen.get("n-res-a")).toEqual(times(2));
+    expect(seen.get("n-res-b")).toEqual(times(1));
+    const filtered = await h.call(h.operatorToken, "GET", "/v1/nodes?status=fenced");
+    expect([filtered.status, filtered.body.items]).toEqual([200, []]);
   });
 });
 

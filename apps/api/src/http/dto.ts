@@ -31,7 +31,33 @@ import type {
 const iso = (d: Date) => d.toISOString();
 const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null);
 
-export function vpsDto(v: VpsRow): z.infer<typeof Vps> {
+/** The columns vpsDto reads (what a list selects). */
+export type VpsDtoRow = Pick<
+  VpsRow,
+  | "id"
+  | "projectId"
+  | "name"
+  | "state"
+  | "stateReason"
+  | "action"
+  | "planId"
+  | "imageId"
+  | "nodeId"
+  | "placementGroupId"
+  | "epoch"
+  | "vcpus"
+  | "memoryBytes"
+  | "diskBytes"
+  | "cpuShare"
+  | "ipv4"
+  | "mac"
+  | "networkId"
+  | "authorizedKeys"
+  | "createdAt"
+  | "updatedAt"
+>;
+
+export function vpsDto(v: VpsDtoRow): z.infer<typeof Vps> {
   return {
     id: v.id,
     projectId: v.projectId,
@@ -69,7 +95,32 @@ export function networkDto(n: Network): z.infer<typeof NetworkSchema> {
   };
 }
 
-export function nodeDto(n: Node, reserved: NodeLoad["reserved"]): z.infer<typeof NodeSchema> {
+/** The columns nodeDto reads (what a list selects). */
+export type NodeDtoRow = Pick<
+  Node,
+  | "id"
+  | "name"
+  | "grpcAddress"
+  | "status"
+  | "maintenance"
+  | "labels"
+  | "storageBackend"
+  | "storageId"
+  | "agentVersion"
+  | "overlayHost"
+  | "overlayPort"
+  | "networkMapVersion"
+  | "cpus"
+  | "memoryBytes"
+  | "diskBytes"
+  | "cpuPercent"
+  | "memoryUsedBytes"
+  | "vmCount"
+  | "lastHeartbeatAt"
+  | "registeredAt"
+>;
+
+export function nodeDto(n: NodeDtoRow, reserved: NodeLoad["reserved"]): z.infer<typeof NodeSchema> {
   return {
     id: n.id,
     name: n.name,

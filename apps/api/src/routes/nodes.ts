@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { requireOperator } from "../http/auth.js";
 import { nodeDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
-import { afterCursor, decodeCursor, orderForCursor, pageOf } from "../http/pagination.js";
+import { decodeCursor, pageOf } from "../http/pagination.js";
 import {
   EmptyBody,
   ERROR_RESPONSES,
@@ -20,6 +20,7 @@ import {
 } from "../http/schemas.js";
 import { nodeLoads } from "../services/capacity.js";
 import { actorOf } from "../services/events.js";
+import { listNodes } from "../services/node-list.js";
 import type { AgentCaller } from "../services/nodes.js";
 
 const EMPTY = { vpsCount: 0, vcpus: 0, cpuShare: 0, memoryBytes: 0, diskBytes: 0 };
@@ -54,20 +55,16 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
     async (req) => {
       requireOperator(req);
       const q = req.query;
-      const rows = await db.node.findMany({
-        where: {
-          ...(q.status ? { status: q.status } : {}),
-          ...(q.maintenance !== undefined ? { maintenance: q.maintenance } : {}),
-          ...afterCursor(decodeCursor(q.cursor), "registeredAt"),
-        },
-        orderBy: orderForCursor("registeredAt"),
+      const rows = await listNodes(db, {
+        status: q.status,
+        maintenance: q.maintenance,
+        after: decodeCursor(q.cursor),
         take: q.limit + 1,
       });
-      const reserved = await withReservations(rows.slice(0, q.limit).map((r) => r.id));
       return pageOf(
         rows,
         q.limit,
-        (n) => nodeDto(n, reserved.get(n.id) ?? EMPTY),
+        (n) => nodeDto(n, n.reserved),
         (n) => n.registeredAt,
       );
     },

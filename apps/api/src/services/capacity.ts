@@ -46,9 +46,19 @@ interface LoadRow {
 }
 
 /**
- * Every node with what its VPSes reserve, in one query. A VPS reserves its size on its node from
- * placement until it is deleted (stopped and suspended ones too: they must be able to come back),
- * and, while a live migration is in flight, on its target node as well.
+ * What holds capacity on a node (node_id), one row per VPS and node: a VPS reserves its size on its
+ * node from placement until it is deleted (stopped and suspended ones too: they must be able to
+ * come back), and, while a live migration is in flight, on its target node as well.
+ */
+export const HELD = Prisma.sql`
+  SELECT v.node_id, v.id, v.vcpus, v.cpu_share, v.memory_bytes, v.disk_bytes, v.placement_group_id
+  FROM vps v WHERE v.state <> 'deleted' AND v.node_id IS NOT NULL
+  UNION ALL
+  SELECT m.target_node_id, v.id, v.vcpus, v.cpu_share, v.memory_bytes, v.disk_bytes, v.placement_group_id
+  FROM migrations m JOIN vps v ON v.id = m.vps_id WHERE m.finished_at IS NULL`;
+
+/**
+ * Every node (or those of nodeIds) with what its VPSes reserve (HELD), in one query.
  */
 export async function nodeLoads(
   db: Queryable,
@@ -59,13 +69,7 @@ export async function nodeLoads(
     ? Prisma.sql`WHERE n.id IN (${Prisma.join(opts.nodeIds.map((id) => Prisma.sql`${id}::uuid`))})`
     : Prisma.empty;
   const rows = await db.$queryRaw<LoadRow[]>`
-    WITH held AS (
-      SELECT v.node_id, v.id, v.vcpus, v.cpu_share, v.memory_bytes, v.disk_bytes, v.placement_group_id
-      FROM vps v WHERE v.state <> 'deleted' AND v.node_id IS NOT NULL
-      UNION ALL
-      SELECT m.target_node_id, v.id, v.vcpus, v.cpu_share, v.memory_bytes, v.disk_bytes, v.placement_group_id
-      FROM migrations m JOIN vps v ON v.id = m.vps_id WHERE m.finished_at IS NULL
-    )
+    WITH held AS (${HELD})
     SELECT n.id, n.name, n.status::text AS status, n.maintenance, n.cpus,
            n.memory_bytes::float8 AS memory_bytes, n.disk_bytes::float8 AS disk_bytes,
            COUNT(h.id)::int AS vps_count,

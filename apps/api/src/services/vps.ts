@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@skiff/common";
 import type { z } from "zod";
-import type { Db, Prisma, Vps } from "../db/client.js";
+import { type Db, Prisma, type Vps } from "../db/client.js";
 import type { PlacementPolicy } from "../domain/placement.js";
 import { ACTIONS, type VpsAction } from "../domain/vps-state.js";
 import { projectFilter, type TokenPrincipal } from "../http/auth.js";
+import type { VpsDtoRow } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
-import { afterCursor, decodeCursor, orderForCursor } from "../http/pagination.js";
+import { decodeCursor } from "../http/pagination.js";
 import { idOrName } from "../http/refs.js";
 import type { CreateVpsBody, ListVpsQuery } from "../http/schemas.js";
 import type { JobQueues } from "../queues.js";
@@ -37,16 +38,36 @@ export class VpsService {
     return v;
   }
 
-  async list(p: TokenPrincipal, q: ListInput): Promise<Vps[]> {
-    const where: Prisma.VpsWhereInput = {
-      ...projectFilter(p),
-      ...(p.kind === "operator" && q.projectId ? { projectId: q.projectId } : {}),
-      ...(q.state ? { state: q.state } : q.includeDeleted ? {} : { state: { not: "deleted" } }),
-      ...(q.nodeId ? { nodeId: q.nodeId } : {}),
-      ...(q.name ? { name: q.name } : {}),
-      ...afterCursor(decodeCursor(q.cursor)),
-    };
-    return this.deps.db.vps.findMany({ where, orderBy: orderForCursor(), take: q.limit + 1 });
+  /**
+   * A page of the VPSes the caller may see, oldest first (limit + 1 rows: the extra one says there
+   * is a next page). A raw query, the hottest list's: it costs about half the CPU of findMany's
+   * query building and result mapping.
+   */
+  async list(p: TokenPrincipal, q: ListInput): Promise<VpsDtoRow[]> {
+    const where: Prisma.Sql[] = [];
+    const projectId = p.kind === "tenant" ? p.projectId : q.projectId;
+    if (projectId) where.push(Prisma.sql`v.project_id = ${projectId}::uuid`);
+    if (q.state) where.push(Prisma.sql`v.state = ${q.state}::vps_state`);
+    else if (!q.includeDeleted) where.push(Prisma.sql`v.state <> 'deleted'`);
+    if (q.nodeId) where.push(Prisma.sql`v.node_id = ${q.nodeId}::uuid`);
+    if (q.name) where.push(Prisma.sql`v.name = ${q.name}`);
+    const after = decodeCursor(q.cursor);
+    if (after) {
+      const t = new Date(after.t);
+      where.push(
+        Prisma.sql`(v.created_at > ${t}::timestamptz OR (v.created_at = ${t}::timestamptz AND v.id > ${after.id}::uuid))`,
+      );
+    }
+    return this.deps.db.$queryRaw<VpsDtoRow[]>`
+      SELECT v.id, v.project_id AS "projectId", v.name, v.state::text AS state, v.state_reason AS "stateReason",
+             v.action, v.plan_id AS "planId", v.image_id AS "imageId", v.node_id AS "nodeId",
+             v.placement_group_id AS "placementGroupId", v.epoch, v.vcpus, v.memory_bytes AS "memoryBytes",
+             v.disk_bytes AS "diskBytes", v.cpu_share AS "cpuShare", v.ipv4, v.mac, v.network_id AS "networkId",
+             v.authorized_keys AS "authorizedKeys", v.created_at AS "createdAt", v.updated_at AS "updatedAt"
+      FROM vps v
+      ${where.length ? Prisma.sql`WHERE ${Prisma.join(where, " AND ")}` : Prisma.empty}
+      ORDER BY v.created_at, v.id
+      LIMIT ${q.limit + 1}`;
   }
 
   async create(p: TokenPrincipal, body: CreateInput): Promise<Vps> {
