@@ -7,6 +7,7 @@ import { DhcpOption, parseDhcp, readIpv4Option } from "../wire/dhcp.js";
 import { parseEthernet } from "../wire/ethernet.js";
 import { parseIpv4 } from "../wire/ipv4.js";
 import { parseUdp } from "../wire/udp.js";
+import { buildVxlan } from "../wire/vxlan.js";
 import { NodeSwitch } from "./node-switch.js";
 
 const A = { mac: "02:00:00:00:00:0a", ip: "10.1.0.10" };
@@ -208,6 +209,43 @@ describe("NodeSwitch", () => {
     expect(sw.setMap(testMap({ version: 2 }))).toBe(true);
     ports.a.input(toB);
     expect(b.frames.length).toBe(1);
+  });
+
+  it("follows a port announced from another node at once (a commit), until the next map", () => {
+    const sent: { port: number }[] = [];
+    let deliver: ((datagram: Buffer, host: string, port: number) => void) | undefined;
+    const sw = new NodeSwitch({
+      nodeId: "n1",
+      overlay: {
+        send: (_host, port) => void sent.push({ port }),
+        onDatagram: (h) => {
+          deliver = h;
+        },
+      },
+    });
+    const nodes = [
+      { id: "n2", host: "127.0.0.1", port: 7002 },
+      { id: "n3", host: "127.0.0.1", port: 7003 },
+    ];
+    sw.setMap(testMap({ nodes }));
+    const a = sw.attach("a", sink().output);
+    const toB = udpFrame(A.mac, B.mac, A.ip, B.ip);
+    a.input(toB);
+    expect(sent.at(-1)).toEqual({ port: 7002 }); // the map places b on n2
+    // b's new node announces it: its own MAC and address, from n3's endpoint.
+    deliver!(buildVxlan(101, arpRequest(B.mac, B.mac, B.ip, B.ip)), "127.0.0.1", 7003);
+    a.input(toB);
+    expect(sent.at(-1)).toEqual({ port: 7003 });
+    expect(sw.mapVersion).toBe(1);
+    // Not another port's address, and not from a sender outside the map.
+    deliver!(buildVxlan(101, arpRequest(B.mac, B.mac, D.ip, D.ip)), "127.0.0.1", 7002);
+    deliver!(buildVxlan(101, arpRequest(B.mac, B.mac, B.ip, B.ip)), "127.0.0.1", 7999);
+    a.input(toB);
+    expect(sent.at(-1)).toEqual({ port: 7003 });
+    // The control plane's next map decides.
+    expect(sw.setMap(testMap({ version: 2, nodes }))).toBe(true);
+    a.input(toB);
+    expect(sent.at(-1)).toEqual({ port: 7002 });
   });
 
   it("removes a port: frames to it are unknown unicast, its own are not in the map", () => {

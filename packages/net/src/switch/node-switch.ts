@@ -323,7 +323,8 @@ export class NodeSwitch {
   }
 
   private overlayFrame(datagram: Buffer, host: string, port: number): DropReason | undefined {
-    if (!this.map.nodesByEndpoint.has(`${host}:${port}`)) return "unregisteredSender";
+    const sender = this.map.nodesByEndpoint.get(`${host}:${port}`);
+    if (sender === undefined) return "unregisteredSender";
     const vxlan = parseVxlan(datagram);
     if (!vxlan.ok) return "malformed";
     const network = this.map.networksByVni.get(vxlan.value.vni);
@@ -336,12 +337,26 @@ export class NodeSwitch {
       const arp = parseArp(eth.value.payload);
       if (!arp.ok) return "malformed";
       if (!isAnnouncement(arp.value)) return "broadcast";
+      learnMove(network, arp.value, sender);
       this.broadcastAnnouncement(network, vxlan.value.frame, undefined, false);
       return undefined;
     }
     if (isGroupMac(eth.value.dst)) return "broadcast";
     return this.forward(network, eth.value.dst, vxlan.value.frame, true);
   }
+}
+
+/**
+ * A port announced from another node than the map says has moved there: a migration's commit,
+ * whose destination announces the port before the control plane's next map can arrive. Frames for
+ * it follow at once, as a physical switch learns from a gratuitous ARP, instead of going to the
+ * old node for the ~200 ms the map takes. Only the port's own MAC and address count, and a node
+ * announces only ports its own map (or its commit) places there. The version stays: the control
+ * plane's next map, which agrees or corrects it, is not taken for stale.
+ */
+function learnMove(network: CompiledNetwork, arp: ArpPacket, node: string): void {
+  const port = network.portsByMac.get(arp.senderMac);
+  if (port && port.ip === arp.senderIp && port.spec.node !== node) port.spec = { ...port.spec, node };
 }
 
 function isAnnouncement(arp: ArpPacket): boolean {
