@@ -20,7 +20,7 @@ import {
 } from "../http/schemas.js";
 import { nodeLoads } from "../services/capacity.js";
 import { actorOf } from "../services/events.js";
-import { listNodes } from "../services/node-list.js";
+import { listNodes, reservationOf } from "../services/node-list.js";
 import type { AgentCaller } from "../services/nodes.js";
 
 const EMPTY = { vpsCount: 0, vcpus: 0, cpuShare: 0, memoryBytes: 0, diskBytes: 0 };
@@ -64,7 +64,7 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
       return pageOf(
         rows,
         q.limit,
-        (n) => nodeDto(n, n.reserved),
+        (n) => nodeDto(n, reservationOf(n)),
         (n) => n.registeredAt,
       );
     },

@@ -12,25 +12,29 @@ export interface NodeListFilter {
   readonly take: number;
 }
 
-export type NodeWithReservation = NodeDtoRow & { readonly reserved: NodeReservation };
-
-interface Row extends NodeDtoRow {
-  r_vps_count: number;
-  r_vcpus: number;
-  r_cpu_share: number;
-  r_memory: number;
-  r_disk: number;
+/** A node's columns and what its VPSes reserve (reservationOf). */
+export interface NodeListRow extends NodeDtoRow {
+  readonly r_vps_count: number;
+  readonly r_vcpus: number;
+  readonly r_cpu_share: number;
+  readonly r_memory: number;
+  readonly r_disk: number;
 }
+
+export const reservationOf = (r: NodeListRow): NodeReservation => ({
+  vpsCount: r.r_vps_count,
+  vcpus: r.r_vcpus,
+  cpuShare: r.r_cpu_share,
+  memoryBytes: r.r_memory,
+  diskBytes: r.r_disk,
+});
 
 /**
  * A page of nodes, oldest registration first, each with what its VPSes reserve, in one query: a
  * list request is one database round trip, and only the page's nodes have their reservations
  * summed (through vps(node_id)).
  */
-export async function listNodes(
-  db: Pick<Db, "$queryRaw">,
-  f: NodeListFilter,
-): Promise<NodeWithReservation[]> {
+export async function listNodes(db: Pick<Db, "$queryRaw">, f: NodeListFilter): Promise<NodeListRow[]> {
   const where: Prisma.Sql[] = [];
   if (f.status) where.push(Prisma.sql`n.status = ${f.status}::node_status`);
   if (f.maintenance !== undefined) where.push(Prisma.sql`n.maintenance = ${f.maintenance}`);
@@ -40,7 +44,7 @@ export async function listNodes(
       Prisma.sql`(n.registered_at > ${t}::timestamptz OR (n.registered_at = ${t}::timestamptz AND n.id > ${f.after.id}::uuid))`,
     );
   }
-  const rows = await db.$queryRaw<Row[]>`
+  return db.$queryRaw<NodeListRow[]>`
     WITH page AS (
       SELECT * FROM nodes n
       ${where.length ? Prisma.sql`WHERE ${Prisma.join(where, " AND ")}` : Prisma.empty}
@@ -65,14 +69,4 @@ export async function listNodes(
       FROM (${HELD}) h WHERE h.node_id = p.id
     ) r
     ORDER BY p.registered_at, p.id`;
-  return rows.map(({ r_vps_count, r_vcpus, r_cpu_share, r_memory, r_disk, ...node }) => ({
-    ...node,
-    reserved: {
-      vpsCount: r_vps_count,
-      vcpus: r_vcpus,
-      cpuShare: r_cpu_share,
-      memoryBytes: r_memory,
-      diskBytes: r_disk,
-    },
-  }));
 }
