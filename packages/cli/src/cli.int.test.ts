@@ -351,6 +351,12 @@ describe.skipIf(!apiBuilt)("skiff against a real API", () => {
       );
       const got = await json<{ name: string; state: string; epoch: number }>(["vps", "get", "fw-1"]);
       expect(got).toMatchObject({ name: "fw-1", state: "running", epoch: 1 });
+      // The node holding it is not revoked: asked first (no terminal here: refused), then the API's code.
+      expect((await skiff(["nodes", "revoke", "node-1"])).code).toBe(2);
+      expectCodedError(
+        await skiff(["nodes", "revoke", "node-1", "--yes", "--reason", "retired"]),
+        "NODE_NOT_EMPTY",
+      );
 
       // Stdin is a pipe: its bytes are typed, the echo firmware sends them back.
       const con = await skiff(["vps", "console", "fw-1"], { input: "hello skiff\n" });

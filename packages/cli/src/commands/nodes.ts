@@ -12,6 +12,7 @@ import {
   WAIT_OPTIONS,
   waitFor,
 } from "./common.js";
+import { confirm } from "./vps.js";
 
 function vpsCount(n: number): string {
   return n === 1 ? "1 VPS" : `${n} VPSes`;
@@ -177,4 +178,27 @@ const undrain: Command = {
   },
 };
 
-export const nodeCommands: Command[] = [list, get, drain, drainStatus, undrain];
+const revoke: Command = {
+  path: ["nodes", "revoke"],
+  usage: "<node> [--reason TEXT] [--yes]",
+  summary: "revoke a node for good: fenced, and every certificate naming it issued until now refused",
+  details: [
+    "  --reason TEXT   why, for the event log",
+    "  --yes           do not ask (needed when stdin is not a terminal, e.g. in scripts)",
+    "  Only a node holding no VPS (drain it first), or one already fenced. To add it back, issue it",
+    "  a new certificate (skiff-pki issue --renew, see the operator guide).",
+  ].join("\n"),
+  options: { ...MUTATE_OPTIONS, reason: { type: "string" }, yes: { type: "boolean", short: "y" } },
+  async run(ctx) {
+    const [ref] = positionals(ctx.args, ["node"]);
+    const id = await nodeId(ctx.api, ref!);
+    if (!flag(ctx.args.values, "yes"))
+      await confirm(ctx, `revoke node ${ref} for good (its certificates are refused from now on)?`);
+    const reason = stringOpt(ctx.args.values, "reason") ?? "";
+    const n = await ctx.api.post<NodeInfo>(`/v1/nodes/${id}/revoke`, { reason }, idempotencyKey(ctx));
+    emit(ctx, n, () => `${n.name}  ${nodeStatus(n)}  revoked\n`);
+    return 0;
+  },
+};
+
+export const nodeCommands: Command[] = [list, get, drain, drainStatus, undrain, revoke];
