@@ -23,6 +23,9 @@ export interface LoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  readonly elapsedMs: number;
+  /** Every request's latency, sorted (to merge several runs' percentiles). */
+  readonly latenciesMs: readonly number[];
 }
 
 async function generate(spec: LoadSpec): Promise<LoadResult> {
@@ -71,6 +74,8 @@ async function generate(spec: LoadSpec): Promise<LoadResult> {
     p50Ms: at(0.5),
     p99Ms: at(0.99),
     maxMs: latencies[latencies.length - 1] ?? 0,
+    elapsedMs: elapsed,
+    latenciesMs: latencies,
   };
 }
 
