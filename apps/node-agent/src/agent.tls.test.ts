@@ -93,6 +93,27 @@ describe("agent over mutual TLS", () => {
     c.close();
   });
 
+  it("lets another node's certificate make only the calls of a move between nodes", async () => {
+    const { dir } = await testRegion();
+    const ca = {
+      certPem: readFileSync(join(dir, "ca.pem"), "utf8"),
+      keyPem: readFileSync(join(dir, "ca.key"), "utf8"),
+    };
+    const peer = await clientWith(await issueCert(ca, "node:n-other", { days: 1 }));
+    // The token alone (every node holds it) does not make a node the control plane.
+    const refused = await refusal(peer);
+    expect(refused.code).toBe(7); // PERMISSION_DENIED
+    expect(refused.details).toMatch(/^CALLER_NOT_ALLOWED: node:n-other may not call nodeStats/);
+    // A move's own call passes the check and is judged on its request (no such migration here).
+    const other = await clientWith(await issueCert(ca, "node:n-other", { days: 1 }));
+    const answer = await call(other, "abortMigrationTarget", { vmId: "nope", migrationId: "m-1" }).then(
+      () => "answered",
+      (err: ServiceError) => err.details,
+    );
+    other.close();
+    expect(answer).not.toMatch(/CALLER_NOT_ALLOWED/);
+  });
+
   it("registers with its node certificate, and heartbeats the refusals by reason", async () => {
     await waitUntil("registration", () => api.seen.some((s) => s.path === "/v1/nodes/register"));
     expect(api.seen.find((s) => s.path === "/v1/nodes/register")?.peer).toBe("node:n-tls");

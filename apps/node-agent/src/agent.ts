@@ -19,6 +19,7 @@ import {
 import { NodeAgentClient, NodeAgentService } from "@skiff/proto";
 import type { AgentConfig } from "./config.js";
 import { ControlPlaneLink, type VmReport } from "./control-plane/registration.js";
+import { guardCallers } from "./grpc/callers.js";
 import { nodeAgentService } from "./grpc/service.js";
 import { HostStats } from "./host/stats.js";
 import { coldMoveService } from "./migration/cold-service.js";
@@ -136,7 +137,7 @@ export class Agent {
     this.registry.useNetwork(network);
     await this.registry.load();
     const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
-    server.addService(NodeAgentService, {
+    const rpcs = {
       ...nodeAgentService({
         registry: this.registry,
         host: this.host,
@@ -166,7 +167,8 @@ export class Agent {
         log: this.log,
       }),
       ...networkService({ network, token: c.token, log: this.log }),
-    });
+    };
+    server.addService(NodeAgentService, guardCallers(rpcs, this.tls !== undefined, this.log));
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${c.host}:${c.grpcPort}`, serverCredentials(this.tls), (err, port) =>
         err ? reject(err) : resolve(port),

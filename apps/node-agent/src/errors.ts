@@ -17,6 +17,10 @@ interface CatalogueEntry {
 export const AGENT_ERRORS = {
   // The request itself.
   UNAUTHENTICATED: { grpc: "UNAUTHENTICATED", meaning: "missing or wrong agent token" },
+  CALLER_NOT_ALLOWED: {
+    grpc: "PERMISSION_DENIED",
+    meaning: "the caller's certificate may not make this call (only the API drives an agent)",
+  },
   INVALID_ARGUMENT: {
     grpc: "INVALID_ARGUMENT",
     meaning: "a field of the request is missing or out of range",
