@@ -401,7 +401,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             `${a.name} drained`,
             async () => (await call("GET", `/v1/nodes/${id}/drain`)).body.done === true,
             90_000,
-          ).catch((e) => violate("drain-stuck", String(e)));
+          ).catch(async (e) => {
+            // The evidence: what the drain says is left, moving and blocking it.
+            const progress = await call("GET", `/v1/nodes/${id}/drain`).catch(() => undefined);
+            violate("drain-stuck", `${String(e)}; drain: ${JSON.stringify(progress?.body)}`);
+          });
           await call("POST", `/v1/nodes/${id}/undrain`);
           break;
         }
