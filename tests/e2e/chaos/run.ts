@@ -298,6 +298,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
       return undefined;
     };
+    /** A VPS whose VMM a fault killed must show the crash (not run on, not vanish); then it is replaced. */
+    const replaceCrashed = async (vpsId: string) => {
+      await until(
+        `${vpsId} shows the crash`,
+        async () => (await call("GET", `/v1/vps/${vpsId}`)).body.state === "error",
+        60_000,
+      ).catch((e) => violate("crash-not-shown", String(e), vpsId));
+      const d = await call("DELETE", `/v1/vps/${vpsId}`);
+      if (d.status !== 202) violate("delete-refused", `${d.status} ${JSON.stringify(d.body)}`, vpsId);
+      const id = await createVps(`c${++serial}`);
+      await waitRunning(id);
+      await arm(id);
+    };
     const ends = (m: Record<string, string>) =>
       until(
         `migration ${m.id} ends`,
@@ -328,18 +341,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           ended.add(victim.vmId);
           watches.get(victim.vmId)?.close();
           process.kill(victim.vmmPid, "SIGKILL");
-          // The VPS must show that it crashed (not run on, not vanish); then it is replaced.
-          await until(
-            `${victim.vmId} shows the crash`,
-            async () => (await call("GET", `/v1/vps/${victim.vmId}`)).body.state === "error",
-            60_000,
-          ).catch((e) => violate("crash-not-shown", String(e), victim.vmId));
-          const d = await call("DELETE", `/v1/vps/${victim.vmId}`);
-          if (d.status !== 202)
-            violate("delete-refused", `${d.status} ${JSON.stringify(d.body)}`, victim.vmId);
-          const id = await createVps(`c${++serial}`);
-          await waitRunning(id);
-          await arm(id);
+          await replaceCrashed(victim.vmId);
           break;
         }
         case "api-kill": {
@@ -380,6 +382,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           if (!s) return;
           killQuietly(s.to);
           await ends(s.m);
+          // The kill can land just after the commit: then it killed the VPS itself, a VMM kill.
+          const m = (await call("GET", `/v1/migrations/${s.m.id}`)).body;
+          if (m.state === "completed") {
+            ended.add(s.m.vpsId!);
+            watches.get(s.m.vpsId!)?.close();
+            await replaceCrashed(s.m.vpsId!);
+          }
           break;
         }
         case "stream-cut": {
