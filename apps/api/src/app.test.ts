@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken, newToken, tokenPrefix } from "./auth/tokens.js";
+import { BatchedRedisStore, batchSize } from "./http/rate-limit-store.js";
 import { AGENT_TOKEN, type Harness, startHarness } from "./test-support/harness.js";
 
 let h: Harness;
@@ -692,5 +693,30 @@ describe("rate limiting", () => {
     const ops: number[] = [];
     for (let i = 0; i < 9; i++) ops.push((await limited.call(operator, "GET", "/v1/plans")).status);
     expect(ops).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 429]);
+  });
+
+  it("takes the counter in batches: two replicas never let more than the limit through", async () => {
+    const replicas = [
+      new BatchedRedisStore(limited.redis, "test-rl-"),
+      new BatchedRedisStore(limited.redis, "test-rl-"),
+    ];
+    const incr = (i: number) =>
+      new Promise<{ current: number; ttl: number }>((resolve, reject) =>
+        replicas[i % 3 === 0 ? 1 : 0]!.incr("k", (err, r) => (err ? reject(err) : resolve(r!)), 60_000, 1000),
+      );
+    const numbers: number[] = [];
+    for (let i = 0; i < 1100; i++) {
+      const r = await incr(i);
+      expect(r.ttl).toBeGreaterThan(0);
+      expect(r.ttl).toBeLessThanOrEqual(60_000);
+      numbers.push(r.current);
+    }
+    expect(new Set(numbers).size).toBe(1100); // no number given twice
+    expect([numbers[0], numbers[3]]).toEqual([1, 2]); // requests 0 and 3 on the same replica: its batch
+    const allowed = numbers.filter((n) => n <= 1000).length;
+    expect(allowed).toBeLessThanOrEqual(1000);
+    expect(allowed).toBeGreaterThanOrEqual(1000 - 2 * (batchSize(1000) - 1));
+    // One Redis call per batch of 10: what Redis counted is what was reserved.
+    expect(Number(await limited.redis.get("test-rl-k"))).toBeLessThanOrEqual(1100 + 2 * batchSize(1000));
   });
 });

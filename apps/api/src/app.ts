@@ -25,6 +25,7 @@ import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
 import { MetricsRegistry } from "./http/metrics.js";
 import { swaggerOptions } from "./http/openapi-doc.js";
+import { BatchedRedisStore } from "./http/rate-limit-store.js";
 import { serializerCompiler } from "./http/serializer.js";
 import type { NetworkMapPublisher } from "./network/publisher.js";
 import type { BullQueues, JobQueues } from "./queues.js";
@@ -184,8 +185,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         perAddress: deps.anonymousRateLimitPerMinute ?? deps.rateLimitPerMinute,
       }),
     timeWindow: 60_000,
-    redis: deps.redis,
-    nameSpace: "skiff-ratelimit-",
+    // Counters in Redis, shared by the replicas, taken in batches (see rate-limit-store.ts).
+    store: class extends BatchedRedisStore {
+      constructor() {
+        super(deps.redis, "skiff-ratelimit-");
+      }
+    },
     skipOnError: true,
     // Per valid token, else per client address (see rateLimitKey).
     keyGenerator: (req) => rateLimitKey(req, { db: deps.db, agentToken: deps.agentToken }),
