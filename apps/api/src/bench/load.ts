@@ -17,14 +17,9 @@ export interface LoadSpec {
 }
 
 export interface LoadResult {
-  readonly requests: number;
   readonly errors: number;
-  readonly reqPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
   readonly elapsedMs: number;
-  /** Every request's latency, sorted (to merge several runs' percentiles). */
+  /** Every answered request's latency, sorted (several runs' percentiles merge from these). */
   readonly latenciesMs: readonly number[];
 }
 
@@ -66,17 +61,7 @@ async function generate(spec: LoadSpec): Promise<LoadResult> {
   const elapsed = performance.now() - started;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return {
-    requests: latencies.length,
-    errors,
-    reqPerSec: latencies.length / (elapsed / 1000),
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    maxMs: latencies[latencies.length - 1] ?? 0,
-    elapsedMs: elapsed,
-    latenciesMs: latencies,
-  };
+  return { errors, elapsedMs: elapsed, latenciesMs: latencies };
 }
 
 /** Runs one load in a child process and returns its figures. */
