@@ -18,7 +18,7 @@ import { DEFAULT_POLICY, type NodeLoad, place } from "../domain/placement.js";
 import { nodeLoads } from "../services/capacity.js";
 import { startHarness } from "../test-support/harness.js";
 import { placeVps } from "../workers/provision.js";
-import { load } from "./load.js";
+import { loader } from "./load.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -156,7 +156,8 @@ async function benchList(): Promise<void> {
       connections,
       tokens: path === "/healthz" ? [] : tokens,
     });
-    for (const path of paths) await load({ ...spec(path), durationMs: 1000 }); // warm-up: JIT, caches, pool
+    const gen = loader();
+    for (const path of paths) await gen.run({ ...spec(path), durationMs: 1000 }); // warm-up: JIT, caches, pool
     // The routes take turns in short slices, so a change in the machine's load (it is shared)
     // falls on all of them alike and the ratios to /healthz stay comparable.
     const rounds = 4;
@@ -166,7 +167,7 @@ async function benchList(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const path of paths) {
         const cpu0 = process.cpuUsage();
-        const r = await load({ ...spec(path), durationMs: durationMs / rounds });
+        const r = await gen.run({ ...spec(path), durationMs: durationMs / rounds });
         const cpu = process.cpuUsage(cpu0);
         const run = runs.get(path)!;
         run.latencies.push(...r.latenciesMs);
@@ -175,6 +176,7 @@ async function benchList(): Promise<void> {
         run.cpuUs += cpu.user + cpu.system;
       }
     }
+    gen.close();
     let healthz = 0;
     for (const [path, run] of runs) {
       const lat = run.latencies.sort((a, b) => a - b);
