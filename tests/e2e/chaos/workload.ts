@@ -88,7 +88,11 @@ export class GuestWatch {
   }
 
   type(s: string): void {
-    this.ws?.send(Buffer.from(s), { binary: true });
+    const ws = this.ws;
+    const data = Buffer.from(s);
+    // A console reconnecting takes the keys once it is open (sending before threw, ending the run).
+    if (ws?.readyState === WebSocket.CONNECTING) ws.once("open", () => ws.send(data, { binary: true }));
+    else if (ws?.readyState === WebSocket.OPEN) ws.send(data, { binary: true });
   }
 
   /** Whether the shell's prompt was printed since `mark` (a position in the text). */
