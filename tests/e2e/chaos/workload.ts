@@ -40,6 +40,7 @@ export class GuestWatch {
   readonly restarts: { readonly prevLineAt: number; readonly evidence: string }[] = [];
   lastLineAt = 0;
   private prevLineAt = 0;
+  private readonly pendingKeys: Buffer[] = [];
 
   constructor(
     readonly vpsId: string,
@@ -58,6 +59,7 @@ export class GuestWatch {
     });
     this.ws = ws;
     this.connects++;
+    ws.on("open", () => this.flushKeys(ws));
     ws.on("message", (data, isBinary) => {
       if (!isBinary) return;
       this.text += Buffer.from(data as Buffer).toString("utf8");
@@ -87,12 +89,17 @@ export class GuestWatch {
     }, 1000);
   }
 
+  /**
+   * Types into the console; while it is reconnecting the keys wait for the next connection that
+   * opens (sending on a socket not open threw, or lost them).
+   */
   type(s: string): void {
-    const ws = this.ws;
-    const data = Buffer.from(s);
-    // A console reconnecting takes the keys once it is open (sending before threw, ending the run).
-    if (ws?.readyState === WebSocket.CONNECTING) ws.once("open", () => ws.send(data, { binary: true }));
-    else if (ws?.readyState === WebSocket.OPEN) ws.send(data, { binary: true });
+    this.pendingKeys.push(Buffer.from(s));
+    if (this.ws?.readyState === WebSocket.OPEN) this.flushKeys(this.ws);
+  }
+
+  private flushKeys(ws: WebSocket): void {
+    for (const keys of this.pendingKeys.splice(0)) ws.send(keys, { binary: true });
   }
 
   /** Whether the shell's prompt was printed since `mark` (a position in the text). */
