@@ -34,6 +34,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Whether `text` holds `line` as a line of output (after a newline, or after a late prompt). */
+function outputLine(text: string, line: string): boolean {
+  return text.includes(`\n${line}\r\n`) || text.includes(`skiff# ${line}\r\n`);
+}
+
 /** The serial console over the API's WebSocket, with a way to run a shell command. */
 async function openConsole(id: string) {
   const con = await openApiConsole(c, id, c.operatorToken);
@@ -45,9 +50,11 @@ async function openConsole(id: string) {
       await waitFor(`${id} at the prompt`, async () => con.text().includes("skiff# ") || undefined, 120_000);
       const mark = con.text().length;
       con.type(`${cmd}\n`);
+      // The output line starts a line, or follows a prompt the shell printed late: typed before the
+      // previous command's prompt, the line is echoed first and the prompt comes after it.
       await waitFor(
         `"${cmd}" prints ${line}`,
-        async () => con.text().slice(mark).includes(`\n${line}\r\n`) || undefined,
+        async () => outputLine(con.text().slice(mark), line) || undefined,
         timeoutMs,
       ).catch((err: Error) => {
         throw new Error(`${err.message}\n--- console ---\n${con.text().slice(-1500)}`);

@@ -170,7 +170,13 @@ describe("disks on shared storage", () => {
     const run = async (cmd: string, line: string) => {
       const mark = viewer.text.length;
       viewer.type(`${cmd}\n`);
-      await waitUntil(`"${cmd}" prints ${line}`, () => viewer.text.slice(mark).includes(`\n${line}\r\n`), {
+      // A line of output: after a newline, or after a prompt the shell printed late (the typed line
+      // echoed before it).
+      const printed = () => {
+        const out = viewer.text.slice(mark);
+        return out.includes(`\n${line}\r\n`) || out.includes(`${PROMPT}${line}\r\n`);
+      };
+      await waitUntil(`"${cmd}" prints ${line}`, printed, {
         timeoutMs: 20_000,
       }).catch((err: Error) => {
         throw new Error(`${err.message}\n--- console ---\n${viewer.text.slice(-1500)}`);
