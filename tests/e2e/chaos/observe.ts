@@ -89,6 +89,39 @@ export async function lookAtAgents(region: Region): Promise<AgentsView> {
   return { running, unreachable };
 }
 
+/**
+ * Evidence for VMs that did not settle: what each agent holds of them, in any state (ListVms
+ * with its state name), and the VMM pid its data dir records (a live VMM the agent does not list
+ * would be an orphan).
+ */
+export async function agentsHolding(
+  region: Region,
+  vmIds: readonly string[],
+): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  await Promise.all(
+    region.agents.map(async (a) => {
+      const pids = region.vmmPids(a);
+      let held: unknown[] | string;
+      try {
+        held = (await listVms(a, region.pki?.api))
+          .filter((vm) => vmIds.includes(vm.ref?.vmId ?? ""))
+          .map((vm) => ({
+            vmId: vm.ref?.vmId,
+            state: VmState[vm.state],
+            epoch: Number(vm.ref?.epoch),
+            pid: vm.vmmPid,
+          }));
+      } catch (err) {
+        held = `unreachable: ${String(err)}`;
+      }
+      const recorded = vmIds.filter((id) => pids.has(id)).map((id) => ({ vmId: id, pid: pids.get(id) }));
+      out[a.name] = { held, recorded };
+    }),
+  );
+  return out;
+}
+
 /** Every live VPS as the database places it, with node names instead of ids. */
 export async function lookAtDatabase(region: Region, nodeNames: Map<string, string>): Promise<Placed[]> {
   const out: Placed[] = [];

@@ -4,7 +4,7 @@
  * shared disk store. Every part can be killed, frozen and started again on the same address.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -83,6 +83,14 @@ export class Region {
 
   get dir(): string {
     return this.tmp.path;
+  }
+
+  /** CHAOS_LOG_DIR: each API replica and agent appends its log to <dir>/<name>.log, kept after the run. */
+  private logFile(name: string): { logFile?: string } {
+    const dir = process.env.CHAOS_LOG_DIR;
+    if (!dir) return {};
+    mkdirSync(dir, { recursive: true });
+    return { logFile: join(dir, `${name}.log`) };
   }
 
   private env(): Record<string, string> {
@@ -169,6 +177,7 @@ export class Region {
         SKIFF_RATE_LIMIT_PER_MINUTE: "1000000",
         SKIFF_MIGRATIONS_PER_NODE: "2",
       },
+      ...this.logFile(a.name),
     });
     const proc = a.proc;
     await waitUntil(
@@ -192,6 +201,7 @@ export class Region {
         SKIFF_AGENT_CPUS: "2",
         HOST: "127.0.0.1",
       },
+      ...this.logFile(a.name),
     });
   }
 

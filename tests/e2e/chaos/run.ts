@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { processAlive, rng } from "@skiff/devkit";
 import {
+  agentsHolding,
   closeClients,
   lookAtAgents,
   lookAtDatabase,
@@ -413,7 +414,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           ).catch(async (e) => {
             // The evidence: what the drain says is left, moving and blocking it.
             const progress = await call("GET", `/v1/nodes/${id}/drain`).catch(() => undefined);
-            violate("drain-stuck", `${String(e)}; drain: ${JSON.stringify(progress?.body)}`);
+            const left: string[] = (progress?.body?.next ?? []).map((n: { vpsId: string }) => n.vpsId);
+            const held = await agentsHolding(region, left).catch((err) => String(err));
+            const histories = await Promise.all(left.map((v) => historyOf(v)));
+            violate(
+              "drain-stuck",
+              `${String(e)}; drain: ${JSON.stringify(progress?.body)}; agents ${JSON.stringify(held)}; ${histories.join("; ")}`,
+            );
           });
           await call("POST", `/v1/nodes/${id}/undrain`);
           break;
@@ -493,26 +500,32 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       async () => (await listAll(call, "/v1/migrations")).every((m) => m.finishedAt != null),
       180_000,
     ).catch((e) => violate("migration-unfinished", String(e)));
+    let unsettled: Placed[] = [];
     await until(
       "every VPS once, where the database says",
       async () => {
-        await refreshPlacement();
+        const now = await lookAtDatabase(region, nodeNames);
+        for (const v of now) placed.set(v.id, v);
         const agents = await lookAtAgents(region);
-        return [...placed.values()]
-          .filter((v) => v.state !== "deleted" && !ended.has(v.id))
-          .every(
-            (v) =>
+        unsettled = now.filter(
+          (v) =>
+            !ended.has(v.id) &&
+            !(
               v.state === "running" &&
               agents.running.filter((r) => r.vmId === v.id).length === 1 &&
-              agents.running.some((r) => r.vmId === v.id && r.node === v.nodeId && r.epoch === v.epoch),
-          );
+              agents.running.some((r) => r.vmId === v.id && r.node === v.nodeId && r.epoch === v.epoch)
+            ),
+        );
+        return unsettled.length === 0;
       },
       120_000,
     ).catch(async (e) => {
-      const agents = await lookAtAgents(region).catch(() => undefined);
+      const ids = unsettled.map((v) => v.id);
+      const held = await agentsHolding(region, ids).catch((err) => String(err));
+      const histories = await Promise.all(ids.map((id) => historyOf(id).catch(() => "")));
       violate(
         "not-settled",
-        `${String(e)}; database ${JSON.stringify([...placed.values()])}; agents ${JSON.stringify(agents)}`,
+        `${String(e)}; not settled (database) ${JSON.stringify(unsettled)}; agents ${JSON.stringify(held)}; ${histories.join("; ")}`,
       );
     });
 

@@ -235,7 +235,15 @@ async function recover(
     vm = await agents.src.getVm(m.vpsId);
   } catch (err) {
     if (!isLastAttempt(attempt)) throw err;
-    vm = null;
+    // An unreachable source is not a lost VM: the node's next report (or its fencing) decides.
+    await finishMigration(ctx.db, m.id, {
+      state: "failed",
+      actor: SYSTEM,
+      errorCode: "MIGRATION_OUTCOME_UNKNOWN",
+      error: `the target did not commit and the source agent cannot say what it holds: ${errorMessage(err)}`,
+      vpsState: "unknown",
+    });
+    return "failed";
   }
   if (vm && vm.epoch === m.sourceEpoch) {
     if (vm.state === "paused" && m.vpsState === "running") {
