@@ -23,7 +23,7 @@ export interface HartOptions {
   hartId?: number;
   /** mtime in 10 MHz ticks, for the time/timeh CSRs. */
   clock: { now(): number };
-  /** Run hot code as translated blocks (default false: the interpreter alone). */
+  /** Run hot code as translated blocks (absent or false: the interpreter alone). */
   jit?: boolean | JitOptions;
 }
 

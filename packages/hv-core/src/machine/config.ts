@@ -36,8 +36,11 @@ export interface MachineConfig {
   jit?: boolean | JitOptions;
 }
 
-/** The engine a machine gets when its config does not say. */
-export const DEFAULT_JIT = false;
+/**
+ * The engine a machine gets when its config does not say: hot code translated (the VMM's engine).
+ * `jit: false` (`--no-jit` in the CLI) keeps the interpreter alone, the reference and fallback.
+ */
+export const DEFAULT_JIT = true;
 
 export interface NetConfig {
   mac: string;

@@ -35,8 +35,13 @@ export interface JitOptions {
   /** Executions of a block before it is translated (default DEFAULT_JIT_HOT_AFTER). */
   readonly hotAfter?: number;
 }
-/** Translations kept per hart; past this the whole cache is dropped and rebuilt from hot code. */
+/**
+ * The cache's bound per hart (one hart per VM): past either figure the whole cache is dropped and
+ * rebuilt from hot code. V8 keeps each block's source beside its bytecode and machine code, so the
+ * source held is the measure; a Linux boot holds ~450 blocks, ~380 KiB.
+ */
 export const MAX_BLOCKS = 8192;
+export const MAX_SOURCE_CHARS = 8 << 20;
 /**
  * Heat counters and the block index are direct-mapped tables over the RAM word: the interpreter
  * asks at every instruction, so the answer for cold code must be a typed-array load, not a Map
@@ -168,7 +173,7 @@ export class BlockCache {
   }
 
   private translate(word: number, pc: number): Block {
-    if (this.blocks.size >= MAX_BLOCKS) this.flush();
+    if (this.blocks.size >= MAX_BLOCKS || this.sourceChars >= MAX_SOURCE_CHARS) this.flush();
     const src = translateBlock(this.ram.i32, word, pc);
     const b: Block = {
       vpc: pc,
@@ -184,7 +189,7 @@ export class BlockCache {
     const old = this.blocks.get(word);
     if (old) {
       this.sourceChars -= old.size;
-      old.valid = false;
+      drop(old);
     }
     this.blocks.set(word, b);
     const page = word >>> 10;
@@ -204,9 +209,15 @@ export class BlockCache {
         const b = this.blocks.get(w);
         if (b) {
           this.sourceChars -= b.size;
-          b.valid = false;
+          drop(b);
         }
         this.blocks.delete(w);
+        // The index slot would keep the dropped block's code alive until the word collides.
+        const slot = w & ((1 << SLOT_BITS) - 1);
+        if (this.slotWord[slot] === w) {
+          this.slotWord[slot] = -1;
+          this.slotBlock[slot] = undefined;
+        }
       }
     }
     this.pageBlocks.delete(page);
@@ -218,7 +229,7 @@ export class BlockCache {
   /** Drops every translation (a restore rewrote RAM, or the cache is full). */
   flush(): void {
     for (const page of this.pageBlocks.keys()) this.ram.dirty.code[page] = 0;
-    for (const b of this.blocks.values()) b.valid = false;
+    for (const b of this.blocks.values()) drop(b);
     this.pageBlocks.clear();
     this.blocks.clear();
     this.heat.fill(0);
@@ -236,4 +247,11 @@ export class BlockCache {
       invalidations: this.invalidations,
     };
   }
+}
+
+/** Invalidates a block; its link goes too, so a chain of dropped blocks is not kept alive. */
+function drop(b: Block): void {
+  b.valid = false;
+  b.next = -1;
+  b.nextBlock = undefined;
 }
