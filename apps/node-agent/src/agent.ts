@@ -153,6 +153,7 @@ export class Agent {
           token: c.token,
           ...(this.tls ? { tls: this.tls } : {}),
           log: this.log,
+          handOverNic: (vmId, node) => network.handOver(vmId, node),
         }),
         targets: this.targets,
         imports: this.imports,

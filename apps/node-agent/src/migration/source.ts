@@ -23,6 +23,11 @@ export interface SourceDeps {
   /** This node's TLS material, for the destination agent and the VMM's stream (absent: plaintext). */
   readonly tls?: TlsMaterial;
   readonly log: Logger;
+  /**
+   * A VM with a NIC committed on `node`: the node switch passes what it kept for the paused VM
+   * there (network/node-network.ts). Called before the VM's port is closed here.
+   */
+  readonly handOverNic?: (vmId: string, node: string) => void;
 }
 
 export interface MigrateRequest {
@@ -90,13 +95,17 @@ export class MigrationSources {
           // The VMM went away (or stopped answering) mid-migration: its exit record tells.
           const exit = readExitRecord(vm.paths.exit);
           if (exit?.reason === "migrated") {
+            this.deps.handOverNic?.(vmId, req.targetNode);
             await vm.drop();
             return failed(req, "committed", "", "");
           }
           throw err;
         }
         if (report.outcome === "in-doubt") report = await this.settle(req, client, report);
-        if (report.outcome === "committed") await vm.drop();
+        if (report.outcome === "committed") {
+          this.deps.handOverNic?.(vmId, req.targetNode);
+          await vm.drop();
+        }
         if (report.outcome === "rolled-back" && req.targetAgentAddress !== "") {
           // Clean the destination up now rather than when its shell times out (best effort: the
           // control plane asks again).

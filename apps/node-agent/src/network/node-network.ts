@@ -84,13 +84,24 @@ export class NodeNetwork {
    * learns it from a gratuitous ARP. The control plane's next map says the same.
    */
   claim(vmId: string): boolean {
+    // The source node is told even if no other port of the network lives there: it holds the
+    // frames that reached it during the pause, and passes them here when it hears this.
+    const from = this.sw.nodeOf(vmId);
     if (!this.sw.claimPort(vmId)) {
       this.log.warn({ vmId }, "migrated VM has no port in the network map");
       return false;
     }
-    const announced = this.sw.announce(vmId);
-    this.log.info({ vmId, announced }, "port claimed at migration commit");
+    const announced = this.sw.announce(vmId, from);
+    this.log.info({ vmId, announced, from }, "port claimed at migration commit");
     return announced;
+  }
+
+  /**
+   * A migration from this node committed on `node`: the port lives there now, and the frames kept
+   * during the pause go there (if the destination's announcement has not brought them already).
+   */
+  handOver(vmId: string, node: string): void {
+    if (node !== "") this.sw.handOver(vmId, node);
   }
 
   async close(): Promise<void> {

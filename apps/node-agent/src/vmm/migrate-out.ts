@@ -88,6 +88,8 @@ export class OutgoingMigrations {
           collectYoung();
           lowerPause = raiseProcessForPause();
           if (wasPaused) return undefined;
+          // Frames that reach a paused guest are lost with this copy: the switch keeps them.
+          await host.holdNic();
           // The device state comes with the pause's answer: no second hand-off in the downtime.
           const paused = vcpu.pauseWithState();
           deviceState = paused.then((p) => p.state);
@@ -100,6 +102,7 @@ export class OutgoingMigrations {
           if (wasPaused) return;
           await vcpu.resume();
           host.setState("running");
+          host.resumeNic();
         },
         deviceState: () => deviceState ?? vcpu.snapshot(false),
         setThrottle: (percent) => vcpu.throttle(percent),
@@ -235,6 +238,7 @@ export class OutgoingMigrations {
     if (!d.wasPaused) {
       await host.vcpu()?.resume();
       host.setState("running");
+      host.resumeNic();
     }
     host.log.info({ migrationId }, "in-doubt migration resolved: not committed, resumed");
     return { result: { resumed: !d.wasPaused } };

@@ -23,6 +23,13 @@ export interface MigrationHost {
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** Ends the VMM on purpose (exit.json, goodbye to every connection, exit). */
   finish(exit: ExitRecord): Promise<void>;
+  /**
+   * Before the pause of a migration's last copy: the node switch keeps the NIC's frames from now
+   * on (none in flight to the guest), until the guest resumes here or its port moves away.
+   */
+  holdNic(): Promise<void>;
+  /** The guest runs on here after all: the switch delivers what it kept. */
+  resumeNic(): void;
   /** The guest of an incoming migration runs now: start the VMM's usual duties. */
   started(instret: number): void;
 }

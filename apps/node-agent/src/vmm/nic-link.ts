@@ -8,11 +8,18 @@ import type { Logger } from "@skiff/common";
 import { PortLinkClient } from "@skiff/net";
 
 const RETRY_MS = 200;
+/**
+ * A migration's pause waits this long at most for the switch to confirm it holds the NIC's
+ * frames; past it the guest pauses anyway and what reaches it meanwhile is lost, as before holds.
+ */
+const HOLD_WAIT_MS = 100;
 
 export class NicLink {
   private client: PortLinkClient | undefined;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The guest is paused for a migration's last copy: the switch keeps its frames. */
+  private holding = false;
   /** Frames the guest sent while no link was up. */
   droppedWhileDown = 0;
 
@@ -37,6 +44,8 @@ export class NicLink {
         client.onFrame((frame) => this.toGuest(new Uint8Array(frame)));
         client.onClose(() => this.lost(client));
         this.client = client;
+        // A switch restarted during the pause knows nothing of the hold.
+        if (this.holding) void client.hold();
         this.log.info({ path: this.path }, "NIC linked to the node switch");
         return;
       } catch (err) {
@@ -55,6 +64,32 @@ export class NicLink {
     if (this.closed) return;
     this.log.warn({ path: this.path }, "NIC link lost; reconnecting");
     void this.connect();
+  }
+
+  /**
+   * Before the guest pauses for a migration's last copy: from now on the switch keeps the frames
+   * for it, and every frame sent before has been handed to the guest (so it is in RAM, and copied).
+   */
+  async hold(): Promise<void> {
+    this.holding = true;
+    const client = this.client;
+    if (!client) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.warn({ path: this.path }, "the node switch did not confirm holding the NIC's frames");
+        resolve();
+      }, HOLD_WAIT_MS);
+    });
+    await Promise.race([client.hold(), late]);
+    clearTimeout(timer);
+  }
+
+  /** The guest runs on here (the migration rolled back): the switch delivers what it kept. */
+  resume(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.client?.resume();
   }
 
   send(frame: Uint8Array): void {

@@ -122,6 +122,8 @@ export class Vmm {
       setState: (s) => this.setState(s),
       serial: (fn) => this.serial(fn),
       finish: (exit) => this.finish(exit),
+      holdNic: () => this.nic?.hold() ?? Promise.resolve(),
+      resumeNic: () => this.nic?.resume(),
       started: (instret) => {
         this.instret = instret;
         this.sampler ??= setInterval(() => this.sample(), SAMPLE_EVERY_MS);

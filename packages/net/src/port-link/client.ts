@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { SkiffError } from "@skiff/common";
-import { encodeFrame, FrameReader, writeCorked } from "./framing.js";
+import { encodeFrame, encodeSignal, FrameReader, LinkSignal, writeCorked } from "./framing.js";
 
 const MAX_QUEUED_BYTES = 256 * 1024;
 
@@ -8,6 +8,7 @@ const MAX_QUEUED_BYTES = 256 * 1024;
 export class PortLinkClient {
   private handler: ((frame: Buffer) => void) | undefined;
   private closeHandler: (() => void) | undefined;
+  private heldWaiters: (() => void)[] = [];
   /** Frames the client refused to queue because the switch was not reading fast enough. */
   dropped = 0;
 
@@ -15,13 +16,24 @@ export class PortLinkClient {
     const reader = new FrameReader();
     socket.on("data", (chunk) => {
       try {
-        reader.push(chunk, (frame) => this.handler?.(frame));
+        reader.push(
+          chunk,
+          (frame) => this.handler?.(frame),
+          (signal) => {
+            if (signal !== LinkSignal.Held)
+              throw new SkiffError("NET_LINK_BAD_FRAME", `signal ${signal} from the switch`);
+            for (const done of this.heldWaiters.splice(0)) done();
+          },
+        );
       } catch {
         socket.destroy();
       }
     });
     socket.on("error", () => {});
-    socket.on("close", () => this.closeHandler?.());
+    socket.on("close", () => {
+      for (const done of this.heldWaiters.splice(0)) done();
+      this.closeHandler?.();
+    });
   }
 
   static connect(path: string): Promise<PortLinkClient> {
@@ -59,6 +71,24 @@ export class PortLinkClient {
     }
     writeCorked(this.socket, encodeFrame(frame));
     return true;
+  }
+
+  /**
+   * Asks the switch to keep this NIC's frames (the guest stops for a migration's last copy).
+   * Resolves once the switch holds them and every frame it sent before has been handed to
+   * `onFrame`, or when the link closes.
+   */
+  hold(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.heldWaiters.push(resolve);
+      writeCorked(this.socket, encodeSignal(LinkSignal.Hold));
+    });
+  }
+
+  /** The guest runs on here: the switch sends what it kept, then new frames as before. */
+  resume(): void {
+    if (!this.socket.destroyed) writeCorked(this.socket, encodeSignal(LinkSignal.Resume));
   }
 
   close(): Promise<void> {

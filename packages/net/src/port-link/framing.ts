@@ -2,8 +2,21 @@ import type { Socket } from "node:net";
 import { SkiffError } from "@skiff/common";
 import { MAX_FRAME_BYTES } from "../wire/ethernet.js";
 
-/** Each frame on a port link: a 2-byte big-endian length, then the Ethernet frame. */
+/**
+ * Each message on a port link: a 2-byte big-endian length, then the Ethernet frame. A length of 0
+ * introduces a signal instead: one byte, a LinkSignal.
+ */
 export const LENGTH_PREFIX_BYTES = 2;
+
+/** What the two ends of a port link tell each other besides frames. */
+export enum LinkSignal {
+  /** VMM → switch: the guest stops for a migration's last copy; keep its frames. */
+  Hold = 1,
+  /** Switch → VMM: holding; every frame sent before this one is already on the link. */
+  Held = 2,
+  /** VMM → switch: the guest runs on here (the migration rolled back); send what was kept. */
+  Resume = 3,
+}
 
 export function encodeFrame(frame: Uint8Array): Buffer {
   if (frame.length === 0 || frame.length > MAX_FRAME_BYTES) {
@@ -15,27 +28,46 @@ export function encodeFrame(frame: Uint8Array): Buffer {
   return out;
 }
 
+export function encodeSignal(signal: LinkSignal): Buffer {
+  return Buffer.from([0, 0, signal]);
+}
+
+function isSignal(code: number): code is LinkSignal {
+  return code === LinkSignal.Hold || code === LinkSignal.Held || code === LinkSignal.Resume;
+}
+
 /**
- * Cuts a byte stream back into frames. A length of 0 or over the largest frame means the peer is
- * broken or hostile: `push` then throws NET_LINK_BAD_FRAME and the link must be closed.
+ * Cuts a byte stream back into frames and signals. A length over the largest frame or an unknown
+ * signal means the peer is broken or hostile: `push` then throws NET_LINK_BAD_FRAME and the link
+ * must be closed.
  */
 export class FrameReader {
   private pending: Buffer = Buffer.alloc(0);
 
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+  push(chunk: Buffer, onFrame: (frame: Buffer) => void, onSignal?: (signal: LinkSignal) => void): void {
     let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     while (buf.length >= LENGTH_PREFIX_BYTES) {
       const length = buf.readUInt16BE(0);
-      if (length === 0 || length > MAX_FRAME_BYTES) {
-        this.pending = Buffer.alloc(0);
-        throw new SkiffError("NET_LINK_BAD_FRAME", `frame length ${length} on a port link`);
+      if (length === 0) {
+        if (buf.length < LENGTH_PREFIX_BYTES + 1) break;
+        const code = buf[LENGTH_PREFIX_BYTES]!;
+        if (!isSignal(code) || !onSignal) this.refuse(`signal ${code}`);
+        onSignal(code);
+        buf = buf.subarray(LENGTH_PREFIX_BYTES + 1);
+        continue;
       }
+      if (length > MAX_FRAME_BYTES) this.refuse(`frame length ${length}`);
       if (buf.length < LENGTH_PREFIX_BYTES + length) break;
       onFrame(buf.subarray(LENGTH_PREFIX_BYTES, LENGTH_PREFIX_BYTES + length));
       buf = buf.subarray(LENGTH_PREFIX_BYTES + length);
     }
     // Keep a copy of the tail only: the chunk's buffer may be reused by the stream.
     this.pending = Buffer.from(buf);
+  }
+
+  private refuse(what: string): never {
+    this.pending = Buffer.alloc(0);
+    throw new SkiffError("NET_LINK_BAD_FRAME", `${what} on a port link`);
   }
 }
 

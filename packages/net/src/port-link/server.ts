@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { createLogger, type Logger, SkiffError } from "@skiff/common";
 import type { NodeSwitch, SwitchPort } from "../switch/node-switch.js";
-import { encodeFrame, FrameReader, writeCorked } from "./framing.js";
+import { encodeFrame, encodeSignal, FrameReader, LinkSignal, writeCorked } from "./framing.js";
 
 /** Bytes queued towards a VMM beyond which frames are dropped (counted queueFull), as a full NIC ring would. */
 const MAX_QUEUED_BYTES = 256 * 1024;
@@ -53,7 +53,11 @@ export class PortLinkServer {
     const reader = new FrameReader();
     socket.on("data", (chunk) => {
       try {
-        reader.push(chunk, (frame) => this.port.input(frame));
+        reader.push(
+          chunk,
+          (frame) => this.port.input(frame),
+          (signal) => this.signal(socket, signal),
+        );
       } catch (err) {
         this.log.warn({ err, path: this.path }, "port link closed: bad framing");
         socket.destroy();
@@ -63,6 +67,18 @@ export class PortLinkServer {
       if (this.connection === socket) this.connection = undefined;
     });
     socket.on("error", () => {}); // a VMM going away; "close" follows
+  }
+
+  private signal(socket: Socket, signal: LinkSignal): void {
+    if (signal === LinkSignal.Hold) {
+      this.port.hold();
+      // Behind every frame already written: once the VMM reads this, nothing is on its way to it.
+      writeCorked(socket, encodeSignal(LinkSignal.Held));
+    } else if (signal === LinkSignal.Resume) {
+      this.port.resume();
+    } else {
+      throw new SkiffError("NET_LINK_BAD_FRAME", `signal ${signal} from a VMM`);
+    }
   }
 
   private toVmm(frame: Uint8Array): boolean {

@@ -28,7 +28,11 @@ export type DropReason =
   /** To the metadata address but not TCP to port 80 (or a fragment). */
   | "metadataRefused"
   /** The destination's link could not take the frame now. */
-  | "queueFull";
+  | "queueFull"
+  /** Its VM is paused for a migration's last copy and its hold queue is full. */
+  | "holdFull"
+  /** Kept for a paused VM whose port was unplugged or left the map before the VM ran anywhere. */
+  | "holdLost";
 
 export type DropCounts = Partial<Record<DropReason, number>>;
 
@@ -37,13 +41,15 @@ export interface PortCounters {
   rxFrames: number;
   /** Frames the switch delivered to the VM. */
   txFrames: number;
+  /** Frames kept while the VM was paused for a migration, then passed to the node it moved to. */
+  handedOver: number;
   drops: DropCounts;
 }
 
 export function newPortCounters(): PortCounters {
-  return { rxFrames: 0, txFrames: 0, drops: {} };
+  return { rxFrames: 0, txFrames: 0, handedOver: 0, drops: {} };
 }
 
-export function countDrop(drops: DropCounts, reason: DropReason): void {
-  drops[reason] = (drops[reason] ?? 0) + 1;
+export function countDrop(drops: DropCounts, reason: DropReason, frames = 1): void {
+  drops[reason] = (drops[reason] ?? 0) + frames;
 }

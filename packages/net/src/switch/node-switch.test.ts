@@ -276,6 +276,120 @@ describe("NodeSwitch", () => {
   });
 });
 
+describe("NodeSwitch: a port held while its VM is paused for a migration's last copy", () => {
+  const NODES = [
+    { id: "n2", host: "127.0.0.1", port: 7002 },
+    { id: "n3", host: "127.0.0.1", port: 7003 },
+  ];
+
+  /** Node n1 with d (net1) local and an overlay that records what it sends where. */
+  function overlaid() {
+    const sent: { port: number; frame: Buffer }[] = [];
+    let deliver: ((datagram: Buffer, host: string, port: number) => void) | undefined;
+    const sw = new NodeSwitch({
+      nodeId: "n1",
+      overlay: {
+        send: (_host, port, _vni, frame) => void sent.push({ port, frame: Buffer.from(frame) }),
+        onDatagram: (h) => {
+          deliver = h;
+        },
+      },
+    });
+    sw.setMap(testMap({ nodes: NODES }));
+    const a = sink();
+    const d = sink();
+    const ports = { a: sw.attach("a", a.output), d: sw.attach("d", d.output) };
+    const fromNode = (port: number, frame: Buffer) => deliver!(buildVxlan(101, frame), "127.0.0.1", port);
+    return { sw, sent, ports, a, d, fromNode };
+  }
+  const toD = (body: string) => udpFrame(A.mac, D.mac, A.ip, D.ip, body);
+  const announceD = arpRequest(D.mac, D.mac, D.ip, D.ip);
+
+  it("keeps its frames, and delivers them in order when the VM runs on here (a rollback)", () => {
+    const { ports, d, fromNode } = overlaid();
+    ports.d.hold();
+    ports.a.input(toD("1"));
+    fromNode(7002, udpFrame(B.mac, D.mac, B.ip, D.ip, "2"));
+    expect(d.frames).toEqual([]);
+    ports.d.resume();
+    ports.a.input(toD("3"));
+    expect(d.frames.map((f) => f.subarray(-1).toString())).toEqual(["1", "2", "3"]);
+    expect(ports.d.counters).toMatchObject({ txFrames: 3, handedOver: 0, drops: {} });
+  });
+
+  it("hands what it kept to the node that announces the port (the commit), never to the paused VM", () => {
+    const { ports, d, sent, fromNode } = overlaid();
+    ports.d.hold();
+    ports.a.input(toD("1"));
+    ports.a.input(toD("2"));
+    fromNode(7003, announceD); // d's destination, n3, committed and claims it
+    expect(sent.map((s) => [s.port, s.frame.subarray(-1).toString()])).toEqual([
+      [7003, "1"],
+      [7003, "2"],
+    ]);
+    ports.d.resume(); // too late: nothing is left to deliver here
+    ports.a.input(toD("3")); // new frames follow the port
+    expect(d.frames.filter((f) => f.readUInt16BE(12) !== 0x0806)).toEqual([]);
+    expect(sent.at(-1)?.port).toBe(7003);
+    expect(ports.d.counters).toMatchObject({ txFrames: 0, handedOver: 2 });
+  });
+
+  it("tells the node the port left even when no other port of its network lives there", () => {
+    const { sw, sent } = overlaid();
+    sw.setMap(testMap({ version: 2, nodes: NODES, ports: testMap().ports.filter((p) => p.vpsId !== "b") }));
+    sw.attach("b", sink().output);
+    sw.applyUpdate({
+      version: 3,
+      kind: "setPort",
+      port: { vpsId: "b", mac: B.mac, ipv4: B.ip, networkId: "net1", node: "n3", hostname: "b" },
+    });
+    expect(sw.claimPort("b")).toBe(true);
+    expect(sw.announce("b", "n3")).toBe(true);
+    expect(sent.map((s) => s.port)).toEqual([7003]);
+  });
+
+  it("passes on frames for a handed-over port that still arrive from the overlay, until the next map", () => {
+    const { ports, sent, fromNode } = overlaid();
+    const late = udpFrame(B.mac, D.mac, B.ip, D.ip, "late");
+    fromNode(7002, late); // not handed over: d is here, delivered
+    ports.d.hold();
+    fromNode(7003, announceD);
+    fromNode(7002, late); // sent by n2 before it learnt the move
+    expect(sent.map((s) => s.port)).toEqual([7003]);
+    expect(sent[0]!.frame).toEqual(late);
+    // A port that was never handed over from here is not bounced.
+    fromNode(7002, udpFrame(D.mac, B.mac, D.ip, B.ip));
+    expect(sent.length).toBe(1);
+  });
+
+  it("hands over when the source agent learns the commit first, or when a map moves the port", () => {
+    const first = overlaid();
+    first.ports.d.hold();
+    first.ports.a.input(toD("1"));
+    expect(first.sw.handOver("d", "n9")).toBe(false); // a node the map does not know
+    expect(first.sw.handOver("d", "n2")).toBe(true);
+    expect(first.sent.map((s) => s.port)).toEqual([7002]);
+    expect(first.sw.nodeOf("d")).toBe("n2");
+
+    const second = overlaid();
+    second.ports.d.hold();
+    second.ports.a.input(toD("1"));
+    second.sw.applyUpdate({ version: 2, kind: "movePort", vpsId: "d", node: "n3" });
+    expect(second.sent.map((s) => s.port)).toEqual([7003]);
+  });
+
+  it("bounds what it keeps and counts the rest; unplugging the port drops what it kept", () => {
+    const { ports, d } = overlaid();
+    ports.d.hold();
+    for (let i = 0; i < 300; i++) ports.a.input(toD(String(i % 10)));
+    expect(ports.d.counters.drops).toEqual({ holdFull: 300 - 256 });
+    ports.d.detach();
+    ports.d.resume();
+    expect(d.frames).toEqual([]);
+    expect(ports.d.counters.drops).toEqual({ holdFull: 44, holdLost: 256 });
+  });
+});
+
 /** Rewrites the IPv4 and UDP lengths and checksums of a frame whose DHCP payload was edited. */
 function fixLengths(frame: Buffer): Buffer {
   const eth = parseEthernet(frame);

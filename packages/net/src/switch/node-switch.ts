@@ -25,6 +25,7 @@ import {
   type PortCounters,
 } from "./counters.js";
 import { answerDhcp } from "./dhcp-server.js";
+import { HoldQueue } from "./hold-queue.js";
 
 /** Hands a frame to a VMM (or the gateway's interface). False: its queue is full, the frame was not taken. */
 export type FrameOutput = (frame: Uint8Array) => boolean;
@@ -33,6 +34,15 @@ export type FrameOutput = (frame: Uint8Array) => boolean;
 export interface SwitchPort {
   readonly counters: PortCounters;
   input(frame: Uint8Array): void;
+  /**
+   * The VM stops for a migration's last copy: frames for it are kept here (bounded) instead of
+   * reaching a guest that can no longer take them. They go to the node the port moves to once
+   * this switch learns the move (the destination's announcement, `handOver`, or a map), or to the
+   * VM again if it runs on here (`resume`); never both.
+   */
+  hold(): void;
+  /** The VM runs on here (the migration rolled back): what was kept is delivered, oldest first. */
+  resume(): void;
   detach(): void;
 }
 
@@ -49,6 +59,8 @@ type Owner = { kind: "vps"; vpsId: string } | { kind: "gateway"; networkId: stri
 interface LocalPort extends SwitchPort {
   owner: Owner;
   output: FrameOutput;
+  /** Set while the VM is paused for a migration's last copy. */
+  held: HoldQueue | undefined;
 }
 
 /** The identity a sending port must use, as the map says now. */
@@ -69,6 +81,14 @@ export class NodeSwitch {
   private readonly map = new MapState();
   private readonly vpsPorts = new Map<string, LocalPort>();
   private readonly gatewayPorts = new Map<string, LocalPort>();
+  /** VM ports whose frames are being kept (see SwitchPort.hold). */
+  private readonly holding = new Set<LocalPort>();
+  /**
+   * Ports whose kept frames went to the node they moved to: frames for them that still arrive
+   * from the overlay (sent before their sender learnt the move) follow them there, until the
+   * control plane's next map.
+   */
+  private readonly handedOver = new Set<string>();
   private readonly overlay: OverlayTransport | undefined;
   private readonly log: Logger;
   private readonly metadata: MetadataService;
@@ -99,6 +119,10 @@ export class NodeSwitch {
     const applied = this.map.replace(map);
     if (!applied)
       this.log.debug({ version: map.version, current: this.map.version }, "stale network map ignored");
+    else {
+      this.handedOver.clear();
+      this.passOnHeld();
+    }
     return applied;
   }
 
@@ -107,6 +131,7 @@ export class NodeSwitch {
     const applied = this.map.apply(update);
     if (!applied)
       this.log.debug({ version: update.version, current: this.map.version }, "stale map update ignored");
+    else this.passOnHeld();
     return applied;
   }
 
@@ -119,7 +144,26 @@ export class NodeSwitch {
     const port = this.map.ports.get(vpsId);
     if (!port) return false;
     port.spec = { ...port.spec, node: this.nodeId };
+    this.handedOver.delete(vpsId);
     return true;
+  }
+
+  /**
+   * The source's side of a migration's commit, as the source agent learns it: the port lives on
+   * `node` now (until the control plane's next map), and what was kept for it while its VM was
+   * paused goes there. False when the map has no such port or node.
+   */
+  handOver(vpsId: string, node: string): boolean {
+    const port = this.map.ports.get(vpsId);
+    if (!port || node === this.nodeId || !this.map.nodes.has(node)) return false;
+    port.spec = { ...port.spec, node };
+    this.passOnHeld();
+    return true;
+  }
+
+  /** The node the map (or a commit since) places a port on. */
+  nodeOf(vpsId: string): string | undefined {
+    return this.map.ports.get(vpsId)?.spec.node;
   }
 
   /** Plugs a VM's NIC in. The map decides what it may send and whether frames reach it. */
@@ -135,14 +179,15 @@ export class NodeSwitch {
   /**
    * Announces a port where the map now places it (gratuitous ARP from its MAC and address to the
    * network's other ports, here and on other nodes, and its gateway): called at a migration's
-   * commit on the destination node, after the map update. False when the map does not place the
-   * port on this node.
+   * commit on the destination node, after the map update. `previousNode`, where the port was
+   * before, is told too even when no other port of the network lives there: it may keep frames for
+   * the port. False when the map does not place the port on this node.
    */
-  announce(vpsId: string): boolean {
+  announce(vpsId: string, previousNode?: string): boolean {
     const port = this.map.ports.get(vpsId);
     if (!port || port.spec.node !== this.nodeId) return false;
     const frame = buildGratuitousArp(port.mac, port.ip);
-    this.broadcastAnnouncement(port.network, frame, this.vpsPorts.get(vpsId), true);
+    this.broadcastAnnouncement(port.network, frame, this.vpsPorts.get(vpsId), true, previousNode);
     return true;
   }
 
@@ -169,12 +214,29 @@ export class NodeSwitch {
     const port: LocalPort = {
       owner,
       output,
+      held: undefined,
       counters: newPortCounters(),
       input: (frame) => this.input(port, frame),
+      hold: () => {
+        if (port.held || owner.kind !== "vps") return;
+        port.held = new HoldQueue();
+        this.holding.add(port);
+      },
+      resume: () => {
+        for (const frame of this.release(port)) this.toLocal(frame, port);
+      },
       detach: () => {
         // A late detach of a replaced port must not unplug its successor.
         if (registry.get(key) === port) registry.delete(key);
         port.input = () => {};
+        const lost = this.release(port).length;
+        if (lost > 0) {
+          countDrop(port.counters.drops, "holdLost", lost);
+          this.log.info(
+            { owner, frames: lost },
+            "frames kept for a paused VM dropped: its port was unplugged",
+          );
+        }
       },
     };
     registry.set(key, port);
@@ -270,6 +332,9 @@ export class NodeSwitch {
       if (!port) return "unknownUnicast";
       node = port.spec.node;
       local = this.vpsPorts.get(port.spec.vpsId);
+      if (fromOverlay && node !== this.nodeId && this.handedOver.has(port.spec.vpsId)) {
+        return this.toNode(network, node, frame);
+      }
     }
     if (node === this.nodeId) {
       if (!local) return "portDown";
@@ -286,6 +351,7 @@ export class NodeSwitch {
     frame: Uint8Array,
     from: LocalPort | undefined,
     toOtherNodes: boolean,
+    alsoNode?: string,
   ): void {
     for (const port of network.portsByMac.values()) {
       if (port.spec.node !== this.nodeId) continue;
@@ -298,6 +364,7 @@ export class NodeSwitch {
     const nodes = new Set<string>();
     for (const port of network.portsByMac.values()) nodes.add(port.spec.node);
     if (this.map.gatewayNode !== undefined) nodes.add(this.map.gatewayNode);
+    if (alsoNode !== undefined) nodes.add(alsoNode);
     nodes.delete(this.nodeId);
     // A node missing from the table is skipped: the announcement is best effort, like ARP itself.
     for (const node of nodes) this.toNode(network, node, frame);
@@ -305,8 +372,48 @@ export class NodeSwitch {
 
   /** A full queue is counted on the port that could not take the frame. */
   private toLocal(frame: Uint8Array, to: LocalPort): void {
-    if (!to.output(frame)) countDrop(to.counters.drops, "queueFull");
+    if (to.held) {
+      if (!to.held.push(frame)) countDrop(to.counters.drops, "holdFull");
+    } else if (!to.output(frame)) countDrop(to.counters.drops, "queueFull");
     else to.counters.txFrames++;
+  }
+
+  /** Ends a port's hold; returns what was kept, oldest first. */
+  private release(port: LocalPort): Uint8Array[] {
+    const frames = port.held?.take() ?? [];
+    port.held = undefined;
+    this.holding.delete(port);
+    return frames;
+  }
+
+  /**
+   * A held port the map now places on another node (its migration committed there) sends what it
+   * kept there: that node's map already places the port on itself (it announced the port, or the
+   * control plane moved it), so each frame reaches the one VM that runs. A port gone from the map
+   * loses them.
+   */
+  private passOnHeld(): void {
+    for (const local of this.holding) {
+      if (local.owner.kind !== "vps") continue;
+      const vpsId = local.owner.vpsId;
+      const port = this.map.ports.get(vpsId);
+      if (port?.spec.node === this.nodeId) continue;
+      const frames = this.release(local);
+      if (!port) {
+        if (frames.length > 0) countDrop(local.counters.drops, "holdLost", frames.length);
+        continue;
+      }
+      this.handedOver.add(vpsId);
+      for (const frame of frames) {
+        const refused = this.toNode(port.network, port.spec.node, frame);
+        if (refused) countDrop(local.counters.drops, refused);
+        else local.counters.handedOver++;
+      }
+      this.log.info(
+        { vpsId, node: port.spec.node, frames: frames.length },
+        "frames kept for a migrating VM handed over",
+      );
+    }
   }
 
   private toNode(network: CompiledNetwork, nodeId: string, frame: Uint8Array): DropReason | undefined {
@@ -338,6 +445,7 @@ export class NodeSwitch {
       if (!arp.ok) return "malformed";
       if (!isAnnouncement(arp.value)) return "broadcast";
       learnMove(network, arp.value, sender);
+      this.passOnHeld();
       this.broadcastAnnouncement(network, vxlan.value.frame, undefined, false);
       return undefined;
     }
