@@ -8,9 +8,13 @@
  *      with 1,000 VPSes on 100 nodes;
  *   3. create → running latency (p50/p99) with the API process, its workers and 3 real node agents
  *      (skip with BENCH_SKIP_CLUSTER=1).
- * BENCH_ONLY=placement|list|cluster runs one of them.
+ * BENCH_ONLY=placement|list|cluster runs one of them. BENCH_PROFILE=<dir> writes a CPU profile of the
+ * API under each list route's load, one per slice (`<dir>/<route>.<slice>.cpuprofile`).
  */
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createLogger } from "@skiff/common";
 import { hashToken, newToken, tokenPrefix } from "../auth/tokens.js";
@@ -157,6 +161,7 @@ async function benchList(): Promise<void> {
       tokens: path === "/healthz" ? [] : tokens,
     });
     const gen = loader();
+    const profiler = await routeProfiler(process.env.BENCH_PROFILE);
     for (const path of paths) await gen.run({ ...spec(path), durationMs: 1000 }); // warm-up: JIT, caches, pool
     // The routes take turns in short slices, so a change in the machine's load (it is shared)
     // falls on all of them alike and the ratios to /healthz stay comparable.
@@ -166,9 +171,11 @@ async function benchList(): Promise<void> {
     );
     for (let round = 0; round < rounds; round++) {
       for (const path of paths) {
+        await profiler?.start();
         const cpu0 = process.cpuUsage();
         const r = await gen.run({ ...spec(path), durationMs: durationMs / rounds });
         const cpu = process.cpuUsage(cpu0);
+        await profiler?.stop(path);
         const run = runs.get(path)!;
         for (const l of r.latenciesMs) run.latencies.push(l); // not a spread: long runs overflow the stack
         run.elapsedMs += r.elapsedMs;
@@ -177,6 +184,7 @@ async function benchList(): Promise<void> {
       }
     }
     gen.close();
+    profiler?.close();
     let healthz = 0;
     for (const [path, run] of runs) {
       const lat = run.latencies.sort((a, b) => a - b);
@@ -195,6 +203,26 @@ async function benchList(): Promise<void> {
   } finally {
     await h.close();
   }
+}
+
+/** The inspector's CPU profiler around each slice of a route's load: `<dir>/<route>.<slice>.cpuprofile`. */
+async function routeProfiler(dir: string | undefined) {
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  const slices = new Map<string, number>();
+  return {
+    start: () => session.post("Profiler.start"),
+    async stop(path: string) {
+      const { profile } = await session.post("Profiler.stop");
+      const i = slices.get(path) ?? 0;
+      slices.set(path, i + 1);
+      const name = path.replace(/^\//, "").replace(/[^a-z0-9]+/gi, "_");
+      writeFileSync(join(dir, `${name}.${i}.cpuprofile`), JSON.stringify(profile));
+    },
+    close: () => session.disconnect(),
+  };
 }
 
 async function benchCreateToRunning(): Promise<void> {

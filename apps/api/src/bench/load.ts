@@ -74,8 +74,11 @@ export function loader(): { run(spec: LoadSpec): Promise<LoadResult>; close(): v
   return {
     run: (spec) =>
       new Promise((resolve, reject) => {
-        child.once("message", (r) => resolve(r as LoadResult));
         child.once("error", reject);
+        child.once("message", (r) => {
+          child.off("error", reject); // one listener per run would pile up
+          resolve(r as LoadResult);
+        });
         child.send(spec);
       }),
     close: () => child.disconnect(),
