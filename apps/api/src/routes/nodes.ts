@@ -1,9 +1,11 @@
 import { socketPeer } from "@skiff/pki";
 import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { z } from "zod";
 import { requireOperator } from "../http/auth.js";
 import { nodeDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
+import { listVersion, PageCache, sendSerialized, serialized } from "../http/page-cache.js";
 import { decodeCursor, pageOf } from "../http/pagination.js";
 import {
   EmptyBody,
@@ -31,10 +33,14 @@ const callerOf = (req: FastifyRequest): AgentCaller => ({
   address: req.ip,
 });
 
+const NodePage = page(NodeSchema);
+
 export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db } = app.deps;
   const nodes = app.services.nodes;
   const tags = ["nodes"];
+  // Pages kept while no node, VPS or migration target changed (http/page-cache.ts).
+  const pages = new PageCache(listVersion(db, "nodes"));
 
   const withReservations = async (ids: string[]) => {
     const loads = await nodeLoads(db, { nodeIds: ids });
@@ -49,24 +55,28 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         summary: "List nodes (operators)",
         querystring: ListNodesQuery,
-        response: { 200: page(NodeSchema), ...ERROR_RESPONSES },
+        response: { 200: NodePage, ...ERROR_RESPONSES },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       requireOperator(req);
       const q = req.query;
-      const rows = await listNodes(db, {
+      const f = {
         status: q.status,
         maintenance: q.maintenance,
         after: decodeCursor(q.cursor),
         take: q.limit + 1,
+      };
+      const body = await pages.get(JSON.stringify(f), async () => {
+        const out: z.output<typeof NodePage> = pageOf(
+          await listNodes(db, f),
+          q.limit,
+          (n) => nodeDto(n, reservationOf(n)),
+          (n) => n.registeredAt,
+        );
+        return serialized(reply, out);
       });
-      return pageOf(
-        rows,
-        q.limit,
-        (n) => nodeDto(n, reservationOf(n)),
-        (n) => n.registeredAt,
-      );
+      return sendSerialized(reply, body);
     },
   );
 

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { z } from "zod";
+import type { z } from "zod";
 import { tokenPrincipal } from "../http/auth.js";
 import { vpsDto } from "../http/dto.js";
+import { listVersion, PageCache, sendSerialized, serialized } from "../http/page-cache.js";
 import { pageOf } from "../http/pagination.js";
 import {
   ActionParams,
@@ -15,10 +16,14 @@ import {
   Vps,
 } from "../http/schemas.js";
 
+const VpsPage = page(Vps);
+
 export const vpsRoutes: FastifyPluginAsyncZod = async (app) => {
   const svc = app.services.vps;
   const tags = ["vps"];
   const mutating = { idempotent: true };
+  // Pages kept while no VPS changed (http/page-cache.ts).
+  const pages = new PageCache(listVersion(app.deps.db, "vps"));
 
   app.post(
     "/v1/vps",
@@ -46,12 +51,16 @@ export const vpsRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           "Oldest first; filter by state, node, name (operators: project). Deleted VPSes only with includeDeleted=true or state=deleted.",
         querystring: ListVpsQuery,
-        response: { 200: page(Vps), ...ERROR_RESPONSES },
+        response: { 200: VpsPage, ...ERROR_RESPONSES },
       },
     },
-    async (req) => {
-      const rows = await svc.list(tokenPrincipal(req), req.query);
-      return pageOf(rows, req.query.limit, vpsDto, (v) => v.createdAt);
+    async (req, reply) => {
+      const f = svc.listFilter(tokenPrincipal(req), req.query);
+      const body = await pages.get(JSON.stringify(f), async () => {
+        const out: z.output<typeof VpsPage> = pageOf(await svc.list(f), f.limit, vpsDto, (v) => v.createdAt);
+        return serialized(reply, out);
+      });
+      return sendSerialized(reply, body);
     },
   );
 

@@ -7,7 +7,7 @@ import { ACTIONS, type VpsAction } from "../domain/vps-state.js";
 import { projectFilter, type TokenPrincipal } from "../http/auth.js";
 import type { VpsDtoRow } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
-import { decodeCursor } from "../http/pagination.js";
+import { type Cursor, decodeCursor } from "../http/pagination.js";
 import { idOrName } from "../http/refs.js";
 import type { CreateVpsBody, ListVpsQuery } from "../http/schemas.js";
 import type { JobQueues } from "../queues.js";
@@ -19,6 +19,17 @@ import { moveVps } from "./vps-state-store.js";
 
 type CreateInput = z.infer<typeof CreateVpsBody>;
 type ListInput = z.infer<typeof ListVpsQuery>;
+
+/** What a VPS list request asks for, in its caller's scope (VpsService.listFilter). */
+export interface VpsListFilter {
+  readonly projectId: string | undefined;
+  readonly state: ListInput["state"];
+  readonly includeDeleted: boolean;
+  readonly nodeId: string | undefined;
+  readonly name: string | undefined;
+  readonly after: Cursor | undefined;
+  readonly limit: number;
+}
 
 export interface VpsServiceDeps {
   readonly db: Db;
@@ -39,23 +50,37 @@ export class VpsService {
   }
 
   /**
-   * A page of the VPSes the caller may see, oldest first (limit + 1 rows: the extra one says there
-   * is a next page). A raw query, the hottest list's: it costs about half the CPU of findMany's
-   * query building and result mapping.
+   * A list request in the caller's scope (a tenant sees its project only), its cursor checked: the
+   * query of one page, and in this canonical form the key its page is kept under.
    */
-  async list(p: TokenPrincipal, q: ListInput): Promise<VpsDtoRow[]> {
+  listFilter(p: TokenPrincipal, q: ListInput): VpsListFilter {
+    return {
+      projectId: p.kind === "tenant" ? p.projectId : q.projectId,
+      state: q.state,
+      includeDeleted: q.includeDeleted,
+      nodeId: q.nodeId,
+      name: q.name,
+      after: decodeCursor(q.cursor),
+      limit: q.limit,
+    };
+  }
+
+  /**
+   * A page of VPSes, oldest first (limit + 1 rows: the extra one says there is a next page). A raw
+   * query, the hottest list's: it costs about half the CPU of findMany's query building and result
+   * mapping.
+   */
+  async list(f: VpsListFilter): Promise<VpsDtoRow[]> {
     const where: Prisma.Sql[] = [];
-    const projectId = p.kind === "tenant" ? p.projectId : q.projectId;
-    if (projectId) where.push(Prisma.sql`v.project_id = ${projectId}::uuid`);
-    if (q.state) where.push(Prisma.sql`v.state = ${q.state}::vps_state`);
-    else if (!q.includeDeleted) where.push(Prisma.sql`v.state <> 'deleted'`);
-    if (q.nodeId) where.push(Prisma.sql`v.node_id = ${q.nodeId}::uuid`);
-    if (q.name) where.push(Prisma.sql`v.name = ${q.name}`);
-    const after = decodeCursor(q.cursor);
-    if (after) {
-      const t = new Date(after.t);
+    if (f.projectId) where.push(Prisma.sql`v.project_id = ${f.projectId}::uuid`);
+    if (f.state) where.push(Prisma.sql`v.state = ${f.state}::vps_state`);
+    else if (!f.includeDeleted) where.push(Prisma.sql`v.state <> 'deleted'`);
+    if (f.nodeId) where.push(Prisma.sql`v.node_id = ${f.nodeId}::uuid`);
+    if (f.name) where.push(Prisma.sql`v.name = ${f.name}`);
+    if (f.after) {
+      const t = new Date(f.after.t);
       where.push(
-        Prisma.sql`(v.created_at > ${t}::timestamptz OR (v.created_at = ${t}::timestamptz AND v.id > ${after.id}::uuid))`,
+        Prisma.sql`(v.created_at > ${t}::timestamptz OR (v.created_at = ${t}::timestamptz AND v.id > ${f.after.id}::uuid))`,
       );
     }
     return this.deps.db.$queryRaw<VpsDtoRow[]>`
@@ -67,7 +92,7 @@ export class VpsService {
       FROM vps v
       ${where.length ? Prisma.sql`WHERE ${Prisma.join(where, " AND ")}` : Prisma.empty}
       ORDER BY v.created_at, v.id
-      LIMIT ${q.limit + 1}`;
+      LIMIT ${f.limit + 1}`;
   }
 
   async create(p: TokenPrincipal, body: CreateInput): Promise<Vps> {
