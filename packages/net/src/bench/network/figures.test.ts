@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   mbps,
   type NetworkFigure,
+  netstatCounter,
   parseTimedRead,
   pingRtts,
   quantile,
@@ -29,6 +30,18 @@ describe("network bench figures", () => {
     expect(quantile([7], 0.99)).toBe(7);
     expect(quantile([], 0.5)).toBeNaN();
     expect(rttFigures([])).toEqual({ rttP50Ms: null, rttP99Ms: null });
+  });
+
+  it("reads one counter of /proc/net/netstat", () => {
+    const netstat = [
+      "TcpExt: SyncookiesSent TCPTimeouts TCPLossProbes",
+      "TcpExt: 0 3 7",
+      "IpExt: InNoRoutes TCPTimeouts",
+      "IpExt: 1 9",
+    ].join("\n");
+    expect(netstatCounter(netstat, "TcpExt", "TCPTimeouts")).toBe(3);
+    expect(netstatCounter(netstat, "IpExt", "TCPTimeouts")).toBe(9);
+    expect(netstatCounter(netstat, "TcpExt", "Nothing")).toBeNaN();
   });
 
   it("reads round trips from iputils' and BusyBox's ping", () => {

@@ -32,6 +32,20 @@ export interface NetworkFigure {
 export interface HopStall {
   downtimeMs: number;
   stallMs: number;
+  /**
+   * The sender's retransmission timeouts meanwhile (TcpExt TCPTimeouts in its namespace): a
+   * segment lost in the pause costs one, and Linux waits at least 200 ms for it.
+   */
+  rtos?: number;
+}
+
+/** One counter of /proc/net/netstat (a line of names, then one of values, per group); NaN if absent. */
+export function netstatCounter(netstat: string, group: string, name: string): number {
+  const lines = netstat.split("\n").filter((l) => l.startsWith(`${group}:`));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const at = names.indexOf(name);
+  return at > 0 && values[at] !== undefined ? Number(values[at]) : Number.NaN;
 }
 
 /** The hop whose stall exceeded its own downtime the most (the target is per hop). */

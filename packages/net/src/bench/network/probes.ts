@@ -10,6 +10,7 @@ import {
   type HopStall,
   mbps,
   type NetworkFigure,
+  netstatCounter,
   parseTimedRead,
   pingRtts,
   rttFigures,
@@ -213,6 +214,12 @@ const ECHO_PORT = 7;
  * migration (what the host's load alone does to the stream). At the end every byte must have come
  * back, in order, and the connection must not have ended (a reset or socat's timeout counts as one).
  */
+/** The namespace's TCP retransmission timeouts so far (only the bench's own connections live there). */
+async function tcpTimeouts(ns: string): Promise<number> {
+  const { stdout } = await run("ip", ["netns", "exec", ns, "cat", "/proc/net/netstat"]);
+  return netstatCounter(stdout, "TcpExt", "TCPTimeouts");
+}
+
 export async function streamAcrossMigrations(
   ns: string,
   guest: Guest,
@@ -260,10 +267,12 @@ export async function streamAcrossMigrations(
     baselineGapMs = Math.round(meter.takeLongest());
     for (let i = 0; i < hops; i++) {
       meter.takeLongest();
+      const rtosBefore = await tcpTimeouts(ns);
       const downtimeMs = await migrate();
       await flowed(`after hop ${i + 1}`, backBytes + 2000);
       await sleep(1000);
-      stalls.push({ downtimeMs, stallMs: Math.round(meter.takeLongest()) });
+      const stallMs = Math.round(meter.takeLongest());
+      stalls.push({ downtimeMs, stallMs, rtos: (await tcpTimeouts(ns)) - rtosBefore });
     }
   } finally {
     clearInterval(writer);
