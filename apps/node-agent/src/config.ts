@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { bytes, int, loadConfig, oneOf, port, str } from "@skiff/common";
 import { nodeIdentity, type TlsSetting, tlsConfigSpec, tlsSetting } from "@skiff/pki";
 import { agentError } from "./errors.js";
+import { migrationNiceSpec } from "./vmm/migration-nice.js";
 
 /** The agent's environment. Side-effect free: scripts/config-docs.mjs renders it into the docs. */
 export const agentConfigSpec = {
@@ -64,11 +65,7 @@ export const agentConfigSpec = {
   ),
   stopTimeoutMs: int("SKIFF_AGENT_STOP_TIMEOUT_MS", "how long StopVm waits for a guest to power off", 30_000),
   vmmNice: int("SKIFF_VMM_NICE", "nice level of VMM processes (the agent stays responsive under load)", 5),
-  migrationNice: int(
-    "SKIFF_MIGRATION_NICE",
-    "nice level the VMM threads on a live migration's path raise themselves to while it runs (below 0 needs CAP_SYS_NICE; without it they keep SKIFF_VMM_NICE)",
-    -5,
-  ),
+  migrationNice: migrationNiceSpec,
   vmmOverheadMib: int(
     "SKIFF_VMM_OVERHEAD_MIB",
     "host memory a VMM may use above its guest RAM before it is stopped as out of memory",

@@ -10,7 +10,7 @@ import { agentError } from "../errors.js";
 import type { VmPaths } from "../vm/layout.js";
 import type { VmRecord } from "../vm/record.js";
 import type { VmmClient } from "../vmm/client.js";
-import { incomingPlanPath } from "../vmm/migrate-in.js";
+import { incomingPlanPath } from "../vmm/incoming-plan.js";
 import type { IncomingPlan } from "../vmm/migrate-protocol.js";
 import { isAlive, killVmm } from "../vmm/process.js";
 import { spawnVmm } from "../vmm/spawn.js";

@@ -1,4 +1,4 @@
-import { VM_STATE_NAMES, type VmStateName } from "@skiff/proto";
+import { VM_STATE_NAMES, type VmStateName } from "@skiff/proto/vm-states";
 import { agentError } from "../errors.js";
 
 /** The VM states the agent reports: the NodeAgent VmState names (packages/proto). */

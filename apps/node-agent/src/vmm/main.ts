@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { createLogger, errorMessage } from "@skiff/common";
 import { pathsInDir } from "../vm/layout.js";
 import { readRecord, writeExitRecord } from "../vm/record.js";
-import { readIncomingPlan } from "./migrate-in.js";
+import { readIncomingPlan } from "./incoming-plan.js";
 import { Vmm, writePidFile } from "./vmm.js";
 
 const { values } = parseArgs({

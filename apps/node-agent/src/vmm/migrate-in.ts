@@ -18,9 +18,8 @@
  * shared storage (the source's was elsewhere) is claimed before the first block lands, which
  * fences whatever stale VMM might still have the old file there open.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { errorMessage } from "@skiff/common";
 import { diskDirtyLogBytes } from "@skiff/hv-core";
 import {
@@ -37,24 +36,13 @@ import { loadTls, logRefusedClients, serverCredentials } from "@skiff/pki";
 import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
 import { stageRecord } from "../vm/record.js";
+import { incomingPlanPath } from "./incoming-plan.js";
 import { collectYoung, raiseProcessForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
 
 /** How long a committed VMM waits for its agent to adopt the VM before it answers the source. */
 const ADOPT_WAIT_MS = 3000;
-
-export function incomingPlanPath(dir: string): string {
-  return join(dir, "incoming.json");
-}
-
-export function readIncomingPlan(dir: string): IncomingPlan {
-  const plan = JSON.parse(readFileSync(incomingPlanPath(dir), "utf8")) as IncomingPlan;
-  if (plan.version !== 1 || typeof plan.token !== "string" || typeof plan.record?.vmId !== "string") {
-    throw agentError("MIGRATION_PLAN_CORRUPT", `${incomingPlanPath(dir)} is not an incoming plan`);
-  }
-  return plan;
-}
 
 export class IncomingMigration {
   private server: MigrationServer | undefined;

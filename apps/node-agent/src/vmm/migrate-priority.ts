@@ -20,13 +20,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { loadConfig } from "@skiff/common";
-import { agentConfigSpec } from "../config.js";
+import { migrationNiceSpec } from "./migration-nice.js";
 
 let migrationNice: number | undefined;
 
 /** A VMM inherits the agent's environment; the agent validated it when it started. */
 function migrationNiceLevel(): number {
-  migrationNice ??= loadConfig({ migrationNice: agentConfigSpec.migrationNice }).migrationNice;
+  migrationNice ??= loadConfig({ migrationNice: migrationNiceSpec }).migrationNice;
   return migrationNice;
 }
 

@@ -5,7 +5,7 @@
  * retransmits.
  */
 import type { Logger } from "@skiff/common";
-import { PortLinkClient } from "@skiff/net";
+import { PortLinkClient } from "@skiff/net/port-link";
 
 const RETRY_MS = 200;
 /**

@@ -212,7 +212,7 @@ export class Vmm {
         }
         return this.epoch;
       },
-      tolerated: () => this.migration.outgoing.toleratedEpoch,
+      tolerated: () => this.migration.toleratedEpoch,
       lost: (holder) => void this.fenced(holder),
     });
     this.leaseWatch.start();

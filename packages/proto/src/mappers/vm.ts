@@ -4,9 +4,9 @@
  */
 import { BootMode, type VmSpec, VmState } from "../generated/skiff/v1/node_agent.js";
 
-/** The VM states an agent reports (the proto's VmState without UNSPECIFIED). */
-export const VM_STATE_NAMES = ["created", "running", "paused", "stopped", "suspended", "crashed"] as const;
-export type VmStateName = (typeof VM_STATE_NAMES)[number];
+import { VM_STATE_NAMES, type VmStateName } from "../vm-states.js";
+
+export { VM_STATE_NAMES, type VmStateName };
 
 const STATE_TO_PROTO: Readonly<Record<VmStateName, VmState>> = {
   created: VmState.VM_STATE_CREATED,
