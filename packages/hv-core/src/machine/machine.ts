@@ -265,8 +265,11 @@ export class Machine {
   /**
    * Runs up to `budget` steps. Returns why it stopped: budget spent, idle (WFI with nothing
    * pending: sleep up to `wakeInMs` or until input, then call again), or the guest's end.
+   * `yieldNow` is asked after every slice of at most SLICE steps: true ends the run there (as
+   * "budget"), so a caller with work waiting (a frame for the NIC, one the guest sent) does it
+   * within a slice rather than after the whole budget.
    */
-  run(budget: number): ExitReason {
+  run(budget: number, yieldNow?: () => boolean): ExitReason {
     const hart = this.hart;
     const clock = this.clock;
     let left = budget;
@@ -300,6 +303,7 @@ export class Machine {
         const ev = this.htif.poll();
         if (ev) return { kind: "htif", code: ev.code };
       }
+      if (yieldNow?.()) break;
     }
     // Leave device lines consistent with the clock, so a snapshot taken now restores identically.
     this.updateTimers();
