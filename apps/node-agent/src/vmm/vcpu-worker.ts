@@ -109,13 +109,19 @@ function flushTx(): void {
 }
 
 /**
- * A frame the guest sent, or a message (a frame for it, a command), ends a slice early: a busy
- * guest's network round trip then takes a fraction of a millisecond, not the slice's 20.
+ * A frame the guest sent, or a message (a frame for it, a command), ends a slice once it has run
+ * YIELD_AFTER_MS: a busy guest's frames then wait about a millisecond each way, not the slice's
+ * 20, and still go in batches (each batch in costs the guest an interrupt, and its GRO merges
+ * only what one interrupt brings).
  */
+const YIELD_AFTER_MS = 1;
 let sliceSeq = 0;
+let sliceStart = 0;
 let yielded = false;
 function yieldNow(): boolean {
-  yielded = txFrames.length > 0 || Atomics.load(ctl, WAKE) !== sliceSeq;
+  yielded =
+    (txFrames.length > 0 || Atomics.load(ctl, WAKE) !== sliceSeq) &&
+    performance.now() - sliceStart >= YIELD_AFTER_MS;
   return yielded;
 }
 
@@ -316,6 +322,7 @@ for (;;) {
   const t0 = performance.now();
   let exit: ExitReason;
   sliceSeq = seq;
+  sliceStart = t0;
   yielded = false;
   try {
     exit = machine.run(budget, yieldNow);
