@@ -1,3 +1,4 @@
+export * from "./gateway/follow.js";
 export * from "./gateway/gateway.js";
 export * from "./gateway/netns.js";
 export * from "./gateway/tap-relay.js";

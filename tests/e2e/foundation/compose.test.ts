@@ -18,6 +18,9 @@ interface Service {
   environment?: Record<string, string>;
   volumes?: string[];
   deploy?: { replicas?: number };
+  cap_add?: string[];
+  devices?: string[];
+  sysctls?: Record<string, string>;
 }
 
 interface Field {
@@ -141,6 +144,21 @@ describe("docker-compose.yml", () => {
     expect(new URL(env("api").REDIS_URL ?? "").hostname).toBe("redis");
   });
 
+  it("a gateway service gives VPS networks their .1 and outbound NAT, and the API names its overlay", () => {
+    const g = effective("gateway");
+    expect(s.gateway?.build?.target).toBe("gateway");
+    expect(s.gateway?.cap_add).toContain("NET_ADMIN");
+    expect(s.gateway?.devices).toContain("/dev/net/tun:/dev/net/tun");
+    // Its container is its namespace, whose /proc/sys it cannot write: forwarding comes from here.
+    expect(s.gateway?.sysctls?.["net.ipv4.ip_forward"]).toBe("1");
+    expect(g.SKIFF_NETNS ?? "", "the container's own namespace").toBe("");
+    expect(g.SKIFF_GATEWAY_UPLINK).toBe("eth0");
+    expect(new URL(g.SKIFF_API_URL ?? "").hostname).toBe("api");
+    expect(ref(g.SKIFF_GATEWAY_TOKEN)).toBe("SKIFF_OPERATOR_TOKEN");
+    expect(env("api").SKIFF_GATEWAY_OVERLAY).toBe(`gateway:${g.SKIFF_GATEWAY_OVERLAY_PORT}`);
+    expect(dockerfile).toMatch(/AS gateway[\s\S]*apt-get install[^\n]*iproute2 socat nftables/);
+  });
+
   it("the migrate job bootstraps the region before any API replica starts", () => {
     const m = s.migrate!;
     expect(m.command).toEqual(["node", "dist/db/migrate.js", "--bootstrap"]);
@@ -190,7 +208,11 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  const built = builtForTests(root, ["apps/api/dist/config.js", "apps/node-agent/dist/config.js"]);
+  const built = builtForTests(root, [
+    "apps/api/dist/config.js",
+    "apps/node-agent/dist/config.js",
+    "packages/net/dist/gateway/config.js",
+  ]);
   it.skipIf(!built)("gives each program only variables its code reads, and all it requires", async () => {
     const agent = await specVars("apps/node-agent/dist/config.js");
     const { migrateSpec, ...apiOnly } = (await import(
@@ -203,9 +225,11 @@ describe("docker-compose.yml", () => {
         .flatMap(([, spec]) => Object.values(spec).map((f) => [f.env, f] as const)),
     );
     expect(server.get("DATABASE_URL")).toBeDefined();
+    const gateway = await specVars("packages/net/dist/gateway/config.js");
     const programs: [string, Map<string, Field>][] = [
       ["api", server],
       ["migrate", migrate],
+      ["gateway", gateway],
       ...AGENTS.map((n) => [n, agent] as [string, Map<string, Field>]),
     ];
     const unread = (spec: Map<string, Field>, vars: Record<string, string>) =>
@@ -220,5 +244,6 @@ describe("docker-compose.yml", () => {
     // The images' own ENV defaults are for the program each image runs by default.
     expect(unread(server, dockerfileEnv(dockerfile, "api")), "Dockerfile api ENV").toEqual([]);
     expect(unread(agent, dockerfileEnv(dockerfile, "node-agent")), "Dockerfile node-agent ENV").toEqual([]);
+    expect(unread(gateway, dockerfileEnv(dockerfile, "gateway")), "Dockerfile gateway ENV").toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type { NetworkMap } from "@skiff/proto";
 import type { Db } from "../db/client.js";
+import { overlayAddress } from "./overlay-address.js";
 
 export type { NetworkMap };
 
@@ -28,6 +29,7 @@ export function parseGatewayOverlay(spec: string, node = "gateway"): GatewayEndp
  * region's gateway when there is one.
  */
 export async function buildNetworkMap(db: Db, gateway?: GatewayEndpoint): Promise<NetworkMap> {
+  const gatewayHost = gateway ? await overlayAddress(gateway.host) : "";
   return db.$transaction(
     async (tx) => {
       const state = await tx.networkMapState.findUniqueOrThrow({ where: { id: 1 } });
@@ -70,7 +72,7 @@ export async function buildNetworkMap(db: Db, gateway?: GatewayEndpoint): Promis
         })),
         nodes: [
           ...nodes.map((n) => ({ id: n.name, host: n.overlayHost ?? "", port: n.overlayPort ?? 0 })),
-          ...(gateway ? [{ id: gateway.node, host: gateway.host, port: gateway.port }] : []),
+          ...(gateway ? [{ id: gateway.node, host: gatewayHost, port: gateway.port }] : []),
         ],
         gatewayNode: gateway?.node ?? "",
       };

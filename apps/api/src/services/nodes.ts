@@ -8,6 +8,7 @@ import type { Db, Node, Prisma } from "../db/client.js";
 import { canTransition, type VpsState } from "../domain/vps-state.js";
 import { apiError } from "../http/errors.js";
 import type { HeartbeatBody, RegisterNodeBody, VmReport } from "../http/schemas.js";
+import { overlayAddress } from "../network/overlay-address.js";
 import type { NetworkMapPublisher } from "../network/publisher.js";
 import type { DestroyStaleJob } from "../queues.js";
 import { type Actor, recordEvent, SYSTEM } from "./events.js";
@@ -42,10 +43,15 @@ export function isStale(
 }
 
 /** "host:port" → the node's overlay columns (both null when the agent has no overlay). */
-function overlayOf(endpoint: string | undefined): { overlayHost: string | null; overlayPort: number | null } {
+async function overlayOf(
+  endpoint: string | undefined,
+): Promise<{ overlayHost: string | null; overlayPort: number | null }> {
   if (!endpoint) return { overlayHost: null, overlayPort: null };
   const i = endpoint.lastIndexOf(":");
-  return { overlayHost: endpoint.slice(0, i), overlayPort: Number(endpoint.slice(i + 1)) };
+  return {
+    overlayHost: await overlayAddress(endpoint.slice(0, i)),
+    overlayPort: Number(endpoint.slice(i + 1)),
+  };
 }
 
 /** A VM a node runs for a VPS that is now elsewhere or gone (destroyed by a maintenance job). */
@@ -118,7 +124,7 @@ export class NodeService {
       lastHeartbeatAt: now,
       // A restarted agent's switch starts empty: it gets the map again (below), whatever it had.
       networkMapVersion: 0n,
-      ...overlayOf(body.overlayEndpoint),
+      ...(await overlayOf(body.overlayEndpoint)),
     };
     const node = await db.$transaction(async (tx) => {
       const existing = await tx.node.findUnique({ where: { name: body.name } });

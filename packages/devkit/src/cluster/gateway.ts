@@ -9,16 +9,20 @@ import { createLogger, errorMessage, type Logger } from "@skiff/common";
  * graph.
  */
 
-/** The part of @skiff/net's Gateway the cluster uses. */
+/** The part of @skiff/net the cluster uses. */
 interface NetGateway {
   readonly netns: string;
   readonly endpoint: { id: string; host: string; port: number };
-  setMap(map: unknown): Promise<boolean>;
+  setMap(map: never): Promise<boolean>;
   stop(): Promise<void>;
 }
 
 interface NetModule {
   Gateway: { start(options: { netns?: string; logger?: Logger }): Promise<NetGateway> };
+  followNetworkMap(
+    gateway: NetGateway,
+    opts: { apiUrl: string; token: string; intervalMs?: number; say: (msg: string) => void },
+  ): { stop(): Promise<void> };
 }
 
 export interface RegionGateway {
@@ -48,43 +52,18 @@ export async function startRegionGateway(
   } catch (err) {
     return { unavailable: errorMessage(err) };
   }
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> = Promise.resolve();
-  let version = -1;
-  let lastError = "";
+  let follower: { stop(): Promise<void> } | undefined;
   let stopped: Promise<void> | undefined;
-  const poll = async (apiUrl: string, token: string) => {
-    try {
-      const r = await fetch(`${apiUrl}/v1/network-map`, { headers: { authorization: `Bearer ${token}` } });
-      if (!r.ok) throw new Error(`GET /v1/network-map: HTTP ${r.status}`);
-      const map = (await r.json()) as { version: number };
-      if (map.version > version && (await gateway.setMap(map))) version = map.version;
-      lastError = "";
-    } catch (err) {
-      // Said once per distinct problem: the API restarting is not worth a line a second.
-      const msg = errorMessage(err);
-      if (msg !== lastError) say(`gateway: network map not applied: ${msg}`);
-      lastError = msg;
-    }
-  };
   return {
     netns: gateway.netns,
     overlay: `${gateway.endpoint.host}:${gateway.endpoint.port}`,
-    follow(apiUrl, operatorToken, intervalMs = 1000) {
-      const tick = () => {
-        inFlight = poll(apiUrl, operatorToken).finally(() => {
-          if (timer !== undefined) timer = setTimeout(tick, intervalMs);
-        });
-      };
-      timer = setTimeout(tick, 0);
+    follow(apiUrl, token, intervalMs = 1000) {
+      follower = net.followNetworkMap(gateway, { apiUrl, token, intervalMs, say });
     },
     stop() {
       // Once: the cluster's stop and a failed start may both ask.
       stopped ??= (async () => {
-        const t = timer;
-        timer = undefined;
-        clearTimeout(t);
-        await inFlight;
+        await follower?.stop();
         await gateway.stop();
       })();
       return stopped;

@@ -5,12 +5,20 @@ import type { MapUpdate, NetworkMap, NetworkSpec } from "../map.js";
 import { VxlanTransport } from "../overlay/vxlan-transport.js";
 import { NodeSwitch, type SwitchPort } from "../switch/node-switch.js";
 import { forgetPids, recordPids, stopLeftoverRelays } from "./leftovers.js";
-import { deleteNamespace, ip, ipBatch, nsSysctl } from "./netns.js";
+import { deleteNamespace, inNs, ip, ipBatch, type Netns, nsSysctl } from "./netns.js";
 import { TapRelay } from "./tap-relay.js";
 
 export interface GatewayOptions {
-  /** The namespace; created at start, deleted at stop. Default "skiff". */
-  netns?: string;
+  /**
+   * The namespace; created at start, deleted at stop. Default "skiff". null: the namespace this
+   * process runs in (a container of its own), left as it is at stop.
+   */
+  netns?: Netns;
+  /**
+   * Let the namespace route between each network and the outside (for outbound NAT, which the
+   * nftables ruleset of nat.ts adds); never between two networks. Default false: an endpoint only.
+   */
+  forward?: boolean;
   /** The gateway's node id: the map's `gatewayNode` and an entry of its node table. Default "gateway". */
   nodeId?: string;
   /** Where the overlay endpoint binds; default 127.0.0.1 on a port the kernel picks. */
@@ -34,7 +42,7 @@ interface NetworkInterface {
  * prohibit rule, so it reaches every network but carries nothing from one network to another.
  */
 export class Gateway {
-  readonly netns: string;
+  readonly netns: Netns;
   readonly nodeId: string;
   readonly switch: NodeSwitch;
   private readonly interfaces = new Map<string, NetworkInterface>();
@@ -46,9 +54,12 @@ export class Gateway {
     readonly overlay: VxlanTransport,
     private readonly log: Logger,
   ) {
-    this.netns = options.netns ?? "skiff";
+    this.netns = options.netns === undefined ? "skiff" : options.netns;
     this.nodeId = options.nodeId ?? "gateway";
-    this.pidFile = join(options.stateDir ?? join(tmpdir(), "skiff-net"), `gateway-${this.netns}.json`);
+    this.pidFile = join(
+      options.stateDir ?? join(tmpdir(), "skiff-net"),
+      `gateway-${this.netns ?? `pid-${process.pid}`}.json`,
+    );
     this.switch = new NodeSwitch({ nodeId: this.nodeId, overlay, logger: log });
   }
 
@@ -58,18 +69,21 @@ export class Gateway {
     const overlay = await VxlanTransport.bind({ host: options.overlayHost, port: options.overlayPort });
     const gateway = new Gateway(options, overlay, log);
     try {
-      const stopped = stopLeftoverRelays(gateway.pidFile);
-      await deleteNamespace(gateway.netns);
-      if (stopped > 0) log.warn({ stopped, netns: gateway.netns }, "stopped relays of a previous gateway");
-      await ip("netns", "add", gateway.netns);
-      await ip("-n", gateway.netns, "link", "set", "dev", "lo", "up");
-      await nsSysctl(gateway.netns, "net.ipv4.ip_forward", "0");
+      const ns = gateway.netns;
+      if (ns !== null) {
+        const stopped = stopLeftoverRelays(gateway.pidFile);
+        await deleteNamespace(ns);
+        if (stopped > 0) log.warn({ stopped, netns: ns }, "stopped relays of a previous gateway");
+        await ip("netns", "add", ns);
+        await ip("-n", ns, "link", "set", "dev", "lo", "up");
+      }
+      await nsSysctl(ns, "net.ipv4.ip_forward", options.forward ? "1" : "0");
       // IPv4 only on Skiff's networks; the switch would drop IPv6 anyway.
-      await nsSysctl(gateway.netns, "net.ipv6.conf.all.disable_ipv6", "1");
-      await nsSysctl(gateway.netns, "net.ipv6.conf.default.disable_ipv6", "1");
+      await nsSysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1");
+      await nsSysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1");
       // ARP from an interface's own address only: the switch would drop any other as spoofed.
-      await nsSysctl(gateway.netns, "net.ipv4.conf.all.arp_announce", "2");
-      await nsSysctl(gateway.netns, "net.ipv4.conf.all.arp_ignore", "1");
+      await nsSysctl(ns, "net.ipv4.conf.all.arp_announce", "2");
+      await nsSysctl(ns, "net.ipv4.conf.all.arp_ignore", "1");
     } catch (err) {
       await gateway.stop();
       throw err;
@@ -99,7 +113,9 @@ export class Gateway {
   stop(): Promise<void> {
     return this.serialized(async () => {
       for (const id of [...this.interfaces.keys()]) await this.removeInterface(id);
-      await deleteNamespace(this.netns).catch((err) => this.log.warn({ err }, "namespace not deleted"));
+      if (this.netns !== null) {
+        await deleteNamespace(this.netns).catch((err) => this.log.warn({ err }, "namespace not deleted"));
+      }
       forgetPids(this.pidFile);
       await this.overlay.close();
     });
@@ -166,7 +182,7 @@ export class Gateway {
 
   /** One prohibit rule per ordered pair of networks, rebuilt from scratch at each map. */
   private async isolate(networks: NetworkSpec[]): Promise<void> {
-    const existing = await ip("-n", this.netns, "rule", "show", "priority", `${RULE_PRIORITY}`);
+    const existing = await ip(...inNs(this.netns, "rule", "show", "priority", `${RULE_PRIORITY}`));
     const commands = existing
       .split("\n")
       .filter((line) => line.trim())

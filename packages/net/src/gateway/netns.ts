@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { SkiffError } from "@skiff/common";
 
@@ -16,11 +17,22 @@ export async function ip(...args: string[]): Promise<string> {
   }
 }
 
+/**
+ * A namespace to work in: a named one (`ip netns`), or null for the one this process runs in (a
+ * gateway container is a namespace of its own already).
+ */
+export type Netns = string | null;
+
+/** `ip` arguments that act inside `ns`. */
+export function inNs(ns: Netns, ...args: string[]): string[] {
+  return ns === null ? args : ["-n", ns, ...args];
+}
+
 /** Runs many `ip` commands in one process (`ip -batch -`), inside `ns`: one spawn, not one per rule. */
-export function ipBatch(ns: string, commands: string[]): Promise<void> {
+export function ipBatch(ns: Netns, commands: string[]): Promise<void> {
   if (commands.length === 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["-n", ns, "-batch", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+    const child = spawn("ip", inNs(ns, "-batch", "-"), { stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.once("error", reject);
@@ -42,12 +54,21 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 /** Sets a sysctl inside a namespace: /proc/sys/net is per namespace, so the write must run in it. */
-export async function nsSysctl(ns: string, key: string, value: string): Promise<void> {
+export async function nsSysctl(ns: Netns, key: string, value: string): Promise<void> {
   const path = `/proc/sys/${key.replaceAll(".", "/")}`;
   try {
-    await run("ip", ["netns", "exec", ns, "sh", "-c", `echo ${value} > ${path}`]);
+    if (ns === null) {
+      // A container's /proc/sys is read-only: there the value must come from its settings
+      // (docker-compose's `sysctls`), and a value already right is all that is needed.
+      if ((await readFile(path, "utf8")).trim() !== value) await writeFile(path, `${value}\n`);
+    } else await run("ip", ["netns", "exec", ns, "sh", "-c", `echo ${value} > ${path}`]);
   } catch (err) {
-    throw new SkiffError("NET_SYSCTL", `cannot set ${key}=${value} in ${ns}`, { ns, key }, { cause: err });
+    throw new SkiffError(
+      "NET_SYSCTL",
+      `cannot set ${key}=${value} in ${ns ?? "this namespace"}`,
+      { ns, key },
+      { cause: err },
+    );
   }
 }
 

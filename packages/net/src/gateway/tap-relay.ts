@@ -3,11 +3,11 @@ import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Logger, SkiffError } from "@skiff/common";
-import { ip, linkExists } from "./netns.js";
+import { inNs, ip, linkExists, type Netns } from "./netns.js";
 
 export interface TapRelayOptions {
-  /** Namespace the TAP moves into. */
-  netns: string;
+  /** Namespace the TAP moves into (null: it stays in this process's). */
+  netns: Netns;
   /** Its name inside the namespace. */
   name: string;
   mac: string;
@@ -74,22 +74,14 @@ export class TapRelay {
     try {
       await waitForLink(hostName, () => exited);
       if (exited) throw new SkiffError("NET_TAP_RELAY", `socat exited: ${stderr.trim()}`);
-      await ip("link", "set", "dev", hostName, "netns", options.netns);
-      await ip("-n", options.netns, "link", "set", "dev", hostName, "name", options.name);
+      const ns = options.netns;
+      if (ns !== null) await ip("link", "set", "dev", hostName, "netns", ns);
+      await ip(...inNs(ns, "link", "set", "dev", hostName, "name", options.name));
       await ip(
-        "-n",
-        options.netns,
-        "link",
-        "set",
-        "dev",
-        options.name,
-        "address",
-        options.mac,
-        "mtu",
-        `${options.mtu}`,
+        ...inNs(ns, "link", "set", "dev", options.name, "address", options.mac, "mtu", `${options.mtu}`),
       );
-      await ip("-n", options.netns, "addr", "add", options.address, "dev", options.name);
-      await ip("-n", options.netns, "link", "set", "dev", options.name, "up");
+      await ip(...inNs(ns, "addr", "add", options.address, "dev", options.name));
+      await ip(...inNs(ns, "link", "set", "dev", options.name, "up"));
     } catch (err) {
       await relay.stop();
       throw err;
