@@ -78,7 +78,7 @@ export class PageCache {
     this.version = new SharedRead(readVersion);
   }
 
-  /** The page of `key` (a query in canonical form, with whose rows it may show), read if needed. */
+  /** The page of `key` (its query in canonical form, the caller's scope included), read if needed. */
   async get(key: string, read: () => Promise<Buffer>): Promise<Buffer> {
     const version = await this.version.next();
     const hit = this.pages.get(key);
