@@ -111,7 +111,10 @@ describe("lists kept per replica", () => {
   let h: Harness;
   let other: { app: App; db: Db };
   const listVersions = async () =>
-    (await h.db.$queryRaw<{ vps: bigint; nodes: bigint }[]>`SELECT vps, nodes FROM list_versions`)[0]!;
+    (
+      await h.db.$queryRaw<{ vps: bigint; nodes: bigint }[]>`
+        SELECT sum(vps)::bigint AS vps, sum(nodes)::bigint AS nodes FROM list_versions`
+    )[0]!;
   /** GET through the other replica, as an operator. */
   const get = async (url: string) => {
     const r = await other.app.inject({

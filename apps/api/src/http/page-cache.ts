@@ -36,17 +36,18 @@ export class SharedRead<T> {
 const settled = () => undefined;
 
 /**
- * The change counter of a list (table list_versions, bumped by triggers when a change commits):
- * the VPS list's, or the node list's, which also shows what VPSes reserve, so both counters.
+ * The change counter of a list (table list_versions, bumped by triggers when a change commits;
+ * spread over rows, so the sum of a column): the VPS list's, or the node list's, which also shows
+ * what VPSes reserve, so both counters.
  */
 export function listVersion(db: Pick<Db, "$queryRaw">, list: "vps" | "nodes"): () => Promise<string> {
   return async () => {
     const [row] =
       list === "vps"
-        ? await db.$queryRaw<{ v: string }[]>`SELECT vps::text AS v FROM list_versions WHERE id = 1`
-        : await db.$queryRaw<{ v: string }[]>`
-            SELECT vps::text || '.' || nodes::text AS v FROM list_versions WHERE id = 1`;
-    if (!row) throw new Error("list_versions has no row: the migrations did not run");
+        ? await db.$queryRaw<{ v: string | null }[]>`SELECT sum(vps)::text AS v FROM list_versions`
+        : await db.$queryRaw<{ v: string | null }[]>`
+            SELECT sum(vps)::text || '.' || sum(nodes)::text AS v FROM list_versions`;
+    if (!row?.v) throw new Error("list_versions is empty: the migrations did not run");
     return row.v;
   };
 }
