@@ -2,7 +2,7 @@ export * from "./bus.js";
 export * from "./clock.js";
 export * from "./cpu/causes.js";
 export * from "./cpu/hart.js";
-export { DEFAULT_JIT_HOT_AFTER, type JitOptions } from "./cpu/jit/block-cache.js";
+export { DEFAULT_JIT_HOT_AFTER, DEFAULT_JIT_START_AFTER, type JitOptions } from "./cpu/jit/block-cache.js";
 export * from "./devices/clint.js";
 export * from "./devices/mmio.js";
 export * from "./devices/plic.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SkiffError } from "@skiff/common";
-import { DEFAULT_JIT, type MachineConfig } from "../machine/config.js";
+import { DEFAULT_JIT, JIT_FROM_START, type MachineConfig } from "../machine/config.js";
 import { Machine } from "../machine/machine.js";
 
 /** Instructions per run slice before the event loop gets a turn (console input, signals). */
@@ -28,8 +28,8 @@ function boot(config: MachineConfig): Machine {
 }
 
 export async function main(args: string[]): Promise<number> {
-  // --jit / --no-jit pick the engine; without either, the machine default (DEFAULT_JIT).
-  const jit = args.includes("--jit") ? true : args.includes("--no-jit") ? false : DEFAULT_JIT;
+  // --jit translates from the first instruction, --no-jit never; without either, the default.
+  const jit = args.includes("--jit") ? JIT_FROM_START : args.includes("--no-jit") ? false : DEFAULT_JIT;
   const argv = args.filter((a) => a !== "--no-jit" && a !== "--jit");
   let values: Record<string, string | undefined>;
   try {

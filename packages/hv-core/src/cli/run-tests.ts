@@ -1,8 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { parseArgs } from "node:util";
+import type { JitOptions } from "../cpu/jit/block-cache.js";
 import { parseElf } from "../loader/elf.js";
-import { DEFAULT_JIT } from "../machine/config.js";
+import { DEFAULT_JIT, JIT_FROM_START } from "../machine/config.js";
 import { Machine } from "../machine/machine.js";
 
 /** Instructions a test may run before it counts as hung. */
@@ -20,7 +21,7 @@ export interface TestOutcome {
 /** Runs one firmware-mode ELF to its tohost write; writes its signature when asked. */
 export function runTest(
   path: string,
-  opts: { signatures?: string; maxInstructions?: number; jit?: boolean } = {},
+  opts: { signatures?: string; maxInstructions?: number; jit?: boolean | JitOptions } = {},
 ): TestOutcome {
   const name = basename(path, extname(path));
   const fail = (detail: string, instructions = 0): TestOutcome => ({
@@ -115,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     const r = runTest(path, {
       signatures: values.signatures,
       maxInstructions,
-      jit: values.jit ? true : values["no-jit"] ? false : DEFAULT_JIT,
+      jit: values.jit ? JIT_FROM_START : values["no-jit"] ? false : DEFAULT_JIT,
     });
     if (r.passed) passed++;
     else failed++;

@@ -118,7 +118,13 @@ export class Hart implements InterruptTarget {
     this.mmu = new Mmu(bus.ram, this.pmp);
     const jit = opts.jit;
     this.jit = jit
-      ? new BlockCache(bus.ram, this.x, this.mmu, jit === true ? undefined : jit.hotAfter)
+      ? new BlockCache(
+          bus.ram,
+          this.x,
+          this.mmu,
+          jit === true ? undefined : jit.hotAfter,
+          jit === true ? undefined : jit.startAfter,
+        )
       : undefined;
     this.updateBanks();
   }
@@ -169,7 +175,8 @@ export class Hart implements InterruptTarget {
     const i32 = ram.i32;
     const dirty = ram.dirty.words;
     const code = ram.dirty.code;
-    const jit = this.jit;
+    // Not even counted before its start: the heat check costs every interpreted instruction.
+    const jit = this.jit !== undefined && this.retired >= this.jit.startAfter ? this.jit : undefined;
     const mmu = this.mmu;
     const tags = mmu.tags;
     const tbase = mmu.base;

@@ -42,6 +42,9 @@ export interface MachineConfig {
  */
 export const DEFAULT_JIT = true;
 
+/** Translation from the first instruction, no warm-up (the CLI's `--jit`, tests of the translator). */
+export const JIT_FROM_START: JitOptions = { startAfter: 0 };
+
 export interface NetConfig {
   mac: string;
   /** Where frames go and come from (default: unplugged). Not part of snapshots: a restore plugs its own. */

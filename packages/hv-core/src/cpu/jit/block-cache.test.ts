@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Machine } from "../../machine/machine.js";
 import { buildTestElf, rv, words } from "../../test-support/test-elf.js";
 
-const TEST_JIT = { hotAfter: 256 };
+const TEST_JIT = { hotAfter: 256, startAfter: 0 };
 
 const BASE = 0x8000_0000;
 const DATA = BASE + 0x8000;
@@ -85,6 +85,22 @@ describe("block translation", () => {
     expect(m.hart.x[A0]).toBe(14000);
     expect(m.hart.jit!.stats().invalidations).toBe(1);
     expect(m.hart.jit!.retiredInBlocks - before).toBeGreaterThan(2000);
+  });
+
+  it("translates nothing before the hart has retired `startAfter` instructions, then the hot code", () => {
+    const loop = [rv.addi(A0, A0, 1), rv.jal(0, -4)];
+    const m = Machine.create({
+      mode: "firmware",
+      memoryBytes: 1 << 20,
+      image: buildTestElf({ entry: BASE, segments: [{ paddr: BASE, data: words(...loop) }] }),
+      clock: "instructions",
+      jit: { hotAfter: 256, startAfter: 10_000 },
+    });
+    m.run(10_000);
+    expect(m.hart.jit!.stats().translated).toBe(0);
+    m.run(10_000);
+    expect(m.hart.x[A0]).toBe(10_000);
+    expect(m.hart.jit!.retiredInBlocks).toBeGreaterThan(9000);
   });
 
   it("marks every page its stores hit dirty, as the interpreter does", () => {

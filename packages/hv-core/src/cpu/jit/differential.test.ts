@@ -3,7 +3,7 @@ import { Machine } from "../../machine/machine.js";
 import { buildTestElf } from "../../test-support/test-elf.js";
 import { Priv } from "../causes.js";
 
-const TEST_JIT = { hotAfter: 256 };
+const TEST_JIT = { hotAfter: 256, startAfter: 0 };
 
 const BASE = 0x8000_0000;
 const MEMORY = 1 << 20;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Machine } from "../../machine/machine.js";
 import { decodeSnapshot } from "../../snapshot/container.js";
 
-const TEST_JIT = { hotAfter: 256 };
+const TEST_JIT = { hotAfter: 256, startAfter: 0 };
 
 const linux = new URL("../../../../../guests/linux/", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "hv-jit-linux-"));
