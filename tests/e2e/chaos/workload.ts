@@ -40,6 +40,8 @@ export class GuestWatch {
   readonly restarts: { readonly prevLineAt: number; readonly evidence: string }[] = [];
   lastLineAt = 0;
   private prevLineAt = 0;
+  /** When a silent console was last closed to look again. */
+  private lastKickAt = 0;
   private readonly pendingKeys: Buffer[] = [];
 
   constructor(
@@ -82,8 +84,9 @@ export class GuestWatch {
     // means look again (through whichever replica and node now serve it).
     const quiet = setInterval(() => {
       if (this.ws !== ws) return clearInterval(quiet);
-      if (this.maxN > 0 && Date.now() - this.lastLineAt > QUIET_MS) {
-        this.lastLineAt = Date.now();
+      if (this.maxN > 0 && Date.now() - Math.max(this.lastLineAt, this.lastKickAt) > QUIET_MS) {
+        // Not lastLineAt: that says when the counter last printed (a cold start is judged by it).
+        this.lastKickAt = Date.now();
         ws.terminate();
       }
     }, 1000);
