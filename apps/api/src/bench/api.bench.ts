@@ -154,7 +154,7 @@ async function benchList(): Promise<void> {
     const address = await h.app.listen({ host: "127.0.0.1", port: 0 });
     const durationMs = Number(process.env.BENCH_LIST_MS ?? 8000);
     const connections = 16;
-    // The last route again while the nodes heartbeat, as 100 agents do every 2 s: each heartbeat
+    // The node list again while the nodes heartbeat, as 100 agents do every 2 s: each heartbeat
     // changes the node list, so its pages are read again after each (their writes are in the API CPU).
     const WITH_HEARTBEATS = " (50 heartbeats/s)";
     const paths = ["/healthz", "/v1/plans", "/v1/vps?limit=50", "/v1/nodes", `/v1/nodes${WITH_HEARTBEATS}`];
