@@ -8,7 +8,14 @@ import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { gatewayUnavailableReason } from "../../gateway/netns.js";
 import { type NetworkFigure, ratios, rttFigures, SCENARIOS, targets, worstHop } from "./figures.js";
-import { type Guest, guestToGuest, guestToHost, hostToGuest, streamAcrossMigrations } from "./probes.js";
+import {
+  bootSettled,
+  type Guest,
+  guestToGuest,
+  guestToHost,
+  hostToGuest,
+  streamAcrossMigrations,
+} from "./probes.js";
 import { QemuReference } from "./qemu-reference.js";
 import { SkiffRegion } from "./skiff-region.js";
 
@@ -29,6 +36,7 @@ const hops = Number(values.hops);
 const log = (line: string) => console.error(line);
 const report = values.json ? log : (line: string) => console.log(line);
 const figures: NetworkFigure[] = [];
+const SETTLE_MS = 300_000;
 
 function print(f: NetworkFigure): void {
   figures.push(f);
@@ -65,6 +73,7 @@ async function common(machine: NetworkFigure["machine"], ns: string, a: Guest, b
 async function skiff(): Promise<void> {
   const region = await SkiffRegion.start(log);
   try {
+    for (const id of ["a", "b", "c"] as const) await bootSettled(region.guest(id), SETTLE_MS);
     await common("skiff", region.ns, region.guest("a"), region.guest("b"));
     print(
       figure(
@@ -94,6 +103,7 @@ async function skiff(): Promise<void> {
 async function qemu(): Promise<void> {
   const ref = await QemuReference.start(log);
   try {
+    for (const id of ["a", "b"] as const) await bootSettled(ref.guest(id), SETTLE_MS);
     await common("qemu", ref.ns, ref.guest("a"), ref.guest("b"));
   } finally {
     await ref.stop();

@@ -163,6 +163,18 @@ async function waitForOutput<T>(
   }
 }
 
+/**
+ * Waits until the guest's boot-time work is done: its SSH server first makes a host key (seconds
+ * of guest CPU), and a transfer measured meanwhile shares the guest's CPU with it.
+ */
+export async function bootSettled(guest: Guest, timeoutMs: number): Promise<void> {
+  const output = tail(guest.shell);
+  // The echo of this line shows the sum unevaluated: only its output matches.
+  guest.shell.type('ash -c "until pidof dropbear >/dev/null; do sleep 1; done; echo sshd-$((6*7))-up"\n');
+  const up = (s: string) => (s.includes("sshd-42-up") ? true : undefined);
+  await waitForOutput(guest.shell, `${guest.name}: SSH server up`, output, up, timeoutMs);
+}
+
 /** `from` reads `blocks` whole 64 KiB blocks from `to`'s source of zeros with nc into dd, timed by `from`. */
 async function guestReads(from: Guest, to: Guest, blocks: number, timeoutMs: number) {
   const output = tail(from.shell);
