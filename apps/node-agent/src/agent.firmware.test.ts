@@ -205,6 +205,11 @@ describe("node agent with firmware guests", () => {
 
     const r = await call(client, "resumeSuspendedVm", { ref: { vmId: "sleepy", epoch: 1 } });
     expect(r.vm?.state).toBe(VmState.VM_STATE_RUNNING);
+    // It restored in a group at the agent's priority; running, its group yields like any VMM's.
+    const resumed = r.vm?.vmmPid ?? 0;
+    if (existsSync(`/proc/${resumed}/autogroup`)) {
+      expect(readFileSync(`/proc/${resumed}/autogroup`, "utf8")).toMatch(/ nice 5\n?$/);
+    }
     const after = new ConsoleViewer(client, "sleepy", 1, { skipReplay: true });
     await new Promise((res) => setTimeout(res, 200));
     after.type("d?");

@@ -27,12 +27,16 @@ function vmmEnv(): NodeJS.ProcessEnv {
  * groups first: its thread's nice alone would only order its own threads, so its group's nice is
  * set too (threads it starts later inherit the thread's).
  */
-function renice(pid: number, nice: number, log: Logger): void {
+function renice(pid: number, nice: number, log: Logger, group = true): void {
   try {
     setPriority(pid, nice);
   } catch (err) {
     log.warn({ err, pid }, "cannot renice the VMM");
   }
+  if (group) reniceGroup(pid, nice, log);
+}
+
+function reniceGroup(pid: number, nice: number, log: Logger): void {
   try {
     writeFileSync(`/proc/${pid}/autogroup`, String(nice));
   } catch (err) {
@@ -84,7 +88,10 @@ export async function spawnVmm(
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw agentError("VMM_SPAWN_FAILED", `cannot start a VMM in ${paths.dir}`);
-  renice(pid, opts.nice, opts.log);
+  // A restore is waited for like a migration's pause (the guest is down until it runs): the
+  // VMM's group keeps the agent's priority while it starts, loads and restores, and yields to other
+  // work once its guest runs (it listens from then on). Its threads yield within it as always.
+  renice(pid, opts.nice, opts.log, !opts.restore);
   let exited: number | null = null;
   child.once("exit", (code, signal) => {
     exited = code ?? (signal ? 128 : 1);
@@ -99,6 +106,7 @@ export async function spawnVmm(
     }
     try {
       const client = await VmmClient.connect(paths.socket, opts.on, 1000);
+      if (opts.restore) reniceGroup(pid, opts.nice, opts.log);
       return { pid, client };
     } catch {
       // not listening yet
