@@ -37,6 +37,11 @@ export interface HopStall {
    * segment lost in the pause costs one, and Linux waits at least 200 ms for it.
    */
   rtos?: number;
+  /**
+   * Duplicates the receiver reported meanwhile (TcpExt TCPDSACKRecv): a retransmission whose
+   * original had arrived after all, as when the RTO fired on a delay (under load), not a loss.
+   */
+  dsacks?: number;
 }
 
 /** One counter of /proc/net/netstat (a line of names, then one of values, per group); NaN if absent. */

@@ -52,7 +52,7 @@ function print(f: NetworkFigure): void {
       ? ""
       : `longest stall ${f.maxStallMs} ms beside that hop's downtime ${f.downtimeMs} ms, ${f.resets} resets;` +
         ` ${f.baselineGapMs} ms without migrating` +
-        ` (hops, stall/downtime ms and the sender's RTOs: ${f.hops?.map((h) => `${h.stallMs}/${h.downtimeMs} ${h.rtos}`).join(", ")})`;
+        ` (hops, stall/downtime ms and the sender's RTOs/DSACKs: ${f.hops?.map((h) => `${h.stallMs}/${h.downtimeMs} ${h.rtos}/${h.dsacks}`).join(", ")})`;
   console.log(`${f.machine.padEnd(6)} ${f.name.padEnd(28)} ${rate}${cost}${rtt}${stall}  [load ${f.load1}]`);
 }
 

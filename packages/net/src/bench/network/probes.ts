@@ -226,10 +226,13 @@ const ECHO_PORT = 7;
  * migration (what the host's load alone does to the stream). At the end every byte must have come
  * back, in order, and the connection must not have ended (a reset or socat's timeout counts as one).
  */
-/** The namespace's TCP retransmission timeouts so far (only the bench's own connections live there). */
-async function tcpTimeouts(ns: string): Promise<number> {
+/** The namespace's TCP retransmission timeouts and DSACKs so far (only the bench's own connections live there). */
+async function tcpRetransmits(ns: string): Promise<{ rtos: number; dsacks: number }> {
   const { stdout } = await run("ip", ["netns", "exec", ns, "cat", "/proc/net/netstat"]);
-  return netstatCounter(stdout, "TcpExt", "TCPTimeouts");
+  return {
+    rtos: netstatCounter(stdout, "TcpExt", "TCPTimeouts"),
+    dsacks: netstatCounter(stdout, "TcpExt", "TCPDSACKRecv"),
+  };
 }
 
 export async function streamAcrossMigrations(
@@ -279,12 +282,18 @@ export async function streamAcrossMigrations(
     baselineGapMs = Math.round(meter.takeLongest());
     for (let i = 0; i < hops; i++) {
       meter.takeLongest();
-      const rtosBefore = await tcpTimeouts(ns);
+      const before = await tcpRetransmits(ns);
       const downtimeMs = await migrate();
       await flowed(`after hop ${i + 1}`, backBytes + 2000);
       await sleep(1000);
       const stallMs = Math.round(meter.takeLongest());
-      stalls.push({ downtimeMs, stallMs, rtos: (await tcpTimeouts(ns)) - rtosBefore });
+      const after = await tcpRetransmits(ns);
+      stalls.push({
+        downtimeMs,
+        stallMs,
+        rtos: after.rtos - before.rtos,
+        dsacks: after.dsacks - before.dsacks,
+      });
     }
   } finally {
     clearInterval(writer);
