@@ -105,6 +105,11 @@ type UnaryMethod<Req, Res> = (
   cb: (err: ServiceError | null, res: Res) => void,
 ) => ClientUnaryCall;
 
+/** The agents' default migration timeout (packages/migration MIGRATION_DEFAULTS). */
+const MIGRATION_TIMEOUT_MS = 300_000;
+/** Beyond it, the agent's own wait for its VMM's answer (60 s) and the settling after. */
+const STREAM_MARGIN_MS = 90_000;
+
 export class GrpcAgentClient implements AgentClient {
   private readonly client: NodeAgentClient;
 
@@ -116,6 +121,10 @@ export class GrpcAgentClient implements AgentClient {
   ) {
     this.client = new NodeAgentClient(address, creds, {
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      // A connection whose agent stopped answering (frozen, half-open) fails its calls within
+      // ~25 s instead of holding them: a migration's stream has no deadline short enough to.
+      "grpc.keepalive_time_ms": 15_000,
+      "grpc.keepalive_timeout_ms": 10_000,
     });
   }
 
@@ -171,6 +180,8 @@ export class GrpcAgentClient implements AgentClient {
         },
       },
       md,
+      // Never forever: the migration's own limit (the agent's default when unset), and a margin.
+      { deadline: Date.now() + (req.options.timeoutMs || MIGRATION_TIMEOUT_MS) + STREAM_MARGIN_MS },
     );
     const address = this.address;
     return {
