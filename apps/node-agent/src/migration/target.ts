@@ -147,6 +147,9 @@ export class MigrationTargets {
       await p.vm.kill(1000).catch(() => undefined);
     }
     await Promise.race([p.vm.client.closed, new Promise((r) => setTimeout(r, 3000))]);
+    // Gone for good before its dir is reused: a VMM still discarding its shell would remove the
+    // next shell's dir (a new prepare for the same VM comes right after an abort).
+    if (p.vm.alive()) await p.vm.kill(1000).catch(() => undefined);
     if (p.vm.committed()) {
       const vm = await this.adopt(vmId).catch(() => undefined);
       return vm ? { committed: true, vm } : { committed: true };

@@ -86,6 +86,9 @@ export async function spawnVmm(
   );
   closeSync(out);
   child.unref();
+  // A spawn that fails (its dir removed under it, say) reports it as an event, after `pid` is
+  // found missing below: unheard, that event would end the agent.
+  child.on("error", (err) => opts.log.warn({ err, dir: paths.dir }, "VMM spawn failed"));
   const pid = child.pid;
   if (pid === undefined) throw agentError("VMM_SPAWN_FAILED", `cannot start a VMM in ${paths.dir}`);
   // A restore is waited for like a migration's pause (the guest is down until it runs): the
