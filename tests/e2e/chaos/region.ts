@@ -76,6 +76,11 @@ export class Region {
   /** The region's certificates (mutual TLS between the API replicas and the agents). */
   pki: TestRegion | undefined;
   private next = 0;
+  /**
+   * Called when an agent's or replica's process ends without the run having ended it: a crash
+   * is a finding of its own, not only the cascade it causes.
+   */
+  onDeath?: (p: ApiPart | AgentPart, how: string, lastOutput: string) => void;
 
   constructor(private readonly opts: RegionOptions) {
     this.sharedDir = join(this.tmp.path, "shared");
@@ -180,6 +185,7 @@ export class Region {
       ...this.logFile(a.name),
     });
     const proc = a.proc;
+    this.watch(a, proc);
     await waitUntil(
       `${a.name} ready`,
       async () => (await fetch(`http://127.0.0.1:${a.port}/readyz`).catch(() => undefined))?.status === 200,
@@ -203,14 +209,32 @@ export class Region {
       },
       ...this.logFile(a.name),
     });
+    this.watch(a, a.proc);
+  }
+
+  /** A part's process that ends while still the part's own was not ended by the run. */
+  private watch<T extends ApiPart | AgentPart>(p: T, proc: Supervised): void {
+    proc.child.once("exit", (code, signal) => {
+      if (p.proc !== proc) return;
+      p.proc = undefined;
+      p.frozen = false;
+      this.onDeath?.(p, signal ?? `exit code ${code}`, proc.output().slice(-2000));
+    });
   }
 
   /** kill -9 of a part's process (an agent's VMMs live on: they are processes of their own). */
   async kill(p: Part): Promise<void> {
-    if (p.frozen) p.proc?.child.kill("SIGCONT");
-    await p.proc?.stop("SIGKILL");
-    p.proc = undefined;
+    const proc = p.proc;
+    p.proc = undefined; // first: its exit is then the run's doing, not a death
+    if (p.frozen) proc?.child.kill("SIGCONT");
+    await proc?.stop("SIGKILL");
     p.frozen = false;
+  }
+
+  private async end(p: Part): Promise<void> {
+    const proc = p.proc;
+    p.proc = undefined;
+    await proc?.stop().catch(() => undefined);
   }
 
   freeze(p: Part): void {
@@ -269,9 +293,9 @@ export class Region {
 
   async stop(): Promise<void> {
     for (const a of this.agents) if (a.frozen) this.thaw(a);
-    for (const a of this.agents) await a.proc?.stop().catch(() => undefined);
+    for (const a of this.agents) await this.end(a);
     for (const a of this.agents) for (const pid of vmmPidsIn(a.dataDir).values()) killQuietly(pid);
-    for (const a of this.apis) await a.proc?.stop().catch(() => undefined);
+    for (const a of this.apis) await this.end(a);
     await this.stopPostgres().catch(() => undefined);
     await this.stopRedis().catch(() => undefined);
     this.tmp.remove();

@@ -126,6 +126,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     }
   };
 
+  // A part that dies on its own is a violation of its own; then it is started again, as its
+  // supervisor (systemd) would, so one crash does not read as every later check failing.
+  region.onDeath = (p, how, lastOutput) => {
+    violate("part-died", `${p.name} ended by itself (${how}); its last output: ${lastOutput}`);
+    const again = "dataDir" in p ? Promise.resolve(region.startAgent(p)) : region.startApi(p);
+    again.catch((e) => violate("part-restart-failed", `${p.name}: ${String(e)}`));
+  };
   await region.start();
   log(`region up in ${region.dir}: ${region.apis.length} API replicas, ${region.agents.length} agents`);
   let nodeNames = await nodeNamesById(region);
