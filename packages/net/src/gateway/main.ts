@@ -6,26 +6,14 @@
  * the VPSes' outbound traffic out of that interface (nat.ts). It needs CAP_NET_ADMIN, `ip`, `socat`
  * and, for NAT, `nft`. The local cluster runs the same Gateway in-process instead (devkit).
  */
-import { spawn } from "node:child_process";
 import { createLogger, errorMessage, loadConfig } from "@skiff/common";
 import { gatewayConfigSpec } from "./config.js";
 import { followNetworkMap } from "./follow.js";
 import { Gateway } from "./gateway.js";
 import { natRuleset } from "./nat.js";
+import { runWithInput } from "./netns.js";
 
 const log = createLogger("gateway", process.env.LOG_LEVEL ?? "info");
-
-async function loadNat(ruleset: string): Promise<void> {
-  const nft = spawn("nft", ["-f", "-"], { stdio: ["pipe", "ignore", "pipe"] });
-  let stderr = "";
-  nft.stderr.on("data", (b) => (stderr += b));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    nft.once("error", reject);
-    nft.once("close", resolve);
-    nft.stdin.end(ruleset);
-  });
-  if (code !== 0) throw new Error(`nft -f -: ${stderr.trim() || `exit ${code}`}`);
-}
 
 async function main(): Promise<void> {
   const config = loadConfig(gatewayConfigSpec);
@@ -36,7 +24,7 @@ async function main(): Promise<void> {
   const pool = config.pool.split(":")[0] ?? config.pool;
   // The ruleset first: forwarding is turned on only where it already holds.
   const ruleset = config.uplink ? natRuleset({ pool, uplink: config.uplink, deny }) : undefined;
-  if (ruleset) await loadNat(ruleset);
+  if (ruleset) await runWithInput("nft", ["-f", "-"], ruleset);
   const gateway = await Gateway.start({
     netns: config.netns || null,
     forward: ruleset !== undefined,

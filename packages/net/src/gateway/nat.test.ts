@@ -9,7 +9,14 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { natRuleset } from "./nat.js";
-import { commandExists, deleteNamespace, gatewayUnavailableReason, ip, nsSysctl } from "./netns.js";
+import {
+  commandExists,
+  deleteNamespace,
+  gatewayUnavailableReason,
+  ip,
+  nsSysctl,
+  runWithInput,
+} from "./netns.js";
 
 const run = promisify(execFile);
 
@@ -66,14 +73,7 @@ s.on("error", () => console.log("no connection"));
 `;
 
 /** `nft -f -` in the gateway namespace. */
-async function load(rules: string): Promise<void> {
-  const nft = spawn("ip", ["netns", "exec", NS.gw, "nft", "-f", "-"], { stdio: ["pipe", "ignore", "pipe"] });
-  let stderr = "";
-  nft.stderr.on("data", (b) => (stderr += b));
-  nft.stdin.end(rules);
-  const code = await new Promise((resolve) => nft.once("close", resolve));
-  expect(code, stderr).toBe(0);
-}
+const load = (rules: string) => runWithInput("ip", ["netns", "exec", NS.gw, "nft", "-f", "-"], rules);
 
 describe.skipIf(unavailable !== undefined)("NAT loaded by nft in a gateway namespace", () => {
   const servers: ReturnType<typeof spawn>[] = [];

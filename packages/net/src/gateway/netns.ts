@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { SkiffError } from "@skiff/common";
+import { errorMessage, SkiffError } from "@skiff/common";
 
 const run = promisify(execFile);
 
@@ -28,19 +28,26 @@ export function inNs(ns: Netns, ...args: string[]): string[] {
   return ns === null ? args : ["-n", ns, ...args];
 }
 
-/** Runs many `ip` commands in one process (`ip -batch -`), inside `ns`: one spawn, not one per rule. */
-export function ipBatch(ns: Netns, commands: string[]): Promise<void> {
-  if (commands.length === 0) return Promise.resolve();
+/** Runs `cmd` with `input` on its standard input; rejects with its standard error unless it exits 0. */
+export function runWithInput(cmd: string, args: string[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", inNs(ns, "-batch", "-"), { stdio: ["pipe", "ignore", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.once("error", reject);
     child.once("close", (code) => {
       if (code === 0) resolve();
-      else reject(new SkiffError("NET_IP_COMMAND", `ip -batch in ${ns}: ${stderr.trim()}`, { ns, commands }));
+      else reject(new Error(`${cmd} ${args.join(" ")}: ${stderr.trim() || `exit ${code}`}`));
     });
-    child.stdin.end(`${commands.join("\n")}\n`);
+    child.stdin.end(input);
+  });
+}
+
+/** Runs many `ip` commands in one process (`ip -batch -`), inside `ns`: one spawn, not one per rule. */
+export async function ipBatch(ns: Netns, commands: string[]): Promise<void> {
+  if (commands.length === 0) return;
+  await runWithInput("ip", inNs(ns, "-batch", "-"), `${commands.join("\n")}\n`).catch((err) => {
+    throw new SkiffError("NET_IP_COMMAND", `in ${ns}: ${errorMessage(err)}`, { ns, commands });
   });
 }
 
