@@ -134,10 +134,10 @@ export class Region {
       });
     }
     this.pki = await testRegion();
-    for (const a of this.agents) await this.pki.node(a.name);
+    await Promise.all(this.agents.map((a) => this.pki!.node(a.name)));
     const m = spawnSync(process.execPath, [MIGRATE, "--seed"], { env: this.env(), encoding: "utf8" });
     if (m.status !== 0) throw new Error(`migrate failed: ${m.stdout}${m.stderr}`);
-    for (const a of this.apis) await this.startApi(a);
+    await Promise.all(this.apis.map((a) => this.startApi(a)));
     for (const a of this.agents) this.startAgent(a);
     await waitUntil(
       `${this.agents.length} nodes ready`,
