@@ -134,7 +134,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     again.catch((e) => violate("part-restart-failed", `${p.name}: ${String(e)}`));
   };
   await region.start();
-  log(`region up in ${region.dir} (${at()} ms): ${region.apis.length} API replicas, ${region.agents.length} agents`);
+  log(
+    `region up in ${region.dir} (${at()} ms): ${region.apis.length} API replicas, ${region.agents.length} agents`,
+  );
   let nodeNames = await nodeNamesById(region);
   try {
     await call("PUT", "/v1/balancer", { enabled: true });
