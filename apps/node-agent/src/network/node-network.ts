@@ -84,16 +84,13 @@ export class NodeNetwork {
    * learns it from a gratuitous ARP. The control plane's next map says the same.
    */
   claim(vmId: string): boolean {
-    // The source node is told even if no other port of the network lives there: it holds the
-    // frames that reached it during the pause, and passes them here when it hears this.
-    const from = this.sw.nodeOf(vmId);
-    if (!this.sw.claimPort(vmId)) {
-      this.log.warn({ vmId }, "migrated VM has no port in the network map");
-      return false;
-    }
-    const announced = this.sw.announce(vmId, from);
-    this.log.info({ vmId, announced, from }, "port claimed at migration commit");
-    return announced;
+    // Usually done already: the VMM claims the port on its link at the guest's first instruction.
+    // The announcement also tells the source node, which holds the frames that reached it during
+    // the pause and passes them here when it hears it.
+    const claimed = this.sw.claimPort(vmId);
+    if (!claimed) this.log.warn({ vmId }, "migrated VM has no port in the network map");
+    else this.log.info({ vmId }, "port claimed at migration commit");
+    return claimed;
   }
 
   /**

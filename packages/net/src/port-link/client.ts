@@ -91,6 +91,11 @@ export class PortLinkClient {
     if (!this.socket.destroyed) writeCorked(this.socket, encodeSignal(LinkSignal.Resume));
   }
 
+  /** The guest runs here after a migration's commit: the switch takes the port and announces it. */
+  claim(): void {
+    if (!this.socket.destroyed) writeCorked(this.socket, encodeSignal(LinkSignal.Claim));
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       if (this.socket.destroyed) return resolve();

@@ -16,6 +16,11 @@ export enum LinkSignal {
   Held = 2,
   /** VMM → switch: the guest runs on here (the migration rolled back); send what was kept. */
   Resume = 3,
+  /**
+   * VMM → switch: a migration committed into this VMM and its guest runs its first instruction:
+   * the port is here now, announce it. In band, so it precedes every frame the guest sends.
+   */
+  Claim = 4,
 }
 
 export function encodeFrame(frame: Uint8Array): Buffer {
@@ -33,7 +38,7 @@ export function encodeSignal(signal: LinkSignal): Buffer {
 }
 
 function isSignal(code: number): code is LinkSignal {
-  return code === LinkSignal.Hold || code === LinkSignal.Held || code === LinkSignal.Resume;
+  return code >= LinkSignal.Hold && code <= LinkSignal.Claim;
 }
 
 /**

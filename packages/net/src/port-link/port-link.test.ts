@@ -12,6 +12,7 @@ import { encodeFrame, encodeSignal, FrameReader, LinkSignal } from "./framing.js
 import { PortLinkServer } from "./server.js";
 
 const A = { mac: "02:00:00:00:00:0a", ip: "10.1.0.10" };
+const B = { mac: "02:00:00:00:00:0b", ip: "10.1.0.11" };
 const D = { mac: "02:00:00:00:00:0d", ip: "10.1.0.13" };
 
 async function waitFor(done: () => boolean): Promise<void> {
@@ -130,6 +131,32 @@ describe("port link over a Unix socket", () => {
     a.send(toD("3"));
     await waitFor(() => atD.length === 3);
     expect(atD).toEqual(["1", "2", "3"]);
+  });
+
+  it("takes a port claimed on its link before the frames the guest sends after the claim", async () => {
+    const { sw, a, dir } = await linked();
+    const serverB = await PortLinkServer.listen(join(dir, "b.sock"), sw, "b");
+    const b = await PortLinkClient.connect(join(dir, "b.sock"));
+    cleanups.push(
+      () => b.close(),
+      () => serverB.close(),
+    );
+    const atA: Buffer[] = [];
+    a.onFrame((f) => atA.push(Buffer.from(f)));
+    // b's map entry says n2: until the claim, the switch takes nothing from it.
+    const fromB = udpFrame(B.mac, A.mac, B.ip, A.ip, "first frame after the commit");
+    b.claim();
+    b.send(fromB);
+    await waitFor(() => atA.length === 2);
+    const [announcement, frame] = atA;
+    const eth = parseEthernet(announcement!);
+    expect(eth.ok && parseArp(eth.value.payload)).toMatchObject({
+      ok: true,
+      value: { senderIp: 0x0a01000b },
+    });
+    expect(frame).toEqual(fromB);
+    expect(sw.nodeOf("b")).toBe("n1");
+    expect(serverB.counters.drops).toEqual({});
   });
 
   it("closes a link that sends a bad length; the switch keeps serving the others", async () => {

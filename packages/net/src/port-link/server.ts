@@ -76,6 +76,8 @@ export class PortLinkServer {
       writeCorked(socket, encodeSignal(LinkSignal.Held));
     } else if (signal === LinkSignal.Resume) {
       this.port.resume();
+    } else if (signal === LinkSignal.Claim) {
+      this.port.claim();
     } else {
       throw new SkiffError("NET_LINK_BAD_FRAME", `signal ${signal} from a VMM`);
     }

@@ -343,9 +343,43 @@ describe("NodeSwitch: a port held while its VM is paused for a migration's last 
       kind: "setPort",
       port: { vpsId: "b", mac: B.mac, ipv4: B.ip, networkId: "net1", node: "n3", hostname: "b" },
     });
-    expect(sw.claimPort("b")).toBe(true);
-    expect(sw.announce("b", "n3")).toBe(true);
+    expect(sw.claimPort("b")).toBe(true); // announced to n3, which b left
     expect(sent.map((s) => s.port)).toEqual([7003]);
+  });
+
+  it("takes the port its VMM claims at the guest's first instruction, announces it once, and lets it send", () => {
+    const { sw, sent, ports, a } = overlaid();
+    const b = sink();
+    const portB = sw.attach("b", b.output); // the migration's destination VMM, linked before the pause
+    const toB = udpFrame(A.mac, B.mac, A.ip, B.ip, "to b");
+    const fromB = udpFrame(B.mac, A.mac, B.ip, A.ip, "from b");
+    portB.input(fromB);
+    expect(portB.counters.drops).toEqual({ notInMap: 1 }); // the map still places b on n2
+    portB.claim();
+    // Announced to the network's ports here and to n2, which b left (it may hold b's frames).
+    expect(sent.map((s) => [s.port, arpReplyOf(s.frame).arp.senderMac])).toEqual([
+      [7002, macToNumber(B.mac)],
+    ]);
+    expect(a.frames.map((f) => arpReplyOf(f).arp.targetIp)).toEqual([ipv4ToNumber(B.ip)]);
+    ports.a.input(toB);
+    portB.input(fromB);
+    expect(b.frames).toEqual([toB]);
+    expect(a.frames.at(-1)).toEqual(fromB);
+    expect(sw.mapVersion).toBe(1);
+    // The agent's claim of the same commit comes after: nothing more is announced.
+    expect(sw.claimPort("b")).toBe(true);
+    expect(sent.length).toBe(1);
+  });
+
+  it("ignores a claim from a held port (a source paused for its last copy) or a replaced one", () => {
+    const { sw, sent } = overlaid();
+    const held = sw.attach("b", sink().output);
+    held.hold();
+    held.claim();
+    sw.attach("b", sink().output); // b's link reconnected: the old port is gone
+    held.claim();
+    expect(sw.nodeOf("b")).toBe("n2");
+    expect(sent).toEqual([]);
   });
 
   it("passes on frames for a handed-over port that still arrive from the overlay, until the next map", () => {

@@ -43,6 +43,12 @@ export interface SwitchPort {
   hold(): void;
   /** The VM runs on here (the migration rolled back): what was kept is delivered, oldest first. */
   resume(): void;
+  /**
+   * A migration committed into this VM, whose guest runs its first instruction here: the port
+   * moves to this node and is announced at once (`claimPort`), not when the agent gets round to
+   * it. Its VMM says so on the link, ahead of any frame the guest sends from here.
+   */
+  claim(): void;
   detach(): void;
 }
 
@@ -136,15 +142,19 @@ export class NodeSwitch {
   }
 
   /**
-   * Places a port on this node without a new map version: a migration's commit on the destination
-   * node, before the control plane's next map (which replaces it) arrives. Its version stays, so
-   * that map is not taken for stale. False when the map has no such port.
+   * A migration's commit on this node: the port is placed here without a new map version (the
+   * control plane's next map replaces it, and is not taken for stale) and announced, to the node
+   * it was on too; once (the VMM claims it on its link, then its agent). False when the map has
+   * no such port.
    */
   claimPort(vpsId: string): boolean {
     const port = this.map.ports.get(vpsId);
     if (!port) return false;
+    const previousNode = port.spec.node;
+    if (previousNode === this.nodeId) return true;
     port.spec = { ...port.spec, node: this.nodeId };
     this.handedOver.delete(vpsId);
+    this.announce(vpsId, previousNode);
     return true;
   }
 
@@ -178,8 +188,8 @@ export class NodeSwitch {
 
   /**
    * Announces a port where the map now places it (gratuitous ARP from its MAC and address to the
-   * network's other ports, here and on other nodes, and its gateway): called at a migration's
-   * commit on the destination node, after the map update. `previousNode`, where the port was
+   * network's other ports, here and on other nodes, and its gateway): at a migration's commit on
+   * the destination node (`claimPort`), or after a map moved it here. `previousNode`, where the port was
    * before, is told too even when no other port of the network lives there: it may keep frames for
    * the port. False when the map does not place the port on this node.
    */
@@ -224,6 +234,9 @@ export class NodeSwitch {
       },
       resume: () => {
         for (const frame of this.release(port)) this.toLocal(frame, port);
+      },
+      claim: () => {
+        if (owner.kind === "vps" && !port.held && registry.get(key) === port) this.claimPort(owner.vpsId);
       },
       detach: () => {
         // A late detach of a replaced port must not unplug its successor.
