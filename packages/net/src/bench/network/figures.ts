@@ -33,6 +33,11 @@ export interface HopStall {
   downtimeMs: number;
   stallMs: number;
   /**
+   * The longest gap from the source's pause on (the pause, the move of the port, the guest's first
+   * moments at the destination); a larger stallMs came before it, during the pre-copy.
+   */
+  fromPauseMs?: number;
+  /**
    * The sender's retransmission timeouts meanwhile (TcpExt TCPTimeouts in its namespace): a
    * segment lost in the pause costs one, and Linux waits at least 200 ms for it.
    */

@@ -1,5 +1,6 @@
 /**
- * `pnpm bench:network [--json] [--seconds 5] [--pings 200] [--guest-pings 20] [--hops 5] [--no-qemu]`: VPS networking
+ * `pnpm bench:network [--json] [--seconds 5] [--pings 200] [--guest-pings 20] [--hops 5] [--no-qemu]
+ * [--migration-only]`: VPS networking
  * on real agents, VMMs, overlay and gateway (skiff-region.ts), then the same guest in QEMU on a
  * TAP (qemu-reference.ts), measured the same way (probes.ts). One line, or one JSON object, per
  * scenario and machine on stdout; progress, ratios and targets on stderr in JSON mode.
@@ -27,6 +28,8 @@ const { values } = parseArgs({
     "guest-pings": { type: "string", default: "20" },
     hops: { type: "string", default: "5" },
     "no-qemu": { type: "boolean", default: false },
+    /** Only the stream across migrations (one guest booted, no QEMU): its stall, measured quickly. */
+    "migration-only": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -52,7 +55,7 @@ function print(f: NetworkFigure): void {
       ? ""
       : `longest stall ${f.maxStallMs} ms beside that hop's downtime ${f.downtimeMs} ms, ${f.resets} resets;` +
         ` ${f.baselineGapMs} ms without migrating` +
-        ` (hops, stall/downtime ms and the sender's RTOs/DSACKs: ${f.hops?.map((h) => `${h.stallMs}/${h.downtimeMs} ${h.rtos}/${h.dsacks}`).join(", ")})`;
+        ` (hops, stall (from the pause on)/downtime ms and the sender's RTOs/DSACKs: ${f.hops?.map((h) => `${h.stallMs} (${h.fromPauseMs ?? "-"})/${h.downtimeMs} ${h.rtos}/${h.dsacks}`).join(", ")})`;
   console.log(`${f.machine.padEnd(6)} ${f.name.padEnd(28)} ${rate}${cost}${rtt}${stall}  [load ${f.load1}]`);
 }
 
@@ -71,19 +74,23 @@ async function common(machine: NetworkFigure["machine"], ns: string, a: Guest, b
 }
 
 async function skiff(): Promise<void> {
-  const region = await SkiffRegion.start(log);
+  const migrationOnly = values["migration-only"];
+  const region = await SkiffRegion.start(log, migrationOnly ? ["c"] : undefined);
   try {
-    for (const id of ["a", "b", "c"] as const) await bootSettled(region.guest(id), SETTLE_MS);
-    await common("skiff", region.ns, region.guest("a"), region.guest("b"));
-    print(
-      figure(
-        "skiff",
-        SCENARIOS.twoNodes,
-        await guestToGuest(region.guest("a"), region.guest("c"), seconds, guestPings),
-      ),
-    );
-    const stream = await streamAcrossMigrations(region.ns, region.guest("c"), hops, () =>
-      region.migrate("c"),
+    for (const id of migrationOnly ? (["c"] as const) : (["a", "b", "c"] as const))
+      await bootSettled(region.guest(id), SETTLE_MS);
+    if (!migrationOnly) {
+      await common("skiff", region.ns, region.guest("a"), region.guest("b"));
+      print(
+        figure(
+          "skiff",
+          SCENARIOS.twoNodes,
+          await guestToGuest(region.guest("a"), region.guest("c"), seconds, guestPings),
+        ),
+      );
+    }
+    const stream = await streamAcrossMigrations(region.ns, region.guest("c"), hops, (paused) =>
+      region.migrate("c", paused),
     );
     const worst = worstHop(stream.hops);
     if (!stream.intact) log("skiff: the echo stream across migrations lost or reordered bytes");
@@ -121,7 +128,7 @@ log(
     .join(" ")}`,
 );
 await skiff();
-if (!values["no-qemu"]) await qemu();
+if (!values["no-qemu"] && !values["migration-only"]) await qemu();
 report("ratios (Skiff / QEMU):");
 for (const line of ratios(figures)) report(`  ${line}`);
 report("targets:");

@@ -218,14 +218,6 @@ export async function guestToGuest(
 
 const ECHO_PORT = 7;
 
-/**
- * A TCP connection from the namespace to the guest's echo service (socat), fed numbered lines
- * every 10 ms whatever happens to the guest, while `migrate` moves the guest `hops` times. Per hop:
- * the longest gap between echoes from just before the hop until the echo has flowed again for a
- * second, beside the hop's downtime; and first, the longest gap over `baselineS` seconds with no
- * migration (what the host's load alone does to the stream). At the end every byte must have come
- * back, in order, and the connection must not have ended (a reset or socat's timeout counts as one).
- */
 /** The namespace's TCP retransmission timeouts and DSACKs so far (only the bench's own connections live there). */
 async function tcpRetransmits(ns: string): Promise<{ rtos: number; dsacks: number }> {
   const { stdout } = await run("ip", ["netns", "exec", ns, "cat", "/proc/net/netstat"]);
@@ -235,11 +227,21 @@ async function tcpRetransmits(ns: string): Promise<{ rtos: number; dsacks: numbe
   };
 }
 
+/**
+ * A TCP connection from the namespace to the guest's echo service (socat), fed numbered lines
+ * every 10 ms whatever happens to the guest, while `migrate` moves the guest `hops` times. Per hop:
+ * the longest gap between echoes from just before the hop until the echo has flowed again for a
+ * second, beside the hop's downtime, and the longest from the source's pause on (what is left is
+ * the pre-copy's); and first, the longest gap over `baselineS` seconds with no migration (what the
+ * host's load alone does to the stream). At the end every byte must have come back, in order, and
+ * the connection must not have ended (a reset or socat's timeout counts as one).
+ */
 export async function streamAcrossMigrations(
   ns: string,
   guest: Guest,
   hops: number,
-  migrate: () => Promise<number>,
+  /** Moves the guest, calls `paused` when the source pauses it, resolves with the downtime. */
+  migrate: (paused: () => void) => Promise<number>,
   baselineS = 5,
 ): Promise<{ hops: HopStall[]; baselineGapMs: number; resets: number; intact: boolean }> {
   const conn = spawn("ip", ["netns", "exec", ns, "socat", "-T", "60", "-", `TCP:${guest.ipv4}:${ECHO_PORT}`]);
@@ -283,14 +285,18 @@ export async function streamAcrossMigrations(
     for (let i = 0; i < hops; i++) {
       meter.takeLongest();
       const before = await tcpRetransmits(ns);
-      const downtimeMs = await migrate();
+      let beforePauseMs: number | undefined;
+      const downtimeMs = await migrate(() => {
+        beforePauseMs = meter.takeLongest();
+      });
       await flowed(`after hop ${i + 1}`, backBytes + 2000);
       await sleep(1000);
-      const stallMs = Math.round(meter.takeLongest());
+      const fromPauseMs = Math.round(meter.takeLongest());
       const after = await tcpRetransmits(ns);
       stalls.push({
         downtimeMs,
-        stallMs,
+        stallMs: Math.max(fromPauseMs, Math.round(beforePauseMs ?? 0)),
+        ...(beforePauseMs === undefined ? {} : { fromPauseMs }),
         rtos: after.rtos - before.rtos,
         dsacks: after.dsacks - before.dsacks,
       });

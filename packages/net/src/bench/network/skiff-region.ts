@@ -40,6 +40,8 @@ const VMS = [
   { id: "c", mac: "52:54:00:4e:00:0c", ipv4: "10.78.0.12", node: "n2" as NodeName },
 ];
 const BOOT_MS = 600_000;
+/** MigrationPhase.MIGRATION_PHASE_STOPCOPY (packages/proto), as MigrateVm reports it. */
+const STOPCOPY = 2;
 
 interface Agent {
   proc: AgentProcess;
@@ -63,8 +65,11 @@ export class SkiffRegion {
     private readonly agents: Record<NodeName, Agent>,
   ) {}
 
-  /** Agents, gateway and guests, each guest booted with its address from DHCP. */
-  static async start(log: (line: string) => void): Promise<SkiffRegion> {
+  /**
+   * Agents, gateway and guests (all three, or those named), each guest booted with its address
+   * from DHCP.
+   */
+  static async start(log: (line: string) => void, only?: readonly string[]): Promise<SkiffRegion> {
     const tmp = makeTempDir("skiff-net-bench-");
     const ns = `skiff-bench-${randomBytes(3).toString("hex")}`;
     const gateway = await Gateway.start({
@@ -84,8 +89,9 @@ export class SkiffRegion {
         agents[n] = { proc, client: agentClient(proc.port), overlayPort };
       }
       await region.pushMap();
-      log(`skiff: agents and gateway (namespace ${ns}) up; booting ${VMS.length} guests`);
-      await Promise.all(VMS.map((v) => region.boot(v)));
+      const vms = VMS.filter((v) => !only || only.includes(v.id));
+      log(`skiff: agents and gateway (namespace ${ns}) up; booting ${vms.length} guests`);
+      await Promise.all(vms.map((v) => region.boot(v)));
       return region;
     } catch (err) {
       await region.stop();
@@ -122,9 +128,10 @@ export class SkiffRegion {
 
   /**
    * Live-migrates guest `id` to the other node, and pushes the map with its port moved as soon as
-   * the commit is answered (as the API's worker does). Resolves with the hop's downtime.
+   * the commit is answered (as the API's worker does). Calls `paused` when the source reports its
+   * stop-and-copy (it pauses the guest then). Resolves with the hop's downtime.
    */
-  async migrate(id: string): Promise<number> {
+  async migrate(id: string, paused?: () => void): Promise<number> {
     const from = this.placement.get(id)!;
     const to: NodeName = from === "n1" ? "n2" : "n1";
     const epoch = this.epochs.get(id)!;
@@ -137,7 +144,12 @@ export class SkiffRegion {
       spec: this.specs.get(id)!,
       migrationId: `bench-hop-${++this.hops}`,
     });
-    const result = await hop.done;
+    const watch = setInterval(() => {
+      if (!hop.phases.includes(STOPCOPY)) return;
+      clearInterval(watch);
+      paused?.();
+    }, 5);
+    const result = await hop.done.finally(() => clearInterval(watch));
     if (result.errorMessage) throw new Error(`migration of ${id} ${from}→${to}: ${result.errorMessage}`);
     this.placement.set(id, to);
     this.epochs.set(id, epoch + 1);
