@@ -15,7 +15,7 @@ import { loadElf, parseElf } from "../loader/elf.js";
 import { loadLinuxImage, parseLinuxImage } from "../loader/linux-image.js";
 import { PAGE_SIZE, Ram } from "../memory/ram.js";
 import { SbiDispatcher } from "../sbi/dispatch.js";
-import { decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
+import { type DecodedSnapshot, decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
 import { stateNumber } from "../snapshot/fields.js";
 import {
   requireStateVersion,
@@ -81,6 +81,8 @@ export class Machine {
   readonly sbi: MachineSbiHost;
   private readonly sbiDispatcher = new SbiDispatcher();
   private htif: Htif | undefined;
+  /** Built by `blank` and not filled yet. */
+  private isBlank = false;
   private pendingExit: ExitReason | undefined;
   /** Receives every byte the guest writes to its console (UART, SBI putchar, HTIF). */
   onConsoleOutput: (bytes: Uint8Array) => void = () => {};
@@ -161,37 +163,76 @@ export class Machine {
     opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend; jit?: boolean | JitOptions } = {},
   ): Machine {
     const snap = decodeSnapshot(snapshot);
-    const c = snap.components;
-    if (!c.machine) throw new SkiffError("SNAPSHOT_SECTION_MISSING", "snapshot has no machine section");
-    let spec = specFromState(c.machine.state, c.machine.version);
-    if (opts.disks) {
-      if (opts.disks.length !== spec.disks.length) {
-        throw new SkiffError(
-          "SNAPSHOT_MISMATCH",
-          `snapshot has ${spec.disks.length} disks, ${opts.disks.length} given`,
-        );
-      }
-      spec = specOf({ ...spec, net: spec.net ?? undefined, disks: opts.disks });
-    }
-    const m = new Machine(spec, opts.memory, opts.net, opts.jit ?? DEFAULT_JIT);
-    if (snap.ram) {
-      if (snap.ram.size !== m.ram.size)
-        throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");
-      loadRamImage(snap.ram, m.ram);
-    }
-    m.restoreComponents(c);
+    const m = new Machine(snapshotSpec(snap, opts.disks), opts.memory, opts.net, opts.jit ?? DEFAULT_JIT);
+    m.load(snap);
     return m;
   }
 
   /**
-   * Runs the restore path a few times on a blank machine of this mode (1 MiB, no disk, the NIC
-   * unplugged), so that a restore that counts (a live migration's pause) runs compiled code: the
-   * first restore in a fresh thread is tens of times slower than the next ones.
+   * A machine for `cfg` with nothing loaded, never to run as it is: `restoreInto` fills it. Built
+   * (disks opened, every structure allocated) before its snapshot exists, so that the restore that
+   * counts (a live migration's pause) only copies state into ready objects.
    */
-  static warmRestore(mode: MachineSpec["mode"], withNic = false): void {
-    const spec = specOf({ mode, memoryBytes: MIN_MEMORY, ...(withNic ? { net: { mac: WARM_MAC } } : {}) });
-    const snap = new Machine(spec, undefined).snapshot({ includeRam: false });
-    for (let i = 0; i < WARM_RESTORES; i++) Machine.restore(snap).close();
+  static blank(cfg: Omit<MachineConfig, "image" | "initrd">): Machine {
+    const m = new Machine(specOf(cfg), cfg.memory, cfg.net?.backend, cfg.jit ?? DEFAULT_JIT);
+    m.isBlank = true;
+    return m;
+  }
+
+  /**
+   * Restores a snapshot into this blank machine (see `blank`), keeping its disks (as `restore`
+   * with `disks`), RAM buffers and NIC backend. Once only: a machine that ran or was restored has
+   * state a snapshot need not overwrite. Throws SNAPSHOT_MISMATCH, leaving it blank, when the
+   * snapshot is of another configuration; the caller then restores anew.
+   */
+  restoreInto(snapshot: Uint8Array): void {
+    if (!this.isBlank) throw new SkiffError("MACHINE_NOT_BLANK", "only a blank machine takes a snapshot in");
+    const snap = decodeSnapshot(snapshot);
+    const spec = snapshotSpec(snap, this.spec.disks);
+    if (JSON.stringify(specToState(spec)) !== JSON.stringify(specToState(this.spec))) {
+      throw new SkiffError("SNAPSHOT_MISMATCH", "the snapshot is of another machine configuration");
+    }
+    this.isBlank = false;
+    this.load(snap);
+  }
+
+  /** RAM (when the snapshot has it) and every component's state, into this new machine. */
+  private load(snap: DecodedSnapshot): void {
+    if (snap.ram) {
+      if (snap.ram.size !== this.ram.size)
+        throw new SkiffError("SNAPSHOT_CORRUPT", "snapshot RAM size mismatch");
+      loadRamImage(snap.ram, this.ram);
+    }
+    this.restoreComponents(snap.components);
+  }
+
+  /**
+   * Runs the restore path a few times on blank machines of this shape (1 MiB; the NIC, if any,
+   * unplugged; the given disks, opened read-only), so that a restore that counts (a live
+   * migration's pause) runs compiled code: the first restore in a fresh thread is tens of times
+   * slower than the next ones.
+   */
+  static warmRestore(
+    mode: MachineSpec["mode"],
+    opts: { withNic?: boolean; disks?: readonly DiskConfig[] } = {},
+  ): void {
+    const cfg = {
+      mode,
+      memoryBytes: MIN_MEMORY,
+      ...(opts.withNic ? { net: { mac: WARM_MAC } } : {}),
+      disks: (opts.disks ?? []).map((d) => ({ path: d.path, readOnly: true })),
+    };
+    const model = Machine.blank(cfg);
+    const snap = model.snapshot({ includeRam: false });
+    model.close();
+    for (let i = 0; i < WARM_RESTORES; i++) {
+      const m = Machine.blank(cfg);
+      try {
+        m.restoreInto(snap);
+      } finally {
+        m.close();
+      }
+    }
   }
 
   /**
@@ -293,6 +334,7 @@ export class Machine {
    * within a slice rather than after the whole budget.
    */
   run(budget: number, yieldNow?: () => boolean): ExitReason {
+    this.isBlank = false;
     const hart = this.hart;
     const clock = this.clock;
     let left = budget;
@@ -479,4 +521,19 @@ export class Machine {
         });
     }
   }
+}
+
+/** The config a snapshot records, its disks replaced by `disks` when given (the same count). */
+function snapshotSpec(snap: DecodedSnapshot, disks: DiskConfig[] | undefined): MachineSpec {
+  const c = snap.components.machine;
+  if (!c) throw new SkiffError("SNAPSHOT_SECTION_MISSING", "snapshot has no machine section");
+  const spec = specFromState(c.state, c.version);
+  if (!disks) return spec;
+  if (disks.length !== spec.disks.length) {
+    throw new SkiffError(
+      "SNAPSHOT_MISMATCH",
+      `snapshot has ${spec.disks.length} disks, ${disks.length} given`,
+    );
+  }
+  return specOf({ ...spec, net: spec.net ?? undefined, disks });
 }

@@ -1,5 +1,20 @@
 import { SkiffError } from "@skiff/common";
 
+/**
+ * Shared coders, and short ASCII strings (every state key, most values) copied byte by byte: a
+ * coder made per string cost more than the rest of a device-state snapshot, which a live
+ * migration takes and restores inside its pause.
+ */
+const encoder = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const SHORT = 64;
+
+function isShortAscii(s: string): boolean {
+  if (s.length > SHORT) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /** Little-endian byte writer that grows by chunks (large RAM images are appended without copying). */
 export class ByteWriter {
   private readonly chunks: Uint8Array[] = [];
@@ -65,7 +80,13 @@ export class ByteWriter {
     this.flushed += data.length;
   }
   string(s: string): void {
-    const b = new TextEncoder().encode(s);
+    if (isShortAscii(s)) {
+      this.u32(s.length);
+      this.room(s.length);
+      for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
+      return;
+    }
+    const b = encoder.encode(s);
     this.u32(b.length);
     this.bytes(b);
   }
@@ -142,9 +163,14 @@ export class ByteReader {
     return b;
   }
   string(): string {
-    const n = this.u32();
+    const b = this.bytes(this.u32());
+    if (b.length <= SHORT) {
+      let s = "";
+      for (let i = 0; i < b.length && b[i]! <= 0x7f; i++) s += String.fromCharCode(b[i]!);
+      if (s.length === b.length) return s;
+    }
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes(n));
+      return utf8.decode(b);
     } catch (err) {
       if (err instanceof SkiffError) throw err;
       return this.fail("invalid UTF-8 in string");

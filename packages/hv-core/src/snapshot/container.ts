@@ -125,9 +125,9 @@ export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
 /** Decodes and verifies a snapshot; corrupt, truncated or foreign input is a coded SkiffError. */
 export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
   if (!(bytes instanceof Uint8Array)) throw new SkiffError("SNAPSHOT_FOREIGN", "snapshot must be bytes");
-  const magic = new TextDecoder().decode(bytes.subarray(0, SNAPSHOT_MAGIC.length));
-  if (bytes.length < 20 || magic !== SNAPSHOT_MAGIC)
-    throw new SkiffError("SNAPSHOT_FOREIGN", "not a Skiff snapshot (bad magic)");
+  let magic = bytes.length >= 20;
+  for (let i = 0; i < SNAPSHOT_MAGIC.length && magic; i++) magic = bytes[i] === SNAPSHOT_MAGIC.charCodeAt(i);
+  if (!magic) throw new SkiffError("SNAPSHOT_FOREIGN", "not a Skiff snapshot (bad magic)");
   const r = new ByteReader(bytes.subarray(0, bytes.length - 4));
   r.bytes(SNAPSHOT_MAGIC.length);
   const formatVersion = r.u16();
