@@ -416,10 +416,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           if (!id) return;
           const r = await call("POST", `/v1/nodes/${id}/drain`);
           if (r.status >= 300) violate("drain-refused", `${r.status} ${JSON.stringify(r.body)}`);
+          // Stuck means no progress for 90 s: on a loaded host each move can take tens of seconds.
+          let moved = -1;
+          let progressAt = Date.now();
           await until(
-            `${a.name} drained`,
-            async () => (await call("GET", `/v1/nodes/${id}/drain`)).body.done === true,
-            90_000,
+            `${a.name} drained (no VPS moved off for 90 s)`,
+            async () => {
+              const d = (await call("GET", `/v1/nodes/${id}/drain`)).body;
+              if (d.done === true) return true;
+              const n = (d.completed ?? 0) + (d.failed ?? 0);
+              if (n !== moved) [moved, progressAt] = [n, Date.now()];
+              if (Date.now() - progressAt > 90_000) throw new StuckError();
+              return false;
+            },
+            15 * 60_000,
           ).catch(async (e) => {
             // The evidence: what the drain says is left, moving and blocking it.
             const progress = await call("GET", `/v1/nodes/${id}/drain`).catch(() => undefined);
@@ -670,6 +680,9 @@ async function leavesNothing(
   ).catch(() => violate("left-behind", left().join(", ") || "VPSes not deleted"));
 }
 
+/** Thrown by a check that knows waiting longer is pointless. */
+class StuckError extends Error {}
+
 async function until(
   what: string,
   check: () => boolean | Promise<boolean>,
@@ -681,6 +694,7 @@ async function until(
     try {
       if (await check()) return;
     } catch (err) {
+      if (err instanceof StuckError) throw new Error(`gave up waiting for ${what}`);
       last = err;
     }
     await sleep(500);
