@@ -92,6 +92,15 @@ export class NicLink {
     this.client?.resume();
   }
 
+  /**
+   * A migration committed into this VMM and the guest runs: the switch takes the port and
+   * announces it now, ahead of the guest's first frame. With the link down, the agent's claim at
+   * the commit does it.
+   */
+  claim(): void {
+    this.client?.claim();
+  }
+
   send(frame: Uint8Array): void {
     if (this.client) this.client.send(frame);
     else this.droppedWhileDown++;

@@ -125,6 +125,8 @@ export class Vmm {
       holdNic: () => this.nic?.hold() ?? Promise.resolve(),
       resumeNic: () => this.nic?.resume(),
       started: (instret) => {
+        // An incoming guest's first instruction has run here (migrate-in, right after the commit).
+        this.nic?.claim();
         this.instret = instret;
         this.sampler ??= setInterval(() => this.sample(), SAMPLE_EVERY_MS);
         this.watchLease();
