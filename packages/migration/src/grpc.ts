@@ -82,9 +82,12 @@ export function connectMigration(
   call.on("close", () => client.close());
   call.on("drain", () => drainWaiter?.());
   return {
-    async send(record) {
+    async send(...records) {
       if (broken) throw broken;
-      if (call.write(record)) {
+      // A write past the window still queues its record: only the wait below is advisory.
+      let room = true;
+      for (const record of records) room = call.write(record) && room;
+      if (room) {
         // Let the event loop write it out now: a send that only queues would otherwise keep the
         // socket idle while the sender gathers its next batches, then stall on drain while the
         // destination, starved meanwhile, catches up (measured: 110 → 190 MB/s on round 0).

@@ -39,6 +39,11 @@ export interface TargetVm {
    */
   openDiskInPlace?(storageId: string, bytes: number): number | undefined;
   /**
+   * The hello was accepted (a copied disk is open and sized): a target may build now, before the
+   * pause, what restoring the device state needs.
+   */
+  accepted?(): void;
+  /**
    * The device state arrived (every page and block is in place by then): a target may restore it
    * now, off the critical path, and find out at commit whether that worked.
    */
@@ -114,6 +119,7 @@ export class MigrationReceiver {
         this.need("hello", "hello");
         this.acceptHello(k.value);
         this.stage = "transfer";
+        this.target.accepted?.();
         replies = [
           {
             kind: {

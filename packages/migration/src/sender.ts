@@ -206,10 +206,12 @@ export class MigrationSender {
     }
   }
 
-  private async send(record: Buffer): Promise<void> {
-    await this.link.send(record);
-    this.counts.recordSent(record.length);
-    if (this.cap > 0) await this.pace(record.length);
+  private async send(...records: Buffer[]): Promise<void> {
+    await this.link.send(...records);
+    for (const record of records) {
+      this.counts.recordSent(record.length);
+      if (this.cap > 0) await this.pace(record.length);
+    }
   }
 
   /** Holds the average rate at or under the bandwidth cap. */
@@ -491,29 +493,18 @@ export class MigrationSender {
     const written = this.diskInPlace ? this.diskWritten() : undefined;
     const lastPageAtMs = wallMs();
     const state = await vm.deviceState();
-    await this.send(
-      encodeRecord({ kind: { $case: "deviceState", value: { snapshot: Buffer.from(state), pausedAtMs } } }),
-    );
-    const stateSentAtMs = wallMs();
-    const commit = encodeRecord({
-      kind: {
-        $case: "commit",
-        value: {
-          targetEpoch: this.opts.targetEpoch,
-          nonzeroPages: this.ram.nonZeroBlocks,
-          nonzeroBlocks: written ? 0 : (this.disk?.nonZeroBlocks ?? 0),
-          ramChecksum: this.ram.checksum(),
-          diskChecksum: written ? 0 : (this.disk?.checksum() ?? 0),
-          records: this.counts.records,
-          ...(written ? { diskWritten: written } : {}),
-        },
-      },
+    const stateRecord = encodeRecord({
+      kind: { $case: "deviceState", value: { snapshot: Buffer.from(state), pausedAtMs } },
     });
+    // Counted with the state record, which goes first.
+    const commit = this.commitRecord(this.counts.records + 1, written);
     this.check();
-    // From here on the destination may commit at any moment.
+    // From here on the destination may commit at any moment. The commit goes right behind the
+    // state, awaiting nothing between: the destination verifies it while it restores the state.
     this.phase = "commit-sent";
     this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_COMMITTING);
-    await this.send(commit);
+    await this.send(stateRecord, commit);
+    const stateSentAtMs = wallMs();
     this.link.end();
     const committed = await this.expect("committed");
     const answerAtMs = wallMs();
@@ -535,6 +526,24 @@ export class MigrationSender {
     this.counts.sendingMs += ms;
     this.record(this.counts.rounds.length, MigrationPhase.MIGRATION_PHASE_STOPCOPY, tally, ms, 0);
     return Math.max(0, committed.resumedAtMs - pausedAtMs);
+  }
+
+  /** The commit record: what the destination must hold, and the records it must have had. */
+  private commitRecord(records: number, written: { blocks: number[]; checksum: number } | undefined): Buffer {
+    return encodeRecord({
+      kind: {
+        $case: "commit",
+        value: {
+          targetEpoch: this.opts.targetEpoch,
+          nonzeroPages: this.ram.nonZeroBlocks,
+          nonzeroBlocks: written ? 0 : (this.disk?.nonZeroBlocks ?? 0),
+          ramChecksum: this.ram.checksum(),
+          diskChecksum: written ? 0 : (this.disk?.checksum() ?? 0),
+          records,
+          ...(written ? { diskWritten: written } : {}),
+        },
+      },
+    });
   }
 
   /** Disk kept in place, guest paused: flush its writes, then sum what the storage holds for them. */

@@ -45,7 +45,7 @@ export function guardStalls(link: SenderLink, stallMs = STALL_TIMEOUT_MS): Guard
   );
   timer.unref();
   return {
-    send: (record) => track(() => link.send(record)),
+    send: (...records) => track(() => link.send(...records)),
     reply: () => track(() => link.reply()),
     end: () => link.end(),
     close: (reason) => link.close(reason),

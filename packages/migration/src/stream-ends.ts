@@ -7,8 +7,11 @@ import { MigrationErrorCode, migrationError } from "./format.js";
 
 /** The source's end. */
 export interface SenderLink {
-  /** Queues a record; resolves when the link can take more (backpressure), rejects once it broke. */
-  send(record: Buffer): Promise<void>;
+  /**
+   * Queues records, back to back in this order; resolves when the link can take more
+   * (backpressure), rejects once it broke.
+   */
+  send(...records: Buffer[]): Promise<void>;
   /** The next reply; rejects when the link fails or ends first. */
   reply(): Promise<MigrationReply>;
   /** Half-closes: no more records. */
@@ -128,17 +131,19 @@ export function memoryLink(opts: MemoryLinkOptions = {}): {
     drained?.();
   };
   const sender: SenderLink = {
-    async send(record) {
-      if (broken) throw broken;
-      if (opts.cutAfterBytes !== undefined && bytes + record.length > opts.cutAfterBytes) {
-        // The part that fits reaches the receiver torn: it must not apply half a record.
-        breakLink(
-          migrationError(MigrationErrorCode.STREAM_BROKEN, `link cut after ${opts.cutAfterBytes} bytes`),
-        );
-        throw broken;
+    async send(...sent) {
+      for (const record of sent) {
+        if (broken) throw broken;
+        if (opts.cutAfterBytes !== undefined && bytes + record.length > opts.cutAfterBytes) {
+          // The part that fits reaches the receiver torn: it must not apply half a record.
+          breakLink(
+            migrationError(MigrationErrorCode.STREAM_BROKEN, `link cut after ${opts.cutAfterBytes} bytes`),
+          );
+          throw broken;
+        }
+        bytes += record.length;
+        records.push(record);
       }
-      bytes += record.length;
-      records.push(record);
       while (records.length >= window && !broken) {
         await new Promise<void>((r) => {
           drained = r;
