@@ -83,10 +83,12 @@ function flushOutput(): void {
  * The guest's NIC, when it has one. This thread never returns to its event loop while the guest
  * runs, so the link to the node switch lives on the main thread: frames the guest sends are
  * posted there after each slice, frames for the guest arrive as messages and are handed to the
- * device between slices (never while the machine runs).
+ * device between slices (never while the machine runs), all those of one drain together: the
+ * device merges a flow's neighbouring TCP segments, and the guest takes them in one interrupt.
  */
 let txFrames: Uint8Array[] = [];
-let deliverFrame: ((frame: Uint8Array) => boolean) | undefined;
+let deliverFrames: ((frames: readonly Uint8Array[]) => number) | undefined;
+let rxFrames: Uint8Array[] = [];
 const net: NetBackend | undefined =
   (data.spec.nics?.length ?? 0) > 0
     ? {
@@ -94,7 +96,7 @@ const net: NetBackend | undefined =
           txFrames.push(frame.slice()); // the device reuses its buffer
         },
         onFrame(deliver) {
-          deliverFrame = deliver;
+          deliverFrames = deliver;
         },
       }
     : undefined;
@@ -231,8 +233,13 @@ function end(e: GuestEnd): void {
 function drain(): boolean {
   for (;;) {
     const got = receiveMessageOnPort(port);
-    if (got === undefined) return true;
-    const msg = got.message as ToVcpu;
+    const msg = got?.message as ToVcpu | undefined;
+    // Frames that came before a command reach the guest before it (a pause's state holds them).
+    if (msg?.t !== "rx" && rxFrames.length > 0) {
+      deliverFrames?.(rxFrames);
+      rxFrames = [];
+    }
+    if (msg === undefined) return true;
     switch (msg.t) {
       case "input":
         machine.consoleInput(msg.bytes);
@@ -243,7 +250,7 @@ function drain(): boolean {
       case "rx":
         // A paused guest's NIC takes nothing: its RAM and device state must hold still while a
         // live migration copies them last.
-        if (!paused) deliverFrame?.(msg.frame);
+        if (!paused) rxFrames.push(msg.frame);
         break;
       case "pause":
         if (!paused) pausedClock = machine.clock.save();

@@ -99,7 +99,7 @@ class DhcpServer implements NetBackend {
   readonly frames: Uint8Array[] = [];
   readonly discovers: Uint8Array[] = [];
   private readonly replies: Uint8Array[] = [];
-  private deliver: (frame: Uint8Array) => boolean = () => false;
+  private deliver: (frames: readonly Uint8Array[]) => number = () => 0;
 
   constructor(private readonly clientMac: Uint8Array) {}
 
@@ -112,12 +112,13 @@ class DhcpServer implements NetBackend {
     if (type === 3) this.replies.push(dhcpReply(frame, 5));
   }
 
-  onFrame(deliver: (frame: Uint8Array) => boolean): void {
+  onFrame(deliver: (frames: readonly Uint8Array[]) => number): void {
     this.deliver = deliver;
   }
 
   flush(): void {
-    for (const r of this.replies.splice(0)) expect(this.deliver(r)).toBe(true);
+    const replies = this.replies.splice(0);
+    expect(this.deliver(replies)).toBe(replies.length);
   }
 }
 

@@ -149,7 +149,7 @@ describe("snapshot sections, one per device with its own version", () => {
     const nic = m.virtio.devices[1]!;
     expect(nic.device).toBe(m.net);
     new TestVirtioDriver(m.ram, nic, m.ram.base + (3 << 20)).init();
-    expect(m.net!.receive(new Uint8Array(60))).toBe(false); // no RX buffer posted
+    expect(m.net!.receive([new Uint8Array(60)])).toBe(0); // no RX buffer posted
     const snap = m.snapshot({ includeRam: false });
     const copy = Machine.restore(snap, { net: { send: (f) => sent.push(f), onFrame() {} } });
     expect(copy.spec.net).toEqual({ mac: "52:54:00:00:00:07" });

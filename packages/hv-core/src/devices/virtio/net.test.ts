@@ -21,12 +21,16 @@ const MAC = "52:54:00:12:34:56";
 /** A backend that records what the guest sends and lets the test push frames to it. */
 class RecordingBackend implements NetBackend {
   readonly sent: Uint8Array[] = [];
-  deliver: (frame: Uint8Array) => boolean = () => false;
+  deliver: (frames: readonly Uint8Array[]) => number = () => 0;
   send(frame: Uint8Array): void {
     this.sent.push(frame);
   }
-  onFrame(deliver: (frame: Uint8Array) => boolean): void {
+  onFrame(deliver: (frames: readonly Uint8Array[]) => number): void {
     this.deliver = deliver;
+  }
+  /** Hands the device one frame; whether it reached the guest. */
+  deliverOne(frame: Uint8Array): boolean {
+    return this.deliver([frame]) === 1;
   }
 }
 
@@ -146,7 +150,7 @@ describe("VirtioNet", () => {
     expect(drv.r(R.STATUS) & VirtioStatus.DEVICE_NEEDS_RESET).toBe(VirtioStatus.DEVICE_NEEDS_RESET);
     expect(dev.lastFault).toMatch(/outside RAM/);
     // Frames for the guest are dropped while the device waits for its reset.
-    expect(backend.deliver(frame(60))).toBe(false);
+    expect(backend.deliverOne(frame(60))).toBe(false);
     expect(net.counters.rxDropped).toBe(1);
   });
 
@@ -158,8 +162,8 @@ describe("VirtioNet", () => {
     expect(drv.takeUsed(RX)).toEqual([]); // buffers wait for frames
     const a = frame(98, 3);
     const b = frame(1400, 4);
-    expect(backend.deliver(a)).toBe(true);
-    expect(backend.deliver(b)).toBe(true);
+    expect(backend.deliverOne(a)).toBe(true);
+    expect(backend.deliverOne(b)).toBe(true);
     expect(drv.takeUsed(RX)).toEqual([
       [whole.head, VIRTIO_NET_HDR_SIZE + a.length],
       [split.head, VIRTIO_NET_HDR_SIZE + b.length],
@@ -198,28 +202,35 @@ describe("VirtioNet", () => {
   it("marks received frames DATA_VALID only when the driver took GUEST_CSUM", () => {
     const { drv, backend } = setup(undefined, true, [VirtioNetFeature.MAC, VirtioNetFeature.STATUS, 32]);
     const rx = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + MAX_FRAME }]);
-    expect(backend.deliver(frame(60))).toBe(true);
+    expect(backend.deliverOne(frame(60))).toBe(true);
     expect(drv.bytes(rx.addrs[0]!, 1)[0]).toBe(0);
   });
 
   it("drops a frame when no RX buffer is posted, one too small, or a frame of a wrong size", () => {
-    const { drv, backend, net } = setup();
-    expect(backend.deliver(frame(60))).toBe(false); // nothing posted
+    // Without mergeable buffers a frame must fit the one buffer it gets.
+    const { drv, backend, net } = setup(undefined, true, [
+      0,
+      1,
+      VirtioNetFeature.MAC,
+      VirtioNetFeature.STATUS,
+      32,
+    ]);
+    expect(backend.deliverOne(frame(60))).toBe(false); // nothing posted
     const small = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + 59 }]);
-    expect(backend.deliver(frame(60))).toBe(false); // one byte short: the buffer is returned empty
+    expect(backend.deliverOne(frame(60))).toBe(false); // one byte short: the buffer is returned empty
     expect(drv.takeUsed(RX)).toEqual([[small.head, 0]]);
     const ok = drv.post(RX, [{ in: VIRTIO_NET_HDR_SIZE + MAX_FRAME }]);
-    expect(backend.deliver(frame(MAX_FRAME + 1))).toBe(false); // oversized: no buffer taken
-    expect(backend.deliver(new Uint8Array(10))).toBe(false); // runt
+    expect(backend.deliverOne(frame(MAX_FRAME + 1))).toBe(false); // oversized: no buffer taken
+    expect(backend.deliverOne(new Uint8Array(10))).toBe(false); // runt
     expect(drv.takeUsed(RX)).toEqual([]);
-    expect(backend.deliver(frame(60))).toBe(true);
+    expect(backend.deliverOne(frame(60))).toBe(true);
     expect(drv.takeUsed(RX)).toEqual([[ok.head, VIRTIO_NET_HDR_SIZE + 60]]);
     expect(net.counters).toMatchObject({ rxFrames: 1, rxDropped: 4 });
   });
 
   it("drops frames before the driver is ready", () => {
     const { backend, net } = setup(new Ram(1 << 20), false);
-    expect(backend.deliver(frame(60))).toBe(false);
+    expect(backend.deliverOne(frame(60))).toBe(false);
     expect(net.counters.rxDropped).toBe(1);
   });
 
@@ -231,7 +242,7 @@ describe("VirtioNet", () => {
     drv.writeDesc(drv.queues[RX]!.desc, head, at, VIRTIO_NET_HDR_SIZE + MAX_FRAME, 2, 0);
     drv.publish(RX, head);
     ram.dirty.fetchAndClear();
-    expect(backend.deliver(frame(200))).toBe(true);
+    expect(backend.deliverOne(frame(200))).toBe(true);
     const page = (addr: number) => (addr - ram.base) >>> PAGE_SHIFT;
     expect(ram.dirty.isDirty(page(at))).toBe(true);
     expect(ram.dirty.isDirty(page(at) + 1)).toBe(true);
@@ -244,7 +255,7 @@ describe("VirtioNet", () => {
     a.drv.notify(RX);
     a.drv.post(TX, [{ out: header() }, { out: frame(60, 1) }]);
     a.drv.notify(TX);
-    expect(a.backend.deliver(frame(70, 2))).toBe(true);
+    expect(a.backend.deliverOne(frame(70, 2))).toBe(true);
     a.drv.takeUsed(RX);
     a.drv.takeUsed(TX);
     // Posted but not yet notified when the snapshot is taken.
@@ -259,14 +270,21 @@ describe("VirtioNet", () => {
     expect(b.net.counters).toEqual(a.net.counters);
     b.drv.notify(TX);
     expect(b.backend.sent).toEqual([frame(80, 3)]);
-    expect(b.backend.deliver(frame(90, 4))).toBe(true);
-    expect(b.backend.deliver(frame(91, 5))).toBe(true);
-    expect(b.backend.deliver(frame(92, 6))).toBe(false); // the three buffers are used up
+    expect(b.backend.deliverOne(frame(90, 4))).toBe(true);
+    expect(b.backend.deliverOne(frame(91, 5))).toBe(true);
+    expect(b.backend.deliverOne(frame(92, 6))).toBe(false); // the three buffers are used up
     expect(b.drv.takeUsed(RX).map(([, len]) => len)).toEqual([
       VIRTIO_NET_HDR_SIZE + 90,
       VIRTIO_NET_HDR_SIZE + 91,
     ]);
-    expect(b.net.counters).toEqual({ rxFrames: 3, txFrames: 2, rxDropped: 1, txDropped: 0, txMalformed: 0 });
+    expect(b.net.counters).toEqual({
+      rxFrames: 3,
+      rxMerged: 0,
+      txFrames: 2,
+      rxDropped: 1,
+      txDropped: 0,
+      txMalformed: 0,
+    });
   });
 
   it("refuses a snapshot of another NIC or of a version it cannot read", () => {
@@ -274,8 +292,69 @@ describe("VirtioNet", () => {
     const saved = net.save();
     const other = new VirtioNet("52:54:00:00:00:01");
     expect(codeOf(() => other.restore(saved, 1))).toBe("SNAPSHOT_STATE_INVALID");
-    expect(codeOf(() => net.restore(saved, 2))).toBe("SNAPSHOT_STATE_VERSION");
-    expect(codeOf(() => net.restore({ ...saved, rxFrames: "x" }, 1))).toBe("SNAPSHOT_STATE_INVALID");
+    expect(codeOf(() => net.restore(saved, 3))).toBe("SNAPSHOT_STATE_VERSION");
+    expect(codeOf(() => net.restore({ ...saved, rxFrames: "x" }, 2))).toBe("SNAPSHOT_STATE_INVALID");
+    // Version 1 had no rxMerged.
+    const { rxMerged: _, ...v1 } = { ...saved, rxFrames: 5 };
+    net.restore(v1, 1);
+    expect(net.counters).toMatchObject({ rxFrames: 5, rxMerged: 0 });
+  });
+
+  it("merges neighbouring TCP segments into one GSO frame over mergeable buffers (GUEST_TSO4, MRG_RXBUF)", () => {
+    const { drv, backend, net, ram } = setup();
+    const bufs = Array.from({ length: 4 }, () => drv.post(RX, [{ in: 1536 }]));
+    const segs = [tcpSegment(1000, 1448), tcpSegment(2448, 1448), tcpSegment(3896, 100)];
+    ram.dirty.fetchAndClear();
+    expect(backend.deliver([...segs, frame(60)])).toBe(4);
+    const packetLength = IP_END + 20 + 2 * 1448 + 100;
+    const used = drv.takeUsed(RX);
+    // 12 + 3062 bytes over two 1536-byte buffers, then the ARP-sized frame in the third.
+    expect(used).toEqual([
+      [bufs[0]!.head, 1536],
+      [bufs[1]!.head, VIRTIO_NET_HDR_SIZE + packetLength - 1536],
+      [bufs[2]!.head, VIRTIO_NET_HDR_SIZE + 60],
+    ]);
+    const got = Uint8Array.from([
+      ...drv.bytes(bufs[0]!.addrs[0]!, 1536),
+      ...drv.bytes(bufs[1]!.addrs[0]!, 1536),
+    ]);
+    const h = new DataView(got.buffer);
+    // DATA_VALID, GSO_TCPV4, hdr_len, gso_size = the first segment's payload, num_buffers = 2.
+    expect([got[0], got[1], h.getUint16(2, true), h.getUint16(4, true), h.getUint16(10, true)]).toEqual([
+      2,
+      1,
+      IP_END + 20,
+      1448,
+      2,
+    ]);
+    const packet = got.subarray(VIRTIO_NET_HDR_SIZE, VIRTIO_NET_HDR_SIZE + packetLength);
+    expect(packet.subarray(IP_END + 20)).toEqual(
+      Uint8Array.from(segs.flatMap((s) => [...s.subarray(IP_END + 20)])),
+    );
+    expect(drv.bytes(bufs[2]!.addrs[0]!, 2)).toEqual(Uint8Array.of(2, 0)); // not merged: no GSO
+    expect(net.counters).toMatchObject({ rxFrames: 4, rxMerged: 2, rxDropped: 0 });
+    const page = (addr: number) => (addr - ram.base) >>> PAGE_SHIFT;
+    expect(ram.dirty.isDirty(page(bufs[1]!.addrs[0]!))).toBe(true);
+  });
+
+  it("uses no buffer for a frame that more buffers than posted would hold, and merges nothing the driver did not take", () => {
+    const { drv, backend, net } = setup();
+    const small = drv.post(RX, [{ in: 1536 }]);
+    expect(backend.deliver([tcpSegment(1000, 1448), tcpSegment(2448, 1448)])).toBe(0);
+    expect(drv.takeUsed(RX)).toEqual([]);
+    expect(net.counters).toMatchObject({ rxFrames: 0, rxDropped: 2 });
+    drv.post(RX, [{ in: 1536 }]);
+    expect(backend.deliver([tcpSegment(1000, 1448), tcpSegment(2448, 1448)])).toBe(2);
+    expect(drv.takeUsed(RX).map(([head]) => head)[0]).toBe(small.head);
+
+    const plain = setup(undefined, true, [0, 1, VirtioNetFeature.MAC, VirtioNetFeature.STATUS, 32]);
+    for (let i = 0; i < 2; i++) plain.drv.post(RX, [{ in: 1536 }]);
+    expect(plain.backend.deliver([tcpSegment(1000, 1448), tcpSegment(2448, 1448)])).toBe(2);
+    expect(plain.drv.takeUsed(RX).map(([, len]) => len)).toEqual([
+      12 + IP_END + 20 + 1448,
+      12 + IP_END + 20 + 1448,
+    ]);
+    expect(plain.net.counters.rxMerged).toBe(0);
   });
 });
 
@@ -290,6 +369,22 @@ function tcpFrame(payload: number): Uint8Array {
   f.set([ipLen >> 8, ipLen & 0xff], 16);
   const folded = onesSum(new Uint8Array(0), pseudoHeaderSum(f));
   f.set([folded >> 8, folded & 0xff], IP_END + 16);
+  return f;
+}
+
+/** A full IPv4/TCP data segment (ACK) at `seq`, its IP header checksum set, as the switch delivers it. */
+function tcpSegment(seq: number, payload: number): Uint8Array {
+  const f = tcpFrame(payload);
+  f.set([2, 0, 0, 0, 0, 1], 0);
+  f[IP_END + 12] = 5 << 4;
+  f[IP_END + 13] = 0x10;
+  f.fill(0, IP_END + 18, IP_END + 20); // no urgent data
+  new DataView(f.buffer).setUint32(IP_END + 4, seq);
+  f.fill(seq & 0xff, IP_END + 20);
+  let sum = 0;
+  for (let i = 14; i < IP_END; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  f.set([(~sum >> 8) & 0xff, ~sum & 0xff], 24);
   return f;
 }
 

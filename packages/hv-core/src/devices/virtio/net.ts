@@ -3,7 +3,8 @@ import { stateBytes, stateNumber } from "../../snapshot/fields.js";
 import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import type { AccessSize } from "../mmio.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioDeviceId } from "./device.js";
-import type { SplitQueue } from "./queue.js";
+import { coalesceTcp, type RxPacket } from "./net-coalesce.js";
+import type { DescriptorChain } from "./queue.js";
 
 /** Device-specific feature bits (virtio 1.1 §5.1.3). */
 export const VirtioNetFeature = {
@@ -12,6 +13,10 @@ export const VirtioNetFeature = {
   /** The device may tell the driver a received frame's checksum needs no checking (DATA_VALID). */
   GUEST_CSUM: 1,
   MAC: 5,
+  /** The driver takes merged TCP segments (GSO_TCPV4 in the RX header). Requires GUEST_CSUM. */
+  GUEST_TSO4: 7,
+  /** A received frame may span several RX buffers (num_buffers in the header). */
+  MRG_RXBUF: 15,
   STATUS: 16,
 } as const;
 
@@ -21,6 +26,8 @@ export const VIRTIO_NET_HDR_SIZE = 12;
 export const MAX_FRAME = 1514;
 /** An Ethernet header: anything shorter is no frame. */
 export const MIN_FRAME = 14;
+/** The largest merged frame the device hands the guest: an Ethernet header and a whole IPv4 packet. */
+export const MAX_MERGED_FRAME = 14 + 0xffff;
 const RX_QUEUE = 0;
 const TX_QUEUE = 1;
 const QUEUE_SIZE = 256;
@@ -30,6 +37,9 @@ const VIRTIO_NET_S_LINK_UP = 1;
 const VIRTIO_NET_HDR_GSO_NONE = 0;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 const VIRTIO_NET_HDR_F_DATA_VALID = 2;
+const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+/** Merged frames go only to a driver that takes them, checksum-valid, over several buffers. */
+const MERGE_FEATURES = [VirtioNetFeature.GUEST_TSO4, VirtioNetFeature.GUEST_CSUM, VirtioNetFeature.MRG_RXBUF];
 
 /**
  * Where the device's frames go and come from: the node's switch port, a recorder in tests. Frames
@@ -39,15 +49,19 @@ export interface NetBackend {
   /** A frame the guest transmitted; the bytes are the backend's to keep. */
   send(frame: Uint8Array): void;
   /**
-   * Called once when the device is built: `deliver` hands the guest a frame. It returns false
-   * when the frame was dropped (no buffer posted, device not running, bad size): counted as rxDropped.
+   * Called once when the device is built: `deliver` hands the guest the frames that arrived
+   * together (neighbouring TCP segments of one flow may reach it merged). It returns how many
+   * reached the guest; the others (no buffer posted, device not running, bad size) are counted
+   * as rxDropped.
    */
-  onFrame(deliver: (frame: Uint8Array) => boolean): void;
+  onFrame(deliver: (frames: readonly Uint8Array[]) => number): void;
 }
 
 /** What the device counts; read them from `VirtioNet.counters`. */
 export interface NetCounters {
   rxFrames: number;
+  /** Of rxFrames, those that reached the guest merged into the frame before them (GUEST_TSO4). */
+  rxMerged: number;
   txFrames: number;
   /** Frames for the guest that found no usable buffer, a buffer too small, or were not a valid frame. */
   rxDropped: number;
@@ -57,10 +71,15 @@ export interface NetCounters {
   txMalformed: number;
 }
 
-/** virtio-net's saved state (version 1): the MAC it was built with (checked on restore) and its counters. */
+/**
+ * virtio-net's saved state: the MAC it was built with (checked on restore) and its counters.
+ * Version 2 added rxMerged (0 when restoring version 1). What the driver negotiated is the
+ * transport's state, and nothing is in flight between two calls.
+ */
 export type NetState = {
   mac: Uint8Array;
   rxFrames: number;
+  rxMerged: number;
   txFrames: number;
   rxDropped: number;
   txDropped: number;
@@ -90,9 +109,10 @@ export const UNPLUGGED: NetBackend = { send() {}, onFrame() {} };
 
 /**
  * virtio network device (virtio 1.1 §5.1): receiveq 0 and transmitq 1, the MAC and link status in
- * its configuration space, a 12-byte header before each frame. Checksum offload both ways, no GSO
- * and no mergeable RX buffers, so every frame fits one RX chain. Whatever the guest gets wrong is
- * dropped and counted; nothing it does throws.
+ * its configuration space, a 12-byte header before each frame. Checksum offload both ways; on
+ * receive, neighbouring TCP segments of one flow are merged into one GSO frame (net-coalesce.ts)
+ * spread over as many RX buffers as it takes (mergeable buffers, §5.1.6.3.2), when the driver
+ * takes both. Whatever the guest gets wrong is dropped and counted; nothing it does throws.
  *
  * Why checksums are offloaded: the guest's CPU is interpreted, so summing every byte of every
  * segment in the guest costs far more than doing it here. Frames reach the guest only from the
@@ -104,17 +124,26 @@ export const UNPLUGGED: NetBackend = { send() {}, onFrame() {} };
 export class VirtioNet implements VirtioBackend {
   readonly deviceId = VirtioDeviceId.NET;
   readonly kind = "virtio-net";
-  readonly stateVersion = 1;
+  readonly stateVersion = 2;
   readonly features = [
     VirtioNetFeature.CSUM,
     VirtioNetFeature.GUEST_CSUM,
     VirtioNetFeature.MAC,
+    VirtioNetFeature.GUEST_TSO4,
+    VirtioNetFeature.MRG_RXBUF,
     VirtioNetFeature.STATUS,
   ];
   readonly queueSizes = [QUEUE_SIZE, QUEUE_SIZE] as const;
   readonly configSize = CONFIG_SIZE;
   readonly mac: Uint8Array;
-  readonly counters: NetCounters = { rxFrames: 0, txFrames: 0, rxDropped: 0, txDropped: 0, txMalformed: 0 };
+  readonly counters: NetCounters = {
+    rxFrames: 0,
+    rxMerged: 0,
+    txFrames: 0,
+    rxDropped: 0,
+    txDropped: 0,
+    txMalformed: 0,
+  };
   private readonly config = new Uint8Array(CONFIG_SIZE);
   private readonly rxHeader = new Uint8Array(VIRTIO_NET_HDR_SIZE);
   private ctx: VirtioDeviceContext | undefined;
@@ -126,9 +155,7 @@ export class VirtioNet implements VirtioBackend {
     this.mac = parseMac(mac);
     this.config.set(this.mac);
     new DataView(this.config.buffer).setUint16(6, VIRTIO_NET_S_LINK_UP, true);
-    // num_buffers is 1 in every RX header: without MRG_RXBUF a frame takes one buffer (§5.1.6.4).
-    new DataView(this.rxHeader.buffer).setUint16(10, 1, true);
-    backend.onFrame((frame) => this.receive(frame));
+    backend.onFrame((frames) => this.receive(frames));
   }
 
   attach(ctx: VirtioDeviceContext): void {
@@ -190,30 +217,76 @@ export class VirtioNet implements VirtioBackend {
     }
   }
 
-  /** Puts a frame from the backend into the guest's next RX buffer; false when it was dropped. */
-  receive(frame: Uint8Array): boolean {
-    if (frame.length < MIN_FRAME || frame.length > MAX_FRAME) {
-      this.counters.rxDropped++;
-      return false;
+  /**
+   * Puts frames from the backend into the guest's RX buffers, neighbouring TCP segments merged
+   * when the driver takes GSO frames; returns how many frames reached the guest.
+   */
+  receive(frames: readonly Uint8Array[]): number {
+    const merging = MERGE_FEATURES.every((bit) => this.ctx?.hasFeature(bit) === true);
+    const valid = frames.filter((f) => f.length >= MIN_FRAME && f.length <= MAX_FRAME);
+    this.counters.rxDropped += frames.length - valid.length;
+    const packets = merging ? coalesceTcp(valid, MAX_MERGED_FRAME) : valid.map(unmerged);
+    let delivered = 0;
+    for (const p of packets) {
+      if (this.receivePacket(p)) {
+        delivered += p.segments;
+        this.counters.rxFrames += p.segments;
+        this.counters.rxMerged += p.segments - 1;
+      } else {
+        this.counters.rxDropped += p.segments;
+      }
     }
+    return delivered;
+  }
+
+  /**
+   * One packet into the next RX buffer, or with MRG_RXBUF into as many as it takes (§5.1.6.4);
+   * false when it was dropped. With too few buffers posted, none is used.
+   */
+  private receivePacket(p: RxPacket): boolean {
     const q = this.ctx?.queue(RX_QUEUE);
-    const chain = q ? q.pop() : null;
-    if (!q || chain === null) {
-      this.counters.rxDropped++;
-      return false;
+    if (!q) return false;
+    const mergeable = this.ctx!.hasFeature(VirtioNetFeature.MRG_RXBUF);
+    const need = VIRTIO_NET_HDR_SIZE + p.frame.length;
+    const from = q.lastAvailIdx;
+    const chains: DescriptorChain[] = [];
+    let room = 0;
+    while (room < need) {
+      const chain = q.pop();
+      if (chain === null) {
+        // The buffers taken so far go back untouched, for the next frames.
+        if (!q.faulted) q.lastAvailIdx = from;
+        return false;
+      }
+      chains.push(chain);
+      room += chain.writableLength;
+      const badShape = chain.readableLength !== 0 || chain.writableLength < VIRTIO_NET_HDR_SIZE;
+      if (badShape || (!mergeable && room < need)) {
+        // The buffers are used up either way; a zero length tells the driver nothing arrived.
+        for (const c of chains) q.pushUsed(c.head, 0);
+        return false;
+      }
     }
-    if (chain.readableLength !== 0 || chain.writableLength < VIRTIO_NET_HDR_SIZE + frame.length) {
-      // The buffer is used up either way; a zero length tells the driver nothing arrived in it.
-      q.pushUsed(chain.head, 0);
-      this.counters.rxDropped++;
-      return false;
-    }
-    this.rxHeader[0] = this.ctx!.hasFeature(VirtioNetFeature.GUEST_CSUM) ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
+    const h = this.rxHeader;
+    const merged = p.segments > 1;
+    h[0] = this.ctx!.hasFeature(VirtioNetFeature.GUEST_CSUM) ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
+    h[1] = merged ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE;
+    const v = new DataView(h.buffer);
+    v.setUint16(2, merged ? p.headerLength : 0, true);
+    v.setUint16(4, merged ? p.mss : 0, true);
+    v.setUint16(10, chains.length, true);
     // Through the RAM's DMA path: the pages written are marked dirty for migration.
-    chain.write(0, this.rxHeader);
-    chain.write(VIRTIO_NET_HDR_SIZE, frame);
-    q.pushUsed(chain.head, VIRTIO_NET_HDR_SIZE + frame.length);
-    this.counters.rxFrames++;
+    chains[0]!.write(0, h);
+    const used: number[] = [];
+    let at = 0;
+    let offset = VIRTIO_NET_HDR_SIZE;
+    for (const c of chains) {
+      const n = c.write(offset, p.frame.subarray(at));
+      used.push(offset + n);
+      at += n;
+      offset = 0;
+    }
+    for (let i = 0; i < chains.length; i++) q.pushUsed(chains[i]!.head, used[i]!);
     return true;
   }
 
@@ -222,7 +295,7 @@ export class VirtioNet implements VirtioBackend {
   }
 
   restore(s: StateRecord, version: number): void {
-    requireStateVersion(this.kind, version, [1]);
+    requireStateVersion(this.kind, version, [1, 2]);
     const mac = stateBytes(s, this.kind, "mac");
     if (formatMac(mac) !== formatMac(this.mac)) {
       throw new SkiffError(
@@ -231,8 +304,12 @@ export class VirtioNet implements VirtioBackend {
       );
     }
     for (const key of Object.keys(this.counters) as (keyof NetCounters)[])
-      this.counters[key] = stateNumber(s, this.kind, key);
+      this.counters[key] = key === "rxMerged" && version < 2 ? 0 : stateNumber(s, this.kind, key);
   }
+}
+
+function unmerged(frame: Uint8Array): RxPacket {
+  return { frame, segments: 1, mss: 0, headerLength: 0 };
 }
 
 /** No GSO, and no flag but NEEDS_CSUM when CSUM was negotiated (§5.1.6.2): anything else is a bad header. */
