@@ -62,4 +62,16 @@ describe("convergence policy", () => {
     expect(decisions.at(-1)).toMatchObject({ action: "stop", reason: "not-converging" });
     expect(decisions.every((d) => d.throttlePercent === 0)).toBe(true);
   });
+
+  it("plans the last round with the pause's measured fixed cost, at most half the target", () => {
+    // 200 MB/s: 5 MB = 25 ms of data, 3 MB = 15 ms.
+    const plan = (fixedDowntimeMs: number, remainingMB: number) =>
+      new ConvergencePolicy({ maxDowntimeMs: 40, maxRounds: 30, autoConverge: true, fixedDowntimeMs }).next(
+        round(0, remainingMB, 5),
+      ).action;
+    expect(plan(14, 5)).toBe("stop");
+    expect(plan(16, 5)).toBe("continue");
+    // A slow last pause (80 ms) still leaves the data half the target.
+    expect(plan(80, 3)).toBe("stop");
+  });
 });

@@ -10,7 +10,11 @@ export interface ConvergenceLimits {
   readonly maxRounds: number;
   /** Throttle the vCPU when the guest dirties faster than the link carries. */
   readonly autoConverge: boolean;
-  /** Time the pause itself costs beyond sending the data (device state, commit, restore). */
+  /**
+   * Time the pause itself costs beyond sending the data (device state, commit, restore): best
+   * measured on this VM's last pause; default FIXED_DOWNTIME_MS. Planned with at most half the
+   * downtime target, so one slow pause cannot leave the data no budget at all.
+   */
   readonly fixedDowntimeMs?: number;
 }
 
@@ -49,6 +53,8 @@ export const THROTTLE_MAX = 99;
  * a quarter of the last one to send.
  */
 export const TARGET_DIRTY_SHARE = 0.25;
+/** The pause's cost beyond its data on a quiet host (measured: see docs/benchmarks.md). */
+export const FIXED_DOWNTIME_MS = 5;
 /** Rounds on which a round must shrink the dirty set by at least this share to count as progress. */
 const SHRINK = 0.9;
 /** A round smaller than this says more about latency than bandwidth: keep the older estimate. */
@@ -60,8 +66,11 @@ export class ConvergencePolicy {
   private stalled = 0;
   private hot = 0;
   private lastRemaining = Number.POSITIVE_INFINITY;
+  private readonly fixedMs: number;
 
-  constructor(private readonly limits: ConvergenceLimits) {}
+  constructor(private readonly limits: ConvergenceLimits) {
+    this.fixedMs = Math.min(limits.fixedDowntimeMs ?? FIXED_DOWNTIME_MS, limits.maxDowntimeMs / 2);
+  }
 
   /** Measured link bandwidth, bytes per second (0 before the first useful sample). */
   get bandwidthBytesPerSec(): number {
@@ -74,7 +83,7 @@ export class ConvergencePolicy {
 
   /** Expected stop-and-copy downtime for `bytes` at the measured bandwidth. */
   expectedDowntimeMs(bytes: number): number {
-    const fixed = this.limits.fixedDowntimeMs ?? 5;
+    const fixed = this.fixedMs;
     if (this.bandwidth <= 0) return bytes === 0 ? fixed : Number.POSITIVE_INFINITY;
     return fixed + (bytes / this.bandwidth) * 1000;
   }

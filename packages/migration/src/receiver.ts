@@ -83,6 +83,9 @@ export class MigrationReceiver {
   /** Host clock (wallMs) when the device state and the commit records were processed. */
   private commitAtMs = 0;
   private stateAtMs = 0;
+  /** The source's pause (wallMs), and when the first and last data of the last round came. */
+  private pausedAtMs = 0;
+  private roundDataAtMs: [number, number] = [0, 0];
 
   constructor(
     private readonly expect: ReceiverExpectations,
@@ -106,6 +109,9 @@ export class MigrationReceiver {
     this.bytes += buf.length;
     if (rec.kind === "pages" || rec.kind === "disk") {
       this.need("transfer", rec.kind);
+      const now = wallMs();
+      if (this.roundDataAtMs[0] === 0) this.roundDataAtMs[0] = now;
+      this.roundDataAtMs[1] = now;
       if (rec.kind === "pages") this.applyPages(rec.batch);
       else this.applyBlocks(rec.batch);
       this.records++;
@@ -140,6 +146,7 @@ export class MigrationReceiver {
           );
         }
         this.lastRound = k.value.round;
+        this.roundDataAtMs = [0, 0];
         this.target.roundEnded?.(k.value.round);
         replies = [
           { kind: { $case: "roundAck", value: { round: k.value.round, bytesReceived: this.bytes } } },
@@ -150,6 +157,7 @@ export class MigrationReceiver {
         if (k.value.snapshot.length === 0)
           throw migrationError(MigrationErrorCode.PROTOCOL, "empty device state");
         this.stateAtMs = wallMs();
+        this.pausedAtMs = k.value.pausedAtMs;
         this.deviceState = k.value.snapshot;
         this.stage = "state";
         this.target.prepare?.(k.value.snapshot);
@@ -354,6 +362,17 @@ export class MigrationReceiver {
         },
       },
     };
+  }
+
+  /**
+   * What the pause cost beyond its data, given the guest's first instruction here (wallMs): the
+   * downtime less the time the last round's data took to arrive. Undefined without the source's
+   * stamp of its pause.
+   */
+  pauseFixedMs(resumedAtMs: number): number | undefined {
+    if (this.pausedAtMs <= 0) return undefined;
+    const [first, last] = this.roundDataAtMs;
+    return Math.max(0, resumedAtMs - this.pausedAtMs - (last - first));
   }
 
   /** The hello, once accepted. */

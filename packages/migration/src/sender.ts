@@ -54,6 +54,8 @@ export interface SenderOptions {
   readonly autoConverge?: boolean;
   readonly compression?: CompressionModeName;
   readonly signal?: AbortSignal;
+  /** What the pause costs beyond its data, as measured on this VM's last pause (ConvergenceLimits). */
+  readonly fixedDowntimeMs?: number;
   /** The stream is broken once the sender waits this long on it with nothing moving (STALL_TIMEOUT_MS). */
   readonly stallTimeoutMs?: number;
   /** Called after every round (progress for the control plane). */
@@ -100,7 +102,10 @@ export class MigrationSender {
     this.ram = new ContentLedger(this.pages, PAGE_SIZE);
     this.disk = vm.disk ? new ContentLedger(this.blocks, DISK_BLOCK_SIZE) : undefined;
     const settings = resolveMigrationSettings(opts);
-    this.policy = new ConvergencePolicy(settings);
+    this.policy = new ConvergencePolicy({
+      ...settings,
+      ...(opts.fixedDowntimeMs !== undefined ? { fixedDowntimeMs: opts.fixedDowntimeMs } : {}),
+    });
     this.gate = new CompressionGate(settings.compression);
     this.deadline = Date.now() + settings.timeoutMs;
     this.cap = settings.bandwidthBytesPerSec;
