@@ -18,6 +18,7 @@ import type { Redis } from "ioredis";
 import { AgentCallError, type AgentDirectory } from "./agents/agent-client.js";
 import type { NodeRevocations } from "./auth/node-revocations.js";
 import type { Db } from "./db/client.js";
+import type { ListVersionReader } from "./db/list-versions.js";
 import type { PlacementPolicy } from "./domain/placement.js";
 import { apiErrorOfAgent } from "./http/agent-errors.js";
 import { rateLimitFor, rateLimitKey, registerAuth, wsProtocol } from "./http/auth.js";
@@ -49,6 +50,8 @@ import { VpsService } from "./services/vps.js";
 
 export interface AppDeps {
   readonly db: Db;
+  /** The lists' change counters, which decide when a kept page is sent again (http/page-cache.ts). */
+  readonly listVersions: ListVersionReader;
   readonly queues: JobQueues & Partial<Pick<BullQueues, "counts" | "enqueueDestroyStale">>;
   readonly redis: Redis;
   readonly log: Logger;

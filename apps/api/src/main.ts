@@ -10,6 +10,7 @@ import { buildApp } from "./app.js";
 import { NodeRevocations } from "./auth/node-revocations.js";
 import { loadApiConfig } from "./config.js";
 import { createDb } from "./db/client.js";
+import { listVersionReader } from "./db/list-versions.js";
 import { DEFAULT_POLICY } from "./domain/placement.js";
 import { listenForAgents } from "./http/agent-listener.js";
 import { parseNetworkPool } from "./network/ipam.js";
@@ -23,6 +24,7 @@ const log = createLogger("api");
 async function main(): Promise<void> {
   const config = loadApiConfig();
   const db = createDb(config.databaseUrl);
+  const listVersions = listVersionReader(config.databaseUrl);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
   redis.on("error", (err) => log.warn({ err: err.message }, "redis"));
   const queues = new BullQueues({ redisUrl: config.redisUrl, backoffMs: config.jobBackoffMs });
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
 
   const app = await buildApp({
     db,
+    listVersions: listVersions.read,
     queues,
     redis,
     log,
@@ -105,6 +108,7 @@ async function main(): Promise<void> {
     clearInterval(revocationRefresh);
     await agentListener?.close();
     await app.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "closing HTTP"));
+    await listVersions.close().catch(() => undefined);
     await workers?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, "closing workers"));
     await queues.close().catch(() => undefined);
     agents.close();

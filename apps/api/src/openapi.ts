@@ -35,6 +35,7 @@ export async function buildOfflineApp(): Promise<App> {
   const redis = new Redis({ host: "127.0.0.1", port: 1, lazyConnect: true, maxRetriesPerRequest: 0 });
   const app = await buildApp({
     db,
+    listVersions: () => Promise.reject(new Error("offline: no database")),
     redis,
     queues: noQueues,
     log: createLogger("openapi", "silent"),

@@ -1,5 +1,4 @@
 import type { FastifyReply } from "fastify";
-import type { Db } from "../db/client.js";
 
 /**
  * A read that concurrent callers share without ever getting an answer older than their call: a
@@ -34,23 +33,6 @@ export class SharedRead<T> {
 }
 
 const settled = () => undefined;
-
-/**
- * The change counter of a list (table list_versions, bumped by triggers when a change commits;
- * spread over rows, so the sum of a column): the VPS list's, or the node list's, which also shows
- * what VPSes reserve, so both counters.
- */
-export function listVersion(db: Pick<Db, "$queryRaw">, list: "vps" | "nodes"): () => Promise<string> {
-  return async () => {
-    const [row] =
-      list === "vps"
-        ? await db.$queryRaw<{ v: string | null }[]>`SELECT sum(vps)::text AS v FROM list_versions`
-        : await db.$queryRaw<{ v: string | null }[]>`
-            SELECT sum(vps)::text || '.' || sum(nodes)::text AS v FROM list_versions`;
-    if (!row?.v) throw new Error("list_versions is empty: the migrations did not run");
-    return row.v;
-  };
-}
 
 interface Page {
   readonly version: string;

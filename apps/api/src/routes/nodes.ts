@@ -5,7 +5,7 @@ import type { z } from "zod";
 import { requireOperator } from "../http/auth.js";
 import { nodeDto } from "../http/dto.js";
 import { apiError } from "../http/errors.js";
-import { listVersion, PageCache, sendSerialized, serialized } from "../http/page-cache.js";
+import { PageCache, sendSerialized, serialized } from "../http/page-cache.js";
 import { decodeCursor, pageOf } from "../http/pagination.js";
 import {
   EmptyBody,
@@ -40,7 +40,7 @@ export const nodeRoutes: FastifyPluginAsyncZod = async (app) => {
   const nodes = app.services.nodes;
   const tags = ["nodes"];
   // Pages kept while no node, VPS or migration target changed (http/page-cache.ts).
-  const pages = new PageCache(listVersion(db, "nodes"));
+  const pages = new PageCache(() => app.deps.listVersions("nodes"));
 
   const withReservations = async (ids: string[]) => {
     const loads = await nodeLoads(db, { nodeIds: ids });

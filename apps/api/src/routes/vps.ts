@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { z } from "zod";
 import { tokenPrincipal } from "../http/auth.js";
 import { vpsDto } from "../http/dto.js";
-import { listVersion, PageCache, sendSerialized, serialized } from "../http/page-cache.js";
+import { PageCache, sendSerialized, serialized } from "../http/page-cache.js";
 import { pageOf } from "../http/pagination.js";
 import {
   ActionParams,
@@ -23,7 +23,7 @@ export const vpsRoutes: FastifyPluginAsyncZod = async (app) => {
   const tags = ["vps"];
   const mutating = { idempotent: true };
   // Pages kept while no VPS changed (http/page-cache.ts).
-  const pages = new PageCache(listVersion(app.deps.db, "vps"));
+  const pages = new PageCache(() => app.deps.listVersions("vps"));
 
   app.post(
     "/v1/vps",

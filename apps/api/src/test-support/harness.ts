@@ -13,6 +13,7 @@ import { type App, buildApp } from "../app.js";
 import { NodeRevocations } from "../auth/node-revocations.js";
 import { hashToken, newToken, tokenPrefix } from "../auth/tokens.js";
 import { createDb, type Db } from "../db/client.js";
+import { listVersionReader } from "../db/list-versions.js";
 import { findMigrationsDir, migrate, readMigrations } from "../db/migrations.js";
 import { seed } from "../db/seed.js";
 import { DEFAULT_POLICY, type PlacementPolicy } from "../domain/placement.js";
@@ -63,6 +64,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const url = services.postgres.url;
   await migrate(url, readMigrations(findMigrationsDir(import.meta.dirname)));
   const db = createDb(url, { max: 10 });
+  const listVersions = listVersionReader(url);
   const operatorToken = `skiff_op_${randomUUID()}`;
   const { projectId: defaultProjectId } = await seed(db, { operatorToken });
   const redis = new Redis(services.redis.url, { maxRetriesPerRequest: 3 });
@@ -80,6 +82,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const app = await buildApp({
     networkMap,
     db,
+    listVersions: listVersions.read,
     queues,
     redis,
     log: createLogger("api-test"),
@@ -136,6 +139,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     async close() {
       await app.close();
+      await listVersions.close();
       await queues.close();
       agents.close();
       redis.disconnect();
