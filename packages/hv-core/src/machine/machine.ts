@@ -144,10 +144,10 @@ export class Machine {
 
   /** Builds a machine and loads its boot payload (ELF in firmware mode, Linux Image in hypervisor mode). */
   static create(cfg: MachineConfig): Machine {
-    if (cfg.mode === "hypervisor" && !interpreterWarm) Machine.warmUpInterpreter(cfg.jit ?? DEFAULT_JIT);
     const m = new Machine(specOf(cfg), cfg.memory, cfg.net?.backend, cfg.jit ?? DEFAULT_JIT);
     if (cfg.mode === "firmware") m.bootFirmware(cfg.image);
     else m.bootLinux(cfg);
+    if (cfg.mode === "hypervisor" && !interpreterWarm) Machine.warmUpInterpreter(cfg.jit ?? DEFAULT_JIT);
     return m;
   }
 
@@ -238,7 +238,10 @@ export class Machine {
   /**
    * Runs the warm-up guest (warm-up-guest.ts) once in this thread before its first Linux boot, so
    * V8 compiles the interpreter's loop with feedback from every path instead of recompiling it
-   * each time the boot reaches a new one. About 7,000 instructions; the guest ends idle.
+   * each time the boot reaches a new one. About 7,000 instructions; the guest ends idle. It runs
+   * once the first real machine exists: V8 narrows a field's type to what the first object held,
+   * and a machine built after the warm-up widened them, which threw away the loop's compile that
+   * the warm-up had started.
    */
   private static warmUpInterpreter(jit: boolean | JitOptions): void {
     interpreterWarm = true;
