@@ -14,7 +14,8 @@ import { KERNEL_LOAD_ADDRESS } from "../loader/linux-image.js";
  * throws the optimized code away the first time a path without feedback runs. A Linux boot finds
  * its paths one by one over ~19 M instructions: cold, the loop was recompiled ~13 times (tens of
  * milliseconds of compiler time each) and ran unoptimized in between. Running this guest first
- * gives every path feedback in a few thousand instructions, so the loop is compiled once.
+ * gives every path feedback in a few thousand instructions, and the boot keeps the first code V8
+ * compiles for the loop.
  */
 
 /** Registers by ABI name (t0-t2 belong to the trap handler). */
