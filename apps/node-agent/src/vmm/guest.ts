@@ -4,10 +4,13 @@ import {
   type DiskConfig,
   diskDirtyLogBytes,
   Machine,
+  type MachineConfig,
   type NetBackend,
   type SharedMemory,
 } from "@skiff/hv-core";
 import type { VmSpecRecord } from "../vm/record.js";
+
+type MachineShape = Omit<MachineConfig, "image" | "initrd">;
 
 /**
  * Guest RAM and its dirty bitmap, shared between the VMM's main thread and the vCPU worker, and
@@ -45,21 +48,35 @@ export function kernelArgsOf(spec: VmSpecRecord): string {
   return wantsDhcp ? `${args} ip=dhcp`.trim() : args;
 }
 
-/** Boots a fresh machine for the VM's spec, its RAM in `memory`, its NIC (if any) on `net`. */
-export function bootGuest(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): Machine {
-  const linux = spec.bootMode === "linux";
+/** The machine the VM's spec describes, its RAM in `memory`, its NIC (if any) on `net`. */
+function machineOf(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): MachineShape {
   const bootargs = kernelArgsOf(spec);
   const nic = spec.nics?.[0];
-  return Machine.create({
-    mode: linux ? "hypervisor" : "firmware",
+  return {
+    mode: spec.bootMode === "linux" ? "hypervisor" : "firmware",
     memoryBytes: spec.memoryBytes,
-    image: readFileSync(spec.kernelPath),
-    ...(spec.initrdPath !== "" ? { initrd: readFileSync(spec.initrdPath) } : {}),
     ...(bootargs !== "" ? { bootargs } : {}),
     disks: disksOf(spec, memory),
     ...(nic ? { net: { mac: nic.mac, ...(net ? { backend: net } : {}) } } : {}),
     memory,
+  };
+}
+
+/** Boots a fresh machine for the VM's spec, its RAM in `memory`, its NIC (if any) on `net`. */
+export function bootGuest(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): Machine {
+  return Machine.create({
+    ...machineOf(spec, memory, net),
+    image: readFileSync(spec.kernelPath),
+    ...(spec.initrdPath !== "" ? { initrd: readFileSync(spec.initrdPath) } : {}),
   });
+}
+
+/**
+ * A blank machine for the VM's spec (nothing loaded; see Machine.blank): an incoming migration's
+ * vCPU builds it before the pause and restores the device state into it.
+ */
+export function blankGuest(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): Machine {
+  return Machine.blank(machineOf(spec, memory, net));
 }
 
 /**

@@ -37,6 +37,7 @@ import { agentError } from "../errors.js";
 import { claimLease, leaseHolder } from "../storage/lease.js";
 import { stageRecord } from "../vm/record.js";
 import { incomingPlanPath } from "./incoming-plan.js";
+import { rememberPauseFixedMs } from "./last-pause.js";
 import { collectYoung, raiseProcessForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
@@ -179,6 +180,11 @@ export class IncomingMigration {
         this.diskDirty = new SharedArrayBuffer(diskDirtyLogBytes(bytes));
         return this.diskFd;
       },
+      // A disk kept in place is opened only at the restore, after the source flushed it: a
+      // descriptor opened before may not see those writes on shared storage.
+      accepted: () => {
+        if (!this.diskInPlace) host.vcpu()?.buildIncoming(this.diskDirty);
+      },
       prepare: (state) => this.prepare(state),
       // Round 0 (all of RAM) is the heavy one; from its end this thread mostly waits for the
       // pause, and must then wake at once.
@@ -241,6 +247,7 @@ export class IncomingMigration {
       const vcpu = host.vcpu();
       if (!vcpu) throw new Error("no vcpu");
       resumedAtMs = await vcpu.go();
+      rememberPauseFixedMs(this.receiver?.pauseFixedMs(resumedAtMs));
       if (this.diskDirty) host.memory.diskDirty = this.diskDirty;
       host.setState("running");
       host.started(0);

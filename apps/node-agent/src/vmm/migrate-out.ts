@@ -9,6 +9,7 @@ import { DISK_DIRTY_BLOCK, DirtyBitmap } from "@skiff/hv-core";
 import { connectMigration, type MigrationReport, MigrationSender, type SourceVm } from "@skiff/migration";
 import { channelCredentials, loadTls, nodeIdentity, nodeNameOf } from "@skiff/pki";
 import { agentError } from "../errors.js";
+import { lastPauseFixedMs } from "./last-pause.js";
 import { collectYoung, raiseProcessForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { MigrateOutArgs } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
@@ -129,6 +130,7 @@ export class OutgoingMigrations {
         timeoutMs: args.timeoutMs,
         autoConverge: args.autoConverge,
         compression: args.compression,
+        ...(lastPauseFixedMs() !== undefined ? { fixedDowntimeMs: lastPauseFixedMs() } : {}),
         signal: abort.signal,
         onRound: (round) => conn.send({ t: "migration", round }),
         onPhase: (phase) => conn.send({ t: "migration-phase", phase }),

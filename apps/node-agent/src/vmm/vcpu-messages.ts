@@ -27,6 +27,11 @@ export type ToVcpu =
   | { t: "input"; bytes: Uint8Array }
   /** Auto-converge during a live migration: hold the vCPU back this share of the time. */
   | { t: "throttle"; percent: number }
+  /**
+   * Incoming migration, the hello accepted (the disk, if copied, open and sized): build the
+   * machine the state will be restored into, before the pause.
+   */
+  | { t: "build"; diskDirty: SharedArrayBuffer | undefined }
   /** Incoming migration: the device state to restore (RAM is in place); answered by `restored`. */
   | { t: "restore"; id: number; snapshot: Uint8Array; diskDirty: SharedArrayBuffer | undefined }
   /** Incoming migration, after the commit point: run the restored guest. */

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { DirtyBitmap, type ExitReason, Machine, type NetBackend, type StateRecord } from "@skiff/hv-core";
-import { bootGuest, restoreGuest } from "./guest.js";
+import { blankGuest, bootGuest, restoreGuest } from "./guest.js";
 import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
 
@@ -159,31 +159,39 @@ let lowerAfterPause: (() => void) | undefined;
  * A live-migration target: sleep until the main thread sends the device state (RAM is already in
  * place, written by the migration receiver), restore it while the main thread verifies the
  * migration, then wait for `go` (sent right after the commit point) and run. This thread starts
- * before the stream does, and restores before the commit: the downtime includes neither.
+ * before the stream does, and builds the machine before the pause (`build`): the downtime
+ * includes only copying the state into it.
  */
 function awaitIncoming(): Machine | undefined {
   // Waiting costs nothing; restoring and the first instruction are the migration's pause.
   lowerAfterStart = raiseForPause();
   // Compile the restore path now, not in the pause (a cold restore took 30-60 ms, a warm one 1).
-  Machine.warmRestore(data.spec.bootMode === "firmware" ? "firmware" : "hypervisor", net !== undefined);
+  Machine.warmRestore(data.spec.bootMode === "firmware" ? "firmware" : "hypervisor", {
+    withNic: net !== undefined,
+  });
   post({ t: "waiting" });
+  let prepared: Machine | undefined;
   let restored: Machine | undefined;
   for (;;) {
     const seq = Atomics.load(ctl, WAKE);
     for (let got = receiveMessageOnPort(port); got !== undefined; got = receiveMessageOnPort(port)) {
       const msg = got.message as ToVcpu;
       if (msg.t === "exit") return undefined;
-      if (msg.t === "restore") {
+      if (msg.t === "build" && !prepared && !restored) {
+        prepared = build(msg.diskDirty);
+      } else if (msg.t === "restore") {
         if (msg.diskDirty) data.memory.diskDirty = msg.diskDirty;
         try {
           restored?.close();
-          restored = restoreGuest(msg.snapshot, data.memory, data.spec, net);
+          restored = restoreIncoming(msg.snapshot, prepared);
+          prepared = undefined;
           post({ t: "restored", id: msg.id, error: "", atMs: wallMs() });
           // `go` follows within milliseconds (the commit record is right behind the state):
           // watch for it awake rather than pay a wake-up on the pause.
           spinWhile(seq, RESTORED_SPIN_MS);
         } catch (err) {
           restored = undefined;
+          prepared = undefined;
           post({ t: "restored", id: msg.id, error: (err as Error).message || String(err), atMs: wallMs() });
         }
       } else if (msg.t === "go" && restored) {
@@ -192,6 +200,41 @@ function awaitIncoming(): Machine | undefined {
     }
     Atomics.wait(ctl, WAKE, seq, MAX_IDLE_WAIT_MS);
   }
+}
+
+/**
+ * The machine an incoming state goes into, built with the VM's disk (and the restore path warmed
+ * on it: opening a disk and virtio-blk's restore are not in the first warm-up). A machine that
+ * cannot be built here is built at the restore, where its error counts.
+ */
+function build(diskDirty: SharedArrayBuffer | undefined): Machine | undefined {
+  if (diskDirty) data.memory.diskDirty = diskDirty;
+  let m: Machine;
+  try {
+    m = blankGuest(data.spec, data.memory, net);
+  } catch {
+    return undefined;
+  }
+  try {
+    Machine.warmRestore(m.spec.mode, { withNic: m.spec.net !== null, disks: m.spec.disks });
+  } catch {
+    // only a warm-up: the restore runs all the same, slower
+  }
+  return m;
+}
+
+/** Restores into the prepared machine, or into a new one when there is none or it does not fit. */
+function restoreIncoming(snapshot: Uint8Array, prepared: Machine | undefined): Machine {
+  if (prepared) {
+    try {
+      prepared.restoreInto(snapshot);
+      return prepared;
+    } catch (err) {
+      prepared.close();
+      if ((err as { code?: string }).code !== "SNAPSHOT_MISMATCH") throw err;
+    }
+  }
+  return restoreGuest(snapshot, data.memory, data.spec, net);
 }
 
 const buildStart = performance.now();
@@ -286,6 +329,7 @@ function drain(): boolean {
       case "throttle":
         migrationThrottle = Math.max(0, Math.min(99, msg.percent));
         break;
+      case "build":
       case "restore":
       case "go":
         // Only an incoming VMM's first messages; a running guest has its state.

@@ -197,6 +197,14 @@ export class Vcpu {
   }
 
   /**
+   * Incoming migration, before the pause: the waiting worker builds the machine the device state
+   * will be restored into (the VM's disk, if any, must be open and sized by now).
+   */
+  buildIncoming(diskDirty: SharedArrayBuffer | undefined): void {
+    if (!this.ended) this.send({ t: "build", diskDirty });
+  }
+
+  /**
    * Incoming migration: the waiting worker restores the device state (RAM is in place) but does
    * not run it yet. Resolves with the host clock when it was done; rejects when the state does
    * not restore.
