@@ -87,10 +87,13 @@ export class NodeNetwork {
     // Usually done already: the VMM claims the port on its link at the guest's first instruction.
     // The announcement also tells the source node, which holds the frames that reached it during
     // the pause and passes them here when it hears it.
-    const claimed = this.sw.claimPort(vmId);
-    if (!claimed) this.log.warn({ vmId }, "migrated VM has no port in the network map");
-    else this.log.info({ vmId }, "port claimed at migration commit");
-    return claimed;
+    const from = this.sw.nodeOf(vmId);
+    if (!this.sw.claimPort(vmId)) {
+      this.log.warn({ vmId }, "migrated VM has no port in the network map");
+      return false;
+    }
+    if (from !== this.sw.nodeId) this.log.info({ vmId, from }, "port claimed at migration commit");
+    return true;
   }
 
   /**

@@ -236,7 +236,10 @@ export class NodeSwitch {
         for (const frame of this.release(port)) this.toLocal(frame, port);
       },
       claim: () => {
-        if (owner.kind === "vps" && !port.held && registry.get(key) === port) this.claimPort(owner.vpsId);
+        if (owner.kind !== "vps" || port.held || registry.get(key) !== port) return;
+        const from = this.nodeOf(owner.vpsId);
+        if (from !== this.nodeId && this.claimPort(owner.vpsId))
+          this.log.info({ vpsId: owner.vpsId, from }, "port claimed on its link at a migration's commit");
       },
       detach: () => {
         // A late detach of a replaced port must not unplug its successor.
