@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Ram } from "../memory/ram.js";
 import { ByteWriter } from "./bytes.js";
 import { decodeSnapshot, encodeSnapshot, loadRamImage } from "./container.js";
-import { crc32 } from "./crc32.js";
+import { crc32, crc32Table } from "./crc32.js";
 import type { StateRecord } from "./state.js";
 import { decodeState, encodeState } from "./state-codec.js";
 
@@ -154,7 +154,16 @@ describe("snapshot container", () => {
     expect(codeOf(() => decodeSnapshot(sealed((w) => w.bytes(mixed))))).toBe("SNAPSHOT_CORRUPT");
   });
 
-  it("crc32 matches the standard check value", () => {
+  it("crc32 matches the standard check value, and the table fallback zlib's sum", () => {
     expect(crc32(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
+    expect(crc32Table(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
+    const bytes = Uint8Array.from({ length: 4099 }, (_, i) => (i * 2654435761) >>> 24);
+    for (const [from, to, seed] of [
+      [0, 4099, 0],
+      [3, 1001, 0],
+      [5, 77, 0x12345678],
+    ] as const) {
+      expect(crc32Table(bytes.subarray(from, to), seed)).toBe(crc32(bytes.subarray(from, to), seed));
+    }
   });
 });
