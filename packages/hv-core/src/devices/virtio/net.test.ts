@@ -77,7 +77,7 @@ describe("VirtioNet", () => {
   it("is a network device with the MAC and link up in its config space", () => {
     const { drv, dev } = setup(new Ram(1 << 20), false);
     expect(drv.r(R.DEVICE_ID)).toBe(1);
-    expect(drv.deviceFeatures()).toEqual(expect.arrayContaining([0, 1, 5, 16, 32]));
+    expect(drv.deviceFeatures()).toEqual(expect.arrayContaining([0, 1, 5, 7, 11, 15, 16, 32]));
     const mac = [0, 1, 2, 3, 4, 5].map((i) => dev.read(R.CONFIG + i, 1));
     expect(mac).toEqual([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
     expect(dev.read(R.CONFIG + 6, 2)).toBe(1); // VIRTIO_NET_S_LINK_UP
@@ -136,6 +136,29 @@ describe("VirtioNet", () => {
     drv.post(TX, [{ out: header() }, { out: frame(64) }]);
     drv.notify(TX);
     expect(backend.sent).toEqual([frame(64)]);
+  });
+
+  it("cuts a TSO packet into segments with their own checksums (HOST_TSO4), and refuses bad TSO requests", () => {
+    const { drv, backend, net } = setup();
+    const packet = tcpSegment(1000, 3000);
+    const tso = header(1, 1);
+    tso.set([IP_END + 20, 0, 0xa8, 0x05, IP_END, 0, 16, 0], 2); // hdr_len, gso_size 1448, csum_start/offset
+    const noCsum = header(0, 1);
+    noCsum.set([0xa8, 0x05], 4);
+    const posted = [
+      drv.post(TX, [{ out: tso }, { out: packet.subarray(0, 1000) }, { out: packet.subarray(1000) }]),
+      drv.post(TX, [{ out: noCsum }, { out: packet }]), // TSO leaves the checksum to the device
+      drv.post(TX, [{ out: header(1, 1) }, { out: packet }]), // gso_size 0
+      drv.post(TX, [{ out: header(1, 4) }, { out: packet }]), // GSO_UDP
+    ];
+    drv.notify(TX);
+    expect(drv.takeUsed(TX)).toEqual(posted.map((p) => [p.head, 0]));
+    expect(backend.sent.map((f) => f.length - IP_END - 20)).toEqual([1448, 1448, 104]);
+    for (const f of backend.sent) {
+      expect(onesSum(f.subarray(14, IP_END), 0)).toBe(0xffff);
+      expect(onesSum(f.subarray(IP_END), pseudoHeaderSum(f))).toBe(0xffff);
+    }
+    expect(net.counters).toMatchObject({ txFrames: 3, txMalformed: 3, txDropped: 0 });
   });
 
   it("counts a descriptor chain the queue cannot walk, without throwing", () => {

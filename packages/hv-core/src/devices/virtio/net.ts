@@ -4,6 +4,7 @@ import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import type { AccessSize } from "../mmio.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioDeviceId } from "./device.js";
 import { coalesceTcp, type RxPacket } from "./net-coalesce.js";
+import { segmentTcp } from "./net-segment.js";
 import type { DescriptorChain } from "./queue.js";
 
 /** Device-specific feature bits (virtio 1.1 §5.1.3). */
@@ -15,6 +16,8 @@ export const VirtioNetFeature = {
   MAC: 5,
   /** The driver takes merged TCP segments (GSO_TCPV4 in the RX header). Requires GUEST_CSUM. */
   GUEST_TSO4: 7,
+  /** The device cuts large TCP packets from the driver into segments (net-segment.ts). Requires CSUM. */
+  HOST_TSO4: 11,
   /** A received frame may span several RX buffers (num_buffers in the header). */
   MRG_RXBUF: 15,
   STATUS: 16,
@@ -26,7 +29,7 @@ export const VIRTIO_NET_HDR_SIZE = 12;
 export const MAX_FRAME = 1514;
 /** An Ethernet header: anything shorter is no frame. */
 export const MIN_FRAME = 14;
-/** The largest merged frame the device hands the guest: an Ethernet header and a whole IPv4 packet. */
+/** The largest GSO frame either way: an Ethernet header and a whole IPv4 packet. */
 export const MAX_MERGED_FRAME = 14 + 0xffff;
 const RX_QUEUE = 0;
 const TX_QUEUE = 1;
@@ -65,7 +68,7 @@ export interface NetCounters {
   txFrames: number;
   /** Frames for the guest that found no usable buffer, a buffer too small, or were not a valid frame. */
   rxDropped: number;
-  /** Frames from the guest that were too short or larger than MAX_FRAME. */
+  /** Frames from the guest too short or larger than MAX_FRAME (TSO: its segments, or the packet past MAX_MERGED_FRAME). */
   txDropped: number;
   /** Guest TX requests with a bad header or chain shape, or a TX chain the queue could not walk. */
   txMalformed: number;
@@ -110,7 +113,7 @@ export const UNPLUGGED: NetBackend = { send() {}, onFrame() {} };
 /**
  * virtio network device (virtio 1.1 §5.1): receiveq 0 and transmitq 1, the MAC and link status in
  * its configuration space, a 12-byte header before each frame. Checksum offload both ways; on
- * receive, neighbouring TCP segments of one flow are merged into one GSO frame (net-coalesce.ts)
+ * transmit, large TCP packets are cut into segments (HOST_TSO4, net-segment.ts); on receive, neighbouring TCP segments of one flow are merged into one GSO frame (net-coalesce.ts)
  * spread over as many RX buffers as it takes (mergeable buffers, §5.1.6.3.2), when the driver
  * takes both. Whatever the guest gets wrong is dropped and counted; nothing it does throws.
  *
@@ -130,6 +133,7 @@ export class VirtioNet implements VirtioBackend {
     VirtioNetFeature.GUEST_CSUM,
     VirtioNetFeature.MAC,
     VirtioNetFeature.GUEST_TSO4,
+    VirtioNetFeature.HOST_TSO4,
     VirtioNetFeature.MRG_RXBUF,
     VirtioNetFeature.STATUS,
   ];
@@ -181,7 +185,7 @@ export class VirtioNet implements VirtioBackend {
     // Nothing in flight: TX completes within notify, RX within receive.
   }
 
-  /** Takes every TX chain the guest posted: checks it, hands the frame to the backend, returns the buffer. */
+  /** Takes every TX chain the guest posted: hands its frames to the backend, returns the buffer. */
   private transmit(): void {
     const q = this.ctx?.queue(TX_QUEUE);
     if (!q) return;
@@ -192,28 +196,53 @@ export class VirtioNet implements VirtioBackend {
         if (q.faulted) this.counters.txMalformed++;
         return;
       }
-      if (chain.writableLength !== 0 || chain.readableLength < VIRTIO_NET_HDR_SIZE) {
-        this.counters.txMalformed++;
-      } else {
-        const header = chain.read(0, VIRTIO_NET_HDR_SIZE);
-        const len = chain.readableLength - VIRTIO_NET_HDR_SIZE;
-        const needsCsum = header[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        if (!validTxHeader(header, this.ctx!.hasFeature(VirtioNetFeature.CSUM))) {
-          this.counters.txMalformed++;
-        } else if (len < MIN_FRAME || len > MAX_FRAME) {
-          this.counters.txDropped++;
-        } else {
-          const frame = chain.read(VIRTIO_NET_HDR_SIZE, len);
-          if (needsCsum && !completeChecksum(frame, header)) {
-            this.counters.txMalformed++;
-          } else {
-            this.counters.txFrames++;
-            this.backend.send(frame);
-          }
-        }
-      }
+      this.transmitChain(chain);
       // Dropped or sent, the buffer goes back: the driver frees its TX buffers from the used ring.
       q.pushUsed(chain.head, 0);
+    }
+  }
+
+  /** One TX request, checked: its frame, or with TSO the segments cut from it, go to the backend. */
+  private transmitChain(chain: DescriptorChain): void {
+    const ctx = this.ctx!;
+    if (chain.writableLength !== 0 || chain.readableLength < VIRTIO_NET_HDR_SIZE) {
+      this.counters.txMalformed++;
+      return;
+    }
+    const header = chain.read(0, VIRTIO_NET_HDR_SIZE);
+    const len = chain.readableLength - VIRTIO_NET_HDR_SIZE;
+    if (
+      !validTxHeader(
+        header,
+        ctx.hasFeature(VirtioNetFeature.CSUM),
+        ctx.hasFeature(VirtioNetFeature.HOST_TSO4),
+      )
+    ) {
+      this.counters.txMalformed++;
+      return;
+    }
+    const tso = header[1] === VIRTIO_NET_HDR_GSO_TCPV4;
+    if (len < MIN_FRAME || len > (tso ? MAX_MERGED_FRAME : MAX_FRAME)) {
+      this.counters.txDropped++;
+      return;
+    }
+    const frame = chain.read(VIRTIO_NET_HDR_SIZE, len);
+    if (tso) {
+      const segments = segmentTcp(frame, header[4]! | (header[5]! << 8));
+      if (segments === null) this.counters.txMalformed++;
+      else if (segments.some((f) => f.length > MAX_FRAME)) this.counters.txDropped++;
+      else this.sendAll(segments);
+    } else if (header[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM && !completeChecksum(frame, header)) {
+      this.counters.txMalformed++;
+    } else {
+      this.sendAll([frame]);
+    }
+  }
+
+  private sendAll(frames: readonly Uint8Array[]): void {
+    for (const f of frames) {
+      this.counters.txFrames++;
+      this.backend.send(f);
     }
   }
 
@@ -312,9 +341,19 @@ function unmerged(frame: Uint8Array): RxPacket {
   return { frame, segments: 1, mss: 0, headerLength: 0 };
 }
 
-/** No GSO, and no flag but NEEDS_CSUM when CSUM was negotiated (§5.1.6.2): anything else is a bad header. */
-function validTxHeader(h: Uint8Array, csum: boolean): boolean {
-  return (h[0] === 0 || (csum && h[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM)) && h[1] === VIRTIO_NET_HDR_GSO_NONE;
+/**
+ * No flag but NEEDS_CSUM when CSUM was negotiated; no GSO but TCPV4 with HOST_TSO4, where Linux
+ * always leaves the checksum to the device (§5.1.6.2): anything else is a bad header.
+ */
+function validTxHeader(h: Uint8Array, csum: boolean, tso: boolean): boolean {
+  const flags = h[0] === 0 || (csum && h[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM);
+  const gso =
+    h[1] === VIRTIO_NET_HDR_GSO_NONE ||
+    (tso &&
+      h[1] === VIRTIO_NET_HDR_GSO_TCPV4 &&
+      h[0] === VIRTIO_NET_HDR_F_NEEDS_CSUM &&
+      (h[4]! | h[5]!) !== 0);
+  return flags && gso;
 }
 
 /**
