@@ -8,7 +8,9 @@ describe("the interpreter's warm-up guest", () => {
     const taken = new Set<string>();
     const trap = m.hart.trap.bind(m.hart);
     m.hart.trap = (cause, tval) => {
-      taken.add(`${cause < 0 ? "interrupt" : "exception"} ${cause & 0xff} from ${m.hart.priv === 0 ? "U" : "S"}`);
+      taken.add(
+        `${cause < 0 ? "interrupt" : "exception"} ${cause & 0xff} from ${m.hart.priv === 0 ? "U" : "S"}`,
+      );
       trap(cause, tval);
     };
     let out = "";
