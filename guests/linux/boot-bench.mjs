@@ -7,10 +7,12 @@
 //
 // hv-core counts instructions exactly. QEMU only does with -icount, which changes its speed, so
 // QEMU boots twice per round: plain for the wall time, -icount for the counts.
+// Beside the wall time, each side's CPU time to the prompt (user + system, all its threads, from
+// /proc): under load the wall time is mostly the scheduler's, the CPU time much less so.
 //
 // Usage: node guests/linux/boot-bench.mjs [--runs N] [--json] [--no-hv] [--no-qemu] [--verbose]
 // hv-core must be built first (pnpm --filter @skiff/hv-core build).
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +33,19 @@ const { values: opts } = parseArgs({
 const runs = Number(opts.runs);
 const RUN_PARAM = 'skiff.run="instret"';
 
-/** Boots once; returns wall ms to the first prompt and the two instruction counts. */
+/** CPU seconds (user + system, every thread) process `pid` has used so far; undefined off Linux. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command's ")": state is field 3, utime 14 and stime 15, in 1/100 s.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Boots once; returns wall ms and CPU seconds to the first prompt and the two instruction counts. */
 async function boot(command, args) {
   const guest = new Guest(command, args, { verbose: opts.verbose });
   try {
@@ -43,10 +57,11 @@ async function boot(command, args) {
     const atShell = await guest.expect(/instret (\d+)\r?\n/, "instret from skiff.run", BOOT_TIMEOUT_MS);
     await guest.expect(PROMPT, "first prompt", BOOT_TIMEOUT_MS);
     const promptMs = performance.now() - guest.startedAt;
+    const promptCpu = cpuSeconds(guest.child.pid);
     await guest.type("poweroff");
     const status = await guest.waitExit("poweroff");
     if (status !== 0) throw new Error(`poweroff ended the machine with status ${status}\n${guest.tail()}`);
-    return { promptMs, toInit: Number(atInit[1]), toShell: Number(atShell[1]) };
+    return { promptMs, promptCpu, toInit: Number(atInit[1]), toShell: Number(atShell[1]) };
   } finally {
     guest.kill();
   }
@@ -83,6 +98,7 @@ try {
     hv: results.hv.length
       ? {
           promptMs: summary(results.hv.map((r) => r.promptMs)),
+          promptCpuSeconds: summary(results.hv.map((r) => r.promptCpu ?? Number.NaN)),
           instructionsToInit: summary(results.hv.map((r) => r.toInit)),
           instructionsToShell: summary(results.hv.map((r) => r.toShell)),
         }
@@ -90,6 +106,7 @@ try {
     qemu: results.qemu.length
       ? {
           promptMs: summary(results.qemu.map((r) => r.promptMs)),
+          promptCpuSeconds: summary(results.qemu.map((r) => r.promptCpu ?? Number.NaN)),
           instructionsToInit: summary(results.qemuIcount.map((r) => r.toInit)),
           instructionsToShell: summary(results.qemuIcount.map((r) => r.toShell)),
         }
@@ -106,6 +123,7 @@ try {
     ]) {
       if (!r) continue;
       console.log(`${name}: start to prompt ${fmt(r.promptMs, "ms")}`);
+      console.log(`${name}: CPU to prompt ${fmt(r.promptCpuSeconds, "s")}`);
       console.log(`${name}: instructions to /init ${fmt(r.instructionsToInit, "M", 1e6)}`);
       console.log(`${name}: instructions to the shell ${fmt(r.instructionsToShell, "M", 1e6)}`);
     }
