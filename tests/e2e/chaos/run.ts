@@ -345,7 +345,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           break;
         }
         case "vmm-kill": {
-          const running = (await lookAtAgents(region)).running.filter((r) => !ended.has(r.vmId));
+          // Not a VPS that is moving: killing a migration's source after its commit ends the
+          // old copy only, which is no crash to show (migration-target-kill covers mid-stream kills).
+          const moving = new Set(
+            (await listAll(call, "/v1/migrations")).filter((m) => !m.finishedAt).map((m) => m.vpsId),
+          );
+          const running = (await lookAtAgents(region)).running.filter(
+            (r) => !ended.has(r.vmId) && !moving.has(r.vmId),
+          );
           const victim = pickOf(running, p);
           if (!victim) return;
           ended.add(victim.vmId);
