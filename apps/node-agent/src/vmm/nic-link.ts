@@ -22,10 +22,13 @@ export class NicLink {
   private holding = false;
   /** Frames the guest sent while no link was up. */
   droppedWhileDown = 0;
+  /** Frames for the guest read from the link in this turn of the event loop. */
+  private incoming: Uint8Array[] = [];
 
   constructor(
     private readonly path: string,
-    private readonly toGuest: (frame: Uint8Array) => void,
+    /** Frames for the guest, those of one read from the link together (one message, one wake-up). */
+    private readonly toGuest: (frames: Uint8Array[]) => void,
     private readonly log: Logger,
   ) {
     void this.connect();
@@ -41,7 +44,7 @@ export class NicLink {
           return;
         }
         // Copied: a frame may be a view into a larger read buffer, and it crosses to the vCPU thread.
-        client.onFrame((frame) => this.toGuest(new Uint8Array(frame)));
+        client.onFrame((frame) => this.take(new Uint8Array(frame)));
         client.onClose(() => this.lost(client));
         this.client = client;
         // A switch restarted during the pause knows nothing of the hold.
@@ -56,6 +59,18 @@ export class NicLink {
         });
       }
     }
+  }
+
+  /** Collects the frames of one read; they go to the guest once the read's frames are all cut out. */
+  private take(frame: Uint8Array): void {
+    if (this.incoming.length === 0) {
+      queueMicrotask(() => {
+        const frames = this.incoming;
+        this.incoming = [];
+        this.toGuest(frames);
+      });
+    }
+    this.incoming.push(frame);
   }
 
   private lost(client: PortLinkClient): void {

@@ -37,8 +37,8 @@ export type ToVcpu =
   /** Incoming migration, after the commit point: run the restored guest. */
   | { t: "go" }
   | { t: "break" }
-  /** A frame from the node switch for the guest's NIC. */
-  | { t: "rx"; frame: Uint8Array }
+  /** Frames from the node switch for the guest's NIC (those of one read from its link). */
+  | { t: "rx"; frames: Uint8Array[] }
   | { t: "exit" };
 
 /** Why the guest ended (the worker stops after posting it). */

@@ -293,7 +293,7 @@ function drain(): boolean {
       case "rx":
         // A paused guest's NIC takes nothing: its RAM and device state must hold still while a
         // live migration copies them last.
-        if (!paused) rxFrames.push(msg.frame);
+        if (!paused) rxFrames.push(...msg.frames);
         break;
       case "pause":
         if (!paused) pausedClock = machine.clock.save();

@@ -157,9 +157,9 @@ export class Vcpu {
     });
   }
 
-  /** A frame from the node switch for the guest's NIC (dropped by a guest not running yet). */
-  rx(frame: Uint8Array): void {
-    if (!this.ended) this.send({ t: "rx", frame });
+  /** Frames from the node switch for the guest's NIC (dropped by a guest not running yet). */
+  rx(frames: Uint8Array[]): void {
+    if (!this.ended) this.send({ t: "rx", frames });
   }
 
   async pause(): Promise<void> {

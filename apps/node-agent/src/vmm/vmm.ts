@@ -166,7 +166,7 @@ export class Vmm {
     this.vcpu = vcpu;
     // An incoming VMM links up too: the switch keeps the port away from it until the commit.
     if ((this.spec.nics?.length ?? 0) > 0) {
-      this.nic = new NicLink(this.paths.nic, (frame) => vcpu.rx(frame), this.log);
+      this.nic = new NicLink(this.paths.nic, (frames) => vcpu.rx(frames), this.log);
     }
     if (incoming) {
       this.state = "incoming";

@@ -30,7 +30,7 @@ export const MAX_FRAME = 1514;
 /** An Ethernet header: anything shorter is no frame. */
 export const MIN_FRAME = 14;
 /** The largest GSO frame either way: an Ethernet header and a whole IPv4 packet. */
-export const MAX_MERGED_FRAME = 14 + 0xffff;
+export const MAX_GSO_FRAME = 14 + 0xffff;
 const RX_QUEUE = 0;
 const TX_QUEUE = 1;
 const QUEUE_SIZE = 256;
@@ -68,7 +68,7 @@ export interface NetCounters {
   txFrames: number;
   /** Frames for the guest that found no usable buffer, a buffer too small, or were not a valid frame. */
   rxDropped: number;
-  /** Frames from the guest too short or larger than MAX_FRAME (TSO: its segments, or the packet past MAX_MERGED_FRAME). */
+  /** Frames from the guest shorter than a header or past MAX_FRAME (a TSO packet: past MAX_GSO_FRAME, or its segments). */
   txDropped: number;
   /** Guest TX requests with a bad header or chain shape, or a TX chain the queue could not walk. */
   txMalformed: number;
@@ -113,9 +113,10 @@ export const UNPLUGGED: NetBackend = { send() {}, onFrame() {} };
 /**
  * virtio network device (virtio 1.1 §5.1): receiveq 0 and transmitq 1, the MAC and link status in
  * its configuration space, a 12-byte header before each frame. Checksum offload both ways; on
- * transmit, large TCP packets are cut into segments (HOST_TSO4, net-segment.ts); on receive, neighbouring TCP segments of one flow are merged into one GSO frame (net-coalesce.ts)
- * spread over as many RX buffers as it takes (mergeable buffers, §5.1.6.3.2), when the driver
- * takes both. Whatever the guest gets wrong is dropped and counted; nothing it does throws.
+ * transmit, large TCP packets are cut into segments (HOST_TSO4, net-segment.ts); on receive,
+ * neighbouring TCP segments of one flow are merged into one GSO frame (net-coalesce.ts) spread
+ * over as many RX buffers as it takes (mergeable buffers, §5.1.6.3.2), when the driver takes both.
+ * Whatever the guest gets wrong is dropped and counted; nothing it does throws.
  *
  * Why checksums are offloaded: the guest's CPU is interpreted, so summing every byte of every
  * segment in the guest costs far more than doing it here. Frames reach the guest only from the
@@ -222,7 +223,7 @@ export class VirtioNet implements VirtioBackend {
       return;
     }
     const tso = header[1] === VIRTIO_NET_HDR_GSO_TCPV4;
-    if (len < MIN_FRAME || len > (tso ? MAX_MERGED_FRAME : MAX_FRAME)) {
+    if (len < MIN_FRAME || len > (tso ? MAX_GSO_FRAME : MAX_FRAME)) {
       this.counters.txDropped++;
       return;
     }
@@ -254,7 +255,7 @@ export class VirtioNet implements VirtioBackend {
     const merging = MERGE_FEATURES.every((bit) => this.ctx?.hasFeature(bit) === true);
     const valid = frames.filter((f) => f.length >= MIN_FRAME && f.length <= MAX_FRAME);
     this.counters.rxDropped += frames.length - valid.length;
-    const packets = merging ? coalesceTcp(valid, MAX_MERGED_FRAME) : valid.map(unmerged);
+    const packets = merging ? coalesceTcp(valid, MAX_GSO_FRAME) : valid.map(unmerged);
     let delivered = 0;
     for (const p of packets) {
       if (this.receivePacket(p)) {
