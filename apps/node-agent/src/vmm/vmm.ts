@@ -125,8 +125,6 @@ export class Vmm {
       holdNic: () => this.nic?.hold() ?? Promise.resolve(),
       resumeNic: () => this.nic?.resume(),
       started: (instret) => {
-        // An incoming guest's first instruction has run here (migrate-in, right after the commit).
-        this.nic?.claim();
         this.instret = instret;
         this.sampler ??= setInterval(() => this.sample(), SAMPLE_EVERY_MS);
         this.watchLease();
@@ -393,6 +391,9 @@ export class Vmm {
   }
 
   private setState(state: VmmStatus["state"]): void {
+    // An incoming guest that runs has committed here: its port first, on the NIC's link (ahead of
+    // the guest's frames), then the agent hears of it.
+    if (this.state === "incoming" && state === "running") this.nic?.claim();
     this.state = state;
     const status = this.status();
     for (const c of this.conns) if (c.watcher) c.send({ t: "event", status });

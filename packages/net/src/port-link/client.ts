@@ -91,9 +91,14 @@ export class PortLinkClient {
     if (!this.socket.destroyed) writeCorked(this.socket, encodeSignal(LinkSignal.Resume));
   }
 
-  /** The guest runs here after a migration's commit: the switch takes the port and announces it. */
+  /**
+   * The guest runs here after a migration's commit: the switch takes the port and announces it.
+   * Sent at once, behind the frames already written, not at the end of the tick.
+   */
   claim(): void {
-    if (!this.socket.destroyed) writeCorked(this.socket, encodeSignal(LinkSignal.Claim));
+    if (this.socket.destroyed) return;
+    writeCorked(this.socket, encodeSignal(LinkSignal.Claim));
+    while (this.socket.writableCorked > 0) this.socket.uncork();
   }
 
   close(): Promise<void> {
