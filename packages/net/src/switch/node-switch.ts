@@ -44,9 +44,9 @@ export interface SwitchPort {
   /** The VM runs on here (the migration rolled back): what was kept is delivered, oldest first. */
   resume(): void;
   /**
-   * A migration committed into this VM, whose guest runs its first instruction here: the port
-   * moves to this node and is announced at once (`claimPort`), not when the agent gets round to
-   * it. Its VMM says so on the link, ahead of any frame the guest sends from here.
+   * A migration committed into this VM, whose guest starts running here: the port moves to this
+   * node and is announced (`claimPort`). Its VMM says so on the link, ahead of any frame the guest
+   * sends from here; the agent's claim when it hears of the commit is the fallback.
    */
   claim(): void;
   detach(): void;
@@ -189,9 +189,9 @@ export class NodeSwitch {
   /**
    * Announces a port where the map now places it (gratuitous ARP from its MAC and address to the
    * network's other ports, here and on other nodes, and its gateway): at a migration's commit on
-   * the destination node (`claimPort`), or after a map moved it here. `previousNode`, where the port was
-   * before, is told too even when no other port of the network lives there: it may keep frames for
-   * the port. False when the map does not place the port on this node.
+   * the destination node (`claimPort`), or after a map moved it here. `previousNode`, where the
+   * port was before, is told too even when no other port of the network lives there: it may keep
+   * frames for the port. False when the map does not place the port on this node.
    */
   announce(vpsId: string, previousNode?: string): boolean {
     const port = this.map.ports.get(vpsId);
