@@ -102,10 +102,7 @@ export class MigrationSender {
     this.ram = new ContentLedger(this.pages, PAGE_SIZE);
     this.disk = vm.disk ? new ContentLedger(this.blocks, DISK_BLOCK_SIZE) : undefined;
     const settings = resolveMigrationSettings(opts);
-    this.policy = new ConvergencePolicy({
-      ...settings,
-      ...(opts.fixedDowntimeMs !== undefined ? { fixedDowntimeMs: opts.fixedDowntimeMs } : {}),
-    });
+    this.policy = new ConvergencePolicy({ ...settings, fixedDowntimeMs: opts.fixedDowntimeMs });
     this.gate = new CompressionGate(settings.compression);
     this.deadline = Date.now() + settings.timeoutMs;
     this.cap = settings.bandwidthBytesPerSec;

@@ -130,7 +130,7 @@ export class OutgoingMigrations {
         timeoutMs: args.timeoutMs,
         autoConverge: args.autoConverge,
         compression: args.compression,
-        ...(lastPauseFixedMs() !== undefined ? { fixedDowntimeMs: lastPauseFixedMs() } : {}),
+        fixedDowntimeMs: lastPauseFixedMs(),
         signal: abort.signal,
         onRound: (round) => conn.send({ t: "migration", round }),
         onPhase: (phase) => conn.send({ t: "migration-phase", phase }),
