@@ -154,8 +154,23 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await until(`${id} shell`, () => w.promptSince(0), 240_000);
       const token = `chaos-${opts.seed}-${id.slice(0, 8)}`;
       tokens.set(id, token);
-      w.type(`write /data/chaos ${token}\nsync\ncounter &\n`);
-      await until(`${id} counter`, () => w.lines >= 2, 60_000);
+      // Keys sent as a migration ends the console's connection are lost (a run saw it): typed
+      // again only when the shell never echoed them, so the counter never starts twice.
+      for (let attempt = 1; ; attempt++) {
+        const mark = w.length;
+        w.type(`write /data/chaos ${token}\nsync\ncounter &\n`);
+        try {
+          await until(`${id} counter`, () => w.lines >= 2, 20_000);
+          return;
+        } catch {
+          if (attempt === 3 || w.contains("counter &", mark)) {
+            await until(`${id} counter`, () => w.lines >= 2, 40_000).catch((e) => {
+              throw new Error(`${String(e)}; ${w.describe()}`);
+            });
+            return;
+          }
+        }
+      }
     };
     const waitRunning = (id: string) =>
       until(
