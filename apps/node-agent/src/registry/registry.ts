@@ -75,8 +75,12 @@ export class VmRegistry {
         continue;
       }
       if (!existsSync(paths.config)) {
-        // A CreateVm that died before its record was written: nothing was promised to anyone.
+        // A CreateVm that died before its record was written, or a migration's incoming shell
+        // whose agent was killed: nothing was promised to anyone. Its VMM may still run, and one
+        // that ends later removes its dir, by then maybe the next prepare's for the same VM (a
+        // chaos run lost a running VM's control socket so): it is ended first.
         this.log.warn({ vmId: id }, "removing a VM dir without a record");
+        await killVmm(recordedPid(paths), paths.dir);
         rmSync(paths.dir, { recursive: true, force: true });
         continue;
       }
