@@ -446,7 +446,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             async () => {
               const d = (await call("GET", `/v1/nodes/${id}/drain`)).body;
               if (d.done === true) return true;
-              const n = (d.completed ?? 0) + (d.failed ?? 0);
+              // Failed attempts are no progress: a VPS that cannot leave keeps the drain stuck.
+              const n = d.completed ?? 0;
               if (n !== moved) [moved, progressAt] = [n, Date.now()];
               if (Date.now() - progressAt > 90_000) throw new StuckError();
               return false;
