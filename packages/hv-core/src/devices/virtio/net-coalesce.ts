@@ -10,6 +10,8 @@
  * kept: only neighbours merge.
  */
 
+import { internetChecksum } from "./inet-checksum.js";
+
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const IP_HLEN = 20;
@@ -84,15 +86,8 @@ function same(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
-/** RFC 1071 over [from, to) of `b` (an even length): 0 when a header holding its checksum is intact. */
-function internetChecksum(b: Uint8Array, from: number, to: number): number {
-  let sum = 0;
-  for (let i = from; i < to; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
-function single(frame: Uint8Array): RxPacket {
+/** A frame passed to the guest as it came. */
+export function single(frame: Uint8Array): RxPacket {
   return { frame, segments: 1, mss: 0, headerLength: 0 };
 }
 

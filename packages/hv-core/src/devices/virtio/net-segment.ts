@@ -6,6 +6,8 @@
  * sequence number and a complete TCP checksum: it may reach another host's kernel.
  */
 
+import { sentChecksum } from "./inet-checksum.js";
+
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const IPPROTO_TCP = 6;
@@ -45,12 +47,12 @@ export function segmentTcp(frame: Uint8Array, mss: number): Uint8Array[] | null 
     v.setUint16(ip + 2, f.length - ETH_HLEN);
     v.setUint16(ip + 4, (id + i) & 0xffff);
     v.setUint16(ip + 10, 0);
-    v.setUint16(ip + 10, checksum(f, ip, tcp, 0));
+    v.setUint16(ip + 10, sentChecksum(f, ip, tcp));
     v.setUint32(tcp + 4, (seq + at) >>> 0);
     // FIN and PSH belong to the last segment, CWR to the first (as Linux's tcp_gso_segment).
     f[tcp + 13] = flags & ~((last ? 0 : TCP_FIN | TCP_PSH) | (i === 0 ? 0 : TCP_CWR));
     v.setUint16(tcp + 16, 0);
-    v.setUint16(tcp + 16, checksum(f, tcp, f.length, pseudoHeader(f, ip, f.length - tcp)));
+    v.setUint16(tcp + 16, sentChecksum(f, tcp, f.length, pseudoHeader(f, ip, f.length - tcp)));
     out.push(f);
   }
   return out;
@@ -61,13 +63,4 @@ function pseudoHeader(f: Uint8Array, ip: number, tcpLength: number): number {
   let sum = IPPROTO_TCP + tcpLength;
   for (let i = ip + 12; i < ip + 20; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
   return sum;
-}
-
-/** RFC 1071 over [from, to) of `f` onto `sum`; a zero result is sent as 0xffff. */
-function checksum(f: Uint8Array, from: number, to: number, sum: number): number {
-  let i = from;
-  for (; i + 1 < to; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
-  if (i < to) sum += f[i]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff || 0xffff;
 }

@@ -3,7 +3,8 @@ import { stateBytes, stateNumber } from "../../snapshot/fields.js";
 import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
 import type { AccessSize } from "../mmio.js";
 import { type VirtioBackend, type VirtioDeviceContext, VirtioDeviceId } from "./device.js";
-import { coalesceTcp, type RxPacket } from "./net-coalesce.js";
+import { sentChecksum } from "./inet-checksum.js";
+import { coalesceTcp, type RxPacket, single } from "./net-coalesce.js";
 import { segmentTcp } from "./net-segment.js";
 import type { DescriptorChain } from "./queue.js";
 
@@ -255,7 +256,7 @@ export class VirtioNet implements VirtioBackend {
     const merging = MERGE_FEATURES.every((bit) => this.ctx?.hasFeature(bit) === true);
     const valid = frames.filter((f) => f.length >= MIN_FRAME && f.length <= MAX_FRAME);
     this.counters.rxDropped += frames.length - valid.length;
-    const packets = merging ? coalesceTcp(valid, MAX_GSO_FRAME) : valid.map(unmerged);
+    const packets = merging ? coalesceTcp(valid, MAX_GSO_FRAME) : valid.map(single);
     let delivered = 0;
     for (const p of packets) {
       if (this.receivePacket(p)) {
@@ -338,10 +339,6 @@ export class VirtioNet implements VirtioBackend {
   }
 }
 
-function unmerged(frame: Uint8Array): RxPacket {
-  return { frame, segments: 1, mss: 0, headerLength: 0 };
-}
-
 /**
  * No flag but NEEDS_CSUM when CSUM was negotiated; no GSO but TCPV4 with HOST_TSO4, where Linux
  * always leaves the checksum to the device (§5.1.6.2): anything else is a bad header.
@@ -366,13 +363,7 @@ export function completeChecksum(frame: Uint8Array, header: Uint8Array): boolean
   const start = header[6]! | (header[7]! << 8);
   const at = start + (header[8]! | (header[9]! << 8));
   if (start >= frame.length || at + 2 > frame.length) return false;
-  let sum = 0;
-  let i = start;
-  for (; i + 1 < frame.length; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
-  if (i < frame.length) sum += frame[i]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  // A zero result is sent as 0xffff (the same in ones' complement): zero means "no checksum" in UDP.
-  const csum = ~sum & 0xffff || 0xffff;
+  const csum = sentChecksum(frame, start, frame.length);
   frame[at] = csum >>> 8;
   frame[at + 1] = csum & 0xff;
   return true;
