@@ -593,17 +593,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           });
       }
       const mark = w.lines;
-      const goesOn = () =>
-        until(`${v.id} counter goes on`, () => w.lines > mark + 2, 30_000).then(
+      const goesOn = (from: number) =>
+        until(`${v.id} counter goes on`, () => w.lines > from + 2, 30_000).then(
           () => true,
           () => false,
         );
-      if (!(await goesOn())) {
+      if (!(await goesOn(mark))) {
         if (await recoveredSince(v.id, w.lastLineAt)) {
           // A cold start took its counter with its memory: start it again and see it run.
           coldStarts++;
+          w.coldStarted();
           w.type("counter &\n");
-          if (!(await goesOn()))
+          if (!(await goesOn(0)))
             violate("counter-stopped", `not even after a restart; ${w.describe()}`, v.id);
         } else {
           violate(

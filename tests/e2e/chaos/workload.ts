@@ -135,6 +135,15 @@ export class GuestWatch {
     this.maxN = 0;
   }
 
+  /**
+   * The control plane cold-started the VPS on purpose: the counter typed next starts from 1, and
+   * its lines are word for word the old run's (same checksum while nothing dirties the buffer),
+   * so without forgetting them they would read as a replay and the counter as stopped.
+   */
+  coldStarted(): void {
+    this.reset();
+  }
+
   private scan(): void {
     // Lines may arrive in pieces: look only at complete ones.
     const end = this.text.lastIndexOf("\n");
