@@ -2,7 +2,9 @@
  * The destination side: checks the hello against what its agent prepared, writes pages straight
  * into the destination VM's (shared) RAM and blocks into its disk, and at commit verifies the page
  * count and the RAM and disk checksums before it lets the VM run. Anything unexpected throws a
- * coded error: the caller answers `failed`, closes the stream and discards the VM shell.
+ * coded error: the caller answers `failed`, closes the stream and discards the VM shell. The commit
+ * comes inside the device state record (this end offers that in `ready`) or, from a source that
+ * does not know the field, as a record of its own.
  */
 import { timingSafeEqual } from "node:crypto";
 import { fdatasyncSync, writeSync } from "node:fs";
@@ -130,7 +132,11 @@ export class MigrationReceiver {
           {
             kind: {
               $case: "ready",
-              value: { formatVersion: FORMAT_VERSION, ...(this.diskInPlace ? { diskInPlace: true } : {}) },
+              value: {
+                formatVersion: FORMAT_VERSION,
+                commitWithState: true,
+                ...(this.diskInPlace ? { diskInPlace: true } : {}),
+              },
             },
           },
         ];
@@ -165,6 +171,9 @@ export class MigrationReceiver {
         this.deviceState = k.value.snapshot;
         this.stage = "state";
         this.target.prepare?.(k.value.snapshot);
+        // The commit in the same message: verified while the vCPU restores, no second record to
+        // wait for (its count is of the records before this one).
+        if (k.value.commit) return [await this.commit(k.value.commit)];
         break;
       case "commit":
         this.need("state", "commit");

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MigrationPhase } from "@skiff/proto";
 import { afterAll, describe, expect, it } from "vitest";
-import { encodeRecord } from "./codec.js";
+import { decodeRecord, encodeRecord } from "./codec.js";
 import { MigrationErrorCode } from "./format.js";
 import { MigrationReceiver, receiveMigration, type TargetVm } from "./receiver.js";
 import { MigrationSender, type SenderOptions } from "./sender.js";
@@ -122,6 +122,43 @@ describe("sender and receiver", () => {
     expect(b.committedAnswerMs).toBeGreaterThanOrEqual(b.firstInstructionMs);
     expect(b.firstInstructionMs).toBe(report.downtimeMs);
     expect(b.restoredMs).toBe(0); // this target does not say
+  });
+
+  it("sends the commit inside the device state, or on its own to a destination that does not take it so", async () => {
+    for (const takesIt of [true, false]) {
+      const s = setup({ writesPerTick: 50 });
+      // A destination of the previous build does not answer commitWithState.
+      const reply = s.link.port.reply;
+      s.link.port.reply = (r) =>
+        reply(
+          r.kind?.$case === "ready" && !takesIt
+            ? { kind: { $case: "ready", value: { formatVersion: 1 } } }
+            : r,
+        );
+      const kinds: string[] = [];
+      const send = s.link.sender.send;
+      const link = {
+        ...s.link.sender,
+        send: (...records: Buffer[]) => {
+          for (const r of records) {
+            const d = decodeRecord(r);
+            if (d.kind !== "other") continue;
+            const k = d.record.kind!;
+            kinds.push(k.$case === "deviceState" && k.value.commit ? "deviceState+commit" : k.$case);
+          }
+          return send(...records);
+        },
+      };
+      const report = await new MigrationSender(s.vm, link, s.options).run();
+      s.vm.stop();
+      s.target.close();
+      expect(report.outcome, `takes it: ${takesIt}`).toBe("committed");
+      expect((await s.received).committed).toBe(true);
+      expect(Buffer.compare(Buffer.from(s.target.ram), Buffer.from(s.vm.ram))).toBe(0);
+      expect(kinds.slice(-2)).toEqual(
+        takesIt ? ["roundEnd", "deviceState+commit"] : ["deviceState", "commit"],
+      );
+    }
   });
 
   it("rolls back when the destination refuses the hello, and the source resumes", async () => {
@@ -251,7 +288,7 @@ describe("receiver checks", () => {
       });
     }
     expect(await fresh().receive(hello())).toEqual([
-      { kind: { $case: "ready", value: { formatVersion: 1 } } },
+      { kind: { $case: "ready", value: { formatVersion: 1, commitWithState: true } } },
     ]);
   });
 
@@ -347,29 +384,34 @@ describe("receiver checks", () => {
     }
   });
 
-  it("fails verification when a page went missing", async () => {
+  it("fails verification when a page went missing, the commit inside the state or behind it", async () => {
+    const commit = (records: number) => ({
+      targetEpoch: 2,
+      nonzeroPages: 1,
+      nonzeroBlocks: 0,
+      ramChecksum: 1,
+      diskChecksum: 0,
+      records,
+    });
+    const state = (withCommit?: ReturnType<typeof commit>) =>
+      encodeRecord({
+        kind: {
+          $case: "deviceState",
+          value: { snapshot: Buffer.from("x"), pausedAtMs: 0, ...(withCommit ? { commit: withCommit } : {}) },
+        },
+      });
     const r = fresh();
     await r.receive(hello());
-    await r.receive(
-      encodeRecord({ kind: { $case: "deviceState", value: { snapshot: Buffer.from("x"), pausedAtMs: 0 } } }),
-    );
+    await r.receive(state());
     await expect(
-      r.receive(
-        encodeRecord({
-          kind: {
-            $case: "commit",
-            value: {
-              targetEpoch: 2,
-              nonzeroPages: 1,
-              nonzeroBlocks: 0,
-              ramChecksum: 1,
-              diskChecksum: 0,
-              records: 2,
-            },
-          },
-        }),
-      ),
+      r.receive(encodeRecord({ kind: { $case: "commit", value: commit(2) } })),
     ).rejects.toMatchObject({ code: MigrationErrorCode.VERIFY_FAILED });
     expect(r.committed).toBe(false);
+    const one = fresh();
+    await one.receive(hello());
+    await expect(one.receive(state(commit(1)))).rejects.toMatchObject({
+      code: MigrationErrorCode.VERIFY_FAILED,
+    });
+    expect(one.committed).toBe(false);
   });
 });
