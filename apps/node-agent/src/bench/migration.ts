@@ -18,7 +18,7 @@
  * process start apart.
  *
  *   pnpm bench:migration [--guests 64,256] [--rates 0,20,100] [--hops 22] [--cold 2] [--load 1]
- *     [--suspends 5] [--no-link] [--tls on|off] [--keep] [--json]
+ *     [--suspends 5] [--downtime 15] [--no-link] [--tls on|off] [--keep] [--json]
  *
  * `--tls off` runs the agents, and so the streams, in plaintext: the reference for the cost of
  * mutual TLS (the default, as in production).
@@ -49,7 +49,8 @@ const { values } = parseArgs({
     cold: { type: "string", default: "2" },
     load: { type: "string", default: "1" },
     suspends: { type: "string", default: "5" },
-    downtime: { type: "string", default: "30" },
+    // The target the bench measures against (issue: p99 <= 15 ms), asked for as such.
+    downtime: { type: "string", default: "15" },
     keep: { type: "boolean", default: false },
     "no-link": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
