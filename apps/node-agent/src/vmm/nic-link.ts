@@ -1,6 +1,6 @@
 /**
- * The VMM's end of its NIC's link to the node switch (a PortLinkClient on vms/<id>/nic0.sock).
- * The agent listens there; when the link drops (the agent restarts, or is not listening yet) the
+ * The VMM's end of its NIC's link to the node switch (a PortLinkClient on vms/<id>/nic0.sock),
+ * run by the VMM's NIC thread (nic-worker.ts). The agent listens there; when the link drops (the agent restarts, or is not listening yet) the
  * VMM keeps trying, and frames meanwhile are dropped as on an unplugged cable: the guest's TCP
  * retransmits.
  */
@@ -12,7 +12,7 @@ const RETRY_MS = 200;
  * A migration's pause waits this long at most for the switch to confirm it holds the NIC's
  * frames; past it the guest pauses anyway and what reaches it meanwhile is lost, as before holds.
  */
-const HOLD_WAIT_MS = 100;
+export const HOLD_WAIT_MS = 100;
 
 export class NicLink {
   private client: PortLinkClient | undefined;
@@ -22,14 +22,20 @@ export class NicLink {
   private holding = false;
   /** Frames the guest sent while no link was up. */
   droppedWhileDown = 0;
+  /** Frames the link cannot carry. */
+  droppedUnsendable = 0;
   /** Frames for the guest read from the link in this turn of the event loop. */
   private incoming: Uint8Array[] = [];
 
   constructor(
     private readonly path: string,
-    /** Frames for the guest, those of one read from the link together (one message, one wake-up). */
+    /**
+     * Frames for the guest, those of one read from the link together (one message, one wake-up);
+     * each has a buffer of its own, so it can be transferred.
+     */
     private readonly toGuest: (frames: Uint8Array[]) => void,
     private readonly log: Logger,
+    private readonly holdWaitMs = HOLD_WAIT_MS,
   ) {
     void this.connect();
   }
@@ -43,7 +49,7 @@ export class NicLink {
           await client.close();
           return;
         }
-        // Copied: a frame may be a view into a larger read buffer, and it crosses to the vCPU thread.
+        // Copied: a frame may be a view into a larger read buffer, and it moves to the vCPU thread.
         client.onFrame((frame) => this.take(new Uint8Array(frame)));
         client.onClose(() => this.lost(client));
         this.client = client;
@@ -94,7 +100,7 @@ export class NicLink {
       timer = setTimeout(() => {
         this.log.warn({ path: this.path }, "the node switch did not confirm holding the NIC's frames");
         resolve();
-      }, HOLD_WAIT_MS);
+      }, this.holdWaitMs);
     });
     await Promise.race([client.hold(), late]);
     clearTimeout(timer);
@@ -117,8 +123,16 @@ export class NicLink {
   }
 
   send(frame: Uint8Array): void {
-    if (this.client) this.client.send(frame);
-    else this.droppedWhileDown++;
+    if (!this.client) {
+      this.droppedWhileDown++;
+      return;
+    }
+    try {
+      this.client.send(frame);
+    } catch {
+      // The device sends none the link cannot carry (empty, over the largest); never a crash.
+      this.droppedUnsendable++;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
-/** Messages between the VMM's main thread and its vCPU worker. */
+/** Messages between the VMM's main thread and its vCPU worker, and between that worker and its NIC thread. */
+import type { MessagePort } from "node:worker_threads";
 import type { VmSpecRecord } from "../vm/record.js";
 import type { GuestMemory } from "./guest.js";
 
@@ -11,6 +12,8 @@ export interface VcpuWorkerData {
   readonly restorePath: string | undefined;
   /** Live migration target: neither boot nor restore until a `restore` message brings the state. */
   readonly incoming?: boolean;
+  /** The NIC thread's end of the frame path (a VM with a NIC): frames cross here, never via the main thread. */
+  readonly nic?: MessagePort;
 }
 
 /** Index of the wake word: the main thread bumps it and notifies after every message it posts. */
@@ -37,8 +40,6 @@ export type ToVcpu =
   /** Incoming migration, after the commit point: run the restored guest. */
   | { t: "go" }
   | { t: "break" }
-  /** Frames from the node switch for the guest's NIC (those of one read from its link). */
-  | { t: "rx"; frames: Uint8Array[] }
   | { t: "exit" };
 
 /** Why the guest ended (the worker stops after posting it). */
@@ -64,6 +65,19 @@ export type FromVcpu =
   | { t: "ack"; id: number; snapshot?: Uint8Array; atMs?: number }
   | { t: "stats"; instret: number }
   | { t: "rebooted" }
+  | { t: "end"; end: GuestEnd };
+
+/**
+ * NIC thread → vCPU worker: frames from the node switch for the guest (those of one read from the
+ * link); each message bumps the wake word, so a vCPU idle in WFI wakes at once.
+ */
+export interface FramesForGuest {
+  readonly frames: Uint8Array[];
+}
+
+/** vCPU worker → NIC thread. */
+export type FromGuestNic =
   /** Frames the guest's NIC sent, for the node switch. */
   | { t: "tx"; frames: Uint8Array[] }
-  | { t: "end"; end: GuestEnd };
+  /** An incoming guest runs its first instruction here (the migration committed): claim the port. */
+  | { t: "claim" };

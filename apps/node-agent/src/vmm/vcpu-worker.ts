@@ -8,7 +8,15 @@ import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "
 import { DirtyBitmap, type ExitReason, Machine, type NetBackend, type StateRecord } from "@skiff/hv-core";
 import { blankGuest, bootGuest, restoreGuest } from "./guest.js";
 import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
-import { type FromVcpu, type GuestEnd, type ToVcpu, type VcpuWorkerData, WAKE } from "./vcpu-messages.js";
+import {
+  type FramesForGuest,
+  type FromGuestNic,
+  type FromVcpu,
+  type GuestEnd,
+  type ToVcpu,
+  type VcpuWorkerData,
+  WAKE,
+} from "./vcpu-messages.js";
 
 const SLICE_TARGET_MS = 20;
 const MIN_BUDGET = 10_000;
@@ -81,33 +89,45 @@ function flushOutput(): void {
 
 /**
  * The guest's NIC, when it has one. This thread never returns to its event loop while the guest
- * runs, so the link to the node switch lives on the main thread: frames the guest sends are
- * posted there after each slice, frames for the guest arrive as messages and are handed to the
- * device between slices (never while the machine runs), all those of one drain together: the
- * device merges a flow's neighbouring TCP segments, and the guest takes them in one interrupt.
+ * runs, so the link to the node switch lives on the VMM's NIC thread (nic-worker.ts), which posts
+ * frames for the guest on `nicPort` and bumps the wake word: they are handed to the device between
+ * slices (never while the machine runs), all those of one drain together: the device merges a
+ * flow's neighbouring TCP segments, and the guest takes them in one interrupt. Frames the guest
+ * sends go to the NIC thread after each slice. Neither way crosses the main thread, which a
+ * migration keeps busy streaming RAM.
  */
+const nicPort = data.nic;
 let txFrames: Uint8Array[] = [];
 let deliverFrames: ((frames: readonly Uint8Array[]) => number) | undefined;
 let rxFrames: Uint8Array[] = [];
-const net: NetBackend | undefined =
-  (data.spec.nics?.length ?? 0) > 0
-    ? {
-        send(frame) {
-          txFrames.push(frame.slice()); // the device reuses its buffer
-        },
-        onFrame(deliver) {
-          deliverFrames = deliver;
-        },
-      }
-    : undefined;
+const net: NetBackend | undefined = nicPort
+  ? {
+      send(frame) {
+        txFrames.push(frame.slice()); // the device reuses its buffer
+      },
+      onFrame(deliver) {
+        deliverFrames = deliver;
+      },
+    }
+  : undefined;
+function toNic(msg: FromGuestNic, transfer: ArrayBuffer[] = []): void {
+  nicPort?.postMessage(msg, transfer);
+}
 function flushTx(): void {
   if (txFrames.length === 0) return;
   const frames = txFrames;
   txFrames = [];
-  post(
+  toNic(
     { t: "tx", frames },
     frames.map((f) => f.buffer as ArrayBuffer),
   );
+}
+/** Takes the frames the NIC thread posted; a paused guest's (or one not running yet) are dropped. */
+function takeRx(keep: boolean): void {
+  if (!nicPort) return;
+  for (let got = receiveMessageOnPort(nicPort); got !== undefined; got = receiveMessageOnPort(nicPort)) {
+    if (keep) rxFrames.push(...(got.message as FramesForGuest).frames);
+  }
 }
 
 /**
@@ -174,6 +194,8 @@ function awaitIncoming(): Machine | undefined {
   let restored: Machine | undefined;
   for (;;) {
     const seq = Atomics.load(ctl, WAKE);
+    // No guest here yet to take a frame (the switch keeps the port away until the claim).
+    takeRx(false);
     for (let got = receiveMessageOnPort(port); got !== undefined; got = receiveMessageOnPort(port)) {
       const msg = got.message as ToVcpu;
       if (msg.t === "exit") return undefined;
@@ -195,6 +217,9 @@ function awaitIncoming(): Machine | undefined {
           post({ t: "restored", id: msg.id, error: (err as Error).message || String(err), atMs: wallMs() });
         }
       } else if (msg.t === "go" && restored) {
+        // The migration committed: the port is here from the first instruction on, in band ahead
+        // of every frame the guest sends (the agent's claim at the commit is the fallback).
+        toNic({ t: "claim" });
         return restored;
       }
     }
@@ -277,8 +302,12 @@ function drain(): boolean {
   for (;;) {
     const got = receiveMessageOnPort(port);
     const msg = got?.message as ToVcpu | undefined;
-    // Frames that came before a command reach the guest before it (a pause's state holds them).
-    if (msg?.t !== "rx" && rxFrames.length > 0) {
+    // Frames that came before a command reach the guest before it (a pause's state holds them):
+    // a migration's pause follows the NIC thread's "held", posted after the frames the switch
+    // sent before holding, so those are on the NIC port by now. A paused guest's NIC takes
+    // nothing: its RAM and device state must hold still while a live migration copies them last.
+    takeRx(!paused);
+    if (rxFrames.length > 0) {
       deliverFrames?.(rxFrames);
       rxFrames = [];
     }
@@ -289,11 +318,6 @@ function drain(): boolean {
         break;
       case "break":
         machine.sendBreak();
-        break;
-      case "rx":
-        // A paused guest's NIC takes nothing: its RAM and device state must hold still while a
-        // live migration copies them last.
-        if (!paused) rxFrames.push(...msg.frames);
         break;
       case "pause":
         if (!paused) pausedClock = machine.clock.save();
@@ -434,3 +458,4 @@ for (;;) {
   }
 }
 port.close();
+nicPort?.close();

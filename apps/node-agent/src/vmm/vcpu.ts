@@ -1,4 +1,4 @@
-import { MessageChannel, Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { agentError } from "../errors.js";
 import type { VmSpecRecord } from "../vm/record.js";
 import type { GuestMemory } from "./guest.js";
@@ -15,8 +15,6 @@ export interface VcpuEvents {
   output(bytes: Uint8Array): void;
   stats(s: { instret: number }): void;
   rebooted(): void;
-  /** Frames the guest's NIC sent. */
-  tx?(frames: Uint8Array[]): void;
   /** The guest ended (poweroff, fatal) or the worker died; called once. */
   end(e: GuestEnd): void;
 }
@@ -26,6 +24,8 @@ export class Vcpu {
   private readonly worker: Worker;
   private readonly port: MessageChannel["port1"];
   private readonly ctl: Int32Array;
+  /** The wake word's buffer: whoever posts to the worker bumps it and notifies (WAKE). */
+  readonly wake: SharedArrayBuffer;
   private nextId = 1;
   private readonly waiting = new Map<
     number,
@@ -46,9 +46,11 @@ export class Vcpu {
     memory: GuestMemory,
     restorePath: string | undefined,
     private readonly on: VcpuEvents,
-    opts: { incoming?: boolean } = {},
+    /** nic: the vCPU's end of the frame path to the VMM's NIC thread. */
+    opts: { incoming?: boolean; nic?: MessagePort } = {},
   ) {
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+    this.wake = control;
     this.ctl = new Int32Array(control);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -59,11 +61,12 @@ export class Vcpu {
       restorePath,
       port: port2,
       ...(opts.incoming ? { incoming: true } : {}),
+      ...(opts.nic ? { nic: opts.nic } : {}),
     };
     this.startTimes.workerCreatedAtMs = performance.timeOrigin + performance.now();
     this.worker = new Worker(new URL("./vcpu-worker.js", import.meta.url), {
       workerData: data,
-      transferList: [port2],
+      transferList: opts.nic ? [port2, opts.nic] : [port2],
       // The guest's RAM is a SharedArrayBuffer outside this heap; the heap holds hv-core's own state.
       resourceLimits: { maxOldGenerationSizeMb: 256 },
     });
@@ -104,9 +107,6 @@ export class Vcpu {
           break;
         case "rebooted":
           this.on.rebooted();
-          break;
-        case "tx":
-          this.on.tx?.(msg.frames);
           break;
         case "restored":
           this.restoring.get(msg.id)?.(msg.error, msg.atMs);
@@ -155,11 +155,6 @@ export class Vcpu {
       this.waiting.set(msg.id, { resolve, reject });
       this.send(msg);
     });
-  }
-
-  /** Frames from the node switch for the guest's NIC (dropped by a guest not running yet). */
-  rx(frames: Uint8Array[]): void {
-    if (!this.ended) this.send({ t: "rx", frames });
   }
 
   async pause(): Promise<void> {

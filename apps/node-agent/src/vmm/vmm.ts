@@ -6,6 +6,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { MessageChannel } from "node:worker_threads";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
 import { DirtyBitmap } from "@skiff/hv-core";
 import { agentError } from "../errors.js";
@@ -19,7 +20,7 @@ import { raiseGroupForRestore } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationHost } from "./migration-access.js";
 import { VmmMigration } from "./migration-dispatch.js";
-import { NicLink } from "./nic-link.js";
+import { NicThread } from "./nic-thread.js";
 import {
   encodeFrame,
   encodeJson,
@@ -69,7 +70,7 @@ export class Vmm {
   private readonly dirty: DirtyBitmap;
   private vcpu: Vcpu | undefined;
   /** The NIC's link to the node switch, when the VM has a NIC. */
-  private nic: NicLink | undefined;
+  private nic: NicThread | undefined;
   private server: Server | undefined;
   private readonly conns = new Set<Connection>();
   private readonly startedAtMs = Date.now();
@@ -143,6 +144,8 @@ export class Vmm {
     if (ds && !incoming) assertLeaseHeld(this.vmId, ds.leaseDir, this.epoch);
     // A restore is waited for like a migration's pause (the guest is down until it runs).
     const lowerRestore = restore ? raiseGroupForRestore() : () => undefined;
+    // Frames go between the vCPU worker and the NIC thread directly, never through this thread.
+    const nicChannel = (this.spec.nics?.length ?? 0) > 0 ? new MessageChannel() : undefined;
     const vcpu = new Vcpu(
       this.spec,
       this.memory,
@@ -154,18 +157,13 @@ export class Vmm {
           this.measureCpu();
         },
         rebooted: () => this.log.info("guest rebooted"),
-        tx: (frames) => {
-          for (const f of frames) this.nic?.send(f);
-        },
         end: (e) => this.guestEnded(e),
       },
-      { incoming: incoming !== undefined },
+      { incoming: incoming !== undefined, ...(nicChannel ? { nic: nicChannel.port1 } : {}) },
     );
     this.vcpu = vcpu;
     // An incoming VMM links up too: the switch keeps the port away from it until the commit.
-    if ((this.spec.nics?.length ?? 0) > 0) {
-      this.nic = new NicLink(this.paths.nic, (frames) => vcpu.rx(frames), this.log);
-    }
+    if (nicChannel) this.nic = new NicThread(this.paths.nic, nicChannel.port2, vcpu.wake, this.log);
     if (incoming) {
       this.state = "incoming";
       // The agent's prepare returns once this VMM answers: by then the worker must be loaded
@@ -391,9 +389,6 @@ export class Vmm {
   }
 
   private setState(state: VmmStatus["state"]): void {
-    // An incoming guest that runs has committed here: its port first, on the NIC's link (ahead of
-    // the guest's frames), then the agent hears of it.
-    if (this.state === "incoming" && state === "running") this.nic?.claim();
     this.state = state;
     const status = this.status();
     for (const c of this.conns) if (c.watcher) c.send({ t: "event", status });
