@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { TokenCache } from "../auth/token-cache.js";
 import { hashToken } from "../auth/tokens.js";
 import type { ApiToken, Db } from "../db/client.js";
 import { apiError } from "./errors.js";
@@ -62,31 +63,23 @@ function sameSecret(a: string, b: string): boolean {
 /** Don't write on every request: last-used is advisory, a minute's precision is plenty. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-interface CachedToken {
-  readonly row: ApiToken | null;
-  readonly until: number;
-}
-
 /**
- * Token lookups are cached briefly per process: a request then costs no database round trip for
- * auth. Revocation is immediate in the process that revokes, and takes at most TOKEN_CACHE_MS in
- * other API replicas.
+ * Token lookups are cached briefly per process (auth/token-cache.ts): a request then costs no
+ * database round trip for auth, and the tokens in use are read again behind their requests.
+ * Revocation is immediate in the process that revokes, and takes at most TOKEN_CACHE_MS in other
+ * API replicas.
  */
 export const TOKEN_CACHE_MS = 2000;
-const tokenCache = new Map<string, CachedToken>();
+const tokenCache = new TokenCache<ApiToken>(TOKEN_CACHE_MS);
 
 export function forgetToken(hash: string | undefined): void {
-  if (hash === undefined) tokenCache.clear();
-  else tokenCache.delete(hash);
+  tokenCache.forget(hash);
 }
 
-async function lookupToken(db: Db, hash: string, now: number): Promise<ApiToken | null> {
-  const hit = tokenCache.get(hash);
-  if (hit && hit.until > now) return hit.row;
-  const row = await db.apiToken.findUnique({ where: { hash } });
-  if (tokenCache.size > 10_000) tokenCache.clear();
-  tokenCache.set(hash, { row, until: now + TOKEN_CACHE_MS });
-  return row;
+function lookupToken(db: Db, hash: string, now: number): Promise<ApiToken | null> {
+  return tokenCache.lookup(hash, now, (hashes) =>
+    db.apiToken.findMany({ where: { hash: { in: [...hashes] } } }),
+  );
 }
 
 function usable(row: ApiToken | null, now: number): row is ApiToken {
