@@ -24,6 +24,7 @@ import { apiErrorOfAgent } from "./http/agent-errors.js";
 import { rateLimitFor, rateLimitKey, registerAuth, wsProtocol } from "./http/auth.js";
 import { apiError, errorBody, statusOf } from "./http/errors.js";
 import { registerIdempotency } from "./http/idempotency.js";
+import { holdWriteAnswers } from "./http/list-freshness.js";
 import { MetricsRegistry } from "./http/metrics.js";
 import { swaggerOptions } from "./http/openapi-doc.js";
 import { BatchedRedisStore } from "./http/rate-limit-store.js";
@@ -236,6 +237,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
   });
   registerIdempotency(app, deps.db);
+  // Lists may be a few milliseconds old; a write's answer waits that long (http/list-freshness.ts).
+  holdWriteAnswers(app);
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });

@@ -1,8 +1,10 @@
+import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, buildApp } from "../app.js";
 import { createDb, type Db } from "../db/client.js";
 import { AGENT_TOKEN, type Harness, startHarness } from "../test-support/harness.js";
-import { PageCache, SharedRead } from "./page-cache.js";
+import { LIST_MAX_AGE_MS } from "./list-freshness.js";
+import { PageCache, RecentRead } from "./page-cache.js";
 
 /** A promise settled by the test. */
 function deferred<T>() {
@@ -17,41 +19,76 @@ function deferred<T>() {
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
-describe("SharedRead", () => {
-  it("gives callers that came during a read the next read, one for all of them", async () => {
+describe("RecentRead", () => {
+  /** A RecentRead of maxAge 10 over reads the test settles, on a clock the test moves. */
+  function recent() {
+    const clock = { now: 0 };
     const reads: ReturnType<typeof deferred<number>>[] = [];
-    const shared = new SharedRead(() => {
-      const d = deferred<number>();
-      reads.push(d);
-      return d.promise;
-    });
+    const shared = new RecentRead(
+      () => {
+        const d = deferred<number>();
+        reads.push(d);
+        return d.promise;
+      },
+      10,
+      () => clock.now,
+    );
+    return { clock, reads, shared };
+  }
+
+  it("reuses a read younger than its max age, starts the next one behind the callers at half of it", async () => {
+    const { clock, reads, shared } = recent();
     const first = shared.next();
-    const second = shared.next();
-    const third = shared.next();
+    const joined = shared.next(); // same instant: the running read is young enough
     expect(reads).toHaveLength(1);
     reads[0]!.resolve(1);
-    expect(await first).toBe(1);
-    await flush();
-    expect(reads).toHaveLength(2); // started only once the first had ended
+    expect([await first, await joined]).toEqual([1, 1]);
+    clock.now = 4;
+    expect(await shared.next()).toBe(1);
+    expect(reads).toHaveLength(1);
+    clock.now = 6; // half its age: answered at once, and the next read starts
+    expect(await shared.next()).toBe(1);
+    expect(reads).toHaveLength(2);
+    clock.now = 8;
+    expect(await shared.next()).toBe(1); // one read behind the callers at a time
+    expect(reads).toHaveLength(2);
     reads[1]!.resolve(2);
-    expect([await second, await third]).toEqual([2, 2]);
+    await flush();
+    clock.now = 12;
+    expect(await shared.next()).toBe(2);
   });
 
-  it("starts the next read after a failed one", async () => {
-    const reads: ReturnType<typeof deferred<number>>[] = [];
-    const shared = new SharedRead(() => {
-      const d = deferred<number>();
-      reads.push(d);
-      return d.promise;
-    });
+  it("never answers with a read started its max age or more before the call", async () => {
+    const { clock, reads, shared } = recent();
     const first = shared.next();
-    const second = shared.next();
+    reads[0]!.resolve(1);
+    await first;
+    clock.now = 6;
+    void shared.next(); // starts read 2 at 6, which stays pending
+    clock.now = 10;
+    let answer: number | undefined;
+    const late = shared.next().then((v) => (answer = v)); // read 1 is too old: waits for read 2
+    await flush();
+    expect(answer).toBeUndefined();
+    clock.now = 16; // read 2 too is too old now: another starts
+    const later = shared.next();
+    expect(reads).toHaveLength(3);
+    reads[1]!.resolve(2);
+    await late;
+    expect(answer).toBe(2);
+    reads[2]!.resolve(3);
+    expect(await later).toBe(3);
+  });
+
+  it("keeps no failed read", async () => {
+    const { reads, shared } = recent();
+    const first = shared.next();
     reads[0]!.reject(new Error("database gone"));
     await expect(first).rejects.toThrow("database gone");
-    await flush();
+    const second = shared.next();
+    expect(reads).toHaveLength(2);
     reads[1]!.resolve(7);
     expect(await second).toBe(7);
-    expect(reads).toHaveLength(2);
   });
 });
 
@@ -59,7 +96,7 @@ describe("PageCache", () => {
   /** A cache over a version the test sets, counting the page reads per key. */
   function cache(maxBytes?: number) {
     const state = { version: "1", reads: new Map<string, number>() };
-    const pages = new PageCache(async () => state.version, maxBytes);
+    const pages = new PageCache(async () => state.version, maxBytes, 0); // a version read per call
     const get = (key: string, body = key) =>
       pages.get(key, async () => {
         state.reads.set(key, (state.reads.get(key) ?? 0) + 1);
@@ -138,7 +175,13 @@ describe("lists kept per replica", () => {
     await h?.close();
   });
 
-  it("answer every change committed before the request, made by any replica or worker", async () => {
+  /** Past the age a list may have: every change committed before is in the next list. */
+  const pastMaxAge = async () => {
+    const until = performance.now() + LIST_MAX_AGE_MS;
+    while (performance.now() < until) await new Promise((r) => setTimeout(r, 1));
+  };
+
+  it("answer a write through any replica at once, and a worker's within the lists' max age", async () => {
     const node = async (name: string) =>
       (
         await h.call(AGENT_TOKEN, "POST", "/v1/nodes/register", {
@@ -182,8 +225,10 @@ describe("lists kept per replica", () => {
     expect(await states()).toEqual(["running"]);
     expect(await reserved()).toEqual({ "pc-a": 1, "pc-b": 0 });
 
-    // A worker's write (this replica's own database client), then the first replica's API.
+    // A worker's write (this replica's own database client), then the first replica's API, whose
+    // answer to the write is held until the other replica's next list reads the counter afresh.
     await h.db.vps.update({ where: { id: v.id }, data: { state: "stopped" } });
+    await pastMaxAge();
     expect(await states()).toEqual(["stopped"]);
     expect((await h.call(h.operatorToken, "POST", `/v1/nodes/${b}/drain`)).status).toBe(200);
     expect(
@@ -194,11 +239,13 @@ describe("lists kept per replica", () => {
     const m = await h.db.migration.create({
       data: { vpsId: v.id, sourceNodeId: a, targetNodeId: b, sourceEpoch: 1, targetEpoch: 2 },
     });
+    await pastMaxAge();
     expect(await reserved()).toEqual({ "pc-a": 1, "pc-b": 1 });
     const before = await listVersions();
     await h.db.migration.update({ where: { id: m.id }, data: { rounds: [{ round: 0 }] } });
     expect(await listVersions()).toEqual(before);
     await h.db.migration.update({ where: { id: m.id }, data: { finishedAt: new Date() } });
+    await pastMaxAge();
     expect(await reserved()).toEqual({ "pc-a": 1, "pc-b": 0 });
 
     // One bump per committed transaction, however many rows it changed; none for a rollback.

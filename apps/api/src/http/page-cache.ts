@@ -1,38 +1,50 @@
+import { performance } from "node:perf_hooks";
 import type { FastifyReply } from "fastify";
+import { LIST_MAX_AGE_MS } from "./list-freshness.js";
 
 /**
- * A read that concurrent callers share without ever getting an answer older than their call: a
- * caller joins the next read to start, never one already under way (it may have been sent before
- * a write the caller's client has seen). At most one read runs and one waits, whatever the load.
+ * A read that concurrent callers share: a caller gets the answer of a read that started less than
+ * `maxAgeMs` before it called, so any change committed that long before is in it. Callers reuse
+ * the last answer while it is that young, and once it is half that old the next read starts
+ * behind them: under load a caller rarely waits for a read, and the reads are at most two per
+ * `maxAgeMs` whatever the load. A failed read is not kept.
  */
-export class SharedRead<T> {
-  private running: Promise<T> | undefined;
-  private queued: Promise<T> | undefined;
+export class RecentRead<T> {
+  private settled: { readonly at: number; readonly value: T } | undefined;
+  private pending: { readonly at: number; readonly value: Promise<T> } | undefined;
 
-  constructor(private readonly read: () => Promise<T>) {}
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   next(): Promise<T> {
-    if (!this.running) return this.start();
-    this.queued ??= this.running.then(settled, settled).then(() => {
-      this.queued = undefined;
-      // Any read running now was started after the running one ended, so after these callers came.
-      return this.running ?? this.start();
-    });
-    return this.queued;
+    const now = this.now();
+    const last = this.settled;
+    if (last && now - last.at < this.maxAgeMs) {
+      if (!this.pending && now - last.at >= this.maxAgeMs / 2) this.start(now);
+      return Promise.resolve(last.value);
+    }
+    const running = this.pending;
+    if (running && now - running.at < this.maxAgeMs) return running.value;
+    return this.start(now);
   }
 
-  private start(): Promise<T> {
-    const read = this.read();
-    this.running = read;
+  private start(at: number): Promise<T> {
+    const value = this.read();
+    const read = { at, value };
+    this.pending = read;
     const done = () => {
-      if (this.running === read) this.running = undefined;
+      if (this.pending === read) this.pending = undefined;
     };
-    read.then(done, done);
-    return read;
+    value.then((v) => {
+      if (!this.settled || this.settled.at < at) this.settled = { at, value: v };
+      done();
+    }, done);
+    return value;
   }
 }
-
-const settled = () => undefined;
 
 interface Page {
   readonly version: string;
@@ -44,21 +56,22 @@ interface Page {
  * One list's pages as sent (serialized), per query, in one API process: a page is served again
  * while the list's change counter is where it was when the page was read, so a request costs a
  * share of one counter read instead of the page's query, decoding and serialization. The counter
- * is read after the request arrives (SharedRead) and before the page it keys, so a page is never
- * older than its counter: any change committed before a request, through any replica or worker,
- * is in its answer. Concurrent requests for a page being read wait for that read. The pages kept
- * are bounded in bytes, least recently used dropped first.
+ * comes from a read started at most LIST_MAX_AGE_MS before the request (RecentRead), and before
+ * the page it keys, so a page is never older than its counter. Concurrent requests for a page
+ * being read wait for that read. The pages kept are bounded in bytes, least recently used dropped
+ * first.
  */
 export class PageCache {
   private readonly pages = new Map<string, Page>();
-  private readonly version: SharedRead<string>;
+  private readonly version: RecentRead<string>;
   private bytes = 0;
 
   constructor(
     readVersion: () => Promise<string>,
     private readonly maxBytes = 32 * 2 ** 20,
+    maxAgeMs = LIST_MAX_AGE_MS,
   ) {
-    this.version = new SharedRead(readVersion);
+    this.version = new RecentRead(readVersion, maxAgeMs);
   }
 
   /** The page of `key` (its query in canonical form, the caller's scope included), read if needed. */
