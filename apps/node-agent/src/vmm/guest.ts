@@ -91,3 +91,21 @@ export function restoreGuest(
 ): Machine {
   return Machine.restore(snapshot, { memory, disks: disksOf(spec, memory), ...(net ? { net } : {}) });
 }
+
+/**
+ * Restores a suspended VM from its snapshot file into `memory`, a new VMM's (nothing wrote it yet:
+ * only the image's runs are written, see Machine.restoreFile).
+ */
+export function restoreGuestFile(
+  path: string,
+  memory: GuestMemory,
+  spec: VmSpecRecord,
+  net?: NetBackend,
+): Promise<Machine> {
+  return Machine.restoreFile(path, {
+    memory,
+    ramIsZero: true,
+    disks: disksOf(spec, memory),
+    ...(net ? { net } : {}),
+  });
+}

@@ -3,10 +3,9 @@
  * idles (WFI) or is paused, and answers the main thread between slices. A blocked Atomics.wait costs
  * no CPU, which is what lets one host hold many idle VMs.
  */
-import { readFileSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { DirtyBitmap, type ExitReason, Machine, type NetBackend, type StateRecord } from "@skiff/hv-core";
-import { blankGuest, bootGuest, restoreGuest } from "./guest.js";
+import { blankGuest, bootGuest, restoreGuest, restoreGuestFile } from "./guest.js";
 import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import {
   type FramesForGuest,
@@ -269,7 +268,7 @@ if (data.restorePath) lowerAfterStart = raiseForMigration();
 const first = data.incoming
   ? awaitIncoming()
   : data.restorePath
-    ? restoreGuest(readFileSync(data.restorePath), data.memory, data.spec, net)
+    ? await restoreGuestFile(data.restorePath, data.memory, data.spec, net)
     : fresh(false);
 if (first === undefined) process.exit(0);
 let machine: Machine = wire(first);

@@ -17,6 +17,7 @@ import { PAGE_SIZE, Ram } from "../memory/ram.js";
 import { SbiDispatcher } from "../sbi/dispatch.js";
 import { type DecodedSnapshot, decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
 import { stateNumber } from "../snapshot/fields.js";
+import { SnapshotFile } from "../snapshot/file.js";
 import {
   requireStateVersion,
   type Snapshottable,
@@ -163,9 +164,51 @@ export class Machine {
     opts: { memory?: SharedMemory; disks?: DiskConfig[]; net?: NetBackend; jit?: boolean | JitOptions } = {},
   ): Machine {
     const snap = decodeSnapshot(snapshot);
-    const m = new Machine(snapshotSpec(snap, opts.disks), opts.memory, opts.net, opts.jit ?? DEFAULT_JIT);
+    const m = new Machine(
+      snapshotSpec(snap.components, opts.disks),
+      opts.memory,
+      opts.net,
+      opts.jit ?? DEFAULT_JIT,
+    );
     m.load(snap);
     return m;
+  }
+
+  /**
+   * `restore` from a snapshot file (a suspend to disk): the RAM runs are read from the file
+   * straight into guest RAM, on libuv's threads, while this thread builds the machine and warms
+   * its interpreter as a boot does (a restored guest ran cold otherwise). `ramIsZero`: the given
+   * memory is fresh (nothing wrote it), so RAM between the runs is never touched; RAM allocated
+   * here always is.
+   */
+  static async restoreFile(
+    path: string,
+    opts: {
+      memory?: SharedMemory;
+      ramIsZero?: boolean;
+      disks?: DiskConfig[];
+      net?: NetBackend;
+      jit?: boolean | JitOptions;
+    } = {},
+  ): Promise<Machine> {
+    const file = new SnapshotFile(path);
+    let m: Machine | undefined;
+    try {
+      const spec = snapshotSpec(file.components, opts.disks);
+      m = new Machine(spec, opts.memory, opts.net, opts.jit ?? DEFAULT_JIT);
+      const loading = file.loadRam(m.ram, opts.ramIsZero === true || opts.memory === undefined);
+      // Never an unhandled rejection while the warm-up runs; awaited below.
+      loading.catch(() => undefined);
+      if (spec.mode === "hypervisor" && !interpreterWarm) Machine.warmUpInterpreter(opts.jit ?? DEFAULT_JIT);
+      await loading;
+      m.restoreComponents(file.components);
+      return m;
+    } catch (err) {
+      m?.close();
+      throw err;
+    } finally {
+      file.close();
+    }
   }
 
   /**
@@ -192,7 +235,7 @@ export class Machine {
   restoreInto(snapshot: Uint8Array): void {
     if (!this.isBlank) throw new SkiffError("MACHINE_NOT_BLANK", "only a blank machine takes a snapshot in");
     const snap = decodeSnapshot(snapshot);
-    const spec = snapshotSpec(snap, this.spec.disks);
+    const spec = snapshotSpec(snap.components, this.spec.disks);
     if (JSON.stringify(specToState(spec)) !== JSON.stringify(specToState(this.spec))) {
       throw new SkiffError("SNAPSHOT_MISMATCH", "the snapshot is of another machine configuration");
     }
@@ -531,8 +574,11 @@ export class Machine {
 }
 
 /** The config a snapshot records, its disks replaced by `disks` when given (the same count). */
-function snapshotSpec(snap: DecodedSnapshot, disks: DiskConfig[] | undefined): MachineSpec {
-  const c = snap.components.machine;
+function snapshotSpec(
+  components: Record<string, VersionedState>,
+  disks: DiskConfig[] | undefined,
+): MachineSpec {
+  const c = components.machine;
   if (!c) throw new SkiffError("SNAPSHOT_SECTION_MISSING", "snapshot has no machine section");
   const spec = specFromState(c.state, c.version);
   if (!disks) return spec;

@@ -46,7 +46,7 @@ export interface DecodedSnapshot {
   ram?: RamImage;
 }
 
-function corrupt(message: string, details?: Record<string, unknown>): never {
+export function corrupt(message: string, details?: Record<string, unknown>): never {
   throw new SkiffError("SNAPSHOT_CORRUPT", message, details);
 }
 
@@ -73,20 +73,78 @@ function writeRam(w: ByteWriter, ram: Ram): void {
 }
 
 function readRam(r: ByteReader): RamImage {
-  const pageSize = r.u32();
-  if (pageSize !== PAGE_SIZE) corrupt(`RAM page size ${pageSize}, expected ${PAGE_SIZE}`);
-  const pages = r.u32();
-  const runCount = r.u32();
+  const { pages, runCount } = readRamHeader(r);
   const runs: RamImage["runs"] = [];
   let next = 0;
   for (let i = 0; i < runCount; i++) {
     const first = r.u32();
     const count = r.u32();
-    if (first < next || count === 0 || first + count > pages) corrupt("RAM page runs out of order or range");
+    checkRun(first, count, next, pages);
     runs.push({ firstPage: first, data: r.bytes(count * PAGE_SIZE) });
     next = first + count;
   }
   return { size: pages * PAGE_SIZE, runs };
+}
+
+/** Checks the fixed header (magic, format version); returns the format version. */
+export function readHeader(r: ByteReader): number {
+  let magic = r.remaining >= HEADER_BYTES;
+  for (let i = 0; i < SNAPSHOT_MAGIC.length && magic; i++) magic = r.data[i] === SNAPSHOT_MAGIC.charCodeAt(i);
+  if (!magic) throw new SkiffError("SNAPSHOT_FOREIGN", "not a Skiff snapshot (bad magic)");
+  r.bytes(SNAPSHOT_MAGIC.length);
+  const formatVersion = r.u16();
+  if (!READABLE_FORMATS.includes(formatVersion)) {
+    throw new SkiffError(
+      "SNAPSHOT_VERSION",
+      `snapshot format version ${formatVersion} is not supported (this build reads ${READABLE_FORMATS.join(", ")})`,
+    );
+  }
+  return formatVersion;
+}
+
+/** Bytes before the first section: magic, format version, reserved, section count. */
+export const HEADER_BYTES = SNAPSHOT_MAGIC.length + 8;
+
+/** Whether a section of `kind` is the RAM image (else a component's state). */
+export function isRamSection(kind: number): boolean {
+  return kind === SectionKind.Ram;
+}
+
+/** Adds a component's state section to `components`; any other kind is corrupt. */
+export function addStateSection(
+  components: Record<string, VersionedState>,
+  formatVersion: number,
+  kind: number,
+  name: string,
+  body: ByteReader,
+): void {
+  const stateKind = formatVersion === 1 ? SectionKind.UnversionedState : SectionKind.State;
+  if (kind !== stateKind) corrupt(`unknown section kind ${kind}`);
+  const version = kind === SectionKind.State ? body.u16() : 1;
+  const v = readStateValue(body);
+  if (v === null || typeof v !== "object" || Array.isArray(v) || ArrayBuffer.isView(v))
+    corrupt(`section ${name} is not a record`);
+  if (Object.hasOwn(components, name)) corrupt(`duplicate section ${name}`);
+  const section: VersionedState = { version, state: v };
+  Object.defineProperty(components, name, {
+    value: section,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  if (body.remaining !== 0) corrupt(`trailing bytes in section ${name}`);
+}
+
+/** The RAM section's own header: page size (checked) and page count, then the run count. */
+export function readRamHeader(r: ByteReader): { pages: number; runCount: number } {
+  const pageSize = r.u32();
+  if (pageSize !== PAGE_SIZE) corrupt(`RAM page size ${pageSize}, expected ${PAGE_SIZE}`);
+  return { pages: r.u32(), runCount: r.u32() };
+}
+
+/** Checks a run's place: after the previous one (`next`), non-empty, inside RAM. */
+export function checkRun(first: number, count: number, next: number, pages: number): void {
+  if (first < next || count === 0 || first + count > pages) corrupt("RAM page runs out of order or range");
 }
 
 export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
@@ -125,19 +183,9 @@ export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
 /** Decodes and verifies a snapshot; corrupt, truncated or foreign input is a coded SkiffError. */
 export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
   if (!(bytes instanceof Uint8Array)) throw new SkiffError("SNAPSHOT_FOREIGN", "snapshot must be bytes");
-  let magic = bytes.length >= 20;
-  for (let i = 0; i < SNAPSHOT_MAGIC.length && magic; i++) magic = bytes[i] === SNAPSHOT_MAGIC.charCodeAt(i);
-  if (!magic) throw new SkiffError("SNAPSHOT_FOREIGN", "not a Skiff snapshot (bad magic)");
+  if (bytes.length < 20) throw new SkiffError("SNAPSHOT_FOREIGN", "not a Skiff snapshot (bad magic)");
   const r = new ByteReader(bytes.subarray(0, bytes.length - 4));
-  r.bytes(SNAPSHOT_MAGIC.length);
-  const formatVersion = r.u16();
-  if (!READABLE_FORMATS.includes(formatVersion)) {
-    throw new SkiffError(
-      "SNAPSHOT_VERSION",
-      `snapshot format version ${formatVersion} is not supported (this build reads ${READABLE_FORMATS.join(", ")})`,
-    );
-  }
-  const stateKind = formatVersion === 1 ? SectionKind.UnversionedState : SectionKind.State;
+  const formatVersion = readHeader(r);
   const stored = new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true);
   const actual = crc32(bytes.subarray(0, bytes.length - 4));
   if (stored !== actual) throw new SkiffError("SNAPSHOT_CHECKSUM", "snapshot checksum mismatch");
@@ -150,26 +198,13 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
     const name = r.string();
     const len = r.u32();
     const body = new ByteReader(r.bytes(len));
-    if (kind === stateKind) {
-      const version = kind === SectionKind.State ? body.u16() : 1;
-      const v = readStateValue(body);
-      if (v === null || typeof v !== "object" || Array.isArray(v) || ArrayBuffer.isView(v))
-        corrupt(`section ${name} is not a record`);
-      if (Object.hasOwn(components, name)) corrupt(`duplicate section ${name}`);
-      const section: VersionedState = { version, state: v };
-      Object.defineProperty(components, name, {
-        value: section,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    } else if (kind === SectionKind.Ram) {
+    if (kind === SectionKind.Ram) {
       if (ram) corrupt("duplicate RAM section");
       ram = readRam(body);
+      if (body.remaining !== 0) corrupt(`trailing bytes in section ${name}`);
     } else {
-      corrupt(`unknown section kind ${kind}`);
+      addStateSection(components, formatVersion, kind, name, body);
     }
-    if (body.remaining !== 0) corrupt(`trailing bytes in section ${name}`);
   }
   if (r.remaining !== 0) corrupt("trailing bytes after sections");
   return ram ? { formatVersion, components, ram } : { formatVersion, components };
@@ -190,7 +225,7 @@ const ZERO_CHUNK = new Uint8Array(1 << 20);
  * restore into a new VMM) is only read, so it stays unresident, and fast: filling all of a
  * 256 MiB guest's RAM cost the restore ~100 ms and 256 MiB of RSS.
  */
-function clearNonZero(u8: Uint8Array): void {
+export function clearNonZero(u8: Uint8Array): void {
   for (let off = 0; off < u8.length; off += ZERO_CHUNK.length) {
     const end = Math.min(u8.length, off + ZERO_CHUNK.length);
     const chunk = u8.subarray(off, end);
