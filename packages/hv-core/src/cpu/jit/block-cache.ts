@@ -1,24 +1,31 @@
 import type { Ram } from "../../memory/ram.js";
 import type { Mmu } from "../mmu.js";
 import { div, divu, mulh, mulhsu, mulhu, rem, remu } from "../muldiv.js";
-import { translateBlock } from "./translate.js";
+import { translateRegion } from "./translate.js";
 
-/** A translated block: `run(loadBank, storeBank)` returns instructions retired, next pc in `pc`. */
-type BlockFn = (lb: number, sb: number) => number;
+/** A translated region: `(loadBank, storeBank, room, entry)` → instructions retired, next pc in `pc`. */
+type RegionFn = (lb: number, sb: number, room: number, s: number) => number;
 
-interface Block {
-  /** Virtual pc the block was translated at (AUIPC, links and branch targets depend on it). */
-  vpc: number;
-  /** Instructions when it runs to its end; 0 marks "nothing here translates". */
-  length: number;
-  run: BlockFn;
+/**
+ * The translated code of one RAM page, as seen at one virtual page: regions, each the code
+ * reachable from one hot start, so code that gets hot later is a region of its own and the
+ * regions V8 has already optimized are not compiled again.
+ */
+interface PageCode {
+  /** Virtual page it was translated at (AUIPC, links and jump targets depend on it). */
+  vpn: number;
+  regions: RegionFn[];
+  /** Word offset → 1 + index in `regions` of the region entered there (0: none). */
+  region: Uint8Array;
+  /** Word offset → entry id in that region. */
+  entry: Int16Array;
+  /**
+   * Word offsets not to start a region at: those translated (an entry, or inside the straight run
+   * of one, where only a budget's end stops) and starts that did not translate.
+   */
+  tried: Uint8Array;
   /** Characters of generated source (the cache's memory estimate). */
   size: number;
-  /** False once invalidated (links to it from other blocks then miss). */
-  valid: boolean;
-  /** The last successor taken (pc, block): a one-entry chain. */
-  next: number;
-  nextBlock: Block | undefined;
 }
 
 /**
@@ -48,45 +55,51 @@ export interface JitOptions {
 }
 /**
  * The cache's bound per hart (one hart per VM): past either figure the whole cache is dropped and
- * rebuilt from hot code. V8 keeps each block's source beside its bytecode and machine code, so the
- * source held is the measure; a Linux boot holds ~450 blocks, ~380 KiB.
+ * rebuilt from hot code. V8 keeps each region's source beside its bytecode and machine code, so the
+ * source held is the measure.
  */
-export const MAX_BLOCKS = 8192;
+export const MAX_REGIONS = 4096;
 export const MAX_SOURCE_CHARS = 8 << 20;
+/** Regions on one page at most: past it, newly hot code on the page stays interpreted. */
+const MAX_PAGE_REGIONS = 16;
 /**
- * Heat counters and the block index are direct-mapped tables over the RAM word: the interpreter
- * asks at every instruction, so the answer for cold code must be a typed-array load, not a Map
- * lookup. Colliding words share a counter (a heuristic) or evict each other's index slot (the Map
- * still has the block).
+ * Heat counters are a direct-mapped table over the RAM word: the interpreter asks at every
+ * instruction, so the answer for cold code must be a typed-array load, not a Map lookup.
+ * Colliding words share a counter (a heuristic).
  */
 const HEAT_BITS = 16;
-const SLOT_BITS = 14;
-
-const NONE: BlockFn = () => 0;
+/**
+ * A word is warm, and the code from it joins a region, after hotAfter / 2^WARM_SHIFT interpreted
+ * runs: a branch taken rarely stays out (the interpreter runs it) rather than deoptimize the region.
+ */
+const WARM_SHIFT = 6;
+const PAGE_WORDS = 1024;
 
 /**
- * Hot guest code as JavaScript functions, keyed by the physical word where the block starts.
- * Translation mode needs no key: loads and stores go through the TLB banks the hart passes in at
- * each call (privilege, MPRV, satp, SUM/MXR all live there), and everything privileged (CSRs,
- * xRET, ECALL, SFENCE.VMA, AMOs) is left to the interpreter. Fetch translation is the hart's:
- * a block is entered only from a page the fetch TLB maps, and never crosses that page.
+ * Hot guest code as JavaScript functions: regions of a RAM page's code, each what is reachable on
+ * the page from where the interpreter found it hot, so a loop, its branches and the calls it makes
+ * on the page run inside one function without returning to the hart's loop. Translation mode
+ * needs no key: loads and stores go through the TLB banks the hart passes in at each call
+ * (privilege, MPRV, satp, SUM/MXR all live there), and everything privileged (CSRs, xRET, ECALL,
+ * SFENCE.VMA, AMOs) is left to the interpreter. Fetch translation is the hart's: a region is
+ * entered only from a page the fetch TLB maps, and never leaves that page.
  *
  * Pages holding translations are flagged in `ram.dirty.code`; every RAM write (CPU fast paths,
  * slow paths, A/D updates, DMA) checks the flag and calls `invalidatePage`, so self-modifying
- * code and a disk read over code both drop the stale blocks. Never part of a snapshot.
+ * code and a disk read over code both drop the stale regions. Never part of a snapshot.
  */
 export class BlockCache {
   /** Next pc after `exec` retired something. */
   pc = 0;
-  private readonly blocks = new Map<number, Block>();
+  /** RAM page → its translations. */
+  private readonly pages: (PageCode | undefined)[];
+  private regionCount = 0;
   private readonly heat = new Uint16Array(1 << HEAT_BITS);
-  private readonly slotWord = new Int32Array(1 << SLOT_BITS).fill(-1);
-  private readonly slotBlock: (Block | undefined)[] = new Array(1 << SLOT_BITS).fill(undefined);
-  /** RAM page → word indices of the blocks that start on it. */
-  private readonly pageBlocks = new Map<number, number[]>();
-  private readonly compile: (body: string) => BlockFn;
+  /** Interpreted runs after which a word's code joins the region being translated. */
+  private readonly warmAfter: number;
+  private readonly compile: (body: string, ids: Int16Array) => RegionFn;
   private sourceChars = 0;
-  /** Blocks translated, and instructions retired inside blocks, since creation (bench, tests). */
+  /** Regions translated (each a compile), and instructions retired inside them, since creation. */
   translated = 0;
   retiredInBlocks = 0;
   /** Pages whose translations a write dropped. */
@@ -97,9 +110,11 @@ export class BlockCache {
     x: Int32Array,
     mmu: Mmu,
     private readonly hotAfter = DEFAULT_JIT_HOT_AFTER,
-    /** The hart runs blocks once it has retired this many instructions since reset. */
+    /** The hart runs translations once it has retired this many instructions since reset. */
     readonly startAfter = DEFAULT_JIT_START_AFTER,
   ) {
+    this.pages = new Array(ram.dirty.code.length).fill(undefined);
+    this.warmAfter = Math.max(1, hotAfter >> WARM_SHIFT);
     const env = {
       x,
       tags: mmu.tags,
@@ -119,152 +134,133 @@ export class BlockCache {
       rem,
       remu,
     };
-    const names = Object.keys(env);
+    const names = [...Object.keys(env), "ids"];
     const values = Object.values(env);
-    this.compile = (body) =>
-      new Function(...names, `"use strict"; return function block(lb, sb) {\n${body}\n};`)(
+    this.compile = (body, ids) =>
+      new Function(...names, `"use strict"; return function region(lb, sb, room, s) {\n${body}\n};`)(
         ...values,
-      ) as BlockFn;
+        ids,
+      ) as RegionFn;
     ram.dirty.onCodeWrite = (page) => this.invalidatePage(page);
   }
 
   /**
-   * Runs the block at RAM word `word` (virtual pc `pc`), then the blocks it leads to on the same
-   * page (the fetch translation the hart did covers them; blocks change no state the hart's loop
-   * looks at between instructions), as long as they fit in `room` instructions. Returns the
-   * instructions retired (the next pc is in `this.pc`), or 0 when the interpreter must run the
-   * instruction at `pc` itself.
+   * Runs the translated code at RAM word `word` (virtual pc `pc`) for at most `room` instructions,
+   * staying on its page. Returns the instructions retired (the next pc is in `this.pc`), or 0 when
+   * the interpreter must run the instruction at `pc` itself.
    */
   exec(word: number, pc: number, room: number, loadBank: number, storeBank: number): number {
-    const pageWord = word - ((pc & 0xfff) >>> 2);
-    const page = pc >>> 12;
-    let b = this.find(word, pc);
-    let total = 0;
-    while (b !== undefined && b.length !== 0 && b.length <= room - total) {
-      const k = b.run(loadBank, storeBank);
-      total += k;
-      const next = this.pc;
-      // k 0: it stopped before its first instruction, which is the interpreter's to run.
-      if (k === 0 || next >>> 12 !== page) break;
-      b =
-        b.next === next && b.nextBlock!.valid
-          ? b.nextBlock
-          : this.link(b, pageWord + ((next & 0xfff) >>> 2), next);
-    }
-    this.retiredInBlocks += total;
-    return total;
-  }
-
-  /** The block at `word`, once that code is hot (translating it then); undefined while cold. */
-  private find(word: number, pc: number): Block | undefined {
-    const slot = word & ((1 << SLOT_BITS) - 1);
-    if (this.slotWord[slot] === word) {
-      const b = this.slotBlock[slot]!;
-      if (b.valid && b.vpc === pc) return b;
+    const page = word >>> 10;
+    const o = word & (PAGE_WORDS - 1);
+    let p = this.pages[page];
+    if (p !== undefined && p.vpn === pc >>> 12) {
+      const r = p.region[o]!;
+      if (r !== 0) {
+        const k = p.regions[r - 1]!(loadBank, storeBank, room, p.entry[o]!);
+        this.retiredInBlocks += k;
+        return k;
+      }
+      if (p.tried[o] !== 0) return 0;
     }
     const hs = word & ((1 << HEAT_BITS) - 1);
     const h = this.heat[hs]!;
     if (h < this.hotAfter) {
       this.heat[hs] = h + 1;
-      return undefined;
+      return 0;
     }
-    let b = this.blocks.get(word);
-    if (b === undefined || b.vpc !== pc) b = this.translate(word, pc);
-    this.slotWord[slot] = word;
-    this.slotBlock[slot] = b;
-    return b;
+    p = this.translate(page, pc >>> 12, o, p);
+    const r = p.region[o]!;
+    if (r === 0) return 0;
+    const k = p.regions[r - 1]!(loadBank, storeBank, room, p.entry[o]!);
+    this.retiredInBlocks += k;
+    return k;
   }
 
-  /** The block at `next`, remembered on `from` so a loop or a fall-through skips the lookup. */
-  private link(from: Block, word: number, next: number): Block | undefined {
-    const b = this.find(word, next);
-    if (b !== undefined) {
-      from.next = next;
-      from.nextBlock = b;
+  /** Translates a region of `page` from word offset `start` (beside the page's others at `vpn`). */
+  private translate(page: number, vpn: number, start: number, p: PageCode | undefined): PageCode {
+    if (this.regionCount >= MAX_REGIONS || this.sourceChars >= MAX_SOURCE_CHARS) {
+      this.flush();
+      p = undefined;
     }
-    return b;
-  }
-
-  private translate(word: number, pc: number): Block {
-    if (this.blocks.size >= MAX_BLOCKS || this.sourceChars >= MAX_SOURCE_CHARS) this.flush();
-    const src = translateBlock(this.ram.i32, word, pc);
-    const b: Block = {
-      vpc: pc,
-      length: src.length,
-      run: src.length ? this.compile(src.body) : NONE,
-      size: src.body.length,
-      valid: true,
-      next: -1,
-      nextBlock: undefined,
-    };
-    this.translated++;
+    if (p !== undefined && p.vpn !== vpn) {
+      // The same code seen at another virtual page: links and AUIPC differ, start over.
+      this.drop(page);
+      p = undefined;
+    }
+    if (p === undefined) {
+      p = {
+        vpn,
+        regions: [],
+        region: new Uint8Array(PAGE_WORDS),
+        entry: new Int16Array(PAGE_WORDS),
+        tried: new Uint8Array(PAGE_WORDS),
+        size: 0,
+      };
+      this.pages[page] = p;
+      this.ram.dirty.code[page] = 1;
+    }
+    p.tried[start] = 1;
+    if (p.regions.length >= MAX_PAGE_REGIONS) return p;
+    const heat = this.heat;
+    const warmAt = this.warmAfter;
+    const first = page * PAGE_WORDS;
+    const src = translateRegion(
+      this.ram.i32,
+      first,
+      vpn,
+      start,
+      (w) => heat[(first + w) & ((1 << HEAT_BITS) - 1)]! >= warmAt,
+    );
+    if (src.ids[start] === 0) return p;
+    p.regions.push(this.compile(src.body, src.ids));
+    const r = p.regions.length;
+    // Words another region already enters keep that region (V8 may have optimized it by now).
+    for (let w = 0; w < PAGE_WORDS; w++) {
+      if (src.ids[w] !== 0 && p.region[w] === 0) {
+        p.region[w] = r;
+        p.entry[w] = src.ids[w]!;
+      }
+      p.tried[w] = p.tried[w]! | src.covered[w]!;
+    }
+    p.size += src.body.length;
     this.sourceChars += src.body.length;
-    const old = this.blocks.get(word);
-    if (old) {
-      this.sourceChars -= old.size;
-      drop(old);
-    }
-    this.blocks.set(word, b);
-    const page = word >>> 10;
-    const list = this.pageBlocks.get(page);
-    if (list) list.push(word);
-    else this.pageBlocks.set(page, [word]);
-    this.ram.dirty.code[page] = 1;
-    return b;
+    this.regionCount++;
+    this.translated++;
+    return p;
   }
 
   /** Something wrote to RAM page `page`: its translations are stale. */
   invalidatePage(page: number): void {
     this.invalidations++;
-    const list = this.pageBlocks.get(page);
-    if (list) {
-      for (const w of list) {
-        const b = this.blocks.get(w);
-        if (b) {
-          this.sourceChars -= b.size;
-          drop(b);
-        }
-        this.blocks.delete(w);
-        // The index slot would keep the dropped block's code alive until the word collides.
-        const slot = w & ((1 << SLOT_BITS) - 1);
-        if (this.slotWord[slot] === w) {
-          this.slotWord[slot] = -1;
-          this.slotBlock[slot] = undefined;
-        }
-      }
-    }
-    this.pageBlocks.delete(page);
-    this.ram.dirty.code[page] = 0;
+    this.drop(page);
     // Rewritten code starts cold again (a loop that patches itself is not recompiled each round).
-    this.heat.fill(0, (page << 10) & ((1 << HEAT_BITS) - 1), ((page << 10) & ((1 << HEAT_BITS) - 1)) + 1024);
+    const h = (page * PAGE_WORDS) & ((1 << HEAT_BITS) - 1);
+    this.heat.fill(0, h, h + PAGE_WORDS);
+  }
+
+  private drop(page: number): void {
+    const p = this.pages[page];
+    if (p !== undefined) {
+      this.sourceChars -= p.size;
+      this.regionCount -= p.regions.length;
+      this.pages[page] = undefined;
+    }
+    this.ram.dirty.code[page] = 0;
   }
 
   /** Drops every translation (a restore rewrote RAM, or the cache is full). */
   flush(): void {
-    for (const page of this.pageBlocks.keys()) this.ram.dirty.code[page] = 0;
-    for (const b of this.blocks.values()) drop(b);
-    this.pageBlocks.clear();
-    this.blocks.clear();
+    for (let page = 0; page < this.pages.length; page++) if (this.pages[page] !== undefined) this.drop(page);
     this.heat.fill(0);
-    this.slotWord.fill(-1);
-    this.slotBlock.fill(undefined);
-    this.sourceChars = 0;
   }
 
-  /** Blocks held now and an estimate of their memory (generated source; V8's code is similar). */
+  /** Regions held now, an estimate of their memory (generated source; V8's code is similar). */
   stats(): { blocks: number; sourceBytes: number; translated: number; invalidations: number } {
     return {
-      blocks: this.blocks.size,
+      blocks: this.regionCount,
       sourceBytes: this.sourceChars,
       translated: this.translated,
       invalidations: this.invalidations,
     };
   }
-}
-
-/** Invalidates a block; its link goes too, so a chain of dropped blocks is not kept alive. */
-function drop(b: Block): void {
-  b.valid = false;
-  b.next = -1;
-  b.nextBlock = undefined;
 }

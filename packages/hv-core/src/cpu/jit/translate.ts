@@ -1,65 +1,209 @@
 import { TLB_MASK } from "../mmu.js";
 
-/** Longest block, in instructions: bounds the interrupt latency a block adds. */
-export const MAX_BLOCK_INSNS = 64;
+/** Words of code one region translates at most: bounds a compile's cost (a page holds 1024). */
+export const MAX_REGION_INSNS = 512;
 
-/** The JavaScript source of one basic block and its length when it runs to its end. */
-export interface BlockSource {
-  /** Body of `function (lb, sb)`: returns instructions retired, leaves the next pc in `e.pc`. */
+const PAGE_WORDS = 1024;
+
+/** The JavaScript source of one page's hot code and the entries it can be started at. */
+export interface RegionSource {
+  /**
+   * Body of `function (lb, sb, room, s)`: runs from entry `s` at most `room` instructions, returns
+   * those retired and leaves the next pc in `e.pc`.
+   */
   body: string;
-  /** Instructions retired when no early exit is taken (0: nothing here is translated). */
-  length: number;
+  /** Word offset in the page → entry id (1…), 0 where the region cannot be entered. */
+  ids: Int16Array;
+  /** Words translated (1) or not (0): where the interpreter finds no entry, it is not to look again. */
+  covered: Uint8Array;
+}
+
+/** How one instruction moves control (what exploring a page needs of it). */
+interface Flow {
+  /** It ends a straight-line run: a branch, JAL or JALR. */
+  ends: boolean;
+  /** Word offsets (maybe off the page) control may go to next, besides a dynamic JALR target. */
+  targets: number[];
 }
 
 /**
- * Translates the instructions at `words[first..]` (virtual pc `pc`, up to the end of the page)
- * into straight-line JavaScript. Only what never traps on its own fast path is translated:
- * integer ALU ops, M, LUI/AUIPC, FENCE/FENCE.I, aligned loads and stores that hit the TLB,
- * branches and jumps with aligned targets. Anything else ends the block before it, and any case
- * the fast path cannot do (TLB miss, misaligned, MMIO) leaves the block before that instruction
- * with `e.pc` at it, so the interpreter runs it with every register and counter as it expects.
+ * Translates the hot code of one page, found by following control flow from `start` (a word
+ * offset in the page at `pageWord`, virtual page `vpn`) through the words `warm` says have run, into one JavaScript function: a loop over
+ * a switch on the entry id, so a jump to a known place in the region costs a jump table, not a
+ * return to the hart's loop. Only what never traps on its own fast path is translated: integer ALU
+ * ops, M, LUI/AUIPC, FENCE/FENCE.I, aligned loads and stores that hit the TLB, branches and jumps
+ * with aligned targets. Anything else ends the run before it, and any case the fast path cannot do
+ * (TLB miss, misaligned, MMIO) leaves the region before that instruction with `e.pc` at it, so the
+ * interpreter runs it with every register and counter as it expects.
  *
- * Names the generated code uses (from the enclosing closure): x (registers), tags/tbase (TLB),
+ * Each entry checks that the run it starts (to its branch or jump) fits in `room` before it
+ * executes anything, so a region never retires more than the hart's budget allows.
+ *
+ * Names the generated code uses (from the enclosing closure): x (registers, copied into locals
+ * r1…r31 while it runs), tags/tbase (TLB),
  * u8/u16/i32 (RAM), dirty (dirty bitmap words), code (per-page "holds translations"), cw
- * (a store hit code: invalidate), e (the cache: e.pc), mulh/mulhsu/mulhu/div/divu/rem/remu.
+ * (a store hit code: invalidate), e (the cache: e.pc), ids (this region's entries),
+ * mulh/mulhsu/mulhu/div/divu/rem/remu.
  */
-export function translateBlock(words: Int32Array, first: number, pc: number): BlockSource {
-  const out: string[] = [];
-  const pageEnd = first + (1024 - (first & 1023));
-  let k = 0;
-  let p = pc | 0;
-  let ended = false;
-  for (let w = first; w < pageEnd && k < MAX_BLOCK_INSNS; w++) {
-    const s = translateOne(words[w]!, p, k);
-    if (s === undefined) break;
-    out.push(s.code);
-    k++;
-    p = (p + 4) | 0;
-    if (s.ends) {
-      ended = true;
-      break;
+export function translateRegion(
+  words: Int32Array,
+  pageWord: number,
+  vpn: number,
+  start: number,
+  warm: (o: number) => boolean,
+): RegionSource {
+  const covered = new Uint8Array(PAGE_WORDS);
+  const leader = new Uint8Array(PAGE_WORDS);
+  const queued = new Uint8Array(PAGE_WORDS);
+  const flows: (Flow | undefined)[] = new Array(PAGE_WORDS);
+  const work: number[] = [];
+  // Every place control can arrive at is an entry if its word is translated, but only code that
+  // has run is followed: V8 optimizes a region with the type feedback its runs gave, and code that
+  // never ran deoptimizes the whole region the first time it does.
+  const addLeader = (o: number, follow: boolean): void => {
+    if (o < 0 || o >= PAGE_WORDS) return;
+    leader[o] = 1;
+    if (follow && queued[o] === 0) {
+      queued[o] = 1;
+      work.push(o);
+    }
+  };
+  addLeader(start, true);
+  let insns = 0;
+  // Depth first, so the code nearest the start is in before the cap.
+  while (work.length > 0 && insns < MAX_REGION_INSNS) {
+    for (let o = work.pop()!; o < PAGE_WORDS && covered[o] === 0 && insns < MAX_REGION_INSNS; o++) {
+      const f = flowOf(words[pageWord + o]!, o);
+      if (f === undefined) {
+        // The interpreter runs this one and comes back after it.
+        addLeader(o + 1, warm(o + 1));
+        break;
+      }
+      covered[o] = 1;
+      flows[o] = f;
+      insns++;
+      for (const t of f.targets) addLeader(t, warm(t));
+      if (f.ends) break;
     }
   }
-  if (!ended) out.push(`e.pc = ${p}; return ${k};`);
-  return { body: out.join("\n"), length: k };
+
+  // Entry ids are dense (1…) so V8 compiles the switch to a jump table.
+  const ids = new Int16Array(PAGE_WORDS);
+  let nextId = 1;
+  for (let o = 0; o < PAGE_WORDS; o++) if (leader[o] && covered[o]) ids[o] = nextId++;
+  // Instructions from each word to the end of its straight-line run (the room an entry needs).
+  const runLen = new Int32Array(PAGE_WORDS + 1);
+  for (let o = PAGE_WORDS - 1; o >= 0; o--)
+    runLen[o] = covered[o] === 0 ? 0 : flows[o]!.ends ? 1 : 1 + runLen[o + 1]!;
+
+  const base = (vpn << 12) | 0;
+  const pcOf = (o: number): number => (base + o * 4) | 0;
+  const goTo = (o: number): string =>
+    o >= 0 && o < PAGE_WORDS && ids[o] !== 0
+      ? `s = ${ids[o]}; continue loop;`
+      : `pc = ${pcOf(o)}; break loop;`;
+  const out: string[] = [];
+  // Open: the previous word falls through into this one; seg: where the current entry started.
+  let open = false;
+  let seg = 0;
+  for (let o = 0; o <= PAGE_WORDS; o++) {
+    if (o === PAGE_WORDS || covered[o] === 0) {
+      if (open) out.push(`pc = ${pcOf(o)}; n += ${o - seg}; break loop;`);
+      open = false;
+      continue;
+    }
+    if (ids[o] !== 0) {
+      if (open) out.push(`n += ${o - seg};`);
+      out.push(`case ${ids[o]}: if (n + ${runLen[o]} > room) { pc = ${pcOf(o)}; break loop; }`);
+      seg = o;
+    }
+    const t = translateOne(words[pageWord + o]!, pcOf(o), o - seg, o, goTo, vpn)!;
+    out.push(t.code);
+    open = !t.ends;
+  }
+  // Registers are locals while the region runs (V8 keeps them in machine registers), loaded at
+  // entry and stored back at its one exit.
+  const reads = new Set<number>();
+  const writes = new Set<number>();
+  for (let o = 0; o < PAGE_WORDS; o++) {
+    if (covered[o] === 0) continue;
+    const insn = words[pageWord + o]!;
+    for (const r of [(insn >> 15) & 31, (insn >> 20) & 31, (insn >> 7) & 31]) if (r) reads.add(r);
+    const rd = (insn >> 7) & 31;
+    if (rd && WRITES_RD.has((insn >>> 2) & 31)) writes.add(rd);
+  }
+  const load = [...reads].map((r) => `${R(r)} = x[${r}]`);
+  const store = [...writes].map((r) => `x[${r}] = ${R(r)};`);
+  const body = `let n = 0, pc = 0${load.length ? `, ${load.join(", ")}` : ""};
+loop: for (;;) {
+switch (s) {
+${out.join("\n")}
+default: break loop;
 }
+}
+${store.join(" ")}
+e.pc = pc; return n;`;
+  return { body, ids, covered };
+}
+
+/** Major opcodes whose rd field is a destination (OP-IMM, OP, LUI, AUIPC, LOAD, JAL, JALR). */
+const WRITES_RD = new Set([0x04, 0x0c, 0x0d, 0x05, 0x00, 0x1b, 0x19]);
+
+/** Control flow of one instruction, or undefined when it is not translated. */
+function flowOf(insn: number, o: number): Flow | undefined {
+  if (translateOne(insn, 0, 0, o, () => "", 0) === undefined) return undefined;
+  const rd = (insn >> 7) & 31;
+  switch ((insn >>> 2) & 31) {
+    case 0x00:
+    case 0x08:
+      // A load or store may leave the region (TLB miss, MMIO): the interpreter comes back after it.
+      return { ends: false, targets: [o + 1] };
+    case 0x18:
+      // A branch falls through when not taken: the next word continues the same run of code.
+      return { ends: true, targets: [o + (branchOffset(insn) >> 2), o + 1] };
+    case 0x1b:
+      // A call's return point is where the callee's JALR comes back to.
+      return { ends: true, targets: rd ? [o + (jalOffset(insn) >> 2), o + 1] : [o + (jalOffset(insn) >> 2)] };
+    case 0x19:
+      return { ends: true, targets: rd ? [o + 1] : [] };
+    default:
+      return { ends: false, targets: [] };
+  }
+}
+
+const branchOffset = (insn: number): number =>
+  ((insn >> 31) << 12) | ((insn & 0x80) << 4) | ((insn >>> 20) & 0x7e0) | ((insn >>> 7) & 0x1e);
+const jalOffset = (insn: number): number =>
+  ((insn >> 31) << 20) | (insn & 0xff000) | ((insn >>> 9) & 0x800) | ((insn >>> 20) & 0x7fe);
 
 interface Insn {
   code: string;
-  /** Control flow: the block ends after it (it sets e.pc and returns itself). */
+  /** Control does not fall through to the next word. */
   ends: boolean;
 }
 
-const R = (r: number): string => `x[${r}]`;
+/** Registers live in the region's locals (x0 is the constant 0). */
+const R = (r: number): string => (r === 0 ? "0" : `r${r}`);
 
-function translateOne(insn: number, p: number, k: number): Insn | undefined {
+/**
+ * One instruction at pc `p`, the `j`th of its entry's run (word offset `o` in the page). `goTo`
+ * jumps to a word offset of the page (inside the region or out of it).
+ */
+function translateOne(
+  insn: number,
+  p: number,
+  j: number,
+  o: number,
+  goTo: (o: number) => string,
+  vpn: number,
+): Insn | undefined {
   if ((insn & 3) !== 3) return undefined;
   const rd = (insn >> 7) & 31;
   const rs1 = (insn >> 15) & 31;
   const rs2 = (insn >> 20) & 31;
   const f3 = (insn >> 12) & 7;
   const f7 = insn >>> 25;
-  const exitBefore = `{ e.pc = ${p}; return ${k}; }`;
+  const exitBefore = `{ pc = ${p}; n += ${j}; break loop; }`;
   const next = (p + 4) | 0;
   const set = (expr: string): Insn => ({ code: rd === 0 ? "" : `${R(rd)} = ${expr};`, ends: false });
   switch ((insn >>> 2) & 31) {
@@ -69,7 +213,7 @@ function translateOne(insn: number, p: number, k: number): Insn | undefined {
       const a = R(rs1);
       switch (f3) {
         case 0:
-          return set(`${a} + ${imm}`);
+          return set(`(${a} + ${imm}) | 0`);
         case 1:
           return f7 === 0 ? set(`${a} << ${rs2}`) : undefined;
         case 2:
@@ -79,7 +223,7 @@ function translateOne(insn: number, p: number, k: number): Insn | undefined {
         case 4:
           return set(`${a} ^ ${imm}`);
         case 5:
-          return f7 === 0 ? set(`${a} >>> ${rs2}`) : f7 === 0x20 ? set(`${a} >> ${rs2}`) : undefined;
+          return f7 === 0 ? set(`(${a} >>> ${rs2}) | 0`) : f7 === 0x20 ? set(`${a} >> ${rs2}`) : undefined;
         case 6:
           return set(`${a} | ${imm}`);
         default:
@@ -92,19 +236,19 @@ function translateOne(insn: number, p: number, k: number): Insn | undefined {
       const b = R(rs2);
       if (f7 === 0) {
         const ops = [
-          `${a} + ${b}`,
+          `(${a} + ${b}) | 0`,
           `${a} << (${b} & 31)`,
           `${a} < ${b} ? 1 : 0`,
           `${a} >>> 0 < ${b} >>> 0 ? 1 : 0`,
           `${a} ^ ${b}`,
-          `${a} >>> (${b} & 31)`,
+          `(${a} >>> (${b} & 31)) | 0`,
           `${a} | ${b}`,
           `${a} & ${b}`,
         ];
         return set(ops[f3]!);
       }
       if (f7 === 0x20)
-        return f3 === 0 ? set(`${a} - ${b}`) : f3 === 5 ? set(`${a} >> (${b} & 31)`) : undefined;
+        return f3 === 0 ? set(`(${a} - ${b}) | 0`) : f3 === 5 ? set(`${a} >> (${b} & 31)`) : undefined;
       if (f7 === 1) {
         const fns = ["", "mulh", "mulhsu", "mulhu", "div", "divu", "rem", "remu"];
         return set(f3 === 0 ? `Math.imul(${a}, ${b})` : `${fns[f3]}(${a}, ${b})`);
@@ -145,45 +289,46 @@ const o = tbase[t] + (a & 4095); ${read} }`,
       else if (f3 === 1) write = `if (o & 1) ${exitBefore} u16[o >> 1] = ${R(rs2)};`;
       else if (f3 === 0) write = `u8[o] = ${R(rs2)};`;
       else return undefined;
+      // A store into a page with translations (this region's own, maybe) drops them: leave now.
       return {
         code: `{ const a = (${R(rs1)} + ${imm}) | 0; const v = a >>> 12; const t = sb + (v & ${TLB_MASK});
 if (tags[t] !== v) ${exitBefore}
 const o = tbase[t] + (a & 4095); ${write}
 dirty[o >>> 17] |= 1 << ((o >>> 12) & 31);
-if (code[o >>> 12] !== 0) { cw(o >>> 12); e.pc = ${next}; return ${k + 1}; } }`,
+if (code[o >>> 12] !== 0) { cw(o >>> 12); pc = ${next}; n += ${j + 1}; break loop; } }`,
         ends: false,
       };
     }
     case 0x18: {
-      // BRANCH
+      // BRANCH: taken jumps, not taken falls through to the next word (its own entry).
       const conds = ["===", "!==", "", "", "<", ">=", "<", ">="];
       const op = conds[f3]!;
       if (op === "") return undefined;
-      const imm =
-        ((insn >> 31) << 12) | ((insn & 0x80) << 4) | ((insn >>> 20) & 0x7e0) | ((insn >>> 7) & 0x1e);
-      const target = (p + imm) | 0;
+      const off = branchOffset(insn);
       // A misaligned taken branch traps: the interpreter does it.
-      if (target & 3) return undefined;
+      if ((p + off) & 3) return undefined;
       const u = f3 >= 6 ? " >>> 0" : "";
       return {
-        code: `if (${R(rs1)}${u} ${op} ${R(rs2)}${u}) { e.pc = ${target}; return ${k + 1}; }
-e.pc = ${next}; return ${k + 1};`,
-        ends: true,
+        code: `if (${R(rs1)}${u} ${op} ${R(rs2)}${u}) { n += ${j + 1}; ${goTo(o + (off >> 2))} }`,
+        ends: false,
       };
     }
     case 0x1b: {
       // JAL
-      const imm = ((insn >> 31) << 20) | (insn & 0xff000) | ((insn >>> 9) & 0x800) | ((insn >>> 20) & 0x7fe);
-      const target = (p + imm) | 0;
-      if (target & 3) return undefined;
-      return { code: `${rd ? `${R(rd)} = ${next};` : ""} e.pc = ${target}; return ${k + 1};`, ends: true };
+      const off = jalOffset(insn);
+      if ((p + off) & 3) return undefined;
+      return {
+        code: `${rd ? `${R(rd)} = ${next};` : ""} n += ${j + 1}; ${goTo(o + (off >> 2))}`,
+        ends: true,
+      };
     }
     case 0x19: {
-      // JALR
+      // JALR: a target on this page goes on through the switch (its entry, or out when it has none).
       if (f3 !== 0) return undefined;
       return {
         code: `{ const t = (${R(rs1)} + ${insn >> 20}) & -2; if (t & 3) ${exitBefore}
-${rd ? `${R(rd)} = ${next};` : ""} e.pc = t; return ${k + 1}; }`,
+${rd ? `${R(rd)} = ${next};` : ""} n += ${j + 1}; pc = t;
+if (t >>> 12 === ${vpn >>> 0}) { s = ids[(t >>> 2) & 1023]; continue loop; } break loop; }`,
         ends: true,
       };
     }
