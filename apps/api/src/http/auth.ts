@@ -162,7 +162,10 @@ export function registerAuth(app: FastifyInstance, deps: { db: Db; agentToken: s
     if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
       const used = new Date(now);
       row.lastUsedAt = used; // also in the cached row: one write per minute, not per request
-      await deps.db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: used } });
+      // Behind the request: advisory, not worth a commit's wait in a request's answer.
+      deps.db.apiToken
+        .update({ where: { id: row.id }, data: { lastUsedAt: used } })
+        .catch((err: unknown) => req.log.warn({ err }, "could not record a token's last use"));
     }
   });
 }
