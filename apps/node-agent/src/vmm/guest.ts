@@ -1,35 +1,12 @@
 /** Building the hv-core Machine for a VM's spec: fresh boot, or restore from a snapshot. */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import {
-  type DiskConfig,
-  diskDirtyLogBytes,
-  Machine,
-  type MachineConfig,
-  type NetBackend,
-  type SharedMemory,
-} from "@skiff/hv-core";
+import { readFileSync } from "node:fs";
+import { type DiskConfig, Machine, type MachineConfig, type NetBackend } from "@skiff/hv-core";
 import type { VmSpecRecord } from "../vm/record.js";
+import type { GuestMemory } from "./guest-memory.js";
+
+export type { GuestMemory } from "./guest-memory.js";
 
 type MachineShape = Omit<MachineConfig, "image" | "initrd">;
-
-/**
- * Guest RAM and its dirty bitmap, shared between the VMM's main thread and the vCPU worker, and
- * the disk's dirty-block log (live migration pre-copies the disk with it).
- */
-export interface GuestMemory extends SharedMemory {
-  diskDirty?: SharedArrayBuffer;
-}
-
-export function guestMemoryFor(memoryBytes: number, diskPath = ""): GuestMemory {
-  const pages = Math.ceil(memoryBytes / 4096);
-  return {
-    ram: new SharedArrayBuffer(memoryBytes),
-    dirty: new SharedArrayBuffer(Math.ceil(pages / 32) * 4),
-    ...(diskPath !== "" && existsSync(diskPath)
-      ? { diskDirty: new SharedArrayBuffer(diskDirtyLogBytes(statSync(diskPath).size)) }
-      : {}),
-  };
-}
 
 /** The VM's disks as the machine opens them: its own disk file, with the dirty-block log. */
 function disksOf(spec: VmSpecRecord, memory: GuestMemory): DiskConfig[] {

@@ -8,13 +8,13 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writ
 import { createServer, type Server, type Socket } from "node:net";
 import { MessageChannel } from "node:worker_threads";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
-import { DirtyBitmap } from "@skiff/hv-core";
+import { DirtyBitmap } from "@skiff/hv-core/memory";
 import { agentError } from "../errors.js";
 import type { VmPaths } from "../vm/layout.js";
 import { type ExitRecord, readRecord, type VmSpecRecord, writeExitRecord } from "../vm/record.js";
 import { ConsoleLog } from "./console-log.js";
 import { ConsoleRing } from "./console-ring.js";
-import { type GuestMemory, guestMemoryFor } from "./guest.js";
+import { type GuestMemory, guestMemoryFor } from "./guest-memory.js";
 import { assertLeaseHeld, LeaseWatch } from "./lease-watch.js";
 import { raiseGroupForRestore } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";

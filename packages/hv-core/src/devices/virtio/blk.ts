@@ -1,5 +1,6 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
+import { DISK_DIRTY_BLOCK, diskDirtyLogBytes } from "../../memory/dirty-log.js";
 import { DirtyBitmap } from "../../memory/ram.js";
 import { stateNumber } from "../../snapshot/fields.js";
 import { requireStateVersion, type StateRecord } from "../../snapshot/state.js";
@@ -42,13 +43,7 @@ export interface VirtioBlkOptions {
   dirtyLog?: SharedArrayBuffer;
 }
 
-/** Granularity of the dirty-block log. */
-export const DISK_DIRTY_BLOCK = 4096;
-
-/** Bytes of SharedArrayBuffer a dirty-block log for a disk of `diskBytes` needs. */
-export function diskDirtyLogBytes(diskBytes: number): number {
-  return Math.ceil(Math.ceil(diskBytes / DISK_DIRTY_BLOCK) / 32) * 4;
-}
+export { DISK_DIRTY_BLOCK, diskDirtyLogBytes };
 
 /**
  * A virtio block device backed by a host file, with synchronous I/O on one file descriptor (the
