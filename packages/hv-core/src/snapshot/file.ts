@@ -53,10 +53,10 @@ export class SnapshotFile {
       head.u16();
       const count = head.u32();
       for (let i = 0; i < count; i++) {
-        const kind = this.u32OrU8(1);
-        const nameLength = this.u32OrU8(4);
-        const name = new ByteReader(Buffer.concat([u32le(nameLength), this.take(nameLength)])).string();
-        const length = this.u32OrU8(4);
+        const kind = this.take(1)[0]!;
+        const nameLength = this.take(4);
+        const name = new ByteReader(Buffer.concat([nameLength, this.take(u32At(nameLength))])).string();
+        const length = u32At(this.take(4));
         if (length > this.end - this.pos) corrupt(`section ${name} runs past the end`);
         if (isRamSection(kind)) {
           if (this.ram) corrupt("duplicate RAM section");
@@ -155,18 +155,10 @@ export class SnapshotFile {
     this.summed.push(b);
     return b;
   }
-
-  /** A u8 (n = 1) or little-endian u32 (n = 4) from the file. */
-  private u32OrU8(n: 1 | 4): number {
-    const b = this.take(n);
-    return n === 1 ? b[0]! : new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-  }
 }
 
-function u32le(v: number): Uint8Array {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v, 0);
-  return b;
+function u32At(b: Uint8Array): number {
+  return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
 }
 
 /** Zeroes what is not zero between the runs (RAM that may hold an earlier guest's bytes). */
