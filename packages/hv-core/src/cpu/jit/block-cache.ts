@@ -72,7 +72,7 @@ const HEAT_BITS = 16;
  * A word is warm, and the code from it joins a region, after hotAfter / 2^WARM_SHIFT interpreted
  * runs: a branch taken rarely stays out (the interpreter runs it) rather than deoptimize the region.
  */
-const WARM_SHIFT = 6;
+const WARM_SHIFT = 3;
 const PAGE_WORDS = 1024;
 
 /**
@@ -202,6 +202,7 @@ export class BlockCache {
     p.tried[start] = 1;
     if (p.regions.length >= MAX_PAGE_REGIONS) return p;
     const heat = this.heat;
+    const region = p.region;
     const warmAt = this.warmAfter;
     const first = page * PAGE_WORDS;
     const src = translateRegion(
@@ -209,7 +210,8 @@ export class BlockCache {
       first,
       vpn,
       start,
-      (w) => heat[(first + w) & ((1 << HEAT_BITS) - 1)]! >= warmAt,
+      // Code another region enters is left to it: each word is compiled about once per page.
+      (w) => region[w] === 0 && heat[(first + w) & ((1 << HEAT_BITS) - 1)]! >= warmAt,
     );
     if (src.ids[start] === 0) return p;
     p.regions.push(this.compile(src.body, src.ids));

@@ -1,7 +1,7 @@
 import { TLB_MASK } from "../mmu.js";
 
 /** Words of code one region translates at most: bounds a compile's cost (a page holds 1024). */
-export const MAX_REGION_INSNS = 512;
+export const MAX_REGION_INSNS = 128;
 
 const PAGE_WORDS = 1024;
 
@@ -28,7 +28,7 @@ interface Flow {
 
 /**
  * Translates the hot code of one page, found by following control flow from `start` (a word
- * offset in the page at `pageWord`, virtual page `vpn`) through the words `warm` says have run, into one JavaScript function: a loop over
+ * offset in the page at `pageWord`, virtual page `vpn`) through the words `follow` says have run and no other region takes, into one JavaScript function: a loop over
  * a switch on the entry id, so a jump to a known place in the region costs a jump table, not a
  * return to the hart's loop. Only what never traps on its own fast path is translated: integer ALU
  * ops, M, LUI/AUIPC, FENCE/FENCE.I, aligned loads and stores that hit the TLB, branches and jumps
@@ -39,8 +39,7 @@ interface Flow {
  * Each entry checks that the run it starts (to its branch or jump) fits in `room` before it
  * executes anything, so a region never retires more than the hart's budget allows.
  *
- * Names the generated code uses (from the enclosing closure): x (registers, copied into locals
- * r1…r31 while it runs), tags/tbase (TLB),
+ * Names the generated code uses (from the enclosing closure): x (registers), tags/tbase (TLB),
  * u8/u16/i32 (RAM), dirty (dirty bitmap words), code (per-page "holds translations"), cw
  * (a store hit code: invalidate), e (the cache: e.pc), ids (this region's entries),
  * mulh/mulhsu/mulhu/div/divu/rem/remu.
@@ -50,7 +49,7 @@ export function translateRegion(
   pageWord: number,
   vpn: number,
   start: number,
-  warm: (o: number) => boolean,
+  follow: (o: number) => boolean,
 ): RegionSource {
   const covered = new Uint8Array(PAGE_WORDS);
   const leader = new Uint8Array(PAGE_WORDS);
@@ -60,10 +59,10 @@ export function translateRegion(
   // Every place control can arrive at is an entry if its word is translated, but only code that
   // has run is followed: V8 optimizes a region with the type feedback its runs gave, and code that
   // never ran deoptimizes the whole region the first time it does.
-  const addLeader = (o: number, follow: boolean): void => {
+  const addLeader = (o: number, go: boolean): void => {
     if (o < 0 || o >= PAGE_WORDS) return;
     leader[o] = 1;
-    if (follow && queued[o] === 0) {
+    if (go && queued[o] === 0) {
       queued[o] = 1;
       work.push(o);
     }
@@ -76,13 +75,13 @@ export function translateRegion(
       const f = flowOf(words[pageWord + o]!, o);
       if (f === undefined) {
         // The interpreter runs this one and comes back after it.
-        addLeader(o + 1, warm(o + 1));
+        addLeader(o + 1, follow(o + 1));
         break;
       }
       covered[o] = 1;
       flows[o] = f;
       insns++;
-      for (const t of f.targets) addLeader(t, warm(t));
+      for (const t of f.targets) addLeader(t, follow(t));
       if (f.ends) break;
     }
   }
@@ -121,33 +120,16 @@ export function translateRegion(
     out.push(t.code);
     open = !t.ends;
   }
-  // Registers are locals while the region runs (V8 keeps them in machine registers), loaded at
-  // entry and stored back at its one exit.
-  const reads = new Set<number>();
-  const writes = new Set<number>();
-  for (let o = 0; o < PAGE_WORDS; o++) {
-    if (covered[o] === 0) continue;
-    const insn = words[pageWord + o]!;
-    for (const r of [(insn >> 15) & 31, (insn >> 20) & 31, (insn >> 7) & 31]) if (r) reads.add(r);
-    const rd = (insn >> 7) & 31;
-    if (rd && WRITES_RD.has((insn >>> 2) & 31)) writes.add(rd);
-  }
-  const load = [...reads].map((r) => `${R(r)} = x[${r}]`);
-  const store = [...writes].map((r) => `x[${r}] = ${R(r)};`);
-  const body = `let n = 0, pc = 0${load.length ? `, ${load.join(", ")}` : ""};
+  const body = `let n = 0, pc = 0;
 loop: for (;;) {
 switch (s) {
 ${out.join("\n")}
 default: break loop;
 }
 }
-${store.join(" ")}
 e.pc = pc; return n;`;
   return { body, ids, covered };
 }
-
-/** Major opcodes whose rd field is a destination (OP-IMM, OP, LUI, AUIPC, LOAD, JAL, JALR). */
-const WRITES_RD = new Set([0x04, 0x0c, 0x0d, 0x05, 0x00, 0x1b, 0x19]);
 
 /** Control flow of one instruction, or undefined when it is not translated. */
 function flowOf(insn: number, o: number): Flow | undefined {
@@ -182,8 +164,8 @@ interface Insn {
   ends: boolean;
 }
 
-/** Registers live in the region's locals (x0 is the constant 0). */
-const R = (r: number): string => (r === 0 ? "0" : `r${r}`);
+/** A register as an operand (x0 reads as the constant 0). */
+const R = (r: number): string => (r === 0 ? "0" : `x[${r}]`);
 
 /**
  * One instruction at pc `p`, the `j`th of its entry's run (word offset `o` in the page). `goTo`
@@ -213,7 +195,7 @@ function translateOne(
       const a = R(rs1);
       switch (f3) {
         case 0:
-          return set(`(${a} + ${imm}) | 0`);
+          return set(`${a} + ${imm}`);
         case 1:
           return f7 === 0 ? set(`${a} << ${rs2}`) : undefined;
         case 2:
@@ -223,7 +205,7 @@ function translateOne(
         case 4:
           return set(`${a} ^ ${imm}`);
         case 5:
-          return f7 === 0 ? set(`(${a} >>> ${rs2}) | 0`) : f7 === 0x20 ? set(`${a} >> ${rs2}`) : undefined;
+          return f7 === 0 ? set(`${a} >>> ${rs2}`) : f7 === 0x20 ? set(`${a} >> ${rs2}`) : undefined;
         case 6:
           return set(`${a} | ${imm}`);
         default:
@@ -236,19 +218,19 @@ function translateOne(
       const b = R(rs2);
       if (f7 === 0) {
         const ops = [
-          `(${a} + ${b}) | 0`,
+          `${a} + ${b}`,
           `${a} << (${b} & 31)`,
           `${a} < ${b} ? 1 : 0`,
           `${a} >>> 0 < ${b} >>> 0 ? 1 : 0`,
           `${a} ^ ${b}`,
-          `(${a} >>> (${b} & 31)) | 0`,
+          `${a} >>> (${b} & 31)`,
           `${a} | ${b}`,
           `${a} & ${b}`,
         ];
         return set(ops[f3]!);
       }
       if (f7 === 0x20)
-        return f3 === 0 ? set(`(${a} - ${b}) | 0`) : f3 === 5 ? set(`${a} >> (${b} & 31)`) : undefined;
+        return f3 === 0 ? set(`${a} - ${b}`) : f3 === 5 ? set(`${a} >> (${b} & 31)`) : undefined;
       if (f7 === 1) {
         const fns = ["", "mulh", "mulhsu", "mulhu", "div", "divu", "rem", "remu"];
         return set(f3 === 0 ? `Math.imul(${a}, ${b})` : `${fns[f3]}(${a}, ${b})`);
