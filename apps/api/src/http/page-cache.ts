@@ -6,12 +6,14 @@ import { LIST_MAX_AGE_MS } from "./list-freshness.js";
  * A read that concurrent callers share: a caller gets the answer of a read that started less than
  * `maxAgeMs` before it called, so any change committed that long before is in it. Callers reuse
  * the last answer while it is that young, and once it is half that old the next read starts
- * behind them: under load a caller rarely waits for a read, and the reads are at most two per
- * `maxAgeMs` whatever the load. A failed read is not kept.
+ * behind them, so under load a caller rarely waits for a read. One read runs at a time: a caller
+ * for whom the running read is too old waits for the next, which starts when it ends, one for all
+ * of them (with `maxAgeMs` 0, every caller does). A failed read is not kept.
  */
 export class RecentRead<T> {
   private settled: { readonly at: number; readonly value: T } | undefined;
-  private pending: { readonly at: number; readonly value: Promise<T> } | undefined;
+  private running: { readonly at: number; readonly value: Promise<T> } | undefined;
+  private queued: Promise<T> | undefined;
 
   constructor(
     private readonly read: () => Promise<T>,
@@ -23,28 +25,35 @@ export class RecentRead<T> {
     const now = this.now();
     const last = this.settled;
     if (last && now - last.at < this.maxAgeMs) {
-      if (!this.pending && now - last.at >= this.maxAgeMs / 2) this.start(now);
+      if (!this.running && now - last.at >= this.maxAgeMs / 2) this.start();
       return Promise.resolve(last.value);
     }
-    const running = this.pending;
-    if (running && now - running.at < this.maxAgeMs) return running.value;
-    return this.start(now);
+    const running = this.running;
+    if (!running) return this.start();
+    if (now - running.at < this.maxAgeMs) return running.value;
+    this.queued ??= running.value.then(ignore, ignore).then(() => {
+      this.queued = undefined;
+      // A read running now started after the one these callers saw had ended: after they came.
+      return this.running?.value ?? this.start();
+    });
+    return this.queued;
   }
 
-  private start(at: number): Promise<T> {
-    const value = this.read();
-    const read = { at, value };
-    this.pending = read;
+  private start(): Promise<T> {
+    const read = { at: this.now(), value: this.read() };
+    this.running = read;
     const done = () => {
-      if (this.pending === read) this.pending = undefined;
+      if (this.running === read) this.running = undefined;
     };
-    value.then((v) => {
-      if (!this.settled || this.settled.at < at) this.settled = { at, value: v };
+    read.value.then((v) => {
+      if (!this.settled || this.settled.at < read.at) this.settled = { at: read.at, value: v };
       done();
     }, done);
-    return value;
+    return read.value;
   }
 }
+
+const ignore = () => undefined;
 
 interface Page {
   readonly version: string;
