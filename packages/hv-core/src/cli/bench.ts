@@ -20,15 +20,24 @@ export interface BenchResult {
   engine: "jit" | "interpreter";
   /** What the seconds include, and QEMU's beside them. */
   timed: string;
-  /** With the JIT: blocks translated over the run and the cache at its end (blocks, source bytes). */
+  /** With the JIT: regions translated over the run and the cache at its end (regions, source bytes). */
   translated?: number;
   cacheBlocks?: number;
   cacheSourceBytes?: number;
+  /** With the JIT: instructions retired in translated code (the rest ran on the interpreter). */
+  translatedInstructions?: number;
 }
 
 function jitStats(machine: Machine): Partial<BenchResult> {
-  const s = machine.hart.jit?.stats();
-  return s ? { translated: s.translated, cacheBlocks: s.blocks, cacheSourceBytes: s.sourceBytes } : {};
+  const jit = machine.hart.jit;
+  if (!jit) return {};
+  const s = jit.stats();
+  return {
+    translated: s.translated,
+    cacheBlocks: s.blocks,
+    cacheSourceBytes: s.sourceBytes,
+    translatedInstructions: jit.retiredInBlocks,
+  };
 }
 
 /** Runs one benchmark ELF to its HTIF exit with the host clock and dirty tracking on. */
@@ -125,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
     let line = `${r.name.padEnd(10)} ${r.engine.padEnd(11)} ${r.mips.toFixed(1).padStart(7)} MIPS  (${r.instructions} instructions in ${r.seconds.toFixed(2)} s)`;
     if (speedup !== undefined) line += `  ${speedup.toFixed(2)}x the interpreter`;
     if (r.cacheBlocks !== undefined)
-      line += `, ${r.translated} blocks translated, cache ${r.cacheBlocks} blocks / ${(r.cacheSourceBytes! / 1024).toFixed(0)} KiB source`;
+      line += `, ${r.translated} regions translated, cache ${r.cacheBlocks} regions / ${(r.cacheSourceBytes! / 1024).toFixed(0)} KiB source, ${((100 * r.translatedInstructions!) / r.instructions).toFixed(0)} % run translated`;
     if (extra.qemuSeconds !== undefined) {
       const qemu =
         extra.qemuMips === undefined
