@@ -1,8 +1,8 @@
 /**
- * The VMM's end of its NIC's link to the node switch (a PortLinkClient on vms/<id>/nic0.sock),
- * run by the VMM's NIC thread (nic-worker.ts). The agent listens there; when the link drops (the agent restarts, or is not listening yet) the
- * VMM keeps trying, and frames meanwhile are dropped as on an unplugged cable: the guest's TCP
- * retransmits.
+ * The VMM's end of its NIC's link to the node switch (a PortLinkClient on vms/<id>/nic0.sock), run
+ * by the VMM's NIC thread (nic-worker.ts). The agent listens there; when the link drops (the agent
+ * restarts, or is not listening yet) the VMM keeps trying, and frames meanwhile are dropped as on
+ * an unplugged cable: the guest's TCP retransmits.
  */
 import type { Logger } from "@skiff/common";
 import { PortLinkClient } from "@skiff/net/port-link";
@@ -12,7 +12,7 @@ const RETRY_MS = 200;
  * A migration's pause waits this long at most for the switch to confirm it holds the NIC's
  * frames; past it the guest pauses anyway and what reaches it meanwhile is lost, as before holds.
  */
-export const HOLD_WAIT_MS = 100;
+const HOLD_WAIT_MS = 100;
 
 export class NicLink {
   private client: PortLinkClient | undefined;
