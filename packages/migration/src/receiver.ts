@@ -170,14 +170,18 @@ export class MigrationReceiver {
         this.pausedAtMs = k.value.pausedAtMs;
         this.deviceState = k.value.snapshot;
         this.stage = "state";
+        if (k.value.commit) {
+          // The commit in the same message (its count is of the records before this one): checked
+          // before the vCPU is woken to restore, which would take the core from the check.
+          const verifiedAtMs = this.verify(k.value.commit);
+          this.target.prepare?.(k.value.snapshot);
+          return [await this.commit(k.value.commit.targetEpoch, verifiedAtMs)];
+        }
         this.target.prepare?.(k.value.snapshot);
-        // The commit in the same message: verified while the vCPU restores, no second record to
-        // wait for (its count is of the records before this one).
-        if (k.value.commit) return [await this.commit(k.value.commit)];
         break;
       case "commit":
         this.need("state", "commit");
-        return [await this.commit(k.value)];
+        return [await this.commit(k.value.targetEpoch, this.verify(k.value))];
       case "abort":
         throw new SkiffError(
           MigrationErrorCode.ABORTED,
@@ -316,7 +320,8 @@ export class MigrationReceiver {
     }
   }
 
-  private async commit(c: {
+  /** Checks the commit against what arrived; returns when it passed (wallMs). */
+  private verify(c: {
     targetEpoch: number;
     nonzeroPages: number;
     nonzeroBlocks: number;
@@ -324,7 +329,7 @@ export class MigrationReceiver {
     diskChecksum: number;
     records: number;
     diskWritten?: { blocks: number[]; checksum: number } | undefined;
-  }): Promise<MigrationReply> {
+  }): number {
     this.commitAtMs = wallMs();
     const fail = (msg: string): never => {
       throw migrationError(MigrationErrorCode.VERIFY_FAILED, msg);
@@ -350,11 +355,15 @@ export class MigrationReceiver {
         fail(`the disk on shared storage does not hold what the source wrote (${w!.blocks.length} blocks)`);
       }
     }
-    const verifiedAtMs = wallMs();
+    return wallMs();
+  }
+
+  /** Makes the verified VM the target's; the reply for the source. */
+  private async commit(targetEpoch: number, verifiedAtMs: number): Promise<MigrationReply> {
     this.stage = "committing";
     let times: CommitTimes;
     try {
-      times = await this.target.commit(this.deviceState!, c.targetEpoch);
+      times = await this.target.commit(this.deviceState!, targetEpoch);
     } catch (err) {
       this.stage = "failed";
       if (err instanceof SkiffError) throw err;
@@ -365,7 +374,7 @@ export class MigrationReceiver {
       kind: {
         $case: "committed",
         value: {
-          epoch: c.targetEpoch,
+          epoch: targetEpoch,
           resumedAtMs: times.resumedAtMs,
           verifyMs: verifiedAtMs - this.commitAtMs,
           stateAtMs: this.stateAtMs,
