@@ -16,6 +16,8 @@ export interface BenchResult {
   name: string;
   instructions: number;
   seconds: number;
+  /** CPU seconds (user + system, every thread: V8's compiler threads too) over the same span. */
+  cpuSeconds?: number;
   mips: number;
   engine: "jit" | "interpreter";
   /** What the seconds include, and QEMU's beside them. */
@@ -26,6 +28,11 @@ export interface BenchResult {
   cacheSourceBytes?: number;
   /** With the JIT: instructions retired in translated code (the rest ran on the interpreter). */
   translatedInstructions?: number;
+  /**
+   * With the JIT: the run after the machine's warm-up, the instructions it interprets from reset
+   * before it translates anything (JitOptions.startAfter: what a VPS does once, in its boot).
+   */
+  afterWarmUp?: { instructions: number; seconds: number; cpuSeconds: number; mips: number };
 }
 
 function jitStats(machine: Machine): Partial<BenchResult> {
@@ -45,15 +52,24 @@ export function benchGuest(path: string, jit: boolean): BenchResult {
   const image = readFileSync(path);
   const machine = Machine.create({ mode: "firmware", memoryBytes: MEMORY, image, jit });
   const start = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
+  // With translation, the first slice ends where the machine starts translating (it interprets
+  // until then), so the row can also say the speed after that warm-up.
+  const warmUp = machine.hart.jit?.startAfter ?? 0;
+  let warm: { retired: number; at: bigint; cpu: NodeJS.CpuUsage } | undefined;
   for (;;) {
-    const exit = machine.run(50_000_000);
+    const exit = machine.run(warm === undefined && warmUp > 0 ? warmUp - machine.hart.retired : 50_000_000);
     if (exit.kind === "htif") {
       if (exit.code !== 0) throw new Error(`${basename(path)} failed (code ${exit.code})`);
       break;
     }
     if (exit.kind !== "budget") throw new Error(`${basename(path)} stopped: ${exit.kind}`);
+    if (warm === undefined && machine.hart.retired >= warmUp)
+      warm = { retired: machine.hart.retired, at: process.hrtime.bigint(), cpu: process.cpuUsage() };
   }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const end = process.hrtime.bigint();
+  const seconds = Number(end - start) / 1e9;
+  const cpu = process.cpuUsage(cpuStart);
   // The guest's own minstret at its exit (exact), else the machine's count (which includes the
   // spin after the tohost write until the run slice ended).
   const result = parseElf(image).symbols.get("bench_result");
@@ -65,10 +81,26 @@ export function benchGuest(path: string, jit: boolean): BenchResult {
     name: basename(path, ".elf"),
     instructions,
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     mips: instructions / seconds / 1e6,
     engine: jit ? "jit" : "interpreter",
-    timed: "machine creation to the guest's exit, in the bench's process (QEMU: spawn to exit)",
+    timed:
+      "machine creation to the guest's exit, in the bench's process (QEMU: spawn to exit); cpuRatio compares CPU seconds, which a loaded machine moves far less than wall time",
     ...jitStats(machine),
+    ...(warm === undefined || warmUp === 0
+      ? {}
+      : afterWarmUp(instructions - warm.retired, Number(end - warm.at) / 1e9, process.cpuUsage(warm.cpu))),
+  };
+}
+
+function afterWarmUp(instructions: number, seconds: number, cpu: NodeJS.CpuUsage): Partial<BenchResult> {
+  return {
+    afterWarmUp: {
+      instructions,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      mips: instructions / seconds / 1e6,
+    },
   };
 }
 
@@ -141,11 +173,14 @@ export async function main(argv: string[]): Promise<number> {
           ? `${extra.qemuSeconds.toFixed(2)} s`
           : `${extra.qemuMips.toFixed(1)} MIPS`;
       line += `  qemu ${qemu}, hv-core/qemu speed ${extra.ratio?.toFixed(2)}`;
+      if (extra.cpuRatio !== undefined) line += ` (by CPU seconds ${extra.cpuRatio.toFixed(2)})`;
+      if (extra.ratioAfterWarmUp !== undefined)
+        line += `; after the warm-up ${r.afterWarmUp!.mips.toFixed(1)} MIPS, speed ${extra.ratioAfterWarmUp.toFixed(2)} (CPU ${extra.cpuRatioAfterWarmUp!.toFixed(2)})`;
     }
     process.stdout.write(`${line}\n`);
   };
   for (const elf of elfs) {
-    const qemuSeconds = values.qemu ? benchQemu(elf) : undefined;
+    const qemu = values.qemu ? benchQemu(elf) : undefined;
     let base: BenchResult | undefined;
     for (const jit of engines) {
       let r: BenchResult;
@@ -156,11 +191,29 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       base ??= r;
-      const qemu: Record<string, number> =
-        qemuSeconds === undefined
+      const vsQemu: Record<string, number> =
+        qemu === undefined
           ? {}
-          : { qemuSeconds, qemuMips: r.instructions / qemuSeconds / 1e6, ratio: qemuSeconds / r.seconds };
-      out(r, base, qemu);
+          : {
+              qemuSeconds: qemu.seconds,
+              qemuCpuSeconds: qemu.cpuSeconds,
+              qemuMips: r.instructions / qemu.seconds / 1e6,
+              ratio: qemu.seconds / r.seconds,
+              ...(r.cpuSeconds && Number.isFinite(qemu.cpuSeconds)
+                ? { cpuRatio: qemu.cpuSeconds / r.cpuSeconds }
+                : {}),
+              // QEMU at its whole run's rate against the part after hv-core's warm-up.
+              ...(r.afterWarmUp
+                ? {
+                    ratioAfterWarmUp: r.afterWarmUp.mips / (r.instructions / qemu.seconds / 1e6),
+                    cpuRatioAfterWarmUp:
+                      (qemu.cpuSeconds * r.afterWarmUp.instructions) /
+                      r.instructions /
+                      r.afterWarmUp.cpuSeconds,
+                  }
+                : {}),
+            };
+      out(r, base, vsQemu);
     }
   }
   if (values.boot) {
