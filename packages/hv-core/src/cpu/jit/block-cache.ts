@@ -19,10 +19,7 @@ interface PageCode {
   region: Uint8Array;
   /** Word offset → entry id in that region. */
   entry: Int16Array;
-  /**
-   * Word offsets not to start a region at: those translated (an entry, or inside the straight run
-   * of one, where only a budget's end stops) and starts that did not translate.
-   */
+  /** Word offsets that did not translate as a start: not tried again. */
   tried: Uint8Array;
   /** Characters of generated source (the cache's memory estimate). */
   size: number;
@@ -199,8 +196,10 @@ export class BlockCache {
       this.pages[page] = p;
       this.ram.dirty.code[page] = 1;
     }
-    p.tried[start] = 1;
-    if (p.regions.length >= MAX_PAGE_REGIONS) return p;
+    if (p.regions.length >= MAX_PAGE_REGIONS) {
+      p.tried[start] = 1;
+      return p;
+    }
     const heat = this.heat;
     const region = p.region;
     const warmAt = this.warmAfter;
@@ -213,16 +212,22 @@ export class BlockCache {
       // Code another region enters is left to it: each word is compiled about once per page.
       (w) => region[w] === 0 && heat[(first + w) & ((1 << HEAT_BITS) - 1)]! >= warmAt,
     );
-    if (src.ids[start] === 0) return p;
+    if (src.ids[start] === 0) {
+      p.tried[start] = 1;
+      return p;
+    }
     p.regions.push(this.compile(src.body, src.ids));
     const r = p.regions.length;
-    // Words another region already enters keep that region (V8 may have optimized it by now).
     for (let w = 0; w < PAGE_WORDS; w++) {
+      // Words another region already enters keep that region (V8 may have optimized it by now).
       if (src.ids[w] !== 0 && p.region[w] === 0) {
         p.region[w] = r;
         p.entry[w] = src.ids[w]!;
       }
-      p.tried[w] = p.tried[w]! | src.covered[w]!;
+      // Translated words count afresh: those the interpreter still runs often (it resumes there
+      // after the region left for a TLB miss) become a start of their own, not those its loop had
+      // run as often as the start before the region existed.
+      if (src.covered[w] !== 0) heat[(first + w) & ((1 << HEAT_BITS) - 1)] = 0;
     }
     p.size += src.body.length;
     this.sourceChars += src.body.length;

@@ -14,7 +14,7 @@ export interface RegionSource {
   body: string;
   /** Word offset in the page → entry id (1…), 0 where the region cannot be entered. */
   ids: Int16Array;
-  /** Words translated (1) or not (0): where the interpreter finds no entry, it is not to look again. */
+  /** Words translated (1) or not (0). */
   covered: Uint8Array;
 }
 
@@ -136,10 +136,6 @@ function flowOf(insn: number, o: number): Flow | undefined {
   if (translateOne(insn, 0, 0, o, () => "", 0) === undefined) return undefined;
   const rd = (insn >> 7) & 31;
   switch ((insn >>> 2) & 31) {
-    case 0x00:
-    case 0x08:
-      // A load or store may leave the region (TLB miss, MMIO): the interpreter comes back after it.
-      return { ends: false, targets: [o + 1] };
     case 0x18:
       // A branch falls through when not taken: the next word continues the same run of code.
       return { ends: true, targets: [o + (branchOffset(insn) >> 2), o + 1] };
