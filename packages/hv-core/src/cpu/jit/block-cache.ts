@@ -26,7 +26,8 @@ interface PageCode {
 }
 
 /**
- * Executions of a block before it is translated (the default; JitOptions.hotAfter). A compile
+ * Interpreted runs of a word before a region is translated from it (the default;
+ * JitOptions.hotAfter). A compile
  * costs what thousands of interpreted instructions do, and code run a few thousand times stays in
  * V8's unoptimised tiers once translated: at 256 a Linux boot took 3.0x the interpreter's CPU, at
  * 4,096 1.2x, while loops that run millions of times are translated within milliseconds either
@@ -45,7 +46,7 @@ export const DEFAULT_JIT_START_AFTER = 1 << 25;
 
 /** Block translation's settings (`jit: true` takes the defaults). */
 export interface JitOptions {
-  /** Executions of a block before it is translated (default DEFAULT_JIT_HOT_AFTER). */
+  /** Interpreted runs of a word before code is translated from it (default DEFAULT_JIT_HOT_AFTER). */
   readonly hotAfter?: number;
   /** Instructions retired since reset before translation starts (default DEFAULT_JIT_START_AFTER). */
   readonly startAfter?: number;

@@ -1,7 +1,7 @@
 import { TLB_MASK } from "../mmu.js";
 
 /** Words of code one region translates at most: bounds a compile's cost (a page holds 1024). */
-export const MAX_REGION_INSNS = 128;
+const MAX_REGION_INSNS = 128;
 
 const PAGE_WORDS = 1024;
 
@@ -28,9 +28,9 @@ interface Flow {
 
 /**
  * Translates the hot code of one page, found by following control flow from `start` (a word
- * offset in the page at `pageWord`, virtual page `vpn`) through the words `follow` says have run and no other region takes, into one JavaScript function: a loop over
- * a switch on the entry id, so a jump to a known place in the region costs a jump table, not a
- * return to the hart's loop. Only what never traps on its own fast path is translated: integer ALU
+ * offset in the page at `pageWord`, virtual page `vpn`) to the words `follow` accepts, into one
+ * JavaScript function: a loop over a switch on the entry id, so a jump to a known place in the
+ * region costs a jump table, not a return to the hart's loop. Only what never traps on its own fast path is translated: integer ALU
  * ops, M, LUI/AUIPC, FENCE/FENCE.I, aligned loads and stores that hit the TLB, branches and jumps
  * with aligned targets. Anything else ends the run before it, and any case the fast path cannot do
  * (TLB miss, misaligned, MMIO) leaves the region before that instruction with `e.pc` at it, so the
