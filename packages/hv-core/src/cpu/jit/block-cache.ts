@@ -28,9 +28,9 @@ interface PageCode {
 /**
  * Interpreted runs of a word before a region is translated from it (the default;
  * JitOptions.hotAfter). A compile costs what thousands of interpreted instructions do, and code
- * run a few thousand times stays in V8's unoptimised tiers once translated: at 256 a Linux boot took 3.0x the interpreter's CPU, at
- * 4,096 1.2x, while loops that run millions of times are translated within milliseconds either
- * way (docs/benchmarks.md, "Block translation").
+ * run a few thousand times stays in V8's unoptimised tiers once translated: at 256 a Linux boot
+ * took 3.0x the interpreter's CPU, at 4,096 1.2x, while loops that run millions of times are
+ * translated within milliseconds either way (docs/benchmarks.md, "Block translation").
  */
 export const DEFAULT_JIT_HOT_AFTER = 4096;
 
