@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { holdWriteAnswers } from "./list-freshness.js";
 
 describe("holdWriteAnswers", () => {
-  it("sends a write's answer no sooner than the hold after its handler, and holds no read", async () => {
+  it("sends a write's answer no sooner than the hold after its handler, and holds no read or refusal", async () => {
     const app = Fastify();
     const holdMs = 50;
     holdWriteAnswers(app, holdMs);
@@ -18,11 +18,13 @@ describe("holdWriteAnswers", () => {
     expect(performance.now() - handled).toBeGreaterThanOrEqual(holdMs);
     await app.close();
 
-    // A read held as long as this one would be would outlast the test.
-    const reads = Fastify();
-    holdWriteAnswers(reads, 3_600_000);
-    reads.get("/r", async () => ({ ok: true }));
-    expect((await reads.inject({ method: "GET", url: "/r" })).statusCode).toBe(200);
-    await reads.close();
+    // A read or a refusal held as long as this would outlast the test.
+    const unheld = Fastify();
+    holdWriteAnswers(unheld, 3_600_000);
+    unheld.get("/r", async () => ({ ok: true }));
+    unheld.post("/refused", async (_req, reply) => reply.code(409).send({ error: "taken" }));
+    expect((await unheld.inject({ method: "GET", url: "/r" })).statusCode).toBe(200);
+    expect((await unheld.inject({ method: "POST", url: "/refused" })).statusCode).toBe(409);
+    await unheld.close();
   });
 });
