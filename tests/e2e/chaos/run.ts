@@ -151,7 +151,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const w = new GuestWatch(id, () => region.apiUrl(), region.operatorToken);
       watches.set(id, w);
       w.open();
-      await until(`${id} shell`, () => w.promptSince(0), 240_000);
+      await until(`${id} shell`, () => w.promptSince(0), 240_000).catch(async (e) => {
+        throw new Error(`${String(e)}; ${w.describe()}; ${await historyOf(id)}`);
+      });
       const token = `chaos-${opts.seed}-${id.slice(0, 8)}`;
       tokens.set(id, token);
       // Keys sent as a migration ends the console's connection are lost (a run saw it): typed
