@@ -153,11 +153,14 @@ const balancerPlugin: FastifyPluginAsyncZod = async (app) => {
   const tags = ["balancer"];
   const operator = { operatorOnly: true };
 
-  app.addHook("onResponse", async (req, reply) => {
-    if (reply.statusCode !== 200 || !REPORTS.has(req.routeOptions.url ?? "")) return;
+  // Before the answer, not after it: once an agent has its answer, recovery and the balancer
+  // must see what it reported (a fenced node is readmitted on the report that shows no stale VM).
+  app.addHook("onSend", async (req, reply, payload) => {
+    if (reply.statusCode !== 200 || !REPORTS.has(req.routeOptions.url ?? "")) return payload;
     await recordReport(app, stats, req).catch((err: unknown) =>
       req.log.warn({ err }, "could not record the node's VM report"),
     );
+    return payload;
   });
 
   const view = async () => {
