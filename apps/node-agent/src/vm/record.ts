@@ -66,17 +66,18 @@ export interface VmRecord {
 
 /** Written to a temp file and renamed: a crash mid-write leaves the old record, never half of one. */
 export function writeRecord(path: string, record: VmRecord): void {
-  stageRecord(path, record)();
+  const { staged } = stageRecord(path, record);
+  renameSync(staged, path);
 }
 
 /**
- * Writes the record beside `path` now and returns the rename that puts it in place, for a caller
+ * Writes the record beside `path` now; renaming `staged` to `path` puts it in place, for a caller
  * whose moment to commit is latency-bound (a live migration's commit point, in the pause).
  */
-export function stageRecord(path: string, record: VmRecord): () => void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
-  return () => renameSync(tmp, path);
+export function stageRecord(path: string, record: VmRecord): { staged: string; path: string } {
+  const staged = `${path}.tmp`;
+  writeFileSync(staged, `${JSON.stringify(record, null, 2)}\n`);
+  return { staged, path };
 }
 
 export function readRecord(path: string): VmRecord {

@@ -4,13 +4,14 @@
  * the VM's disk, and at the commit record makes the VM this node's:
  *
  *   device state arrives -> the waiting vCPU worker restores it (in parallel) -> commit record ->
- *   verify (receiver) -> restore succeeded? -> write vms/<id>/config.json (atomic rename: THE
- *   COMMIT POINT) -> `go`: the guest runs -> the agent adopts the VM -> reply `committed`.
+ *   verify (receiver) -> the commit allowed (commit-word.ts) -> the vCPU, restored, renames
+ *   vms/<id>/config.json into place (THE COMMIT POINT) and runs the guest -> the agent adopts the
+ *   VM -> reply `committed`.
  *
  * Until the commit point, anything (the source's abort, a broken stream, the agent's connection
  * closing, incomingAbort, no stream in time) discards the shell: the VM dir goes, the VMM exits.
- * The check for an abort and the rename run in one synchronous step, so incomingAbort's answer
- * ("committed" or not) is always the truth.
+ * An abort refuses the commit on the shared commit word, where the vCPU takes it: exactly one
+ * wins, so incomingAbort's answer ("committed" or not) is always the truth.
  *
  * A disk on the same shared storage as the source's is not received: it is the same file. The
  * vCPU opens it when it restores (the source is paused and has flushed by then), and right after
@@ -30,7 +31,6 @@ import {
   receiveMigration,
   serveMigration,
   type TargetVm,
-  wallMs,
 } from "@skiff/migration";
 import { loadTls, logRefusedClients, serverCredentials } from "@skiff/pki";
 import { agentError } from "../errors.js";
@@ -41,6 +41,7 @@ import { rememberPauseFixedMs } from "./last-pause.js";
 import { collectYoung, raiseProcessForMigration, raiseProcessForPause } from "./migrate-priority.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationConn, MigrationHost, MigrationReply } from "./migration-access.js";
+import type { StagedRecord } from "./vcpu-messages.js";
 
 /** How long a committed VMM waits for its agent to adopt the VM before it answers the source. */
 const ADOPT_WAIT_MS = 3000;
@@ -58,10 +59,8 @@ export class IncomingMigration {
   private lower: () => void = () => undefined;
   private lowerPause: () => void = () => undefined;
   private receiver: MigrationReceiver | undefined;
-  /** Puts the record written at start in place: the commit point, one rename in the pause. */
-  private commitRecord: () => void = () => {
-    throw agentError("MIGRATION_TARGET_FAILED", "the record was never staged");
-  };
+  /** The record written at start; renamed into place by the vCPU, it is the commit point. */
+  private record: StagedRecord | undefined;
   private adopted: () => void = () => undefined;
   private readonly adoptedOnce: Promise<void>;
 
@@ -75,7 +74,7 @@ export class IncomingMigration {
   }
 
   get isCommitted(): boolean {
-    return this.committed;
+    return this.committed || this.host.vcpu()?.incomingCommitted === true;
   }
 
   /** Serves the stream; the shell discards itself if no source connects in time. */
@@ -84,7 +83,7 @@ export class IncomingMigration {
     const tls = this.plan.tls ? loadTls(this.plan.tls) : undefined;
     this.server = await serveMigration(this.plan.host, 0, (s) => this.onStream(s), serverCredentials(tls));
     if (tls) logRefusedClients(this.server.grpc, this.host.log);
-    this.commitRecord = stageRecord(this.host.paths.config, this.plan.record);
+    this.record = stageRecord(this.host.paths.config, this.plan.record);
     this.timer = setTimeout(() => this.discard("no migration stream arrived in time"), this.plan.timeoutMs);
     this.host.log.info(
       { migrationId: this.plan.migrationId, port: this.server.port },
@@ -94,20 +93,25 @@ export class IncomingMigration {
 
   /** The agent's supervising connection: if it goes before the commit, so does this shell. */
   attach(conn: MigrationConn): MigrationReply<{ port: number }> {
-    conn.socket.once("close", () => {
-      if (!this.committed) this.discard("the agent's connection closed");
-    });
+    conn.socket.once("close", () => this.discard("the agent's connection closed"));
     return { result: { port: this.server?.port ?? 0 } };
   }
 
   abort(migrationId: string): MigrationReply<{ committed: boolean }> {
-    if (this.committed) return { result: { committed: true } };
+    if (this.isCommitted) return { result: { committed: true } };
     if (migrationId !== "" && migrationId !== this.plan.migrationId) {
       throw agentError("MIGRATION_NOT_FOUND", `this VMM waits for migration ${this.plan.migrationId}`);
     }
-    // Decided now (no commit can follow); the shell goes once the answer is out.
-    this.aborted = true;
+    // Decided now (no commit can follow, or it came first); the shell goes once the answer is out.
+    if (!this.refuse()) return { result: { committed: true } };
     return { result: { committed: false }, after: () => this.discard("aborted by the agent") };
+  }
+
+  /** No commit may follow; false when it is too late (the vCPU committed). */
+  private refuse(): boolean {
+    if (this.committed) return false;
+    this.aborted = true;
+    return this.host.vcpu()?.refuseCommit() !== "committed";
   }
 
   markAdopted(): MigrationReply<Record<string, never>> {
@@ -200,23 +204,19 @@ export class IncomingMigration {
   /** The device state arrived: the waiting vCPU restores it while the rest is verified. */
   private prepare(state: Uint8Array): void {
     const vcpu = this.host.vcpu();
-    this.restoring = vcpu
-      ? vcpu.prepareIncoming(state, this.diskDirty)
-      : Promise.reject(agentError("MIGRATION_TARGET_FAILED", "no vcpu"));
+    this.restoring =
+      vcpu && this.record
+        ? vcpu.prepareIncoming(state, this.diskDirty, this.record)
+        : Promise.reject(agentError("MIGRATION_TARGET_FAILED", "no vcpu or no staged record"));
     // Looked at in commit(); never an unhandled rejection meanwhile.
     this.restoring.catch(() => undefined);
   }
 
   private async commit(): Promise<CommitTimes> {
     const host = this.host;
+    const vcpu = host.vcpu();
     if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
-    // A state this build cannot restore fails here, before the commit point: the source resumes.
-    let restoredAtMs: number;
-    try {
-      restoredAtMs = await (this.restoring ?? Promise.reject(new Error("no device state")));
-    } catch (err) {
-      throw agentError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
-    }
+    if (!vcpu) throw agentError("MIGRATION_TARGET_FAILED", "no vcpu");
     if (this.diskFd >= 0) closeSync(this.diskFd);
     this.diskFd = -1;
     const ds = host.spec.diskStorage;
@@ -228,25 +228,35 @@ export class IncomingMigration {
         `epoch ${leaseHolder(ds.leaseDir)} owns the disk on shared storage, the source runs ${sourceEpoch}`,
       );
     }
-    // The abort check and the commit point run in one synchronous step (see the file comment).
-    if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
-    // THE COMMIT POINT: from here the VM is this node's (epoch = the target epoch).
-    this.commitRecord();
+    // Verified: the vCPU makes the commit point the moment it has restored (or at once). A state
+    // that does not restore, or a refusal that came first, commits nothing: the source resumes.
+    let restoredAtMs: number;
+    let commitPointAtMs: number;
+    try {
+      [restoredAtMs, commitPointAtMs] = await Promise.all([
+        this.restoring ?? Promise.reject(new Error("no device state")),
+        vcpu.commitIncoming(),
+      ]);
+    } catch (err) {
+      if (vcpu.incomingCommitted) throw err; // cannot be: the commit resolves once committed
+      if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
+      throw agentError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
+    }
+    // From here the VM is this node's (epoch = the target epoch), and its guest runs.
     this.committed = true;
     if (ds && this.diskInPlace) {
       try {
+        // The guest's first writes may land before this: only the source (paused, then gone)
+        // held the disk, and a newer holder was ruled out above.
         this.claim(ds.leaseDir);
       } catch (err) {
         // Committed all the same; the agent's next StartVm claims it (or is refused as stale).
         host.log.error({ err: errorMessage(err) }, "migration in: cannot claim the disk's lease");
       }
     }
-    const commitPointAtMs = wallMs();
     let resumedAtMs = commitPointAtMs;
     try {
-      const vcpu = host.vcpu();
-      if (!vcpu) throw new Error("no vcpu");
-      resumedAtMs = await vcpu.go();
+      resumedAtMs = await vcpu.firstInstruction();
       rememberPauseFixedMs(this.receiver?.pauseFixedMs(resumedAtMs));
       if (this.diskDirty) host.memory.diskDirty = this.diskDirty;
       host.setState("running");
@@ -275,8 +285,7 @@ export class IncomingMigration {
 
   /** Throws the shell away (never after the commit). */
   private discard(reason: string): void {
-    if (this.committed) return;
-    this.aborted = true;
+    if (!this.refuse()) return;
     clearTimeout(this.timer);
     this.stream?.abort(reason);
     if (this.diskFd >= 0) closeSync(this.diskFd);

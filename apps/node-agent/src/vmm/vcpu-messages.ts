@@ -18,7 +18,15 @@ export interface VcpuWorkerData {
 
 /** Index of the wake word: the main thread bumps it and notifies after every message it posts. */
 export const WAKE = 0;
+/** Index of an incoming migration's commit word (commit-word.ts). */
+export const COMMIT = 1;
 export const CONTROL_WORDS = 4;
+
+/** A VM record written beside its place, and that place: the rename is a migration's commit point. */
+export interface StagedRecord {
+  readonly staged: string;
+  readonly path: string;
+}
 
 /** Main thread → worker (over a MessagePort the worker polls synchronously between run slices). */
 export type ToVcpu =
@@ -35,10 +43,18 @@ export type ToVcpu =
    * machine the state will be restored into, before the pause.
    */
   | { t: "build"; diskDirty: SharedArrayBuffer | undefined }
-  /** Incoming migration: the device state to restore (RAM is in place); answered by `restored`. */
-  | { t: "restore"; id: number; snapshot: Uint8Array; diskDirty: SharedArrayBuffer | undefined }
-  /** Incoming migration, after the commit point: run the restored guest. */
-  | { t: "go" }
+  /**
+   * Incoming migration: the device state to restore (RAM is in place); answered by `restored`.
+   * Once restored, the worker makes the commit point itself when the commit word allows it:
+   * it renames the staged record into place and runs the guest.
+   */
+  | {
+      t: "restore";
+      id: number;
+      snapshot: Uint8Array;
+      diskDirty: SharedArrayBuffer | undefined;
+      record: StagedRecord;
+    }
   | { t: "break" }
   | { t: "exit" };
 
@@ -60,6 +76,8 @@ export type FromVcpu =
   | { t: "waiting" }
   /** atMs: host clock (performance.timeOrigin based) when the restore finished. */
   | { t: "restored"; id: number; error: string; atMs: number }
+  /** Incoming migration: the worker made the commit point (atMs) or failed to (error set). */
+  | { t: "committed"; error: string; atMs: number }
   | { t: "output"; bytes: Uint8Array }
   /** atMs: host clock when the command took effect (a pause: the guest's last instruction). */
   | { t: "ack"; id: number; snapshot?: Uint8Array; atMs?: number }

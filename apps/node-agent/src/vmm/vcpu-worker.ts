@@ -3,8 +3,10 @@
  * idles (WFI) or is paused, and answers the main thread between slices. A blocked Atomics.wait costs
  * no CPU, which is what lets one host hold many idle VMs.
  */
+import { renameSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { DirtyBitmap, type ExitReason, Machine, type NetBackend, type StateRecord } from "@skiff/hv-core";
+import { CommitWord } from "./commit-word.js";
 import { blankGuest, bootGuest, restoreGuest, restoreGuestFile } from "./guest.js";
 import { raiseForMigration, raiseForPause } from "./migrate-priority.js";
 import {
@@ -12,6 +14,7 @@ import {
   type FromGuestNic,
   type FromVcpu,
   type GuestEnd,
+  type StagedRecord,
   type ToVcpu,
   type VcpuWorkerData,
   WAKE,
@@ -160,13 +163,13 @@ function fresh(clear: boolean): Machine {
   return wire(bootGuest(data.spec, data.memory, net));
 }
 
-/** How long a restored incoming vCPU watches for `go` before it sleeps. */
+/** How long a restored incoming vCPU watches the commit word before it sleeps. */
 const RESTORED_SPIN_MS = 15;
 
-/** Busy-waits (bounded) until the wake word moves from `seq`. */
-function spinWhile(seq: number, ms: number): void {
+/** Busy-waits (bounded) while the commit word is still open (neither allowed nor refused). */
+function spinWhileOpen(word: CommitWord, ms: number): void {
   const until = performance.now() + ms;
-  while (Atomics.load(ctl, WAKE) === seq && performance.now() < until);
+  while (word.state === "open" && performance.now() < until);
 }
 
 /** An incoming or restored guest's vCPU drops back to the VMM's priority after its first slice. */
@@ -177,9 +180,9 @@ let lowerAfterPause: (() => void) | undefined;
 /**
  * A live-migration target: sleep until the main thread sends the device state (RAM is already in
  * place, written by the migration receiver), restore it while the main thread verifies the
- * migration, then wait for `go` (sent right after the commit point) and run. This thread starts
- * before the stream does, and builds the machine before the pause (`build`): the downtime
- * includes only copying the state into it.
+ * migration, then make the commit point here as soon as the commit word allows it (commit-word.ts)
+ * and run. This thread starts before the stream does, and builds the machine before the pause
+ * (`build`): the downtime includes only copying the state into it.
  */
 function awaitIncoming(): Machine | undefined {
   // Waiting costs nothing; restoring and the first instruction are the migration's pause.
@@ -189,8 +192,9 @@ function awaitIncoming(): Machine | undefined {
     withNic: net !== undefined,
   });
   post({ t: "waiting" });
+  const word = new CommitWord(ctl);
   let prepared: Machine | undefined;
-  let restored: Machine | undefined;
+  let restored: { machine: Machine; record: StagedRecord } | undefined;
   for (;;) {
     const seq = Atomics.load(ctl, WAKE);
     // No guest here yet to take a frame (the switch keeps the port away until the claim).
@@ -200,30 +204,50 @@ function awaitIncoming(): Machine | undefined {
       if (msg.t === "exit") return undefined;
       if (msg.t === "build" && !prepared && !restored) {
         prepared = build(msg.diskDirty);
-      } else if (msg.t === "restore") {
+      } else if (msg.t === "restore" && !restored) {
         if (msg.diskDirty) data.memory.diskDirty = msg.diskDirty;
         try {
-          restored?.close();
-          restored = restoreIncoming(msg.snapshot, prepared);
+          restored = { machine: restoreIncoming(msg.snapshot, prepared), record: msg.record };
           prepared = undefined;
           post({ t: "restored", id: msg.id, error: "", atMs: wallMs() });
-          // `go` follows within milliseconds (the commit record is right behind the state):
-          // watch for it awake rather than pay a wake-up on the pause.
-          spinWhile(seq, RESTORED_SPIN_MS);
+          // The commit is allowed within milliseconds (the commit record is right behind the
+          // state): watch for it awake rather than pay a wake-up in the pause.
+          spinWhileOpen(word, RESTORED_SPIN_MS);
         } catch (err) {
-          restored = undefined;
           prepared = undefined;
+          word.fail();
           post({ t: "restored", id: msg.id, error: (err as Error).message || String(err), atMs: wallMs() });
         }
-      } else if (msg.t === "go" && restored) {
-        // The migration committed: the port is here from the first instruction on, in band ahead
-        // of every frame the guest sends (the agent's claim at the commit is the fallback).
-        toNic({ t: "claim" });
-        return restored;
       }
+    }
+    if (restored && word.take()) {
+      if (commitIncoming(word, restored.record)) return restored.machine;
+      restored = undefined; // nothing committed: wait for the main thread's exit
     }
     Atomics.wait(ctl, WAKE, seq, MAX_IDLE_WAIT_MS);
   }
+}
+
+/**
+ * THE COMMIT POINT of an incoming migration, on this thread: the staged record renamed into
+ * place; from here the VM is this node's and its guest runs. A rename that fails commits nothing
+ * (the source resumes).
+ */
+function commitIncoming(word: CommitWord, record: StagedRecord): boolean {
+  try {
+    renameSync(record.staged, record.path);
+  } catch (err) {
+    word.settle(false);
+    post({ t: "committed", error: `the record: ${(err as Error).message}`, atMs: wallMs() });
+    return false;
+  }
+  word.settle(true);
+  const atMs = wallMs();
+  // The port is here from the first instruction on, in band ahead of every frame the guest
+  // sends (the agent's claim at the commit is the fallback).
+  toNic({ t: "claim" });
+  post({ t: "committed", error: "", atMs });
+  return true;
 }
 
 /**
@@ -354,7 +378,6 @@ function drain(): boolean {
         break;
       case "build":
       case "restore":
-      case "go":
         // Only an incoming VMM's first messages; a running guest has its state.
         break;
       case "exit":

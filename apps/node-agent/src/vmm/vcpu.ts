@@ -1,11 +1,13 @@
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { agentError } from "../errors.js";
 import type { VmSpecRecord } from "../vm/record.js";
+import { CommitWord } from "./commit-word.js";
 import type { GuestMemory } from "./guest.js";
 import {
   CONTROL_WORDS,
   type FromVcpu,
   type GuestEnd,
+  type StagedRecord,
   type ToVcpu,
   type VcpuWorkerData,
   WAKE,
@@ -40,6 +42,9 @@ export class Vcpu {
   /** Where the start went: host clock when the worker was created and had loaded, build ms. */
   startTimes = { workerCreatedAtMs: 0, workerLoadedAtMs: 0, buildMs: 0 };
   private readonly restoring = new Map<number, (error: string, atMs: number) => void>();
+  /** Incoming migration: who decides the commit (this thread allows or refuses, the worker commits). */
+  private readonly commitWord: CommitWord;
+  private commitSettled: (error: string, atMs: number) => void = () => undefined;
 
   constructor(
     spec: VmSpecRecord,
@@ -52,6 +57,7 @@ export class Vcpu {
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
     this.wake = control;
     this.ctl = new Int32Array(control);
+    this.commitWord = new CommitWord(this.ctl);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const data: VcpuWorkerData & { port: unknown } = {
@@ -112,6 +118,9 @@ export class Vcpu {
           this.restoring.get(msg.id)?.(msg.error, msg.atMs);
           this.restoring.delete(msg.id);
           break;
+        case "committed":
+          this.commitSettled(msg.error, msg.atMs);
+          break;
         case "ack": {
           const w = this.waiting.get(msg.id);
           this.waiting.delete(msg.id);
@@ -140,6 +149,7 @@ export class Vcpu {
     this.waiting.clear();
     for (const r of this.restoring.values()) r(`the vcpu ended: ${e.message}`, 0);
     this.restoring.clear();
+    this.commitSettled(`the vcpu ended: ${e.message}`, 0);
     this.on.end(e);
   }
 
@@ -202,23 +212,62 @@ export class Vcpu {
   /**
    * Incoming migration: the waiting worker restores the device state (RAM is in place) but does
    * not run it yet. Resolves with the host clock when it was done; rejects when the state does
-   * not restore.
+   * not restore. `record` is renamed into place by the worker at the commit (commitIncoming).
    */
-  prepareIncoming(snapshot: Uint8Array, diskDirty: SharedArrayBuffer | undefined): Promise<number> {
+  prepareIncoming(
+    snapshot: Uint8Array,
+    diskDirty: SharedArrayBuffer | undefined,
+    record: StagedRecord,
+  ): Promise<number> {
     if (this.ended) return Promise.reject(agentError("VMM_GUEST_ENDED", "the guest has ended"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.restoring.set(id, (error, atMs) =>
         error === "" ? resolve(atMs) : reject(agentError("VMM_RESTORE_FAILED", error)),
       );
-      this.send({ t: "restore", id, snapshot, diskDirty });
+      this.send({ t: "restore", id, snapshot, diskDirty, record });
     });
   }
 
-  /** Runs the prepared guest; resolves with the wall-clock ms of its first instruction. */
-  async go(): Promise<number> {
-    if (this.ended) throw agentError("VMM_GUEST_ENDED", "the guest has ended");
-    this.send({ t: "go" });
+  /**
+   * Incoming migration, verified: lets the worker make the commit point as soon as it has
+   * restored (at once if it has). Resolves with the host clock of the commit point; rejects when
+   * the commit was refused first, or the state did not restore, or the record could not be put
+   * in place: then nothing was committed.
+   */
+  commitIncoming(): Promise<number> {
+    const settled = new Promise<number>((resolve, reject) => {
+      this.commitSettled = (error, atMs) => {
+        this.commitSettled = () => undefined;
+        if (error === "") resolve(atMs);
+        else reject(agentError("MIGRATION_TARGET_FAILED", error));
+      };
+    });
+    if (!this.commitWord.allow()) {
+      this.commitSettled(`the commit was ${this.commitWord.state} before it was allowed`, 0);
+    } else {
+      Atomics.add(this.ctl, WAKE, 1);
+      Atomics.notify(this.ctl, WAKE);
+    }
+    return settled;
+  }
+
+  /**
+   * Incoming migration: no commit may follow. Returns "committed" when it came too late (the VM
+   * is this node's); else nothing was or will be committed.
+   */
+  refuseCommit(): "refused" | "failed" | "committed" {
+    const r = this.commitWord.refuse();
+    if (r !== "committed") this.commitSettled(`the commit was ${r}`, 0);
+    return r;
+  }
+
+  get incomingCommitted(): boolean {
+    return this.commitWord.state === "committed";
+  }
+
+  /** The wall-clock ms of the guest's first instruction, once it ran. */
+  async firstInstruction(): Promise<number> {
     await this.ready;
     return this.readyAtMs;
   }
