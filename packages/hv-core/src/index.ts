@@ -17,6 +17,7 @@ export * from "./fdt/device-tree.js";
 export * from "./fdt/reader.js";
 export * from "./fdt/writer.js";
 export * from "./irq.js";
+export type { Payload } from "./loader/payload.js";
 export * from "./machine/config.js";
 export * from "./machine/exit.js";
 export * from "./machine/machine.js";

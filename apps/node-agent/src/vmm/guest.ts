@@ -1,5 +1,4 @@
 /** Building the hv-core Machine for a VM's spec: fresh boot, or restore from a snapshot. */
-import { readFileSync } from "node:fs";
 import { type DiskConfig, Machine, type MachineConfig, type NetBackend } from "@skiff/hv-core";
 import type { VmSpecRecord } from "../vm/record.js";
 import type { GuestMemory } from "./guest-memory.js";
@@ -43,8 +42,9 @@ function machineOf(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): M
 export function bootGuest(spec: VmSpecRecord, memory: GuestMemory, net?: NetBackend): Machine {
   return Machine.create({
     ...machineOf(spec, memory, net),
-    image: readFileSync(spec.kernelPath),
-    ...(spec.initrdPath !== "" ? { initrd: readFileSync(spec.initrdPath) } : {}),
+    // Read straight into guest RAM (see hv-core's Payload).
+    image: { path: spec.kernelPath },
+    ...(spec.initrdPath !== "" ? { initrd: { path: spec.initrdPath } } : {}),
   });
 }
 

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SkiffError } from "@skiff/common";
 import { DEFAULT_JIT, JIT_FROM_START, type MachineConfig } from "../machine/config.js";
@@ -74,8 +73,9 @@ export async function main(args: string[]): Promise<number> {
     config = {
       mode: "hypervisor",
       memoryBytes: parseSize(values.mem ?? "128M"),
-      image: readFileSync(values.kernel),
-      initrd: values.initrd ? readFileSync(values.initrd) : undefined,
+      // Read straight into guest RAM when the machine is built (and again at a reboot).
+      image: { path: values.kernel },
+      initrd: values.initrd ? { path: values.initrd } : undefined,
       disks: values.disk ? [{ path: values.disk }] : [],
       bootargs: values.append ? `${DEFAULT_BOOTARGS} ${values.append}` : DEFAULT_BOOTARGS,
       jit,

@@ -1,5 +1,6 @@
 import { SkiffError } from "@skiff/common";
 import type { Ram } from "../memory/ram.js";
+import { openPayload, type PayloadSource } from "./payload.js";
 
 /** Where the kernel goes: 4 MiB aligned (Linux rv32 checks it and ignores RAM below its load address). */
 export const KERNEL_LOAD_ADDRESS = 0x8040_0000;
@@ -13,17 +14,21 @@ export interface LinuxImage {
   entry: number;
   /** Memory the kernel occupies once running (text + data + bss), from the header. */
   imageSize: number;
-  data: Uint8Array;
+  /** The file, copied whole to the load address. */
+  file: PayloadSource;
 }
 
-export function parseLinuxImage(file: Uint8Array): LinuxImage {
-  if (file.length < HEADER_SIZE)
+/** Checks the header of `file` (its bytes, or a payload opened with openPayload). */
+export function parseLinuxImage(file: Uint8Array | PayloadSource): LinuxImage {
+  const source = file instanceof Uint8Array ? openPayload(file) : file;
+  const header = source.head(HEADER_SIZE);
+  if (header.length < HEADER_SIZE)
     throw new SkiffError("IMAGE_INVALID", "kernel image shorter than its header");
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const dv = new DataView(header.buffer, header.byteOffset, header.byteLength);
   if (dv.getUint32(56, true) !== MAGIC2) {
     throw new SkiffError(
       "IMAGE_INVALID",
-      file[0] === 0x7f && file[1] === 0x45
+      header[0] === 0x7f && header[1] === 0x45
         ? "this is an ELF (vmlinux), not a Linux Image"
         : "not a RISC-V Linux Image",
     );
@@ -31,8 +36,8 @@ export function parseLinuxImage(file: Uint8Array): LinuxImage {
   const sizeLo = dv.getUint32(16, true);
   const sizeHi = dv.getUint32(20, true);
   if (sizeHi !== 0) throw new SkiffError("IMAGE_INVALID", "kernel image size beyond 4 GiB");
-  const imageSize = Math.max(file.length, sizeLo);
-  return { loadAddress: KERNEL_LOAD_ADDRESS, entry: KERNEL_LOAD_ADDRESS, imageSize, data: file };
+  const imageSize = Math.max(source.size, sizeLo);
+  return { loadAddress: KERNEL_LOAD_ADDRESS, entry: KERNEL_LOAD_ADDRESS, imageSize, file: source };
 }
 
 /** Copies the kernel into RAM; the image plus its bss must fit. */
@@ -44,6 +49,6 @@ export function loadLinuxImage(image: LinuxImage, ram: Ram): void {
     );
   }
   const off = image.loadAddress - ram.base;
-  ram.u8.set(image.data, off);
-  ram.dirty.markRange(off, image.data.length);
+  image.file.copyTo(ram.u8, off);
+  ram.dirty.markRange(off, image.file.size);
 }

@@ -1,10 +1,13 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SkiffError } from "@skiff/common";
 import { describe, expect, it } from "vitest";
 import { Ram } from "../memory/ram.js";
 import { buildTestElf, words } from "../test-support/test-elf.js";
 import { loadElf, parseElf } from "./elf.js";
 import { KERNEL_LOAD_ADDRESS, loadLinuxImage, parseLinuxImage } from "./linux-image.js";
+import { openPayload } from "./payload.js";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -109,6 +112,30 @@ describe("Linux Image loader", () => {
     const ram = new Ram(8 << 20);
     loadLinuxImage(img, ram);
     expect(ram.readU32(KERNEL_LOAD_ADDRESS)).toBe(0x12345678);
+  });
+
+  it("loads from a file, read straight into RAM, as from its bytes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hv-loader-"));
+    try {
+      const bytes = fakeImage(3 * 4096 + 100, 0x10000);
+      bytes.fill(0xa5, 64);
+      writeFileSync(join(dir, "Image"), bytes);
+      writeFileSync(join(dir, "short"), bytes.subarray(0, 63));
+      const file = openPayload({ path: join(dir, "Image") });
+      const img = parseLinuxImage(file);
+      expect(img.imageSize).toBe(0x10000);
+      const ram = new Ram(8 << 20);
+      loadLinuxImage(img, ram);
+      file.close();
+      const off = KERNEL_LOAD_ADDRESS - ram.base;
+      expect(ram.u8.subarray(off, off + bytes.length)).toEqual(bytes);
+      expect(ram.dirty.isDirty((off + bytes.length - 1) >>> 12)).toBe(true);
+      const short = openPayload({ path: join(dir, "short") });
+      expect(codeOf(() => parseLinuxImage(short))).toBe("IMAGE_INVALID");
+      short.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects non-images and images that don't fit", () => {

@@ -1,6 +1,7 @@
 import { SkiffError } from "@skiff/common";
 import type { JitOptions } from "../cpu/jit/block-cache.js";
 import { formatMac, type NetBackend, parseMac } from "../devices/virtio/net.js";
+import type { Payload } from "../loader/payload.js";
 import { requireStateVersion, type StateRecord } from "../snapshot/state.js";
 
 export interface DiskConfig {
@@ -19,9 +20,9 @@ export interface SharedMemory {
 export interface MachineConfig {
   mode: "firmware" | "hypervisor";
   memoryBytes: number;
-  /** ELF (firmware) or Linux Image (hypervisor, loaded at 0x80400000). */
-  image: Uint8Array;
-  initrd?: Uint8Array;
+  /** ELF (firmware) or Linux Image (hypervisor, loaded at 0x80400000): bytes or `{ path }`. */
+  image: Payload;
+  initrd?: Payload;
   bootargs?: string;
   /** virtio-blk devices, in slot order from slot 0. */
   disks?: DiskConfig[];

@@ -12,7 +12,8 @@ import type { NetBackend, VirtioNet } from "../devices/virtio/net.js";
 import { generateDeviceTree } from "../fdt/device-tree.js";
 import { IRQ } from "../irq.js";
 import { loadElf, parseElf } from "../loader/elf.js";
-import { loadLinuxImage, parseLinuxImage } from "../loader/linux-image.js";
+import { type LinuxImage, loadLinuxImage, parseLinuxImage } from "../loader/linux-image.js";
+import { openPayload, payloadBytes } from "../loader/payload.js";
 import { PAGE_SIZE, Ram } from "../memory/ram.js";
 import { SbiDispatcher } from "../sbi/dispatch.js";
 import { type DecodedSnapshot, decodeSnapshot, encodeSnapshot, loadRamImage } from "../snapshot/container.js";
@@ -146,7 +147,7 @@ export class Machine {
   /** Builds a machine and loads its boot payload (ELF in firmware mode, Linux Image in hypervisor mode). */
   static create(cfg: MachineConfig): Machine {
     const m = new Machine(specOf(cfg), cfg.memory, cfg.net?.backend, cfg.jit ?? DEFAULT_JIT);
-    if (cfg.mode === "firmware") m.bootFirmware(cfg.image);
+    if (cfg.mode === "firmware") m.bootFirmware(payloadBytes(cfg.image));
     else m.bootLinux(cfg);
     if (cfg.mode === "hypervisor" && !interpreterWarm) Machine.warmUpInterpreter(cfg.jit ?? DEFAULT_JIT);
     return m;
@@ -313,22 +314,36 @@ export class Machine {
   }
 
   private bootLinux(cfg: MachineConfig): void {
-    const kernel = parseLinuxImage(cfg.image);
-    loadLinuxImage(kernel, this.ram);
+    const kernelFile = openPayload(cfg.image);
+    let kernel: LinuxImage;
+    try {
+      kernel = parseLinuxImage(kernelFile);
+      loadLinuxImage(kernel, this.ram);
+    } finally {
+      kernelFile.close();
+    }
     const ramEnd = this.ram.base + this.ram.size;
     // The DTB sits in the last 64 KiB, the initrd right below it: both clear of the kernel's bss.
     const dtbAddr = ramEnd - 0x1_0000;
     let initrd: { start: number; end: number } | undefined;
-    if (cfg.initrd && cfg.initrd.length > 0) {
-      const start = ((dtbAddr - cfg.initrd.length) & ~(PAGE_SIZE - 1)) >>> 0;
-      if (start < kernel.loadAddress + kernel.imageSize) {
-        throw new SkiffError(
-          "MACHINE_CONFIG_INVALID",
-          "guest memory too small for kernel, initrd and device tree",
-        );
+    const initrdFile = cfg.initrd === undefined ? undefined : openPayload(cfg.initrd);
+    try {
+      const size = initrdFile?.size ?? 0;
+      if (initrdFile && size > 0) {
+        const start = ((dtbAddr - size) & ~(PAGE_SIZE - 1)) >>> 0;
+        if (start < kernel.loadAddress + kernel.imageSize) {
+          throw new SkiffError(
+            "MACHINE_CONFIG_INVALID",
+            "guest memory too small for kernel, initrd and device tree",
+          );
+        }
+        const off = start - this.ram.base;
+        initrdFile.copyTo(this.ram.u8, off);
+        this.ram.dirty.markRange(off, size);
+        initrd = { start, end: start + size };
       }
-      this.ram.write(start, cfg.initrd);
-      initrd = { start, end: start + cfg.initrd.length };
+    } finally {
+      initrdFile?.close();
     }
     const dtb = generateDeviceTree({
       memoryBytes: this.spec.memoryBytes,
