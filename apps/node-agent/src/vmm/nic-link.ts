@@ -50,7 +50,10 @@ export class NicLink {
           return;
         }
         // Copied: a frame may be a view into a larger read buffer, and it moves to the vCPU thread.
-        client.onFrame((frame) => this.take(new Uint8Array(frame)));
+        client.onFrame(
+          (frame) => this.take(new Uint8Array(frame)),
+          () => this.readDone(),
+        );
         client.onClose(() => this.lost(client));
         this.client = client;
         // A switch restarted during the pause knows nothing of the hold.
@@ -69,14 +72,19 @@ export class NicLink {
 
   /** Collects the frames of one read; they go to the guest once the read's frames are all cut out. */
   private take(frame: Uint8Array): void {
-    if (this.incoming.length === 0) {
-      queueMicrotask(() => {
-        const frames = this.incoming;
-        this.incoming = [];
-        this.toGuest(frames);
-      });
-    }
     this.incoming.push(frame);
+  }
+
+  /**
+   * The read's frames go to the guest right after it, still inside the socket's callback (not
+   * in a microtask after Node's stream bookkeeping); a hold answered in the same read resolves
+   * later, in a microtask, so the frames before it are posted first.
+   */
+  private readDone(): void {
+    if (this.incoming.length === 0) return;
+    const frames = this.incoming;
+    this.incoming = [];
+    this.toGuest(frames);
   }
 
   private lost(client: PortLinkClient): void {

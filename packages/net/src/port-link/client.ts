@@ -7,6 +7,7 @@ const MAX_QUEUED_BYTES = 256 * 1024;
 /** The VMM's end of its NIC's link to the node switch. */
 export class PortLinkClient {
   private handler: ((frame: Buffer) => void) | undefined;
+  private readEndHandler: (() => void) | undefined;
   private closeHandler: (() => void) | undefined;
   private heldWaiters: (() => void)[] = [];
   /** Frames the client refused to queue because the switch was not reading fast enough. */
@@ -27,6 +28,8 @@ export class PortLinkClient {
         );
       } catch {
         socket.destroy();
+      } finally {
+        this.readEndHandler?.();
       }
     });
     socket.on("error", () => {});
@@ -53,9 +56,13 @@ export class PortLinkClient {
     });
   }
 
-  /** Frames from the switch for this NIC. */
-  onFrame(handler: (frame: Buffer) => void): void {
+  /**
+   * Frames from the switch for this NIC; `readEnd` (optional) is called once the frames of one
+   * read from the socket have all been handed over, so a caller can pass them on together.
+   */
+  onFrame(handler: (frame: Buffer) => void, readEnd?: () => void): void {
     this.handler = handler;
+    this.readEndHandler = readEnd;
   }
 
   /** The link closed (the switch went away, or close()): a VMM reconnects then. */

@@ -159,6 +159,24 @@ describe("port link over a Unix socket", () => {
     expect(serverB.counters.drops).toEqual({});
   });
 
+  it("ends each read after its frames, and before a hold answered in that read resolves", async () => {
+    const { a, d } = await linked();
+    const events: string[] = [];
+    d.onFrame(
+      (f) => events.push(f.subarray(-1).toString()),
+      () => events.push("end"),
+    );
+    const toD = (body: string) => udpFrame(A.mac, D.mac, A.ip, D.ip, body);
+    for (const body of ["1", "2", "3"]) a.send(toD(body));
+    await waitFor(() => events.filter((e) => e !== "end").length === 3);
+    // However the stream was cut into reads, every frame is followed by the end of its read.
+    expect(events.at(-1)).toBe("end");
+    expect(events.filter((e) => e !== "end")).toEqual(["1", "2", "3"]);
+    events.length = 0;
+    await d.hold().then(() => events.push("held"));
+    expect(events).toEqual(["end", "held"]);
+  });
+
   it("closes a link that sends a bad length; the switch keeps serving the others", async () => {
     const { dir, a, d, serverD } = await linked();
     const raw = connect(join(dir, "a.sock")); // replaces a's connection, then misbehaves
