@@ -427,6 +427,9 @@ export class Machine {
         const untilDeadline = this.nextDeadline() - clock.now();
         if (untilDeadline < slice) slice = untilDeadline;
       }
+      // Woken: an interrupt is waiting (hart.run would clear this itself, on a path V8 compiled
+      // without feedback and deoptimized at a boot's first wake).
+      if (hart.waitingForInterrupt) hart.waitingForInterrupt = false;
       const done = hart.run(slice);
       left -= done > 0 ? done : 1;
       if (this.htif) {
