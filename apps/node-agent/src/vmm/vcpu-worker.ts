@@ -112,8 +112,12 @@ const nicPort = data.nic;
 let txFrames: Uint8Array[] = [];
 let deliverFrames: ((frames: readonly Uint8Array[]) => number) | undefined;
 let rxFrames: Uint8Array[] = [];
-/** A frame sent this long after the one before it is posted to the NIC thread at once. */
-const TX_QUIET_MS = 2;
+/**
+ * A frame sent this long after the one before it is posted to the NIC thread at once. Long enough
+ * that a stream's frames (its ACKs too) keep going one message a slice: each early post costs a
+ * wake-up of the NIC thread and the agent.
+ */
+const TX_QUIET_MS = 10;
 let lastTxMs = Number.NEGATIVE_INFINITY;
 const net: NetBackend | undefined = nicPort
   ? {
