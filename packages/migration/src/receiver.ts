@@ -110,9 +110,7 @@ export class MigrationReceiver {
     const rec = decodeRecord(buf);
     this.bytes += buf.length;
     if (rec.kind === "pages" || rec.kind === "disk") {
-      // After the device state too: a source that sends it first (state_first) sends the last
-      // round's data behind it; the commit's counts and checksums cover them either way.
-      if (this.stage !== "state") this.need("transfer", rec.kind);
+      this.need("transfer", rec.kind);
       const now = wallMs();
       if (this.roundDataAtMs[0] === 0) this.roundDataAtMs[0] = now;
       this.roundDataAtMs[1] = now;
@@ -137,7 +135,6 @@ export class MigrationReceiver {
               value: {
                 formatVersion: FORMAT_VERSION,
                 commitWithState: true,
-                stateFirst: true,
                 ...(this.diskInPlace ? { diskInPlace: true } : {}),
               },
             },

@@ -10,13 +10,7 @@
  */
 import { readSync } from "node:fs";
 import { errorMessage, SkiffError } from "@skiff/common";
-import {
-  Compression,
-  type CompressionModeName,
-  type MigrationCommit,
-  MigrationPhase,
-  type MigrationReply,
-} from "@skiff/proto";
+import { Compression, type CompressionModeName, MigrationPhase, type MigrationReply } from "@skiff/proto";
 import { blockSum, ContentLedger, isZeroBlock, isZeroRange } from "./checksum.js";
 import { allocBatch, type BatchKind, encodeRecord } from "./codec.js";
 import { CompressionGate } from "./compress.js";
@@ -91,8 +85,6 @@ export class MigrationSender {
   private diskInPlace = false;
   /** The destination takes the commit inside the device state record (its answer to the hello). */
   private commitWithState = false;
-  /** The destination takes the device state ahead of the last round (its answer to the hello). */
-  private stateFirst = false;
   private refused = false;
   private capStart = 0;
   private capBytes = 0;
@@ -269,7 +261,6 @@ export class MigrationSender {
     }
     this.diskInPlace = ready.diskInPlace === true;
     this.commitWithState = ready.commitWithState === true;
-    this.stateFirst = ready.stateFirst === true;
   }
 
   /** Pre-copy rounds until the policy says stop; returns why it stopped. */
@@ -493,11 +484,7 @@ export class MigrationSender {
     this.counts.batchSent(tally, kind, items.length, zeros.length, msg.message.length, rawLength);
   }
 
-  /**
-   * Pause, last dirty pages and blocks, device state, commit; returns the downtime. To a
-   * destination that takes it first, the device state goes right after the pause: it restores the
-   * state while the last pages are on their way.
-   */
+  /** Pause, last dirty pages and blocks, device state, commit; returns the downtime. */
   private async stopAndCopy(): Promise<number> {
     const vm = this.vm;
     this.check();
@@ -509,34 +496,19 @@ export class MigrationSender {
     const pausedAtMs = stoppedAtMs ?? wallMs();
     this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_STOPCOPY);
     const tally = emptyTally();
-    let stateSentAtMs = 0;
-    // A disk kept in place is opened by the destination's restore: flushed before the state goes.
-    let written = this.stateFirst && this.diskInPlace ? this.diskWritten() : undefined;
-    if (this.stateFirst) {
-      const state = await vm.deviceState();
-      this.check();
-      await this.send(this.stateRecord(state, pausedAtMs));
-      stateSentAtMs = wallMs();
-    }
     await this.sendItems("pages", this.counts.rounds.length, vm.dirty.fetchAndClear(), tally);
     if (vm.disk && !this.diskInPlace)
       await this.sendItems("disk", this.counts.rounds.length, vm.disk.dirty.fetchAndClear(), tally);
+    const written = this.diskInPlace ? this.diskWritten() : undefined;
     const lastPageAtMs = wallMs();
-    let records: Buffer[];
-    if (this.stateFirst) {
-      records = [
-        encodeRecord({ kind: { $case: "commit", value: this.commitOf(this.counts.records, written) } }),
-      ];
-    } else {
-      written = this.diskInPlace ? this.diskWritten() : undefined;
-      records = this.stateAndCommit(await vm.deviceState(), pausedAtMs, written);
-    }
+    const state = await vm.deviceState();
+    const records = this.stateAndCommit(state, pausedAtMs, written);
     this.check();
     // From here on the destination may commit at any moment.
     this.phase = "commit-sent";
     this.opts.onPhase?.(MigrationPhase.MIGRATION_PHASE_COMMITTING);
     await this.send(...records);
-    if (!this.stateFirst) stateSentAtMs = wallMs();
+    const stateSentAtMs = wallMs();
     this.link.end();
     const committed = await this.expect("committed");
     const answerAtMs = wallMs();
@@ -560,19 +532,19 @@ export class MigrationSender {
     return Math.max(0, committed.resumedAtMs - pausedAtMs);
   }
 
-  private stateRecord(state: Uint8Array, pausedAtMs: number, commit?: MigrationCommit): Buffer {
-    const snapshot = Buffer.from(state.buffer, state.byteOffset, state.byteLength);
-    return encodeRecord({
-      kind: { $case: "deviceState", value: { snapshot, pausedAtMs, ...(commit ? { commit } : {}) } },
-    });
-  }
-
-  /** The commit: what the destination must hold, and how many records it must have had before it. */
-  private commitOf(
-    records: number,
+  /**
+   * The device state and the commit (what the destination must hold, and the records it must have
+   * had): one record when the destination takes them so, else the state with the commit right
+   * behind it, both written before anything is awaited (grpc-js then sends the second message only
+   * once the first's write completed, on a later turn of this loop: up to 12 ms later under load).
+   */
+  private stateAndCommit(
+    state: Uint8Array,
+    pausedAtMs: number,
     written: { blocks: number[]; checksum: number } | undefined,
-  ): MigrationCommit {
-    return {
+  ): Buffer[] {
+    const snapshot = Buffer.from(state.buffer, state.byteOffset, state.byteLength);
+    const commit = (records: number) => ({
       targetEpoch: this.opts.targetEpoch,
       nonzeroPages: this.ram.nonZeroBlocks,
       nonzeroBlocks: written ? 0 : (this.disk?.nonZeroBlocks ?? 0),
@@ -580,26 +552,19 @@ export class MigrationSender {
       diskChecksum: written ? 0 : (this.disk?.checksum() ?? 0),
       records,
       ...(written ? { diskWritten: written } : {}),
-    };
-  }
-
-  /**
-   * The device state and the commit, to a destination that takes them after the last pages: one
-   * record when it takes them so, else the state with the commit right behind it, both written
-   * before anything is awaited (grpc-js then sends the second message only once the first's write
-   * completed, on a later turn of this loop: up to 12 ms later under load).
-   */
-  private stateAndCommit(
-    state: Uint8Array,
-    pausedAtMs: number,
-    written: { blocks: number[]; checksum: number } | undefined,
-  ): Buffer[] {
+    });
     const sent = this.counts.records;
-    if (this.commitWithState) return [this.stateRecord(state, pausedAtMs, this.commitOf(sent, written))];
+    if (this.commitWithState) {
+      return [
+        encodeRecord({
+          kind: { $case: "deviceState", value: { snapshot, pausedAtMs, commit: commit(sent) } },
+        }),
+      ];
+    }
     return [
-      this.stateRecord(state, pausedAtMs),
+      encodeRecord({ kind: { $case: "deviceState", value: { snapshot, pausedAtMs } } }),
       // Counted with the state record, which goes first.
-      encodeRecord({ kind: { $case: "commit", value: this.commitOf(sent + 1, written) } }),
+      encodeRecord({ kind: { $case: "commit", value: commit(sent + 1) } }),
     ];
   }
 
