@@ -4,13 +4,13 @@
  * one per running VM, so the agent can die or restart without taking guests with it. Reads the VM's
  * record from <dir>/config.json; logs (pino JSON) go to stdout, which the agent points at vmm.log.
  */
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createLogger, errorMessage } from "@skiff/common";
 import { pathsInDir } from "../vm/layout.js";
 import { readRecord, writeExitRecord } from "../vm/record.js";
 import { readIncomingPlan } from "./incoming-plan.js";
-import { Vmm, writePidFile } from "./vmm.js";
+import { startVcpu, type VcpuStart } from "./vcpu-start.js";
 
 const { values } = parseArgs({
   options: {
@@ -46,9 +46,28 @@ process.on("uncaughtException", (err) => die(`vmm: ${err.stack ?? err.message}`,
 process.on("unhandledRejection", (err) => die(`vmm: ${errorMessage(err)}`, 70));
 
 rmSync(paths.exit, { force: true });
-writePidFile(paths.pid);
+writeFileSync(paths.pid, `${process.pid}\n`);
+// The vCPU worker first: its start runs beside the loading of the rest of this process.
+let early: VcpuStart;
+try {
+  early = startVcpu(record.vmId, record.spec, record.epoch, {
+    incoming: plan !== undefined,
+    ...(values.restore ? { restorePath: paths.snapshot } : {}),
+  });
+} catch (err) {
+  die(`boot failed: ${errorMessage(err)}`, 1);
+}
+const { Vmm } = await import("./vmm.js");
 const overhead = (record.spec.vmmOverheadMib > 0 ? record.spec.vmmOverheadMib : 192) * 1024 * 1024;
-const vmm = new Vmm(record.vmId, paths, record.spec, log, record.spec.memoryBytes + overhead, record.epoch);
+const vmm = new Vmm(
+  record.vmId,
+  paths,
+  record.spec,
+  log,
+  record.spec.memoryBytes + overhead,
+  record.epoch,
+  early,
+);
 process.on("SIGTERM", () => {
   void vmm.finish({ reason: "stop", code: 0, message: "SIGTERM", atMs: Date.now() });
 });

@@ -4,9 +4,8 @@
  * usage, enforces the memory cap, and writes exit.json before it exits on purpose so whoever
  * supervises it (now or after an agent restart) learns why.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { MessageChannel } from "node:worker_threads";
 import { errorMessage, type Logger, SkiffError } from "@skiff/common";
 import { DirtyBitmap } from "@skiff/hv-core/memory";
 import { agentError } from "../errors.js";
@@ -14,9 +13,8 @@ import type { VmPaths } from "../vm/layout.js";
 import { type ExitRecord, readRecord, type VmSpecRecord, writeExitRecord } from "../vm/record.js";
 import { ConsoleLog } from "./console-log.js";
 import { ConsoleRing } from "./console-ring.js";
-import { type GuestMemory, guestMemoryFor } from "./guest-memory.js";
-import { assertLeaseHeld, LeaseWatch } from "./lease-watch.js";
-import { raiseGroupForRestore } from "./migrate-priority.js";
+import type { GuestMemory } from "./guest-memory.js";
+import { LeaseWatch } from "./lease-watch.js";
 import type { IncomingPlan } from "./migrate-protocol.js";
 import type { MigrationHost } from "./migration-access.js";
 import { VmmMigration } from "./migration-dispatch.js";
@@ -36,8 +34,9 @@ import {
   type VmmStatus,
 } from "./protocol.js";
 import { withSocketAddress } from "./socket-path.js";
-import { Vcpu } from "./vcpu.js";
+import type { Vcpu } from "./vcpu.js";
 import type { GuestEnd } from "./vcpu-messages.js";
+import type { VcpuStart } from "./vcpu-start.js";
 
 /** A viewer whose socket buffers more than this is too slow and is cut off, never the guest. */
 const MAX_VIEWER_BACKLOG = 4 * 1024 * 1024;
@@ -102,9 +101,11 @@ export class Vmm {
     private readonly memoryCapBytes: number,
     /** The epoch this VMM runs the VM at (fences its disk on shared storage). */
     private epoch: number,
+    /** The guest's memory and vCPU worker, started before this VMM's modules loaded (vcpu-start.ts). */
+    private readonly early: VcpuStart,
   ) {
     this.consoleLog = new ConsoleLog(paths.consoleLog);
-    this.memory = guestMemoryFor(spec.memoryBytes, spec.diskPath);
+    this.memory = early.memory;
     this.dirty = new DirtyBitmap(Math.ceil(spec.memoryBytes / 4096), this.memory.dirty);
     this.migration = new VmmMigration(this.migrationHost());
     this.handlers = this.controlHandlers();
@@ -138,32 +139,19 @@ export class Vmm {
    * comes from a live migration instead: the vCPU waits for its state, the stream is served.
    */
   async start(restore: boolean, incoming?: IncomingPlan): Promise<void> {
-    // The vCPU worker opens the disk: never one a newer generation owns. (An incoming VMM's
-    // disk is owned by the source until the commit; migrate-in.ts checks and claims it.)
-    const ds = this.spec.diskStorage;
-    if (ds && !incoming) assertLeaseHeld(this.vmId, ds.leaseDir, this.epoch);
-    // A restore is waited for like a migration's pause (the guest is down until it runs).
-    const lowerRestore = restore ? raiseGroupForRestore() : () => undefined;
-    // Frames go between the vCPU worker and the NIC thread directly, never through this thread.
-    const nicChannel = (this.spec.nics?.length ?? 0) > 0 ? new MessageChannel() : undefined;
-    const vcpu = new Vcpu(
-      this.spec,
-      this.memory,
-      restore ? this.paths.snapshot : undefined,
-      {
-        output: (bytes) => this.output(bytes),
-        stats: (s) => {
-          this.instret = s.instret;
-          this.measureCpu();
-        },
-        rebooted: () => this.log.info("guest rebooted"),
-        end: (e) => this.guestEnded(e),
-      },
-      { incoming: incoming !== undefined, ...(nicChannel ? { nic: nicChannel.port1 } : {}) },
-    );
+    const { vcpu, lowerRestore, nicPort } = this.early;
     this.vcpu = vcpu;
+    this.early.events.attach({
+      output: (bytes) => this.output(bytes),
+      stats: (s) => {
+        this.instret = s.instret;
+        this.measureCpu();
+      },
+      rebooted: () => this.log.info("guest rebooted"),
+      end: (e) => this.guestEnded(e),
+    });
     // An incoming VMM links up too: the switch keeps the port away from it until the commit.
-    if (nicChannel) this.nic = new NicThread(this.paths.nic, nicChannel.port2, vcpu.wake, this.log);
+    if (nicPort) this.nic = new NicThread(this.paths.nic, nicPort, vcpu.wake, this.log);
     if (incoming) {
       this.state = "incoming";
       // The agent's prepare returns once this VMM answers: by then the worker must be loaded
@@ -552,8 +540,4 @@ export class Vmm {
     rmSync(this.paths.pid, { force: true });
     process.exit(exit.reason === "fatal" ? 1 : 0);
   }
-}
-
-export function writePidFile(path: string): void {
-  writeFileSync(path, `${process.pid}\n`);
 }
