@@ -11,7 +11,7 @@
 // /proc): under load the wall time is mostly the scheduler's, the CPU time much less so.
 //
 // Usage: node guests/linux/boot-bench.mjs [--runs N] [--json] [--no-hv] [--no-qemu] [--verbose]
-// hv-core must be built first (pnpm --filter @skiff/hv-core build).
+// hv-core must be built first (pnpm --filter @skiff/hv-core build): `hv` is its bundle.
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { BOOT_TIMEOUT_MS, Guest, PROMPT } from "./serial-console.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const hvCli = join(here, "../../packages/hv-core/dist/cli/main.js");
+const hvCli = join(here, "../../packages/hv-core/dist/bundle/main.js");
 const { values: opts } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
