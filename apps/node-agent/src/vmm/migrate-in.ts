@@ -31,6 +31,7 @@ import {
   receiveMigration,
   serveMigration,
   type TargetVm,
+  wallMs,
 } from "@skiff/migration";
 import { loadTls, logRefusedClients, serverCredentials } from "@skiff/pki";
 import { agentError } from "../errors.js";
@@ -238,9 +239,13 @@ export class IncomingMigration {
         vcpu.commitIncoming(),
       ]);
     } catch (err) {
-      if (vcpu.incomingCommitted) throw err; // cannot be: the commit resolves once committed
-      if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
-      throw agentError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
+      if (!vcpu.incomingCommitted) {
+        if (this.aborted) throw agentError("MIGRATION_CANCELLED", "the target was aborted");
+        throw agentError("MIGRATION_TARGET_FAILED", `device state does not restore: ${errorMessage(err)}`);
+      }
+      // The word says committed but the vCPU ended before it said so: the VM is this node's and
+      // crashed here (below); the source must not resume.
+      restoredAtMs = commitPointAtMs = wallMs();
     }
     // From here the VM is this node's (epoch = the target epoch), and its guest runs.
     this.committed = true;
