@@ -76,6 +76,18 @@ const PTE_AD = 64 | 128;
 
 const SBI = { base: 0x10, time: 0x54494d45, ipi: 0x735049, rfence: 0x52464e43, hsm: 0x48534d };
 
+/** The UART's interrupt at priority 1, enabled for the hart's S-mode context. */
+function plicEnableUart(asm: Asm): void {
+  asm
+    .li(a3, PLIC)
+    .li(a0, 1)
+    .store("sw", a0, a3, 4 * UART_IRQ);
+  asm
+    .li(a3, PLIC + 0x2080)
+    .li(a0, 1 << UART_IRQ)
+    .store("sw", a0, a3, 0);
+}
+
 function pte(paddr: number, flags: number): number {
   return ((paddr >>> 12) << 10) | flags;
 }
@@ -111,14 +123,7 @@ function supervisorCode(): Uint8Array {
   // V8 compiles the loop during the passes and dropped that compile (~100-140 ms of compiler time)
   // when a field the loop reads was first written after it began (the hart's waitingForInterrupt,
   // at the guest's first idle).
-  asm
-    .li(a3, PLIC)
-    .li(a0, 1)
-    .store("sw", a0, a3, 4 * UART_IRQ);
-  asm
-    .li(a3, PLIC + 0x2080)
-    .li(a0, 1 << UART_IRQ)
-    .store("sw", a0, a3, 0);
+  plicEnableUart(asm);
   asm.li(a3, UART).li(a0, 1).store("sb", a0, a3, 1).wfi().load("lbu", a0, a3, 0).store("sb", zero, a3, 1);
   asm
     .li(a3, PLIC + 0x20_1004)
@@ -230,14 +235,7 @@ function supervisorCode(): Uint8Array {
   asm.wfi().csr("csrrs", zero, Csr.sstatus, a2);
   sbiCall(asm, SBI.time, 0, -1, -1);
   asm.li(a2, 1 << 5).csr("csrrs", zero, Csr.sie, a2);
-  asm
-    .li(a3, PLIC)
-    .li(a0, 1)
-    .store("sw", a0, a3, 4 * UART_IRQ);
-  asm
-    .li(a3, PLIC + 0x2080)
-    .li(a0, 1 << UART_IRQ)
-    .store("sw", a0, a3, 0);
+  plicEnableUart(asm);
   asm.li(a3, PLIC + 0x20_1000).store("sw", zero, a3, 0);
   asm.li(a3, UART);
   for (const r of [1, 2, 3, 4, 5, 6, 7]) asm.load("lbu", a0, a3, r);
