@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
+import { readAt } from "../file-read.js";
 
 /**
  * A boot payload (kernel, initrd): its bytes, or the file they are in. A file is read straight to
@@ -37,23 +38,14 @@ export function openPayload(payload: Payload): PayloadSource {
     closeSync(fd);
     throw err;
   }
-  const readAt = (into: Uint8Array, offset: number, length: number): number => {
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, into, offset + done, length - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return done;
-  };
   return {
     size,
     head(n) {
       const out = new Uint8Array(Math.min(n, size));
-      return out.subarray(0, readAt(out, 0, out.length));
+      return out.subarray(0, readAt(fd, out, 0, out.length, 0));
     },
     copyTo(into, offset) {
-      if (readAt(into, offset, size) !== size)
+      if (readAt(fd, into, offset, size, 0) !== size)
         throw new SkiffError("PAYLOAD_SHORT", `${path}: the file got shorter while it was read`);
     },
     close: () => closeSync(fd),

@@ -6,8 +6,9 @@
  * readable format version, and the same CRC-32 over every byte, checked before the caller restores
  * any state from it.
  */
-import { closeSync, fstatSync, openSync, read, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, read } from "node:fs";
 import { SkiffError } from "@skiff/common";
+import { readAt } from "../file-read.js";
 import { PAGE_SIZE, type Ram } from "../memory/ram.js";
 import { ByteReader } from "./bytes.js";
 import {
@@ -113,7 +114,7 @@ export class SnapshotFile {
 
   private checkCrc(ram: Ram): void {
     const trailer = Buffer.alloc(4);
-    readAt(this.fd, trailer, 0, 4, this.end);
+    readSnapshotAt(this.fd, trailer, 0, 4, this.end);
     let c = 0;
     for (const s of this.summed) {
       c =
@@ -150,7 +151,7 @@ export class SnapshotFile {
   private take(n: number): Uint8Array {
     if (n > this.end - this.pos) corrupt(`truncated: need ${n} bytes at offset ${this.pos}`);
     const b = Buffer.allocUnsafe(n);
-    readAt(this.fd, b, 0, n, this.pos);
+    readSnapshotAt(this.fd, b, 0, n, this.pos);
     this.pos += n;
     this.summed.push(b);
     return b;
@@ -171,16 +172,11 @@ function clearGaps(u8: Uint8Array, runs: readonly RamRun[]): void {
   clearNonZero(u8.subarray(from));
 }
 
-function readAt(fd: number, buf: Uint8Array, offset: number, length: number, position: number): void {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, offset + done, length - done, position + done);
-    if (n === 0) corrupt("truncated snapshot file");
-    done += n;
-  }
+function readSnapshotAt(fd: number, buf: Uint8Array, offset: number, length: number, position: number): void {
+  if (readAt(fd, buf, offset, length, position) < length) corrupt("truncated snapshot file");
 }
 
-/** readAt on libuv's thread pool. */
+/** readSnapshotAt on libuv's thread pool. */
 async function readFully(fd: number, buf: Uint8Array, offset: number, length: number, position: number) {
   let done = 0;
   while (done < length) {

@@ -1,5 +1,6 @@
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, fstatSync, openSync, writeSync } from "node:fs";
 import { SkiffError } from "@skiff/common";
+import { readAt } from "../../file-read.js";
 import { DISK_DIRTY_BLOCK, diskDirtyLogBytes } from "../../memory/dirty-log.js";
 import { DirtyBitmap } from "../../memory/ram.js";
 import { stateNumber } from "../../snapshot/fields.js";
@@ -236,12 +237,7 @@ export class VirtioBlk implements VirtioBackend {
 }
 
 function readFully(fd: number, buf: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < buf.length) {
-    const n = readSync(fd, buf, done, buf.length - done, position + done);
-    if (n === 0) throw new Error("unexpected end of disk file");
-    done += n;
-  }
+  if (readAt(fd, buf, 0, buf.length, position) < buf.length) throw new Error("unexpected end of disk file");
 }
 
 function writeFully(fd: number, buf: Uint8Array, position: number): void {
