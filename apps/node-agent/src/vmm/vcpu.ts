@@ -155,6 +155,11 @@ export class Vcpu {
 
   private send(msg: ToVcpu): void {
     this.port.postMessage(msg);
+    this.wakeWorker();
+  }
+
+  /** Bumps the wake word: a worker asleep on it (WFI, paused, waiting) looks again. */
+  private wakeWorker(): void {
     Atomics.add(this.ctl, WAKE, 1);
     Atomics.notify(this.ctl, WAKE);
   }
@@ -246,8 +251,7 @@ export class Vcpu {
     if (!this.commitWord.allow()) {
       this.commitSettled(`the commit was ${this.commitWord.state} before it was allowed`, 0);
     } else {
-      Atomics.add(this.ctl, WAKE, 1);
-      Atomics.notify(this.ctl, WAKE);
+      this.wakeWorker();
     }
     return settled;
   }
