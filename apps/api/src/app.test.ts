@@ -719,4 +719,16 @@ describe("rate limiting", () => {
     // One Redis call per batch of 10: what Redis counted is what was reserved.
     expect(Number(await limited.redis.get("test-rl-k"))).toBeLessThanOrEqual(1100 + 2 * batchSize(1000));
   });
+
+  it("a burst that finds the batch spent shares one reservation: no numbers lost to it", async () => {
+    const store = new BatchedRedisStore(limited.redis, "test-burst-");
+    const incr = () =>
+      new Promise<number>((resolve, reject) =>
+        store.incr("k", (err, r) => (err ? reject(err) : resolve(r!.current)), 60_000, 1000),
+      );
+    // 35 at once with batches of 10: four reservations, numbers 1..35 in order of arrival.
+    const numbers = await Promise.all(Array.from({ length: 35 }, incr));
+    expect(numbers).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+    expect(Number(await limited.redis.get("test-burst-k"))).toBe(40);
+  });
 });
