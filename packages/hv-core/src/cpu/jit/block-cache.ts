@@ -27,12 +27,16 @@ interface PageCode {
 
 /**
  * Interpreted runs of a word before a region is translated from it (the default;
- * JitOptions.hotAfter). A compile costs what thousands of interpreted instructions do, and code
- * run a few thousand times stays in V8's unoptimised tiers once translated: at 256 a Linux boot
- * took 3.0x the interpreter's CPU, at 4,096 1.2x, while loops that run millions of times are
- * translated within milliseconds either way (docs/benchmarks.md, "Block translation").
+ * JitOptions.hotAfter). A region's compile costs V8 milliseconds of CPU (on its own threads, beside
+ * the guest's) and saves ~0.1-0.2 us a run once optimised, so it pays back after tens of
+ * thousands of runs; until V8 optimises it, a new region runs slower than the interpreter. Broad
+ * code such as the guest kernel's network stack runs each path only thousands of times a second:
+ * at 4,096 a TCP stream's first seconds went to compiling ~70 regions a second (guest→host 34-47
+ * Mbit/s; 75 with no translation at all), at 32,768 to the stream (71 Mbit/s); the heat counters
+ * are 16-bit. Loops that run millions of times are translated within milliseconds either way
+ * (docs/benchmarks.md, "Block translation").
  */
-export const DEFAULT_JIT_HOT_AFTER = 4096;
+export const DEFAULT_JIT_HOT_AFTER = 32_768;
 
 /**
  * Instructions a hart retires after reset before it translates anything (the default;
