@@ -11,6 +11,7 @@ import { createLogger } from "@skiff/common";
 import {
   builtForTests,
   freePort,
+  LOCAL_NETWORK_MTU,
   makeTempDir,
   type Supervised,
   startProcess,
@@ -177,6 +178,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           // after about 6 s: the same paths as production's 20-30 s and 31 s, sooner.
           SKIFF_JOB_LOCK_MS: "8000",
           SKIFF_JOB_BACKOFF_MS: "200",
+          SKIFF_NETWORK_MTU: String(LOCAL_NETWORK_MTU),
           ...opts.apiEnv,
         },
       });

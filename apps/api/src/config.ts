@@ -1,4 +1,4 @@
-import { int, loadConfig, oneOf, port, str } from "@skiff/common";
+import { int, intIn, loadConfig, oneOf, port, str } from "@skiff/common";
 import { tlsConfigSpec } from "@skiff/pki";
 
 /** The API process: HTTP server, BullMQ workers and the health/balancer jobs (one binary). */
@@ -53,6 +53,11 @@ export const apiSpec = {
     "SKIFF_NETWORK_POOL",
     "the region's pool of private addresses, split into one network per project (cidr[:prefix], default /24s)",
     "10.200.0.0/16",
+  ),
+  networkMtu: intIn(576, 9000)(
+    "SKIFF_NETWORK_MTU",
+    "the VPS networks' MTU, given to guests by DHCP; the overlay adds 50 bytes, so the nodes' underlay must carry MTU + 50 (1450 fits a 1500-byte underlay; the local cluster's runs on loopback and uses 9000)",
+    1450,
   ),
   gatewayOverlay: str(
     "SKIFF_GATEWAY_OVERLAY",

@@ -50,6 +50,7 @@ async function main(): Promise<void> {
     agents,
     log,
     gateway: parseGatewayOverlay(config.gatewayOverlay),
+    mtu: config.networkMtu,
   });
 
   const app = await buildApp({

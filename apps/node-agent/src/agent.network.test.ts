@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "@skiff/devkit";
+import { freePort, LOCAL_NETWORK_MTU } from "@skiff/devkit";
 import { Gateway, gatewayUnavailableReason, type NetworkMap, NodeSwitch, VxlanTransport } from "@skiff/net";
 import { MigrationOutcome, type NetworkMap as NetworkMapMsg, type VmSpec } from "@skiff/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -41,6 +41,7 @@ const NET = {
   vni: 4242,
   cidr: "10.77.0.0/24",
   gateway: { ipv4: "10.77.0.1", mac: "02:00:00:4d:00:01" },
+  mtu: LOCAL_NETWORK_MTU,
 };
 type NodeName = "n1" | "n2";
 const VMS = [
@@ -112,7 +113,7 @@ function toProto(map: NetworkMap): NetworkMapMsg {
       cidr: n.cidr,
       gatewayIpv4: n.gateway.ipv4,
       gatewayMac: n.gateway.mac,
-      mtu: 0,
+      mtu: n.mtu ?? 0,
       dns: [],
     })),
     ports: map.ports.map((p) => ({ ...p })),
@@ -205,6 +206,11 @@ describe.skipIf(!existsSync(LINUX.kernel))("agents with VPS networks", () => {
           await c.waitFor("IP-Config: Complete", BOOT_MS);
           await c.waitFor(new RegExp(`ipaddr=${v.ipv4.replaceAll(".", "\\.")},`), 10_000);
           expect(c.text).toContain(`hwaddr=${v.mac}`);
+          // The network's MTU came with the lease, and the kernel set it on the interface.
+          expect(c.text).toContain(`mtu=${LOCAL_NETWORK_MTU}`);
+          c.type("cat /sys/class/net/eth0/mtu\n");
+          // Alone on its line, or behind the prompt when the shell came up after the typing.
+          await c.waitFor(new RegExp(`(^|# )${LOCAL_NETWORK_MTU}\r?$`, "m"), 60_000);
         }),
       );
     },

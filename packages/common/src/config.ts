@@ -33,6 +33,16 @@ export const int = field<number>((raw) => {
   return Number(raw);
 });
 
+/** An integer from `min` to `max`. */
+export function intIn(min: number, max: number) {
+  return field<number>((raw) => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max)
+      throw new Error(`expected an integer ${min}-${max}, got "${raw}"`);
+    return n;
+  });
+}
+
 export const port = field<number>((raw) => {
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || n < 0 || n > 65535)

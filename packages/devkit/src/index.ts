@@ -1,4 +1,5 @@
 export * from "./built.js";
+export * from "./local-network.js";
 export * from "./pki.js";
 export * from "./ports.js";
 export * from "./postgres.js";

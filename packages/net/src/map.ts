@@ -1,6 +1,12 @@
 import { SkiffError } from "@skiff/common";
 import { type Cidr, cidrContains, ipv4ToNumber, isIpv4, macToNumber, parseCidr } from "./wire/address.js";
+import { ETHERNET_HEADER_BYTES, MAX_MTU } from "./wire/ethernet.js";
 import { MAX_VNI } from "./wire/vxlan.js";
+
+/** A network's MTU when its spec gives none: Ethernet's classic 1500. */
+export const DEFAULT_MTU = 1500;
+/** The smallest MTU every IPv4 host must handle (RFC 791). */
+export const MIN_MTU = 576;
 
 /**
  * The network map: what the control plane says about every network, NIC and node. It is the only
@@ -14,7 +20,11 @@ export interface NetworkSpec {
   cidr: string;
   /** The network's router: answered by switches for ARP, given to guests by DHCP. */
   gateway: { ipv4: string; mac: string };
-  /** Given to guests by DHCP (option 26); 1500 when absent. */
+  /**
+   * The network's MTU, given to guests by DHCP (option 26) and enforced by the switches (a bigger
+   * frame is dropped); DEFAULT_MTU when absent, MIN_MTU to MAX_MTU. The overlay adds 50 bytes
+   * (VXLAN over UDP over IPv4): the nodes' underlay must carry MTU + 50.
+   */
   mtu?: number;
   /** DNS servers given to guests by DHCP (option 6); none when absent. */
   dns?: string[];
@@ -60,6 +70,8 @@ export interface CompiledNetwork {
   cidr: Cidr;
   gatewayIp: number;
   gatewayMac: number;
+  /** The largest frame the network carries: its MTU and the Ethernet header. */
+  maxFrame: number;
   portsByMac: Map<number, CompiledPort>;
   portsByIp: Map<number, CompiledPort>;
 }
@@ -153,8 +165,13 @@ export class MapState {
     for (const dns of spec.dns ?? []) {
       if (!isIpv4(dns)) throw new SkiffError("NET_BAD_IPV4", `network ${spec.id}: DNS ${dns}`);
     }
+    const mtu = spec.mtu ?? DEFAULT_MTU;
+    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+      throw new SkiffError("NET_BAD_MTU", `network ${spec.id}: MTU ${mtu} not in ${MIN_MTU}..${MAX_MTU}`);
+    }
     const network: CompiledNetwork = {
       spec,
+      maxFrame: ETHERNET_HEADER_BYTES + mtu,
       cidr,
       gatewayIp,
       gatewayMac: macToNumber(spec.gateway.mac),

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   freePort,
+  LOCAL_NETWORK_MTU,
   makeTempDir,
   type PostgresServer,
   processAlive,
@@ -181,6 +182,7 @@ export class Region {
         SKIFF_BALANCER_INTERVAL_MS: "1000",
         SKIFF_RATE_LIMIT_PER_MINUTE: "1000000",
         SKIFF_MIGRATIONS_PER_NODE: "2",
+        SKIFF_NETWORK_MTU: String(LOCAL_NETWORK_MTU),
       },
       ...this.logFile(a.name),
     });

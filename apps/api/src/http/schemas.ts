@@ -573,6 +573,8 @@ export const NetworkMapSchema = z
         vni: z.number().int(),
         cidr: z.string(),
         gateway: z.object({ ipv4: z.string(), mac: z.string() }),
+        /** The network's MTU (SKIFF_NETWORK_MTU); absent: Ethernet's 1500. */
+        mtu: z.number().int().optional(),
       }),
     ),
     ports: z.array(

@@ -28,7 +28,11 @@ export function parseGatewayOverlay(spec: string, node = "gateway"): GatewayEndp
  * overlay endpoint (fenced nodes left out: the overlay must not accept their datagrams), and the
  * region's gateway when there is one.
  */
-export async function buildNetworkMap(db: Db, gateway?: GatewayEndpoint): Promise<NetworkMap> {
+export async function buildNetworkMap(
+  db: Db,
+  opts: { gateway?: GatewayEndpoint; mtu?: number } = {},
+): Promise<NetworkMap> {
+  const { gateway, mtu = 0 } = opts;
   const gatewayHost = gateway ? await overlayAddress(gateway.host) : "";
   return db.$transaction(
     async (tx) => {
@@ -59,7 +63,8 @@ export async function buildNetworkMap(db: Db, gateway?: GatewayEndpoint): Promis
           cidr: n.cidr,
           gatewayIpv4: n.gatewayIpv4,
           gatewayMac: n.gatewayMac,
-          mtu: 0,
+          // 0: the switches' default (1500).
+          mtu,
           dns: [],
         })),
         ports: ports.map((p) => ({

@@ -175,7 +175,10 @@ describe("network map", () => {
     const t = await h.tenant(undefined, { maxVps: 10 });
     const before = await networkMapVersion(h.db);
     const [v] = await createAndPlace(t.token, "m", 1);
-    const map = await buildNetworkMap(h.db, { node: "gateway", host: "127.0.0.1", port: 47999 });
+    const map = await buildNetworkMap(h.db, {
+      gateway: { node: "gateway", host: "127.0.0.1", port: 47999 },
+      mtu: 9000,
+    });
     expect(map.version).toBeGreaterThan(before);
     const port = map.ports.find((p) => p.vpsId === v!.id)!;
     const source = await h.db.node.findUniqueOrThrow({ where: { id: v!.nodeId! } });
@@ -187,7 +190,8 @@ describe("network map", () => {
       node: source.name,
       hostname: "m0",
     });
-    expect(map.networks.find((n) => n.id === v!.networkId)).toBeDefined();
+    expect(map.networks.find((n) => n.id === v!.networkId)?.mtu).toBe(9000);
+    expect((await buildNetworkMap(h.db)).networks[0]?.mtu).toBe(0); // the switches' default
     expect(map.nodes).toEqual(
       expect.arrayContaining([
         { id: "net-a", host: "127.0.0.1", port: 47001 },

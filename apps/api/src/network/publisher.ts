@@ -9,6 +9,8 @@ export interface NetworkMapPublisherDeps {
   readonly agents: AgentDirectory;
   readonly log: Logger;
   readonly gateway?: GatewayEndpoint;
+  /** Every network's MTU (SKIFF_NETWORK_MTU); the switches' default when absent. */
+  readonly mtu?: number;
 }
 
 /**
@@ -26,7 +28,7 @@ export class NetworkMapPublisher {
 
   /** The map as it is now (also served to the region's gateway). */
   current(): Promise<NetworkMap> {
-    return buildNetworkMap(this.deps.db, this.deps.gateway);
+    return buildNetworkMap(this.deps.db, { gateway: this.deps.gateway, mtu: this.deps.mtu });
   }
 
   publish(): Promise<void> {

@@ -62,6 +62,7 @@ export const networkRoutes: FastifyPluginAsyncZod = async (app) => {
           vni: n.vni,
           cidr: n.cidr,
           gateway: { ipv4: n.gatewayIpv4, mac: n.gatewayMac },
+          ...(n.mtu > 0 ? { mtu: n.mtu } : {}),
         })),
         ports: m.ports,
         nodes: m.nodes,

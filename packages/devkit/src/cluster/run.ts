@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "@skiff/common";
 import { API_IDENTITY, nodeIdentity } from "@skiff/pki";
+import { LOCAL_NETWORK_MTU } from "../local-network.js";
 import { regionCertificates } from "../pki.js";
 import { startPostgres } from "../postgres.js";
 import { processAlive, processArgv, type Supervised, startProcess, waitUntil } from "../process.js";
@@ -163,6 +164,7 @@ export async function runCluster(plan: ClusterPlan): Promise<number> {
         SKIFF_API_AGENT_PORT: String(plan.apiAgentPort),
         SKIFF_API_HOST: "127.0.0.1",
         SKIFF_GATEWAY_OVERLAY: gateway?.overlay ?? "",
+        SKIFF_NETWORK_MTU: String(LOCAL_NETWORK_MTU),
       });
       parts.set("api", api);
       await step(

@@ -8,7 +8,7 @@ import { PortLinkClient } from "../port-link/client.js";
 import { PortLinkServer } from "../port-link/server.js";
 import { NodeSwitch } from "../switch/node-switch.js";
 import { ipv4ToNumber, macToNumber } from "../wire/address.js";
-import { buildEthernet, ETHERTYPE_IPV4, MAX_FRAME_BYTES } from "../wire/ethernet.js";
+import { buildEthernet, CLASSIC_FRAME_BYTES, ETHERTYPE_IPV4 } from "../wire/ethernet.js";
 import { buildIpv4, IP_PROTO_UDP, ipv4Header } from "../wire/ipv4.js";
 import { buildUdp } from "../wire/udp.js";
 import { type Result, result } from "./result.js";
@@ -40,7 +40,7 @@ function map(nodeOfB: string, nodes: NetworkMap["nodes"] = []): NetworkMap {
 function fullFrame(): Buffer {
   const src = ipv4ToNumber(A.ipv4);
   const dst = ipv4ToNumber(B.ipv4);
-  const payload = Buffer.alloc(MAX_FRAME_BYTES - 14 - 20 - 8, 0x5a);
+  const payload = Buffer.alloc(CLASSIC_FRAME_BYTES - 14 - 20 - 8, 0x5a);
   const udp = buildUdp({ srcPort: 9, dstPort: 9, payload }, src, dst);
   return buildEthernet(
     { dst: macToNumber(B.mac), src: macToNumber(A.mac), etherType: ETHERTYPE_IPV4 },

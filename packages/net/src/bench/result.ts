@@ -1,4 +1,4 @@
-import { MAX_FRAME_BYTES } from "../wire/ethernet.js";
+import { CLASSIC_FRAME_BYTES } from "../wire/ethernet.js";
 
 /** One bench scenario's figures. */
 export interface Result {
@@ -22,7 +22,7 @@ export function result(name: string, sent: number, delivered: number, seconds: n
     frames: delivered,
     seconds: Number(seconds.toFixed(3)),
     framesPerSecond: Math.round(framesPerSecond),
-    mbps: Number(((framesPerSecond * MAX_FRAME_BYTES * 8) / 1e6).toFixed(1)),
+    mbps: Number(((framesPerSecond * CLASSIC_FRAME_BYTES * 8) / 1e6).toFixed(1)),
     lost: sent - delivered,
   };
 }

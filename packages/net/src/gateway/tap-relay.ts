@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Logger, SkiffError } from "@skiff/common";
+import { MAX_FRAME_BYTES } from "../wire/ethernet.js";
 import { inNs, ip, linkExists, type Netns } from "./netns.js";
 
 export interface TapRelayOptions {
@@ -61,6 +62,9 @@ export class TapRelay {
     const child = spawn(
       "socat",
       [
+        // One read is one frame: socat's default 8 KiB would cut a jumbo frame.
+        "-b",
+        `${MAX_FRAME_BYTES}`,
         `UDP-DATAGRAM:${LOOPBACK}:${socket.address().port},bind=${LOOPBACK}:${socatPort}`,
         `TUN,tun-type=tap,tun-name=${hostName},iff-no-pi`,
       ],

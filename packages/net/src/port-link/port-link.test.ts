@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { arpRequest, testMap, udpFrame } from "../fixtures.test-helpers.js";
 import { NodeSwitch } from "../switch/node-switch.js";
 import { parseArp } from "../wire/arp.js";
-import { parseEthernet } from "../wire/ethernet.js";
+import { MAX_FRAME_BYTES, parseEthernet } from "../wire/ethernet.js";
 import { PortLinkClient } from "./client.js";
 import { encodeFrame, encodeSignal, FrameReader, LinkSignal } from "./framing.js";
 import { PortLinkServer } from "./server.js";
@@ -82,10 +82,11 @@ describe("framing", () => {
         () => {},
       ),
     ).toThrow(expect.objectContaining({ code: "NET_LINK_BAD_FRAME" }));
-    expect(() => new FrameReader().push(Buffer.from([0x05, 0xeb, 1]), () => {})).toThrow(
+    // One byte past the largest (jumbo) frame: 9015 = 0x2337.
+    expect(() => new FrameReader().push(Buffer.from([0x23, 0x37, 1]), () => {})).toThrow(
       expect.objectContaining({ code: "NET_LINK_BAD_FRAME" }),
     );
-    expect(() => encodeFrame(Buffer.alloc(1515))).toThrow(
+    expect(() => encodeFrame(Buffer.alloc(MAX_FRAME_BYTES + 1))).toThrow(
       expect.objectContaining({ code: "NET_LINK_BAD_FRAME" }),
     );
   });

@@ -7,6 +7,8 @@ export type DropReason =
   | "spoofedMac"
   | "spoofedArp"
   | "spoofedIpv4"
+  /** Bigger than the network's MTU allows (a guest that set a larger MTU than DHCP gave it). */
+  | "oversized"
   /** Neither IPv4 nor ARP. */
   | "unsupportedEthertype"
   /** A destination MAC the map does not place in the sender's network: never flooded. */

@@ -172,6 +172,37 @@ describe("NodeSwitch", () => {
     expect(ports.a.counters.drops).toEqual({ malformed: 2, unsupportedEthertype: 1 });
   });
 
+  it("carries frames up to its network's MTU: DHCP gives the MTU, bigger frames are dropped either way", () => {
+    let deliver: ((datagram: Buffer, host: string, port: number) => void) | undefined;
+    const sw = new NodeSwitch({
+      nodeId: "n1",
+      overlay: { send: () => undefined, onDatagram: (h) => void (deliver = h) },
+    });
+    const base = testMap({ nodes: [{ id: "n2", host: "127.0.0.1", port: 7002 }] });
+    const jumbo = { ...base, networks: base.networks.map((n) => ({ ...n, mtu: 9000 })) };
+    expect(() => sw.setMap({ ...jumbo, networks: [{ ...jumbo.networks[0]!, mtu: 9001 }] })).toThrow(
+      /MTU 9001/,
+    );
+    sw.setMap(jumbo);
+    const a = sink();
+    const d = sink();
+    const ports = { a: sw.attach("a", a.output), d: sw.attach("d", d.output) };
+    ports.a.input(dhcpFrame(A.mac, DhcpMessageType.DISCOVER));
+    expect(Buffer.from(dhcpOf(a.frames[0]!).dhcp.options.get(DhcpOption.MTU)!).readUInt16BE(0)).toBe(9000);
+    // 9000 bytes of IPv4 (the UDP body fills the rest) pass; one byte more is no frame this network carries.
+    const full = udpFrame(A.mac, D.mac, A.ip, D.ip, "x".repeat(9000 - 28));
+    expect(full.length).toBe(9014);
+    ports.a.input(full);
+    ports.a.input(udpFrame(A.mac, D.mac, A.ip, D.ip, "x".repeat(9001 - 28)));
+    expect(d.frames).toEqual([full]);
+    expect(ports.a.counters.drops).toEqual({ oversized: 1 });
+    // From another node too: its guest's frame past the MTU is dropped here.
+    deliver!(buildVxlan(101, udpFrame(B.mac, D.mac, B.ip, D.ip, "x".repeat(9001 - 28))), "127.0.0.1", 7002);
+    deliver!(buildVxlan(101, udpFrame(B.mac, D.mac, B.ip, D.ip, "fits")), "127.0.0.1", 7002);
+    expect(d.frames).toHaveLength(2);
+    expect(sw.drops).toEqual({ oversized: 1 });
+  });
+
   it("moves a port at a migration's commit and ignores stale map versions", () => {
     const { sw, ports } = setup();
     const b = sink();

@@ -280,6 +280,7 @@ export class NodeSwitch {
   private fromLocal(from: LocalPort, frame: Uint8Array): DropReason | undefined {
     const me = this.identity(from.owner);
     if (!me) return "notInMap";
+    if (frame.length > me.network.maxFrame) return "oversized";
     const eth = parseEthernet(frame);
     if (!eth.ok) return "malformed";
     if (eth.value.src !== me.mac) return "spoofedMac";
@@ -452,6 +453,7 @@ export class NodeSwitch {
     if (!vxlan.ok) return "malformed";
     const network = this.map.networksByVni.get(vxlan.value.vni);
     if (!network) return "unknownVni";
+    if (vxlan.value.frame.length > network.maxFrame) return "oversized";
     const eth = parseEthernet(vxlan.value.frame);
     if (!eth.ok) return "malformed";
     // The inner source must be a member of that network: a node cannot inject into another network.

@@ -4,8 +4,12 @@ import { fail, ok, type Parsed } from "./result.js";
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
 export const ETHERNET_HEADER_BYTES = 14;
-/** Largest frame without FCS for an MTU of 1500. */
-export const MAX_FRAME_BYTES = 1514;
+/** The largest MTU a Skiff network may have (jumbo frames; NetworkSpec.mtu). */
+export const MAX_MTU = 9000;
+/** Largest frame without FCS on any Skiff link: a jumbo frame. Each network's MTU bounds its own. */
+export const MAX_FRAME_BYTES = ETHERNET_HEADER_BYTES + MAX_MTU;
+/** A full-size frame at the classic MTU of 1500 (what benchmarks of frames per second send). */
+export const CLASSIC_FRAME_BYTES = 1514;
 
 export interface EthernetHeader {
   dst: number;

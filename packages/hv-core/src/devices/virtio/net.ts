@@ -26,8 +26,11 @@ export const VirtioNetFeature = {
 
 /** virtio_net_hdr with VIRTIO_F_VERSION_1 (§5.1.6): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers. */
 export const VIRTIO_NET_HDR_SIZE = 12;
-/** The largest Ethernet frame either way: 1500 bytes of payload and a 14-byte header, no FCS. */
-export const MAX_FRAME = 1514;
+/**
+ * The largest Ethernet frame either way: a jumbo frame's 9000 bytes of payload and a 14-byte
+ * header, no FCS. The network's own MTU (given by DHCP, enforced by the node switch) may be lower.
+ */
+export const MAX_FRAME = 9014;
 /** An Ethernet header: anything shorter is no frame. */
 export const MIN_FRAME = 14;
 /** The largest GSO frame either way: an Ethernet header and a whole IPv4 packet. */

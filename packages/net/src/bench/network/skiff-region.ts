@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { createLogger } from "@skiff/common";
-import { freePort } from "@skiff/devkit";
+import { freePort, LOCAL_NETWORK_MTU } from "@skiff/devkit";
 import {
   type AgentProcess,
   agentClient,
@@ -33,6 +33,8 @@ const NET = {
   vni: 4343,
   cidr: "10.78.0.0/24",
   gateway: { ipv4: "10.78.0.1", mac: "02:00:00:4e:00:01" },
+  // What the local cluster gives its networks (the overlay on loopback).
+  mtu: LOCAL_NETWORK_MTU,
 };
 const VMS = [
   { id: "a", mac: "52:54:00:4e:00:0a", ipv4: "10.78.0.10", node: "n1" as NodeName },
@@ -188,7 +190,7 @@ export class SkiffRegion {
         cidr: n.cidr,
         gatewayIpv4: n.gateway.ipv4,
         gatewayMac: n.gateway.mac,
-        mtu: 0,
+        mtu: n.mtu ?? 0,
         dns: [],
       })),
       ports: map.ports.map((p) => ({ ...p })),
