@@ -2,6 +2,7 @@
 // distinct addresses in their project's network, and the network map the API builds reaches both
 // agents' switches (each node reports the map's version back in its heartbeat), also after a live
 // migration moves one of them to the other node.
+import { LOCAL_NETWORK_MTU } from "@skiff/devkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addEchoCatalog, built, type Cluster, startCluster, waitFor } from "./api-cluster.js";
 
@@ -44,11 +45,13 @@ describe.skipIf(!built)("networks: API + 2 node agents", () => {
     );
     const nets = (await c.call("GET", "/v1/networks", undefined, token)).body.items;
     expect(nets).toHaveLength(1);
+    expect(nets[0].mtu).toBe(LOCAL_NETWORK_MTU); // the cluster's SKIFF_NETWORK_MTU
     const prefix = nets[0].cidr.replace(/0\/24$/, "");
     expect(running.map((v) => v.ipv4).sort()).toEqual([`${prefix}2`, `${prefix}3`]);
     for (const v of running) expect(v.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
 
     const map = (await c.call("GET", "/v1/network-map")).body;
+    expect(map.networks[0].mtu).toBe(LOCAL_NETWORK_MTU);
     for (const v of running) {
       expect(map.ports).toContainEqual(
         expect.objectContaining({ vpsId: v.id, ipv4: v.ipv4, mac: v.mac, hostname: v.name }),

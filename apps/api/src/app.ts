@@ -67,6 +67,8 @@ export interface AppDeps {
   readonly anonymousRateLimitPerMinute?: number;
   /** Sends the network map to agents (registration with a new endpoint, heartbeats behind). */
   readonly networkMap?: NetworkMapPublisher;
+  /** Every network's MTU (SKIFF_NETWORK_MTU), as GET /v1/networks shows it; Ethernet's 1500 when unset. */
+  readonly networkMtu?: number;
   /** Stale VMs reported by nodes (default: a destroy-stale job, queues.ts). */
   readonly onStaleVm?: (vm: StaleVm) => Promise<void>;
   /**

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     operatorRateLimitPerMinute: config.operatorRateLimitPerMinute,
     anonymousRateLimitPerMinute: config.anonymousRateLimitPerMinute,
     networkMap,
+    networkMtu: config.networkMtu,
     ...(revocations ? { revocations } : {}),
   });
   const workers =

@@ -83,7 +83,7 @@ export function vpsDto(v: VpsDtoRow): z.infer<typeof Vps> {
   };
 }
 
-export function networkDto(n: Network): z.infer<typeof NetworkSchema> {
+export function networkDto(n: Network, mtu: number): z.infer<typeof NetworkSchema> {
   return {
     id: n.id,
     projectId: n.projectId,
@@ -91,6 +91,7 @@ export function networkDto(n: Network): z.infer<typeof NetworkSchema> {
     vni: n.vni,
     cidr: n.cidr,
     gateway: { ipv4: n.gatewayIpv4, mac: n.gatewayMac },
+    mtu,
     createdAt: iso(n.createdAt),
   };
 }

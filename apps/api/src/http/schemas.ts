@@ -555,6 +555,7 @@ export const NetworkSchema = z
     vni: z.number().int().describe("VXLAN network identifier"),
     cidr: z.string(),
     gateway: z.object({ ipv4: z.string(), mac: z.string() }),
+    mtu: z.number().int().describe("the largest IPv4 packet the network carries; guests get it by DHCP"),
     createdAt: isoDate,
   })
   .meta({ id: "Network" });

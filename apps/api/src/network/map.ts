@@ -4,6 +4,9 @@ import { overlayAddress } from "./overlay-address.js";
 
 export type { NetworkMap };
 
+/** What the switches give a network whose map entry has no MTU (0). */
+export const ETHERNET_MTU = 1500;
+
 /** The region's gateway as the map lists it: a node id and its overlay endpoint. */
 export interface GatewayEndpoint {
   readonly node: string;

@@ -156,7 +156,8 @@ describe("GET /v1/networks", () => {
     const mine = await h.call(t.token, "GET", "/v1/networks");
     expect(mine.status).toBe(200);
     expect(mine.body.items).toHaveLength(1);
-    expect(mine.body.items[0]).toMatchObject({ projectId: t.projectId, name: "default" });
+    // No SKIFF_NETWORK_MTU given to this API: Ethernet's.
+    expect(mine.body.items[0]).toMatchObject({ projectId: t.projectId, name: "default", mtu: 1500 });
     expect(mine.body.items[0].gateway.mac).toMatch(/^52:54:01/);
     // A tenant cannot ask for another project's networks.
     const sneaky = await h.call(t.token, "GET", `/v1/networks?projectId=${other.projectId}`);

@@ -9,7 +9,7 @@ import {
   NetworkSchema,
   page,
 } from "../http/schemas.js";
-import { buildNetworkMap } from "../network/map.js";
+import { buildNetworkMap, ETHERNET_MTU } from "../network/map.js";
 
 export const networkRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db } = app.deps;
@@ -37,7 +37,13 @@ export const networkRoutes: FastifyPluginAsyncZod = async (app) => {
         orderBy: orderForCursor(),
         take: req.query.limit + 1,
       });
-      return pageOf(rows, req.query.limit, networkDto, (n) => n.createdAt);
+      const mtu = app.deps.networkMtu ?? ETHERNET_MTU;
+      return pageOf(
+        rows,
+        req.query.limit,
+        (n) => networkDto(n, mtu),
+        (n) => n.createdAt,
+      );
     },
   );
 
