@@ -50,6 +50,7 @@ describe("networks output", () => {
         vni: 7,
         cidr: "10.200.6.0/24",
         gateway: { ipv4: "10.200.6.1", mac: "52:54:01:00:00:07" },
+        mtu: 1450,
         createdAt: new Date(Date.now() - 60_000).toISOString(),
       },
     ]);
