@@ -28,8 +28,10 @@ function field<T>(parse: Parser<T>) {
 
 export const str = field<string>((raw) => raw);
 
+const isInteger = (raw: string): boolean => /^-?\d+$/.test(raw.trim());
+
 export const int = field<number>((raw) => {
-  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`expected an integer, got "${raw}"`);
+  if (!isInteger(raw)) throw new Error(`expected an integer, got "${raw}"`);
   return Number(raw);
 });
 
@@ -37,7 +39,7 @@ export const int = field<number>((raw) => {
 export function intIn(min: number, max: number) {
   return field<number>((raw) => {
     const n = Number(raw);
-    if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max)
+    if (!isInteger(raw) || n < min || n > max)
       throw new Error(`expected an integer ${min}-${max}, got "${raw}"`);
     return n;
   });

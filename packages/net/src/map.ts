@@ -8,6 +8,9 @@ export const DEFAULT_MTU = 1500;
 /** The smallest MTU every IPv4 host must handle (RFC 791). */
 export const MIN_MTU = 576;
 
+/** A network's MTU: its spec's, else DEFAULT_MTU. */
+export const mtuOf = (spec: NetworkSpec): number => spec.mtu ?? DEFAULT_MTU;
+
 /**
  * The network map: what the control plane says about every network, NIC and node. It is the only
  * authority; switches never learn addresses or locations from traffic.
@@ -165,7 +168,7 @@ export class MapState {
     for (const dns of spec.dns ?? []) {
       if (!isIpv4(dns)) throw new SkiffError("NET_BAD_IPV4", `network ${spec.id}: DNS ${dns}`);
     }
-    const mtu = spec.mtu ?? DEFAULT_MTU;
+    const mtu = mtuOf(spec);
     if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
       throw new SkiffError("NET_BAD_MTU", `network ${spec.id}: MTU ${mtu} not in ${MIN_MTU}..${MAX_MTU}`);
     }

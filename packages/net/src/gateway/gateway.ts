@@ -1,7 +1,7 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, type Logger } from "@skiff/common";
-import { DEFAULT_MTU, type MapUpdate, type NetworkMap, type NetworkSpec } from "../map.js";
+import { type MapUpdate, mtuOf, type NetworkMap, type NetworkSpec } from "../map.js";
 import { VxlanTransport } from "../overlay/vxlan-transport.js";
 import { NodeSwitch, type SwitchPort } from "../switch/node-switch.js";
 import { forgetPids, recordPids, stopLeftoverRelays } from "./leftovers.js";
@@ -158,7 +158,7 @@ export class Gateway {
       name: `gw${spec.vni}`,
       mac: spec.gateway.mac,
       address: `${spec.gateway.ipv4}/${prefix}`,
-      mtu: spec.mtu ?? DEFAULT_MTU,
+      mtu: mtuOf(spec),
       onFrame: (frame) => port?.input(frame),
       logger: this.log,
     });

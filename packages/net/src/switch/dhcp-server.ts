@@ -1,4 +1,4 @@
-import type { CompiledNetwork, CompiledPort } from "../map.js";
+import { type CompiledNetwork, type CompiledPort, mtuOf } from "../map.js";
 import { ipv4ToNumber } from "../wire/address.js";
 import {
   buildDhcp,
@@ -12,7 +12,7 @@ import {
   u16Option,
   u32Option,
 } from "../wire/dhcp.js";
-import { buildEthernet, ETHERNET_HEADER_BYTES, ETHERTYPE_IPV4 } from "../wire/ethernet.js";
+import { buildEthernet, ETHERTYPE_IPV4 } from "../wire/ethernet.js";
 import { buildIpv4, IP_PROTO_UDP, ipv4Header } from "../wire/ipv4.js";
 import { buildUdp } from "../wire/udp.js";
 
@@ -49,7 +49,7 @@ export function answerDhcp(
     options.set(DhcpOption.ROUTER, ipv4Option(network.gatewayIp));
     const dns = network.spec.dns ?? [];
     if (dns.length > 0) options.set(DhcpOption.DNS, ipv4Option(...dns.map(ipv4ToNumber)));
-    options.set(DhcpOption.MTU, u16Option(network.maxFrame - ETHERNET_HEADER_BYTES));
+    options.set(DhcpOption.MTU, u16Option(mtuOf(network.spec)));
     const hostname = Buffer.from(port.spec.hostname, "utf8").subarray(0, 255);
     if (hostname.length > 0) options.set(DhcpOption.HOSTNAME, hostname);
   }
